@@ -1,0 +1,1 @@
+pub use praxis_protocol as protocol;

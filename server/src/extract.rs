@@ -1,0 +1,175 @@
+//! Request extractors: JSON bodies with problem+json rejections, and the
+//! authenticated caller.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts};
+use bytes::Bytes;
+use praxis_protocol::ErrorCode;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::tokens;
+use crate::error::AppError;
+
+/// A JSON body. Unlike `axum::Json`, every rejection is a problem with a
+/// stable code, names the offending field, and never quotes the submitted
+/// value (serde's messages do: "invalid type: string \"...\"").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        if !is_json(req.headers()) {
+            return Err(AppError::new(ErrorCode::UnsupportedMediaType));
+        }
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::new(ErrorCode::PayloadTooLarge)
+            } else {
+                AppError::new(ErrorCode::MalformedJson).detail("The body could not be read")
+            }
+        })?;
+        decode(&body).map(ApiJson)
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Decodes a JSON body into `T`, mapping failures to problems.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = field_of(&e.path().to_string(), &inner.to_string());
+                AppError::invalid(&field, "Missing, unknown or wrongly typed field")
+            }
+            _ => AppError::new(ErrorCode::MalformedJson),
+        }
+    })?;
+    Ok(value)
+}
+
+/// The field a data error is about: serde reports missing and unknown
+/// fields against the parent path, naming the field in backticks.
+fn field_of(path: &str, message: &str) -> String {
+    for prefix in ["missing field `", "unknown field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some(name) = rest.split('`').next() {
+                return if path == "." {
+                    name.to_owned()
+                } else if path == name || path.ends_with(&format!(".{name}")) {
+                    path.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                };
+            }
+        }
+    }
+    if path == "." {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// The authenticated caller: a live access token's account and family.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The account.
+    pub user_id: Uuid,
+    /// The token family (one per login) the access token belongs to.
+    pub family_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+        let hash = tokens::hash(token);
+        let (user_id, family_id) = state
+            .store()
+            .access(&hash, state.now())
+            .await?
+            .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+        Ok(Self { user_id, family_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use praxis_protocol::LoginRequest;
+
+    fn field(body: &str) -> Option<String> {
+        decode::<LoginRequest>(body.as_bytes())
+            .err()
+            .and_then(|e| e.problem().field.clone())
+    }
+
+    #[test]
+    fn names_missing_unknown_and_mistyped_fields() {
+        assert_eq!(field(r#"{"email":"a@b.c"}"#).as_deref(), Some("password"));
+        assert_eq!(
+            field(r#"{"email":"a@b.c","password":"x","admin":1}"#).as_deref(),
+            Some("admin")
+        );
+        assert_eq!(
+            field(r#"{"email":5,"password":"x"}"#).as_deref(),
+            Some("email")
+        );
+    }
+
+    #[test]
+    fn never_quotes_the_submitted_value() {
+        let err = decode::<LoginRequest>(br#"{"email":["secret-value"],"password":"x"}"#)
+            .expect_err("wrong type");
+        let text = serde_json::to_string(err.problem()).expect("json");
+        assert!(!text.contains("secret-value"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        let err = decode::<LoginRequest>(b"{\"email\":").expect_err("truncated");
+        assert_eq!(err.problem().code, ErrorCode::MalformedJson);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(!is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().expect("hv"),
+        );
+        assert!(is_json(&h));
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().expect("hv"));
+        assert!(!is_json(&h));
+    }
+}

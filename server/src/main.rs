@@ -1,0 +1,51 @@
+//! `praxis-server`: runs the backend until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use praxis_server::clock::SystemClock;
+use praxis_server::config::Config;
+use praxis_server::store::Store;
+use praxis_server::{AppState, Settings, serve, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    let db = config.open_db().await.context("opening the database")?;
+    let backend = format!("{:?}", db.dialect());
+    let store = Store::open(db, chrono::Utc::now())
+        .await
+        .context("migrating the database")?;
+    let state = AppState::new(store, Arc::new(SystemClock), Settings::default());
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    tracing::info!(addr = %listener.local_addr()?, backend, "praxis-server listening");
+    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("praxis-server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

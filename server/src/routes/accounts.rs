@@ -1,0 +1,295 @@
+//! Accounts and sessions: `/v1/accounts`, `/v1/sessions*`, `/v1/me`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use praxis_protocol::{
+    ErrorCode, LoginRequest, Problem, Profile, RefreshRequest, RegisterRequest, RegisterResponse,
+    TokenResponse, UpdateProfileRequest,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::blocking;
+use crate::AppState;
+use crate::auth::{password, throttle, tokens};
+use crate::error::{AppError, AppResult};
+use crate::extract::{ApiJson, Caller};
+use crate::store::{NewSession, NewUser, ProfilePatch, RotateOutcome, StoreError, UserRecord};
+use crate::validate;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me, update_me))
+}
+
+const NAME_MAX: usize = 200;
+
+/// Register an account.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, body = RegisterResponse),
+        (status = 400, description = "validation_failed or malformed_json", body = Problem),
+        (status = 409, description = "email_taken", body = Problem),
+        (status = 422, description = "too_young or weak_password", body = Problem),
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<RegisterResponse>)> {
+    let email = validate::email("email", &req.email)?;
+    let full_name = validate::text("full_name", &req.full_name, NAME_MAX)?;
+    let phone = validate::phone("phone", &req.phone)?;
+    let country = validate::country("country", &req.country)?;
+    let language = validate::language("language", &req.language)?;
+    let profession = validate::text("profession", &req.profession, NAME_MAX)?;
+    let date_of_birth = validate::date_of_birth(
+        "date_of_birth",
+        &req.date_of_birth,
+        state.now().date_naive(),
+    )?;
+    let password = req.password;
+    let inputs = personal_inputs(&email, &full_name);
+    let password_hash = blocking(move || {
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        password::check_strength(&password, &inputs).map(|()| password::hash(&password))
+    })
+    .await?
+    .map_err(|w| {
+        AppError::new(ErrorCode::WeakPassword)
+            .field("password")
+            .detail(w.message())
+    })?;
+
+    let user_id = Uuid::new_v4();
+    let user = NewUser {
+        id: user_id,
+        email,
+        password_hash,
+        full_name,
+        phone,
+        country,
+        language,
+        profession,
+        date_of_birth,
+    };
+    match state.store().create_user(user, state.now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(AppError::new(ErrorCode::EmailTaken).field("email"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(%user_id, "account registered");
+    Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
+}
+
+/// The user's own data that must not count as password strength.
+fn personal_inputs(email: &str, full_name: &str) -> Vec<String> {
+    let mut v = vec![email.to_owned(), full_name.to_owned()];
+    v.extend(email.split(['@', '.', '_', '-', '+']).map(str::to_owned));
+    v.extend(full_name.split_whitespace().map(str::to_owned));
+    v.retain(|s| !s.is_empty());
+    v
+}
+
+/// Log in; answers `invalid_credentials` alike for an unknown email and a
+/// wrong password.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "invalid_credentials", body = Problem),
+        (status = 429, description = "rate_limited, with Retry-After", body = Problem),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    // A malformed email cannot belong to an account; it takes the same path
+    // as an unknown one.
+    let email =
+        validate::email("email", &req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
+    let key = throttle::key(&email);
+    let now = state.now();
+    if let Some((failures, last)) = state.store().throttle(&key).await? {
+        if let Some(wait) = throttle::retry_after(failures, last, now) {
+            tracing::warn!("login throttled");
+            return Err(AppError::rate_limited(wait));
+        }
+    }
+    let creds = state.store().credentials(&email).await?;
+    let (user_id, phc) = match creds {
+        Some(c) => (Some(c.user_id), c.password_hash),
+        None => (None, state.dummy_hash().to_owned()),
+    };
+    let password = req.password;
+    let matches = blocking(move || password::verify(&password, &phc)).await?;
+    let Some(user_id) = user_id.filter(|_| matches) else {
+        state
+            .store()
+            .record_login_failure(&key, now, now - throttle::STREAK_RESET)
+            .await?;
+        tracing::warn!("login failed");
+        return Err(AppError::new(ErrorCode::InvalidCredentials));
+    };
+    state.store().clear_login_failures(&key).await?;
+    let (tokens, session) = new_tokens(&state);
+    state
+        .store()
+        .create_session(user_id, Uuid::new_v4(), session, now)
+        .await?;
+    tracing::info!(%user_id, "logged in");
+    Ok(Json(tokens))
+}
+
+fn new_tokens(state: &AppState) -> (TokenResponse, NewSession) {
+    let now = state.now();
+    let s = state.settings();
+    let access = tokens::token(state.rng());
+    let refresh = tokens::token(state.rng());
+    let session = NewSession {
+        access_hash: tokens::hash(&access),
+        access_expires_at: now + s.access_ttl,
+        refresh_hash: tokens::hash(&refresh),
+        refresh_expires_at: now + s.refresh_ttl,
+    };
+    let out = TokenResponse {
+        access_token: access,
+        refresh_token: refresh,
+        expires_in: u64::try_from(s.access_ttl.num_seconds()).unwrap_or(0),
+    };
+    (out, session)
+}
+
+/// Exchange a refresh token for a new pair. Each refresh token works once;
+/// presenting a spent one revokes every token of its login.
+#[utoipa::path(post, path = "/v1/sessions/refresh", tag = "sessions", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "unknown, expired, revoked or reused token", body = Problem),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    let (tokens, session) = new_tokens(&state);
+    match state
+        .store()
+        .rotate_refresh(&tokens::hash(&req.refresh_token), session, state.now())
+        .await?
+    {
+        RotateOutcome::Rotated { .. } => Ok(Json(tokens)),
+        RotateOutcome::Reused { user_id } => {
+            tracing::warn!(%user_id, "refresh token reused; token family revoked");
+            Err(AppError::new(ErrorCode::Unauthorized))
+        }
+        RotateOutcome::Invalid => Err(AppError::new(ErrorCode::Unauthorized)),
+    }
+}
+
+/// Log out: ends the access and refresh tokens of this login.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, caller: Caller) -> AppResult<StatusCode> {
+    state
+        .store()
+        .revoke_family(caller.family_id, state.now())
+        .await?;
+    tracing::info!(user_id = %caller.user_id, "logged out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Profile), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Profile>> {
+    let user = state
+        .store()
+        .user(caller.user_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    Ok(Json(profile(user)))
+}
+
+/// Rectify profile fields; each present field is validated as at
+/// registration.
+#[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, body = Profile),
+        (status = 400, body = Problem),
+        (status = 401, body = Problem),
+        (status = 409, description = "email_taken", body = Problem),
+        (status = 422, description = "too_young", body = Problem),
+    ))]
+async fn update_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<UpdateProfileRequest>,
+) -> AppResult<Json<Profile>> {
+    let today = state.now().date_naive();
+    let patch = ProfilePatch {
+        email: req
+            .email
+            .map(|v| validate::email("email", &v))
+            .transpose()?,
+        full_name: req
+            .full_name
+            .map(|v| validate::text("full_name", &v, NAME_MAX))
+            .transpose()?,
+        phone: req
+            .phone
+            .map(|v| validate::phone("phone", &v))
+            .transpose()?,
+        country: req
+            .country
+            .map(|v| validate::country("country", &v))
+            .transpose()?,
+        language: req
+            .language
+            .map(|v| validate::language("language", &v))
+            .transpose()?,
+        profession: req
+            .profession
+            .map(|v| validate::text("profession", &v, NAME_MAX))
+            .transpose()?,
+        date_of_birth: req
+            .date_of_birth
+            .map(|v| validate::date_of_birth("date_of_birth", &v, today))
+            .transpose()?,
+    };
+    let user = match state
+        .store()
+        .update_user(caller.user_id, patch, state.now())
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => return Err(AppError::new(ErrorCode::Unauthorized)),
+        Err(StoreError::Conflict) => {
+            return Err(AppError::new(ErrorCode::EmailTaken).field("email"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user_id = %caller.user_id, "profile updated");
+    Ok(Json(profile(user)))
+}
+
+fn profile(u: UserRecord) -> Profile {
+    Profile {
+        user_id: u.id,
+        email: u.email,
+        full_name: u.full_name,
+        phone: u.phone,
+        country: u.country,
+        language: u.language,
+        profession: u.profession,
+        date_of_birth: u.date_of_birth,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+    }
+}

@@ -1,0 +1,122 @@
+//! Routes. Every API route is registered through utoipa-axum's
+//! `OpenApiRouter`, so the router and the OpenAPI document are built from
+//! the same list and cannot drift apart.
+
+mod accounts;
+mod health;
+mod orgs;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use praxis_protocol::ErrorCode;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::error::AppError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Praxis API", description = "Accounts, organisations and sync for the Praxis apps."),
+    modifiers(&BearerAuth),
+    components(schemas(praxis_protocol::Problem, praxis_protocol::ErrorCode))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(accounts::routes())
+        .merge(orgs::routes())
+        .merge(health::routes())
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    let body_limit = state.settings().body_limit;
+    routes
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = std::sync::Arc::clone(&doc);
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { AppError::new(ErrorCode::NotFound) })
+        .method_not_allowed_fallback(|| async { AppError::new(ErrorCode::MethodNotAllowed) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(
+            // Spans carry the route template, never the raw URI or headers:
+            // nothing personal reaches the logs.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %req.method(), route)
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_millis() as u64,
+                        "response"
+                    );
+                }),
+        )
+        .with_state(state)
+}
+
+fn panic_response() -> Response {
+    tracing::error!("handler panicked");
+    let mut res = AppError::new(ErrorCode::Internal).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Parses a path id; a malformed id names nothing, so it is `not_found`.
+pub(crate) fn path_id(raw: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| AppError::new(ErrorCode::NotFound))
+}
+
+/// Runs CPU-heavy work (password hashing) off the async workers.
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| AppError::new(ErrorCode::Internal))
+}

@@ -1,0 +1,196 @@
+//! The backend trait and its value model.
+
+use async_trait::async_trait;
+
+/// A value bound to, or read from, a statement. Four kinds cover the whole
+/// schema: text ids and strings, `BIGINT` numbers and timestamps, `BLOB` /
+/// `BYTEA` hashes, and NULL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Val {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer.
+    I64(i64),
+    /// A string.
+    Text(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+// Values are personal data more often than not: never print them.
+impl std::fmt::Debug for Val {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Null => "Null",
+            Self::I64(_) => "I64([redacted])",
+            Self::Text(_) => "Text([redacted])",
+            Self::Bytes(_) => "Bytes([redacted])",
+        })
+    }
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Self::I64(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<&[u8]> for Val {
+    fn from(v: &[u8]) -> Self {
+        Self::Bytes(v.to_vec())
+    }
+}
+impl From<uuid::Uuid> for Val {
+    fn from(v: uuid::Uuid) -> Self {
+        Self::Text(v.to_string())
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Self::Null, Into::into)
+    }
+}
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row(pub Vec<Val>);
+
+impl Row {
+    fn get(&self, i: usize) -> Result<&Val, StoreError> {
+        self.0
+            .get(i)
+            .ok_or(StoreError::Decode("column index out of range"))
+    }
+
+    /// Column `i` as an integer.
+    pub fn i64(&self, i: usize) -> Result<i64, StoreError> {
+        match self.get(i)? {
+            Val::I64(v) => Ok(*v),
+            _ => Err(StoreError::Decode("expected an integer")),
+        }
+    }
+
+    /// Column `i` as an integer or NULL.
+    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.get(i)? {
+            Val::Null => Ok(None),
+            Val::I64(v) => Ok(Some(*v)),
+            _ => Err(StoreError::Decode("expected an integer or NULL")),
+        }
+    }
+
+    /// Column `i` as text.
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        match self.get(i)? {
+            Val::Text(v) => Ok(v.clone()),
+            _ => Err(StoreError::Decode("expected text")),
+        }
+    }
+
+    /// Column `i` as a UUID stored as text.
+    pub fn uuid(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
+        uuid::Uuid::parse_str(&self.text(i)?).map_err(|_| StoreError::Decode("expected a uuid"))
+    }
+}
+
+/// Which SQL dialect a backend speaks (for the few statements that differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite through rusqlite.
+    Sqlite,
+    /// PostgreSQL through tokio-postgres.
+    Postgres,
+}
+
+/// Storage failures. Messages name the failure class only, never a value:
+/// database drivers like to quote the offending row (PostgreSQL's unique
+/// violation detail holds the duplicate email), so none of their text is
+/// kept.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint rejected the write.
+    #[error("unique constraint violated")]
+    Conflict,
+    /// The database could not be reached or the pool is exhausted.
+    #[error("database unavailable")]
+    Unavailable,
+    /// The database answered with an error (SQLSTATE or SQLite code only).
+    #[error("database error {0}")]
+    Backend(String),
+    /// A row did not have the expected shape.
+    #[error("row decoding failed: {0}")]
+    Decode(&'static str),
+    /// A migration could not be applied.
+    #[error("migration {0} failed")]
+    Migration(u32),
+}
+
+/// A database backend.
+#[async_trait]
+pub trait Db: Send + Sync + std::fmt::Debug + 'static {
+    /// The backend's dialect.
+    fn dialect(&self) -> Dialect;
+    /// Runs one statement outside any explicit transaction and returns its rows.
+    async fn query(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError>;
+    /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`).
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
+}
+
+/// An open transaction. Dropping it without [`Tx::commit`] rolls it back.
+#[async_trait]
+pub trait Tx: Send {
+    /// Runs one statement and returns its rows.
+    async fn query(&mut self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError>;
+    /// Runs one statement and returns the number of rows it changed.
+    async fn execute(&mut self, sql: &'static str, params: Vec<Val>) -> Result<u64, StoreError>;
+    /// Runs several `;`-separated statements without parameters (migrations).
+    async fn batch(&mut self, sql: String) -> Result<(), StoreError>;
+    /// Commits.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Rewrites portable SQL into PostgreSQL's form: `?N` placeholders become
+/// `$N`, and the `/*FOR UPDATE*/` marker (row locks, which SQLite neither
+/// has nor needs under `BEGIN IMMEDIATE`) becomes `FOR UPDATE`.
+pub fn to_postgres(sql: &str) -> String {
+    let sql = sql.replace("/*FOR UPDATE*/", "FOR UPDATE");
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_rewrite_turns_placeholders_and_lock_markers() {
+        assert_eq!(
+            to_postgres("SELECT a FROM t WHERE x = ?1 AND y = ?12 /*FOR UPDATE*/"),
+            "SELECT a FROM t WHERE x = $1 AND y = $12 FOR UPDATE"
+        );
+        assert_eq!(to_postgres("SELECT '?' "), "SELECT '?' ");
+    }
+
+    #[test]
+    fn values_never_print_their_contents() {
+        let v = format!("{:?}", Val::Text("someone@example.org".into()));
+        assert!(!v.contains("someone"));
+    }
+}

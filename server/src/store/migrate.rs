@@ -1,0 +1,43 @@
+//! Versioned migrations, run at start inside one transaction per run.
+//!
+//! On PostgreSQL an advisory lock serialises concurrent starts of several
+//! replicas; on SQLite `BEGIN IMMEDIATE` does the same.
+
+use super::db::{Db, Dialect, StoreError};
+use super::sql;
+
+/// Applies every migration newer than the database's version.
+pub(crate) async fn run(db: &dyn Db, now_ms: i64) -> Result<Vec<u32>, StoreError> {
+    let mut tx = db.begin().await?;
+    if db.dialect() == Dialect::Postgres {
+        tx.query(sql::PG_MIGRATION_LOCK, vec![]).await?;
+    }
+    tx.execute(sql::MIGRATIONS_TABLE, vec![]).await?;
+    let applied: Vec<i64> = tx
+        .query(sql::MIGRATION_VERSIONS, vec![])
+        .await?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect::<Result<_, _>>()?;
+    let mut ran = Vec::new();
+    for &(version, ddl) in sql::MIGRATIONS {
+        if applied.contains(&i64::from(version)) {
+            continue;
+        }
+        let ddl = match db.dialect() {
+            Dialect::Sqlite => ddl.to_owned(),
+            Dialect::Postgres => ddl.replace(" BLOB ", " BYTEA "),
+        };
+        tx.batch(ddl)
+            .await
+            .map_err(|_| StoreError::Migration(version))?;
+        tx.execute(
+            sql::MIGRATION_RECORD,
+            vec![i64::from(version).into(), now_ms.into()],
+        )
+        .await?;
+        ran.push(version);
+    }
+    tx.commit().await?;
+    Ok(ran)
+}

@@ -1,0 +1,143 @@
+//! Every statement the server runs, in portable SQL (`?N` placeholders).
+//!
+//! Timestamps are epoch milliseconds in `BIGINT`; ids are UUIDs as text;
+//! hashes are `BLOB` (PostgreSQL: `BYTEA`, substituted by the migrator).
+
+/// Schema migrations, applied in order at start; never edit a released one.
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1_ACCOUNTS_AND_ORGS)];
+
+/// Version 1: accounts, sessions, login throttling, organisations.
+///
+/// * `users`: one row per account. `email` is the normalised address and
+///   unique; `password_hash` is an argon2id PHC string.
+/// * `token_families`: one per login; every access and refresh token
+///   descends from one, and revoking the family ends them all (logout,
+///   refresh-token reuse).
+/// * `access_tokens`, `refresh_tokens`: SHA-256 hashes of opaque tokens
+///   only; a refresh token is spent when `used_at` is set.
+/// * `login_throttle`: consecutive failures per hashed email key (unknown
+///   emails are throttled alike, so the throttle reveals nothing).
+/// * `orgs`, `org_members`, `join_codes`: organisations, their members with
+///   a role, and single-use join codes stored as hashes. `orgs.settings` is
+///   a JSON object for organisation-wide settings (location policy, later).
+const V1_ACCOUNTS_AND_ORGS: &str = "
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    full_name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    country TEXT NOT NULL,
+    language TEXT NOT NULL,
+    profession TEXT NOT NULL,
+    date_of_birth TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE token_families (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX token_families_user ON token_families(user_id);
+CREATE TABLE access_tokens (
+    token_hash BLOB PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX access_tokens_family ON access_tokens(family_id);
+CREATE TABLE refresh_tokens (
+    token_hash BLOB PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+CREATE TABLE login_throttle (
+    throttle_key BLOB PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    last_failure_at BIGINT NOT NULL
+);
+CREATE TABLE orgs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE org_members (
+    org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    joined_at BIGINT NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+);
+CREATE INDEX org_members_user ON org_members(user_id);
+CREATE TABLE join_codes (
+    code_hash BLOB PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_by TEXT,
+    used_at BIGINT
+);
+CREATE INDEX join_codes_org ON join_codes(org_id);
+";
+
+pub(crate) const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+pub(crate) const MIGRATION_VERSIONS: &str =
+    "SELECT version FROM schema_migrations ORDER BY version";
+pub(crate) const MIGRATION_RECORD: &str =
+    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)";
+pub(crate) const PG_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7468201)";
+
+pub(crate) const PING: &str = "SELECT 1";
+
+pub(crate) const USER_INSERT: &str = "INSERT INTO users (id, email, password_hash, full_name, phone, country, language, profession, date_of_birth, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
+pub(crate) const USER_CREDENTIALS: &str = "SELECT id, password_hash FROM users WHERE email = ?1";
+pub(crate) const USER_BY_ID: &str = "SELECT id, email, full_name, phone, country, language, profession, date_of_birth, created_at, updated_at FROM users WHERE id = ?1";
+pub(crate) const USER_UPDATE: &str = "UPDATE users SET email = COALESCE(?2, email), full_name = COALESCE(?3, full_name), phone = COALESCE(?4, phone), country = COALESCE(?5, country), language = COALESCE(?6, language), profession = COALESCE(?7, profession), date_of_birth = COALESCE(?8, date_of_birth), updated_at = ?9 WHERE id = ?1 RETURNING id, email, full_name, phone, country, language, profession, date_of_birth, created_at, updated_at";
+
+pub(crate) const THROTTLE_GET: &str =
+    "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = ?1";
+/// Counts one more failure; a streak older than `?3` starts over.
+pub(crate) const THROTTLE_FAIL: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 1, ?2) ON CONFLICT (throttle_key) DO UPDATE SET failures = CASE WHEN login_throttle.last_failure_at < ?3 THEN 1 ELSE login_throttle.failures + 1 END, last_failure_at = ?2";
+pub(crate) const THROTTLE_CLEAR: &str = "DELETE FROM login_throttle WHERE throttle_key = ?1";
+
+pub(crate) const FAMILY_INSERT: &str =
+    "INSERT INTO token_families (id, user_id, created_at) VALUES (?1, ?2, ?3)";
+pub(crate) const FAMILY_REVOKE: &str =
+    "UPDATE token_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+pub(crate) const ACCESS_INSERT: &str = "INSERT INTO access_tokens (token_hash, family_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+pub(crate) const ACCESS_DELETE_FAMILY: &str = "DELETE FROM access_tokens WHERE family_id = ?1";
+pub(crate) const ACCESS_LOOKUP: &str = "SELECT a.user_id, a.family_id FROM access_tokens a JOIN token_families f ON f.id = a.family_id WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND f.revoked_at IS NULL";
+pub(crate) const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+pub(crate) const REFRESH_LOOKUP: &str = "SELECT r.family_id, r.user_id, r.expires_at, r.used_at, f.revoked_at FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?1 /*FOR UPDATE*/";
+pub(crate) const REFRESH_SPEND: &str =
+    "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
+
+pub(crate) const ORG_INSERT: &str =
+    "INSERT INTO orgs (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)";
+pub(crate) const ORG_LOCK: &str = "SELECT id FROM orgs WHERE id = ?1 /*FOR UPDATE*/";
+pub(crate) const ORG_RENAME: &str = "UPDATE orgs SET name = ?2, updated_at = ?3 WHERE id = ?1";
+pub(crate) const ORGS_OF_USER: &str = "SELECT o.id, o.name, m.role, o.created_at FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?1 ORDER BY o.created_at, o.id";
+pub(crate) const ORG_OF_MEMBER: &str = "SELECT o.id, o.name, m.role, o.created_at FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?1 AND m.org_id = ?2";
+pub(crate) const MEMBER_INSERT: &str =
+    "INSERT INTO org_members (org_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)";
+pub(crate) const MEMBER_ROLE: &str =
+    "SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2";
+pub(crate) const MEMBER_SET_ROLE: &str =
+    "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2";
+pub(crate) const MEMBER_DELETE: &str = "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2";
+pub(crate) const ADMIN_COUNT: &str =
+    "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'admin'";
+pub(crate) const MEMBERS_OF_ORG: &str = "SELECT m.user_id, u.full_name, u.profession, m.role, m.joined_at FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 ORDER BY m.joined_at, m.user_id";
+pub(crate) const JOIN_CODE_INSERT: &str = "INSERT INTO join_codes (code_hash, org_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(crate) const JOIN_CODE_LOOKUP: &str =
+    "SELECT org_id, expires_at, used_at FROM join_codes WHERE code_hash = ?1 /*FOR UPDATE*/";
+pub(crate) const JOIN_CODE_SPEND: &str =
+    "UPDATE join_codes SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_at IS NULL";

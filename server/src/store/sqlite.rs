@@ -1,0 +1,227 @@
+//! The embedded SQLite backend.
+//!
+//! rusqlite is synchronous, so every statement runs on tokio's blocking
+//! pool. A small pool of connections (WAL mode: readers never wait for the
+//! writer) is shared by reads and transactions; write transactions start
+//! with `BEGIN IMMEDIATE`, so two writers queue on SQLite's lock (with a
+//! busy timeout) instead of failing with a lock upgrade error half-way.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::db::{Db, Dialect, Row, StoreError, Tx, Val};
+
+/// Connections kept open; SQLite admits one writer at a time anyway.
+const POOL_SIZE: usize = 4;
+
+/// The SQLite backend.
+#[derive(Clone)]
+pub struct SqliteDb {
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDb").finish_non_exhaustive()
+    }
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conns = Vec::with_capacity(POOL_SIZE);
+        for _ in 0..POOL_SIZE {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(map_err)?;
+            conn.busy_timeout(Duration::from_secs(10))
+                .map_err(map_err)?;
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA secure_delete = ON;",
+            )
+            .map_err(map_err)?;
+            conns.push(conn);
+        }
+        Ok(Self {
+            idle: Arc::new(Mutex::new(conns)),
+            permits: Arc::new(Semaphore::new(POOL_SIZE)),
+        })
+    }
+
+    async fn checkout(&self) -> Result<Pooled, StoreError> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        let conn = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Unavailable)?
+            .pop()
+            .ok_or(StoreError::Unavailable)?;
+        Ok(Pooled {
+            conn: Some(conn),
+            idle: Arc::clone(&self.idle),
+            _permit: permit,
+        })
+    }
+}
+
+/// A connection on loan from the pool; goes back on drop.
+struct Pooled {
+    conn: Option<Connection>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pooled {
+    /// Runs `f` with the connection on the blocking pool.
+    async fn run<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.conn.take().ok_or(StoreError::Unavailable)?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut conn);
+            (conn, r)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable)?;
+        self.conn = Some(conn);
+        result
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection still inside a transaction (dropped `Tx`) is
+            // rolled back before anyone else can use it.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Null => ToSqlOutput::Owned(Value::Null),
+            Val::I64(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            Val::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Val::Bytes(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+        })
+    }
+}
+
+fn read_row(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Row> {
+    let mut vals = Vec::with_capacity(n);
+    for i in 0..n {
+        vals.push(match row.get_ref(i)? {
+            ValueRef::Null => Val::Null,
+            ValueRef::Integer(v) => Val::I64(v),
+            ValueRef::Real(v) => Val::I64(v as i64),
+            ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
+        });
+    }
+    Ok(Row(vals))
+}
+
+fn query_on(conn: &Connection, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            read_row(r, n)
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict
+        }
+        rusqlite::Error::SqliteFailure(f, _) => {
+            StoreError::Backend(format!("sqlite code {}", f.extended_code))
+        }
+        _ => StoreError::Backend("sqlite client error".into()),
+    }
+}
+
+#[async_trait]
+impl Db for SqliteDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn query(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+        let mut conn = self.checkout().await?;
+        conn.run(move |c| query_on(c, sql, &params)).await
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let mut conn = self.checkout().await?;
+        conn.run(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(map_err))
+            .await?;
+        Ok(Box::new(SqliteTx { conn }))
+    }
+}
+
+struct SqliteTx {
+    conn: Pooled,
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn query(&mut self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+        self.conn.run(move |c| query_on(c, sql, &params)).await
+    }
+
+    async fn execute(&mut self, sql: &'static str, params: Vec<Val>) -> Result<u64, StoreError> {
+        self.conn
+            .run(move |c| {
+                let mut stmt = c.prepare_cached(sql).map_err(map_err)?;
+                let n = stmt
+                    .execute(rusqlite::params_from_iter(params.iter()))
+                    .map_err(map_err)?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn batch(&mut self, sql: String) -> Result<(), StoreError> {
+        self.conn
+            .run(move |c| c.execute_batch(&sql).map_err(map_err))
+            .await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn
+            .run(|c| c.execute_batch("COMMIT").map_err(map_err))
+            .await
+    }
+}

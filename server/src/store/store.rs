@@ -1,0 +1,683 @@
+//! Domain operations over any [`Db`] backend.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use praxis_protocol::Role;
+use uuid::Uuid;
+
+use super::db::{Db, Row, StoreError};
+use super::{migrate, sql};
+
+/// Milliseconds since the epoch, the storage form of every instant.
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or(StoreError::Decode("timestamp out of range"))
+}
+
+fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
+    Role::parse(&r.text(i)?).ok_or(StoreError::Decode("unknown role"))
+}
+
+/// The storage used by the server: domain operations over a [`Db`].
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Arc<dyn Db>,
+}
+
+/// A new account, already validated and with its password hashed.
+pub struct NewUser {
+    /// Account id.
+    pub id: Uuid,
+    /// Normalised email.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Full name.
+    pub full_name: String,
+    /// E.164 phone.
+    pub phone: String,
+    /// ISO country code.
+    pub country: String,
+    /// BCP 47 tag.
+    pub language: String,
+    /// Profession.
+    pub profession: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+}
+praxis_protocol::redacted_debug!(NewUser { id });
+
+/// A stored account, without its password hash.
+pub struct UserRecord {
+    /// Account id.
+    pub id: Uuid,
+    /// Normalised email.
+    pub email: String,
+    /// Full name.
+    pub full_name: String,
+    /// E.164 phone.
+    pub phone: String,
+    /// ISO country code.
+    pub country: String,
+    /// BCP 47 tag.
+    pub language: String,
+    /// Profession.
+    pub profession: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+praxis_protocol::redacted_debug!(UserRecord { id });
+
+/// What login needs to check a password.
+pub struct Credentials {
+    /// Account id.
+    pub user_id: Uuid,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+praxis_protocol::redacted_debug!(Credentials { user_id });
+
+/// Validated profile changes; `None` keeps the stored value.
+#[derive(Default)]
+pub struct ProfilePatch {
+    /// New normalised email.
+    pub email: Option<String>,
+    /// New full name.
+    pub full_name: Option<String>,
+    /// New E.164 phone.
+    pub phone: Option<String>,
+    /// New country code.
+    pub country: Option<String>,
+    /// New language tag.
+    pub language: Option<String>,
+    /// New profession.
+    pub profession: Option<String>,
+    /// New date of birth.
+    pub date_of_birth: Option<NaiveDate>,
+}
+praxis_protocol::redacted_debug!(ProfilePatch {});
+
+/// Hashes of a fresh access/refresh token pair.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the access token.
+    pub access_hash: Vec<u8>,
+    /// Access token expiry.
+    pub access_expires_at: DateTime<Utc>,
+    /// SHA-256 of the refresh token.
+    pub refresh_hash: Vec<u8>,
+    /// Refresh token expiry.
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// Outcome of spending a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The token was valid; the new pair is stored in the same family.
+    Rotated {
+        /// The account.
+        user_id: Uuid,
+    },
+    /// The token had already been spent: the whole family is now revoked.
+    Reused {
+        /// The account whose family was revoked.
+        user_id: Uuid,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// An organisation seen by one of its members.
+#[derive(Debug, Clone)]
+pub struct OrgView {
+    /// Organisation id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The member's role.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member row joined with the member's public profile fields.
+pub struct MemberRecord {
+    /// Account id.
+    pub user_id: Uuid,
+    /// Full name.
+    pub full_name: String,
+    /// Profession.
+    pub profession: String,
+    /// Role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+}
+praxis_protocol::redacted_debug!(MemberRecord { user_id, role });
+
+/// Outcome of redeeming a join code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    /// Joined the organisation.
+    Joined(Uuid),
+    /// Already a member; the code is left unspent.
+    AlreadyMember(Uuid),
+    /// Spent before.
+    Used,
+    /// Past its expiry.
+    Expired,
+    /// No such code.
+    Unknown,
+}
+
+/// Outcome of a membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Done.
+    Done,
+    /// The target is not a member.
+    NotMember,
+    /// The change would leave the organisation without an admin.
+    LastAdmin,
+}
+
+impl Store {
+    /// Wraps a backend and brings its schema up to date.
+    pub async fn open(db: Arc<dyn Db>, now: DateTime<Utc>) -> Result<Self, StoreError> {
+        migrate::run(db.as_ref(), ms(now)).await?;
+        Ok(Self { db })
+    }
+
+    /// The backend, for diagnostics and tests.
+    pub fn db(&self) -> &Arc<dyn Db> {
+        &self.db
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.query(sql::PING, vec![]).await.map(drop)
+    }
+
+    // --- accounts --------------------------------------------------------
+
+    /// Inserts an account; [`StoreError::Conflict`] when the email is taken.
+    pub async fn create_user(&self, u: NewUser, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::USER_INSERT,
+            vec![
+                u.id.into(),
+                u.email.into(),
+                u.password_hash.into(),
+                u.full_name.into(),
+                u.phone.into(),
+                u.country.into(),
+                u.language.into(),
+                u.profession.into(),
+                u.date_of_birth.to_string().into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The password hash for a normalised email, if an account has it.
+    pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::USER_CREDENTIALS, vec![email.into()])
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(Credentials {
+                    user_id: r.uuid(0)?,
+                    password_hash: r.text(1)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// An account by id.
+    pub async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let rows = self.db.query(sql::USER_BY_ID, vec![id.into()]).await?;
+        rows.first().map(user_record).transpose()
+    }
+
+    /// Applies a profile patch; `None` when the account does not exist,
+    /// [`StoreError::Conflict`] when the new email is taken.
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        p: ProfilePatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                sql::USER_UPDATE,
+                vec![
+                    id.into(),
+                    p.email.into(),
+                    p.full_name.into(),
+                    p.phone.into(),
+                    p.country.into(),
+                    p.language.into(),
+                    p.profession.into(),
+                    p.date_of_birth.map(|d| d.to_string()).into(),
+                    ms(now).into(),
+                ],
+            )
+            .await?;
+        let user = rows.first().map(user_record).transpose()?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    // --- login throttling ------------------------------------------------
+
+    /// Consecutive failures and the time of the last one.
+    pub async fn throttle(&self, key: &[u8]) -> Result<Option<(u32, DateTime<Utc>)>, StoreError> {
+        let rows = self.db.query(sql::THROTTLE_GET, vec![key.into()]).await?;
+        rows.first()
+            .map(|r| Ok((u32::try_from(r.i64(0)?).unwrap_or(u32::MAX), at(r.i64(1)?)?)))
+            .transpose()
+    }
+
+    /// Counts a failure; a streak whose last failure is before `streak_start`
+    /// starts over at one.
+    pub async fn record_login_failure(
+        &self,
+        key: &[u8],
+        now: DateTime<Utc>,
+        streak_start: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::THROTTLE_FAIL,
+            vec![key.into(), ms(now).into(), ms(streak_start).into()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Forgets the failures after a successful login.
+    pub async fn clear_login_failures(&self, key: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(sql::THROTTLE_CLEAR, vec![key.into()]).await?;
+        tx.commit().await
+    }
+
+    // --- sessions --------------------------------------------------------
+
+    /// Starts a token family with its first token pair.
+    pub async fn create_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        s: NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::FAMILY_INSERT,
+            vec![family_id.into(), user_id.into(), ms(now).into()],
+        )
+        .await?;
+        insert_pair(tx.as_mut(), user_id, family_id, s).await?;
+        tx.commit().await
+    }
+
+    /// The account and family of a live access token.
+    pub async fn access(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::ACCESS_LOOKUP, vec![hash.into(), ms(now).into()])
+            .await?;
+        rows.first()
+            .map(|r| Ok((r.uuid(0)?, r.uuid(1)?)))
+            .transpose()
+    }
+
+    /// Spends a refresh token and stores its successor pair, or detects
+    /// reuse and revokes the family. One transaction; concurrent spends of
+    /// the same token serialise on its row, so exactly one wins.
+    pub async fn rotate_refresh(
+        &self,
+        hash: &[u8],
+        next: NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx.query(sql::REFRESH_LOOKUP, vec![hash.into()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let (family_id, user_id) = (r.uuid(0)?, r.uuid(1)?);
+        let (expires_at, used_at, revoked_at) = (r.i64(2)?, r.opt_i64(3)?, r.opt_i64(4)?);
+        if revoked_at.is_some() {
+            return Ok(RotateOutcome::Invalid);
+        }
+        if used_at.is_some() {
+            revoke_family(tx.as_mut(), family_id, now).await?;
+            tx.commit().await?;
+            return Ok(RotateOutcome::Reused { user_id });
+        }
+        if expires_at <= ms(now) {
+            return Ok(RotateOutcome::Invalid);
+        }
+        if tx
+            .execute(sql::REFRESH_SPEND, vec![hash.into(), ms(now).into()])
+            .await?
+            != 1
+        {
+            return Ok(RotateOutcome::Invalid);
+        }
+        // Only the newest access token of a family stays valid.
+        tx.execute(sql::ACCESS_DELETE_FAMILY, vec![family_id.into()])
+            .await?;
+        insert_pair(tx.as_mut(), user_id, family_id, next).await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated { user_id })
+    }
+
+    /// Ends every token of a family (logout).
+    pub async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        revoke_family(tx.as_mut(), family_id, now).await?;
+        tx.commit().await
+    }
+
+    // --- organisations ---------------------------------------------------
+
+    /// Creates an organisation with `owner` as its first admin.
+    pub async fn create_org(
+        &self,
+        id: Uuid,
+        name: &str,
+        owner: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::ORG_INSERT,
+            vec![id.into(), name.into(), ms(now).into()],
+        )
+        .await?;
+        tx.execute(
+            sql::MEMBER_INSERT,
+            vec![
+                id.into(),
+                owner.into(),
+                Role::Admin.as_str().into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The organisations a user belongs to.
+    pub async fn orgs_of(&self, user: Uuid) -> Result<Vec<OrgView>, StoreError> {
+        let rows = self.db.query(sql::ORGS_OF_USER, vec![user.into()]).await?;
+        rows.iter().map(org_view).collect()
+    }
+
+    /// One organisation, only if `user` is a member of it.
+    pub async fn org_for_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+    ) -> Result<Option<OrgView>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::ORG_OF_MEMBER, vec![user.into(), org.into()])
+            .await?;
+        rows.first().map(org_view).transpose()
+    }
+
+    /// Renames an organisation.
+    pub async fn rename_org(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::ORG_RENAME,
+            vec![org.into(), name.into(), ms(now).into()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Members of an organisation.
+    pub async fn members(&self, org: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
+        let rows = self.db.query(sql::MEMBERS_OF_ORG, vec![org.into()]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRecord {
+                    user_id: r.uuid(0)?,
+                    full_name: r.text(1)?,
+                    profession: r.text(2)?,
+                    role: role(r, 3)?,
+                    joined_at: at(r.i64(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores the hash of a new join code.
+    pub async fn create_join_code(
+        &self,
+        hash: &[u8],
+        org: Uuid,
+        created_by: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::JOIN_CODE_INSERT,
+            vec![
+                hash.into(),
+                org.into(),
+                created_by.into(),
+                ms(now).into(),
+                ms(expires_at).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Spends a join code and adds `user` as a member, atomically.
+    pub async fn redeem_join_code(
+        &self,
+        hash: &[u8],
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx.query(sql::JOIN_CODE_LOOKUP, vec![hash.into()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let (org, expires_at, used_at) = (r.uuid(0)?, r.i64(1)?, r.opt_i64(2)?);
+        if used_at.is_some() {
+            return Ok(RedeemOutcome::Used);
+        }
+        if expires_at <= ms(now) {
+            return Ok(RedeemOutcome::Expired);
+        }
+        if !tx
+            .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
+            .await?
+            .is_empty()
+        {
+            return Ok(RedeemOutcome::AlreadyMember(org));
+        }
+        if tx
+            .execute(
+                sql::JOIN_CODE_SPEND,
+                vec![hash.into(), user.into(), ms(now).into()],
+            )
+            .await?
+            != 1
+        {
+            return Ok(RedeemOutcome::Used);
+        }
+        tx.execute(
+            sql::MEMBER_INSERT,
+            vec![
+                org.into(),
+                user.into(),
+                Role::Member.as_str().into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RedeemOutcome::Joined(org))
+    }
+
+    /// Changes a member's role, refusing to demote the last admin.
+    pub async fn set_role(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        new: Role,
+    ) -> Result<MemberChange, StoreError> {
+        self.change_member(org, user, Some(new)).await
+    }
+
+    /// Removes a member, refusing to remove the last admin.
+    pub async fn remove_member(&self, org: Uuid, user: Uuid) -> Result<MemberChange, StoreError> {
+        self.change_member(org, user, None).await
+    }
+
+    /// Shared by role changes (`Some(role)`) and removal (`None`): both must
+    /// keep at least one admin, checked under a lock on the organisation
+    /// row so that two admins demoting each other cannot both succeed.
+    async fn change_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        new: Option<Role>,
+    ) -> Result<MemberChange, StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.query(sql::ORG_LOCK, vec![org.into()]).await?;
+        let rows = tx
+            .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
+            .await?;
+        let Some(current) = rows.first().map(|r| role(r, 0)).transpose()? else {
+            return Ok(MemberChange::NotMember);
+        };
+        if current == Role::Admin && new != Some(Role::Admin) {
+            let admins = tx.query(sql::ADMIN_COUNT, vec![org.into()]).await?;
+            if admins.first().map(|r| r.i64(0)).transpose()?.unwrap_or(0) <= 1 {
+                return Ok(MemberChange::LastAdmin);
+            }
+        }
+        match new {
+            Some(role) => {
+                tx.execute(
+                    sql::MEMBER_SET_ROLE,
+                    vec![org.into(), user.into(), role.as_str().into()],
+                )
+                .await?
+            }
+            None => {
+                tx.execute(sql::MEMBER_DELETE, vec![org.into(), user.into()])
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(MemberChange::Done)
+    }
+}
+
+async fn insert_pair(
+    tx: &mut dyn super::Tx,
+    user_id: Uuid,
+    family_id: Uuid,
+    s: NewSession,
+) -> Result<(), StoreError> {
+    tx.execute(
+        sql::ACCESS_INSERT,
+        vec![
+            s.access_hash.as_slice().into(),
+            family_id.into(),
+            user_id.into(),
+            ms(s.access_expires_at).into(),
+        ],
+    )
+    .await?;
+    tx.execute(
+        sql::REFRESH_INSERT,
+        vec![
+            s.refresh_hash.as_slice().into(),
+            family_id.into(),
+            user_id.into(),
+            ms(s.refresh_expires_at).into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(
+    tx: &mut dyn super::Tx,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(sql::FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
+        .await?;
+    tx.execute(sql::ACCESS_DELETE_FAMILY, vec![family_id.into()])
+        .await?;
+    Ok(())
+}
+
+fn user_record(r: &Row) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: r.uuid(0)?,
+        email: r.text(1)?,
+        full_name: r.text(2)?,
+        phone: r.text(3)?,
+        country: r.text(4)?,
+        language: r.text(5)?,
+        profession: r.text(6)?,
+        date_of_birth: r
+            .text(7)?
+            .parse()
+            .map_err(|_| StoreError::Decode("date of birth"))?,
+        created_at: at(r.i64(8)?)?,
+        updated_at: at(r.i64(9)?)?,
+    })
+}
+
+fn org_view(r: &Row) -> Result<OrgView, StoreError> {
+    Ok(OrgView {
+        id: r.uuid(0)?,
+        name: r.text(1)?,
+        role: role(r, 2)?,
+        created_at: at(r.i64(3)?)?,
+    })
+}

@@ -1,1 +1,574 @@
+//! Test harness: a real `praxis-server` over SQLite or PostgreSQL, reached
+//! either in-process through `tower::ServiceExt::oneshot` or over a real
+//! socket on port 0, with an injected clock.
+//!
+//! [`suite!`] runs the same async test functions in all four combinations,
+//! as modules named `sqlite_oneshot`, `sqlite_http`, `postgres_oneshot` and
+//! `postgres_http` (so `cargo test -- --skip postgres` leaves PostgreSQL out).
+//!
+//! PostgreSQL tests use `PRAXIS_TEST_DATABASE_URL`; each server gets a
+//! schema of its own, dropped when the server is. Without the variable they
+//! are skipped with a message, unless `PRAXIS_REQUIRE_POSTGRES=1` (CI) turns
+//! the absence into a failure.
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use praxis_server::clock::ManualClock;
+use praxis_server::store::{Db, Store, postgres::PostgresDb, sqlite::SqliteDb};
+use praxis_server::{AppState, Settings};
+use rusqlite::types::ValueRef;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Which database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary directory.
+    Sqlite,
+    /// PostgreSQL from `PRAXIS_TEST_DATABASE_URL`, in a fresh schema.
+    Postgres,
+}
+
+/// How requests reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `app(state).oneshot(request)`, no socket.
+    Oneshot,
+    /// A real server on 127.0.0.1, port 0, through reqwest.
+    Http,
+}
+
+/// The environment variable naming the PostgreSQL test database.
+pub const PG_URL_VAR: &str = "PRAXIS_TEST_DATABASE_URL";
+
+/// The PostgreSQL URL for tests, or `None` (with a loud message) to skip.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(PG_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("PRAXIS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("PRAXIS_REQUIRE_POSTGRES=1 but {PG_URL_VAR} is not set")
+        }
+        _ => {
+            eprintln!("SKIPPED: PostgreSQL test ({PG_URL_VAR} is not set)");
+            None
+        }
+    }
+}
+
+enum Storage {
+    Sqlite { dir: tempfile::TempDir },
+    Postgres { url: String, schema: String },
+}
+
+struct Http {
+    base: String,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A running server under test.
+pub struct TestServer {
+    /// The injected clock; tests move it.
+    pub clock: Arc<ManualClock>,
+    /// The server state (store access for assertions).
+    pub state: AppState,
+    /// Which backend it runs on.
+    pub backend: Backend,
+    router: Router,
+    http: Option<Http>,
+    storage: Storage,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response, whatever the transport.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers.
+    pub headers: axum::http::HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+}
+
+impl Resp {
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The problem `code`, if the body is a problem.
+    pub fn code(&self) -> Option<String> {
+        self.json()
+            .get("code")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// A header as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts status and problem code, and that the body is problem+json.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.code().as_deref(),
+            Some(code),
+            "code; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(self.json()["status"], status);
+        self
+    }
+
+    /// Asserts the problem names `field`.
+    #[track_caller]
+    pub fn assert_field(&self, field: &str) -> &Self {
+        assert_eq!(
+            self.json()["field"],
+            field,
+            "field; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Account id.
+    pub id: String,
+    /// Email as submitted.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Latest access token.
+    pub access: String,
+    /// Latest refresh token.
+    pub refresh: String,
+    /// The registration body.
+    pub profile: Value,
+}
+
+/// A fixed "now" so that ages and expiries are reproducible.
+pub fn epoch() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+        .expect("valid timestamp")
+        .with_timezone(&Utc)
+}
+
+/// A valid registration body with unique email and name.
+pub fn person(tag: &str) -> Value {
+    let n = uuid::Uuid::new_v4().simple().to_string();
+    json!({
+        "email": format!("{tag}.{}@clinic-example.org", &n[..12]),
+        "password": format!("violet-tram-oboe-{}", &n[..8]),
+        "full_name": format!("Nurse {tag} {}", &n[..6]),
+        "phone": "+33612345678",
+        "country": "FR",
+        "language": "fr-FR",
+        "profession": "nurse",
+        "date_of_birth": "1985-04-12",
+    })
+}
+
+impl TestServer {
+    /// Starts a server; `None` when the backend is not available (skipped).
+    pub async fn start(backend: Backend, transport: Transport) -> Option<Self> {
+        let clock = Arc::new(ManualClock::new(epoch()));
+        let (db, storage): (Arc<dyn Db>, Storage) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let db = SqliteDb::open(&dir.path().join("praxis.sqlite3")).expect("open sqlite");
+                (Arc::new(db), Storage::Sqlite { dir })
+            }
+            Backend::Postgres => {
+                let url = postgres_url()?;
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
+                let db = PostgresDb::connect(&url, Some(&schema), 8)
+                    .await
+                    .expect("connect postgres");
+                (Arc::new(db), Storage::Postgres { url, schema })
+            }
+        };
+        let store = Store::open(db, epoch()).await.expect("migrations");
+        let state = AppState::new(store, clock.clone(), Settings::default());
+        let router = praxis_server::app(state.clone());
+        let http = match transport {
+            Transport::Oneshot => None,
+            Transport::Http => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let base = format!("http://{}", listener.local_addr().expect("addr"));
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let serve_state = state.clone();
+                tokio::spawn(async move {
+                    praxis_server::serve(listener, serve_state, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("serve");
+                });
+                Some(Http {
+                    base,
+                    client: reqwest::Client::new(),
+                    stop: Some(stop),
+                })
+            }
+        };
+        Some(Self {
+            clock,
+            state,
+            backend,
+            router,
+            http,
+            storage,
+        })
+    }
+
+    /// The base URL of the real server (HTTP transport only).
+    pub fn base_url(&self) -> Option<&str> {
+        self.http.as_ref().map(|h| h.base.as_str())
+    }
+
+    /// Sends a request with optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut headers = Vec::new();
+        let auth;
+        if let Some(t) = token {
+            auth = format!("Bearer {t}");
+            headers.push(("authorization", auth.as_str()));
+        }
+        let bytes = match body {
+            Some(b) => {
+                headers.push(("content-type", "application/json"));
+                serde_json::to_vec(b).expect("json")
+            }
+            None => Vec::new(),
+        };
+        self.raw(method, path, &headers, bytes).await
+    }
+
+    /// Sends a request with explicit headers and raw body bytes.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Resp {
+        match &self.http {
+            None => {
+                let mut req = axum::http::Request::builder().method(method).uri(path);
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                let res = self
+                    .router
+                    .clone()
+                    .oneshot(req.body(Body::from(body)).expect("request"))
+                    .await
+                    .expect("infallible");
+                let status = res.status().as_u16();
+                let headers = res.headers().clone();
+                let body = res.into_body().collect().await.expect("body").to_bytes();
+                Resp {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            Some(h) => {
+                let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+                let mut req = h.client.request(method, format!("{}{path}", h.base));
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                let res = req
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("request reaches the server");
+                let status = res.status().as_u16();
+                let mut hm = axum::http::HeaderMap::new();
+                for (k, v) in res.headers() {
+                    if let (Ok(k), Ok(v)) = (
+                        axum::http::HeaderName::from_bytes(k.as_str().as_bytes()),
+                        axum::http::HeaderValue::from_bytes(v.as_bytes()),
+                    ) {
+                        hm.append(k, v);
+                    }
+                }
+                let body = res.bytes().await.expect("body");
+                Resp {
+                    status,
+                    headers: hm,
+                    body: Bytes::from(body.to_vec()),
+                }
+            }
+        }
+    }
+
+    /// Registers `body`, asserting success; returns the user id.
+    pub async fn register(&self, body: &Value) -> String {
+        let r = self.send("POST", "/v1/accounts", None, Some(body)).await;
+        assert_eq!(
+            r.status,
+            201,
+            "register: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["user_id"].as_str().expect("user_id").to_owned()
+    }
+
+    /// Logs in, asserting success; returns (access, refresh).
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let r = self
+            .send(
+                "POST",
+                "/v1/sessions",
+                None,
+                Some(&json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login: {}", String::from_utf8_lossy(&r.body));
+        let j = r.json();
+        (
+            j["access_token"].as_str().expect("access").to_owned(),
+            j["refresh_token"].as_str().expect("refresh").to_owned(),
+        )
+    }
+
+    /// Registers and logs in a fresh user.
+    pub async fn user(&self, tag: &str) -> TestUser {
+        let profile = person(tag);
+        let email = profile["email"].as_str().expect("email").to_owned();
+        let password = profile["password"].as_str().expect("password").to_owned();
+        let id = self.register(&profile).await;
+        let (access, refresh) = self.login(&email, &password).await;
+        TestUser {
+            id,
+            email,
+            password,
+            access,
+            refresh,
+            profile,
+        }
+    }
+
+    /// Every row of every table, as sorted text: equal fingerprints mean an
+    /// unchanged database.
+    pub async fn fingerprint(&self) -> String {
+        match &self.storage {
+            Storage::Sqlite { dir } => {
+                let conn =
+                    rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
+                let mut out = String::new();
+                let tables: Vec<String> = conn
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                    .expect("prepare")
+                    .query_map([], |r| r.get(0))
+                    .expect("query")
+                    .collect::<Result<_, _>>()
+                    .expect("rows");
+                for t in tables {
+                    let mut stmt = conn
+                        .prepare(&format!("SELECT * FROM \"{t}\""))
+                        .expect("select");
+                    let n = stmt.column_count();
+                    let mut rows: Vec<String> = stmt
+                        .query_map([], |r| {
+                            let mut s = String::new();
+                            for i in 0..n {
+                                match r.get_ref(i)? {
+                                    ValueRef::Null => s.push_str("NULL|"),
+                                    ValueRef::Integer(v) => s.push_str(&format!("{v}|")),
+                                    ValueRef::Real(v) => s.push_str(&format!("{v}|")),
+                                    ValueRef::Text(t) => {
+                                        s.push_str(&format!("{}|", String::from_utf8_lossy(t)))
+                                    }
+                                    ValueRef::Blob(b) => {
+                                        s.push_str("\\x");
+                                        for byte in b {
+                                            s.push_str(&format!("{byte:02x}"));
+                                        }
+                                        s.push('|');
+                                    }
+                                }
+                            }
+                            Ok(s)
+                        })
+                        .expect("query")
+                        .collect::<Result<_, _>>()
+                        .expect("rows");
+                    rows.sort();
+                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
+                }
+                out
+            }
+            Storage::Postgres { url, schema } => {
+                let client = pg_client(url).await;
+                let tables = client
+                    .query(
+                        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+                        &[schema],
+                    )
+                    .await
+                    .expect("tables");
+                let mut out = String::new();
+                for t in tables {
+                    let t: String = t.get(0);
+                    let rows = client
+                        .query(&format!("SELECT x::text FROM {schema}.\"{t}\" x"), &[])
+                        .await
+                        .expect("rows");
+                    let mut rows: Vec<String> =
+                        rows.iter().map(|r| r.get::<_, String>(0)).collect();
+                    rows.sort();
+                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
+                }
+                out
+            }
+        }
+    }
+
+    /// The raw bytes of the SQLite database and its WAL (SQLite only).
+    pub fn sqlite_file_bytes(&self) -> Option<Vec<u8>> {
+        let Storage::Sqlite { dir } = &self.storage else {
+            return None;
+        };
+        let mut bytes = Vec::new();
+        for name in ["praxis.sqlite3", "praxis.sqlite3-wal"] {
+            if let Ok(b) = std::fs::read(dir.path().join(name)) {
+                bytes.extend(b);
+            }
+        }
+        Some(bytes)
+    }
+
+    /// Runs one SQL statement returning a single integer (counts).
+    pub async fn count(&self, sql: &str) -> i64 {
+        match &self.storage {
+            Storage::Sqlite { dir } => {
+                let conn =
+                    rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
+                conn.query_row(sql, [], |r| r.get(0)).expect("count")
+            }
+            Storage::Postgres { url, schema } => {
+                let client = pg_client(url).await;
+                client
+                    .batch_execute(&format!("SET search_path = {schema}"))
+                    .await
+                    .expect("search_path");
+                client
+                    .query_one(sql, &[])
+                    .await
+                    .expect("count")
+                    .get::<_, i64>(0)
+            }
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.http.as_mut() {
+            if let Some(stop) = h.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+        if let Storage::Postgres { url, schema } = &self.storage {
+            let (url, sql) = (
+                url.clone(),
+                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
+            // Drop cannot await; a short-lived runtime on its own thread does.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(pg_exec(&url, &sql));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PRAXIS_TEST_DATABASE_URL");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+async fn pg_exec(url: &str, sql: &str) {
+    pg_client(url)
+        .await
+        .batch_execute(sql)
+        .await
+        .expect("postgres statement");
+}
+
+/// Runs each listed `async fn(TestServer)` on every backend × transport.
+#[macro_export]
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        $crate::suite!(@mod sqlite_oneshot, Sqlite, Oneshot, $($name),*);
+        $crate::suite!(@mod sqlite_http, Sqlite, Http, $($name),*);
+        $crate::suite!(@mod postgres_oneshot, Postgres, Oneshot, $($name),*);
+        $crate::suite!(@mod postgres_http, Postgres, Http, $($name),*);
+    };
+    (@mod $m:ident, $backend:ident, $transport:ident, $($name:ident),*) => {
+        mod $m {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(server) = $crate::TestServer::start(
+                        $crate::Backend::$backend,
+                        $crate::Transport::$transport,
+                    ).await {
+                        super::$name(server).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -89,11 +89,18 @@ async fn register(
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
 }
 
-/// The user's own data that must not count as password strength.
+/// The user's own data that must not count as password strength: the
+/// email, the name, each of their words and the words run together.
 fn personal_inputs(email: &str, full_name: &str) -> Vec<String> {
     let mut v = vec![email.to_owned(), full_name.to_owned()];
-    v.extend(email.split(['@', '.', '_', '-', '+']).map(str::to_owned));
-    v.extend(full_name.split_whitespace().map(str::to_owned));
+    for text in [email, full_name] {
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        v.push(words.concat());
+        v.extend(words.into_iter().map(str::to_owned));
+    }
     v.retain(|s| !s.is_empty());
     v
 }
@@ -291,5 +298,27 @@ fn profile(u: UserRecord) -> Profile {
         date_of_birth: u.date_of_birth,
         created_at: u.created_at,
         updated_at: u.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_inputs_make_names_and_emails_guessable() {
+        let inputs = personal_inputs("jeanne.dupont@hopital-nord.fr", "Jeanne Dupont-Marchetti");
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        for pw in ["JeanneDupontMarchetti", "jeanne.dupont@hopital-nord.fr"] {
+            assert_eq!(
+                password::check_strength(pw, &[]),
+                Ok(()),
+                "{pw} is strong to a stranger"
+            );
+            assert!(
+                password::check_strength(pw, &refs).is_err(),
+                "{pw} is weak for its owner"
+            );
+        }
     }
 }

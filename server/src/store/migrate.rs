@@ -10,7 +10,7 @@ use super::sql;
 pub(crate) async fn run(db: &dyn Db, now_ms: i64) -> Result<Vec<u32>, StoreError> {
     let mut tx = db.begin().await?;
     if db.dialect() == Dialect::Postgres {
-        tx.query(sql::PG_MIGRATION_LOCK, vec![]).await?;
+        tx.execute(sql::PG_MIGRATION_LOCK, vec![]).await?;
     }
     tx.execute(sql::MIGRATIONS_TABLE, vec![]).await?;
     let applied: Vec<i64> = tx

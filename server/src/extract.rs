@@ -54,6 +54,10 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 
 /// Decodes a JSON body into `T`, mapping failures to problems.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    // Syntax first, so that a truncated body is `malformed_json` even when
+    // its first values already have the wrong type.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map_err(|_| AppError::new(ErrorCode::MalformedJson))?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
@@ -72,16 +76,17 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
 /// fields against the parent path, naming the field in backticks.
 fn field_of(path: &str, message: &str) -> String {
     for prefix in ["missing field `", "unknown field `"] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some(name) = rest.split('`').next() {
-                return if path == "." {
-                    name.to_owned()
-                } else if path == name || path.ends_with(&format!(".{name}")) {
-                    path.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                };
-            }
+        if let Some(name) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+        {
+            return if path == "." {
+                name.to_owned()
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                path.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
         }
     }
     if path == "." {

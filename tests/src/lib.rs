@@ -505,10 +505,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(h) = self.http.as_mut() {
-            if let Some(stop) = h.stop.take() {
-                let _ = stop.send(());
-            }
+        if let Some(stop) = self.http.as_mut().and_then(|h| h.stop.take()) {
+            let _ = stop.send(());
         }
         if let Storage::Postgres { url, schema } = &self.storage {
             let (url, sql) = (

@@ -123,11 +123,12 @@ async fn login(
         validate::email("email", &req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
     let key = throttle::key(&email);
     let now = state.now();
-    if let Some((failures, last)) = state.store().throttle(&key).await? {
-        if let Some(wait) = throttle::retry_after(failures, last, now) {
-            tracing::warn!("login throttled");
-            return Err(AppError::rate_limited(wait));
-        }
+    let streak = state.store().throttle(&key).await?;
+    if let Some(wait) =
+        streak.and_then(|(failures, last)| throttle::retry_after(failures, last, now))
+    {
+        tracing::warn!("login throttled");
+        return Err(AppError::rate_limited(wait));
     }
     let creds = state.store().credentials(&email).await?;
     let (user_id, phc) = match creds {

@@ -17,14 +17,14 @@
 //! or YugabyteDB without touching the domain code.
 
 mod db;
+mod domain;
 mod migrate;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
-mod store;
 
 pub use db::{Db, Dialect, Row, StoreError, Tx, Val};
-pub use store::{
+pub use domain::{
     Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch,
     RedeemOutcome, RotateOutcome, Store, UserRecord,
 };

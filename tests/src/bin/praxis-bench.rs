@@ -1,0 +1,169 @@
+//! `cargo xtask bench`: runs the benchmarks against a real server on
+//! loopback and writes `target/bench-report.md` and `target/bench-report.json`.
+//!
+//! Benchmarks measure; they assert nothing about timings. Server and load
+//! generator share the machine's cores, which the report states.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use praxis_tests::{Backend, TestServer, Transport, postgres_url};
+use serde_json::{Value, json};
+
+/// One measured value.
+struct Metric {
+    name: String,
+    value: f64,
+    unit: &'static str,
+    note: String,
+}
+
+struct Options {
+    quick: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let opts = Options { quick };
+    let mut metrics = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && postgres_url().is_none() {
+            eprintln!("bench: PostgreSQL not configured; its rows are left out");
+            continue;
+        }
+        metrics.extend(get_me_load(backend, &opts).await?);
+    }
+    write_report(&metrics, &opts)?;
+    Ok(())
+}
+
+/// Authenticated `GET /v1/me` from 32 concurrent connections.
+async fn get_me_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metric>> {
+    const CONNECTIONS: usize = 32;
+    let (warmup, duration) = if opts.quick {
+        (Duration::from_millis(300), Duration::from_secs(2))
+    } else {
+        (Duration::from_secs(2), Duration::from_secs(15))
+    };
+    let server = TestServer::start(backend, Transport::Http)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("backend unavailable"))?;
+    let user = server.user("bench").await;
+    let url = format!("{}/v1/me", server.base_url().expect("http transport"));
+    let token = Arc::new(format!("Bearer {}", user.access));
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop_at = measure_from + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        // One client per task: one keep-alive connection each.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        let (url, token) = (url.clone(), Arc::clone(&token));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            loop {
+                let t = Instant::now();
+                if t >= stop_at {
+                    break;
+                }
+                let ok = client
+                    .get(&url)
+                    .header("authorization", token.as_str())
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                let done = Instant::now();
+                if t >= measure_from {
+                    if ok {
+                        lat.push(done - t);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.extend(lat);
+        errors += e;
+    }
+    all.sort();
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
+    let name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let note = format!(
+        "{CONNECTIONS} connections, {}s, {} errors",
+        duration.as_secs(),
+        errors
+    );
+    Ok(vec![
+        Metric {
+            name: format!("server GET /v1/me ({name}) throughput"),
+            value: all.len() as f64 / duration.as_secs_f64(),
+            unit: "req/s",
+            note: note.clone(),
+        },
+        Metric {
+            name: format!("server GET /v1/me ({name}) latency p50"),
+            value: pct(0.50),
+            unit: "ms",
+            note: note.clone(),
+        },
+        Metric {
+            name: format!("server GET /v1/me ({name}) latency p99"),
+            value: pct(0.99),
+            unit: "ms",
+            note,
+        },
+    ])
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn write_report(metrics: &[Metric], opts: &Options) -> anyhow::Result<()> {
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    let mut md = format!(
+        "# Praxis benchmark report\n\nMode: {}. Machine: {machine}. Server and load generator share the cores.\n\n| metric | value | unit | notes |\n|---|---|---|---|\n",
+        if opts.quick { "quick" } else { "full" }
+    );
+    let mut rows: Vec<Value> = Vec::new();
+    for m in metrics {
+        md.push_str(&format!(
+            "| {} | {:.2} | {} | {} |\n",
+            m.name, m.value, m.unit, m.note
+        ));
+        rows.push(json!({"metric": m.name, "value": m.value, "unit": m.unit, "notes": m.note}));
+    }
+    let dir = target_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("bench-report.md"), &md)?;
+    std::fs::write(
+        dir.join("bench-report.json"),
+        serde_json::to_vec_pretty(
+            &json!({"mode": if opts.quick {"quick"} else {"full"}, "machine": machine, "metrics": rows}),
+        )?,
+    )?;
+    println!("{md}");
+    eprintln!("bench: wrote {}", dir.join("bench-report.md").display());
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! HTTP-level behaviour: problem+json for every failure, body limits,
+//! content types, unknown routes, health probes and the OpenAPI document.
+
+use praxis_tests::{TestServer, person, suite};
+use serde_json::{Value, json};
+
+suite!(
+    malformed_json_is_refused_and_changes_nothing,
+    oversized_bodies_are_refused,
+    wrong_content_type_is_refused,
+    unknown_routes_and_methods_are_problems,
+    health_and_readiness_answer,
+    every_route_is_in_the_openapi_document,
+);
+
+async fn malformed_json_is_refused_and_changes_nothing(s: TestServer) {
+    let before = s.fingerprint().await;
+    for body in [
+        &b"{"[..],
+        b"not json",
+        b"{\"email\": }",
+        b"",
+        b"[1,2",
+        b"\xff\xfe",
+    ] {
+        s.raw(
+            "POST",
+            "/v1/accounts",
+            &[("content-type", "application/json")],
+            body.to_vec(),
+        )
+        .await
+        .assert_problem(400, "malformed_json");
+    }
+    // Valid JSON of the wrong shape is a validation error.
+    for body in [json!([]), json!("x"), json!(null), json!(42)] {
+        s.send("POST", "/v1/sessions", None, Some(&body))
+            .await
+            .assert_problem(400, "validation_failed");
+    }
+    assert_eq!(s.fingerprint().await, before);
+}
+
+async fn oversized_bodies_are_refused(s: TestServer) {
+    let before = s.fingerprint().await;
+    let mut body = person("big");
+    body["full_name"] = json!("x".repeat(70 * 1024));
+    s.send("POST", "/v1/accounts", None, Some(&body))
+        .await
+        .assert_problem(413, "payload_too_large");
+    assert_eq!(s.fingerprint().await, before);
+}
+
+async fn wrong_content_type_is_refused(s: TestServer) {
+    let before = s.fingerprint().await;
+    let body = serde_json::to_vec(&person("ct")).expect("json");
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let headers: Vec<(&str, &str)> = ct.map(|c| ("content-type", c)).into_iter().collect();
+        s.raw("POST", "/v1/accounts", &headers, body.clone())
+            .await
+            .assert_problem(415, "unsupported_media_type");
+    }
+    assert_eq!(s.fingerprint().await, before);
+    // A charset parameter is fine.
+    let r = s
+        .raw(
+            "POST",
+            "/v1/accounts",
+            &[("content-type", "application/json; charset=utf-8")],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+async fn unknown_routes_and_methods_are_problems(s: TestServer) {
+    s.send("GET", "/v1/nothing-here", None, None)
+        .await
+        .assert_problem(404, "not_found");
+    s.send("GET", "/", None, None)
+        .await
+        .assert_problem(404, "not_found");
+    s.send("PUT", "/v1/accounts", None, None)
+        .await
+        .assert_problem(405, "method_not_allowed");
+    s.send("GET", "/v1/sessions/refresh", None, None)
+        .await
+        .assert_problem(405, "method_not_allowed");
+}
+
+async fn health_and_readiness_answer(s: TestServer) {
+    let h = s.send("GET", "/healthz", None, None).await;
+    assert_eq!((h.status, h.json()), (200, json!({"status": "ok"})));
+    let r = s.send("GET", "/readyz", None, None).await;
+    assert_eq!((r.status, r.json()), (200, json!({"status": "ready"})));
+}
+
+/// The wire contract of DESIGN.md §8 plus the routes this server adds.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/accounts"),
+    ("post", "/v1/sessions"),
+    ("post", "/v1/sessions/refresh"),
+    ("delete", "/v1/sessions/current"),
+    ("get", "/v1/me"),
+    ("patch", "/v1/me"),
+    ("post", "/v1/orgs"),
+    ("get", "/v1/orgs"),
+    ("get", "/v1/orgs/{org_id}"),
+    ("patch", "/v1/orgs/{org_id}"),
+    ("post", "/v1/orgs/{org_id}/join-codes"),
+    ("post", "/v1/orgs/join"),
+    ("get", "/v1/orgs/{org_id}/members"),
+    ("patch", "/v1/orgs/{org_id}/members/{user_id}"),
+    ("delete", "/v1/orgs/{org_id}/members/{user_id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+];
+
+async fn every_route_is_in_the_openapi_document(s: TestServer) {
+    let r = s.send("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "OpenAPI 3.1"
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} is not documented"
+        );
+    }
+    // And every documented operation is served: called bare (no token, no
+    // body) it answers with its own checks, never the router's 404/405.
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, _) in item.as_object().expect("path item") {
+            let concrete = path
+                .replace("{org_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{user_id}", &uuid::Uuid::new_v4().to_string());
+            let r = s.send(&method.to_uppercase(), &concrete, None, None).await;
+            assert!(
+                ![404, 405].contains(&r.status),
+                "{method} {path} is documented but not served ({})",
+                r.status
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(
+        operations,
+        ROUTES.len(),
+        "documented operations and the route list differ"
+    );
+    // Problem responses reference the shared schema.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas.get("Problem").is_some() && schemas.get("RegisterRequest").is_some());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        Value::from("bearer")
+    );
+}

@@ -1,1 +1,31 @@
+//! `praxis-core`: the shared core of the Praxis apps.
+//!
+//! One crate holds everything that must behave the same on Android and
+//! iPhone; the apps keep only screens, OS permissions and the platform
+//! keystore. It knows nothing of uniffi or any platform.
+//!
+//! * [`cache`]: the encrypted local store (SQLite + AES-256-GCM, a DEK
+//!   wrapped by a KEK from a [`cache::KeyProvider`]).
+//! * [`protocol`]: the wire types shared with the server.
+//! * [`Error`]: the core's error type.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use praxis_core::cache::{Cache, RawKeyProvider, RecordMeta};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let provider = Arc::new(RawKeyProvider::new([7u8; 32]));
+//! let cache = Cache::open(&dir.path().join("cache.db"), provider)?;
+//! cache.put("notes", "n1", &"hello".to_string(), RecordMeta::local())?;
+//! let note = cache.get::<String>("notes", "n1")?.expect("stored");
+//! assert_eq!(note.value, "hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod cache;
+mod error;
+
+pub use error::{Error, Result};
 pub use praxis_protocol as protocol;

@@ -4,9 +4,9 @@
 //! * read: all 100,000 back;
 //! * open: an existing database with the raw-key and passphrase providers.
 //!
-//! The plain baseline stores the same JSON payload unencrypted in the same
-//! table layout with the same pragmas, and parses it back on read, so the
-//! ratio isolates what encryption costs. `cargo xtask bench` folds the
+//! The plain baseline uses the cache's own schema and connection settings
+//! and the same statements, stores the same JSON payload unencrypted and
+//! parses it back on read, so the ratio isolates what encryption costs. `cargo xtask bench` folds the
 //! medians into the report; `PRAXIS_BENCH_RECORDS` shrinks the data set.
 
 use std::path::Path;
@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use praxis_core::cache::{Cache, KeyProvider, PassphraseKeyProvider, RawKeyProvider, RecordMeta};
+use praxis_core::cache::{
+    Cache, KeyProvider, PassphraseKeyProvider, RawKeyProvider, RecordMeta, schema,
+};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
@@ -52,23 +54,14 @@ fn raw() -> Arc<dyn KeyProvider> {
     Arc::new(RawKeyProvider::new([5; 32]))
 }
 
-const PLAIN_SCHEMA: &str = "
-CREATE TABLE records (
-    collection TEXT NOT NULL, id TEXT NOT NULL, gen INTEGER NOT NULL, fmt INTEGER NOT NULL,
-    payload BLOB NOT NULL, server_version INTEGER, dirty INTEGER NOT NULL DEFAULT 0,
-    deleted INTEGER NOT NULL DEFAULT 0, expires_day INTEGER, PRIMARY KEY (collection, id)
-) WITHOUT ROWID;";
-
+/// The baseline: the cache's own schema and connection settings, with the
+/// same statements, minus encryption.
 fn plain_open(path: &Path) -> Connection {
-    let conn = Connection::open(path).expect("open");
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-        .expect("wal");
-    conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;",
-    )
-    .expect("pragmas");
-    conn.execute_batch(&PLAIN_SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"))
-        .expect("schema");
+    let mut conn = Connection::open(path).expect("open");
+    schema::configure(&conn).expect("pragmas");
+    let tx = conn.transaction().expect("tx");
+    schema::upgrade_from(&tx, 0).expect("schema");
+    tx.commit().expect("commit");
     conn
 }
 
@@ -77,13 +70,25 @@ fn plain_insert(conn: &mut Connection, data: &[(String, Visit)]) {
     {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO records (collection, id, gen, fmt, payload, dirty) VALUES ('visits', ?1, 1, 2, ?2, 1)
-                 ON CONFLICT (collection, id) DO UPDATE SET payload = ?2",
+                "INSERT INTO records (collection, id, gen, fmt, payload, server_version, dirty, deleted, expires_day)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (collection, id) DO NOTHING",
             )
             .expect("prepare");
         for (id, v) in data {
-            stmt.execute(params![id, serde_json::to_vec(v).expect("json")])
-                .expect("insert");
+            let meta = RecordMeta::local();
+            let payload = serde_json::to_vec(v).expect("json");
+            stmt.execute(params![
+                "visits",
+                id,
+                1,
+                schema::VERSION,
+                payload,
+                meta.server_version,
+                meta.dirty,
+                meta.deleted,
+                meta.expires_day
+            ])
+            .expect("insert");
         }
     }
     tx.commit().expect("commit");
@@ -91,18 +96,30 @@ fn plain_insert(conn: &mut Connection, data: &[(String, Visit)]) {
 
 fn plain_read(conn: &Connection) -> usize {
     let mut stmt = conn
-        .prepare_cached("SELECT id, payload, server_version, dirty, deleted FROM records WHERE collection = 'visits' ORDER BY id")
+        .prepare_cached(
+            "SELECT id, gen, fmt, payload, server_version, dirty, deleted, expires_day FROM records
+             WHERE collection = ?1 ORDER BY id",
+        )
         .expect("prepare");
     let rows = stmt
-        .query_map([], |r| {
-            let payload: Vec<u8> = r.get(1)?;
+        .query_map(["visits"], |r| {
+            let payload: Vec<u8> = r.get(3)?;
+            let meta = RecordMeta {
+                server_version: r.get(4)?,
+                dirty: r.get(5)?,
+                deleted: r.get(6)?,
+                expires_day: r.get(7)?,
+            };
+            let _: (i64, u32) = (r.get(1)?, r.get(2)?);
             Ok((
                 r.get::<_, String>(0)?,
                 serde_json::from_slice::<Visit>(&payload).expect("json"),
+                meta,
             ))
         })
         .expect("query");
-    rows.count()
+    // Materialised like `Cache::list`, which returns every record.
+    rows.collect::<Result<Vec<_>, _>>().expect("rows").len()
 }
 
 fn cache_insert(cache: &Cache, data: &[(String, Visit)]) {

@@ -79,10 +79,26 @@ impl Sealer {
     }
 
     fn seal(&self, nonces: &NonceSource, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.seal_with(nonces, aad, |out| {
+            out.extend_from_slice(plaintext);
+            Ok(())
+        })
+    }
+
+    /// Lets `write` append the plaintext straight into the output buffer
+    /// (after room for the nonce), then encrypts it in place: no
+    /// intermediate plaintext buffer to allocate, copy and leave behind.
+    fn seal_with(
+        &self,
+        nonces: &NonceSource,
+        aad: &[u8],
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(&[0; NONCE_LEN]);
+        write(&mut out)?;
         let nonce = nonces.next()?;
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
+        out[..NONCE_LEN].copy_from_slice(&nonce);
         let tag = self
             .0
             .seal_in_place_separate_tag(
@@ -95,19 +111,19 @@ impl Sealer {
         Ok(out)
     }
 
-    fn open(&self, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
+    /// Decrypts in place: the plaintext is moved to the front of `blob`.
+    fn open(&self, aad: &[u8], mut blob: Vec<u8>) -> Option<Vec<u8>> {
         if blob.len() < NONCE_LEN + TAG_LEN {
             return None;
         }
         let nonce = Nonce::try_assume_unique_for_key(&blob[..NONCE_LEN]).ok()?;
-        let mut buf = blob[NONCE_LEN..].to_vec();
         let len = self
             .0
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .open_within(nonce, Aad::from(aad), &mut blob, NONCE_LEN..)
             .ok()?
             .len();
-        buf.truncate(len);
-        Some(buf)
+        blob.truncate(len);
+        Some(blob)
     }
 }
 
@@ -159,9 +175,20 @@ impl GenKeys {
         self.aead.seal(nonces, aad, plaintext)
     }
 
-    /// Opens a blob made by [`GenKeys::seal`]; `None` when it fails
-    /// authentication.
-    pub(crate) fn open(&self, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
+    /// Serialises `value` as JSON directly into the sealed buffer.
+    pub(crate) fn seal_json<T: serde::Serialize>(
+        &self,
+        nonces: &NonceSource,
+        aad: &[u8],
+        value: &T,
+    ) -> Result<Vec<u8>> {
+        self.aead
+            .seal_with(nonces, aad, |out| Ok(serde_json::to_writer(out, value)?))
+    }
+
+    /// Opens a blob made by [`GenKeys::seal`], reusing its buffer; `None`
+    /// when it fails authentication.
+    pub(crate) fn open(&self, aad: &[u8], blob: Vec<u8>) -> Option<Vec<u8>> {
         self.aead.open(aad, blob)
     }
 
@@ -225,7 +252,7 @@ pub(crate) fn unwrap(
 ) -> Result<SecretKey> {
     let key = Sealer::new(kek.as_bytes());
     let aad = aad(0, "dek", &[db_id, &generation.to_be_bytes()]);
-    let mut bytes = key.open(&aad, wrapped).ok_or(Error::KeyMismatch)?;
+    let mut bytes = key.open(&aad, wrapped.to_vec()).ok_or(Error::KeyMismatch)?;
     let arr: [u8; KEY_LEN] = bytes
         .as_slice()
         .try_into()
@@ -262,16 +289,19 @@ mod tests {
     fn sealed_data_opens_only_with_the_same_aad_and_untouched_bytes() {
         let (k, nonces) = keys();
         let blob = k.seal(&nonces, b"row-1", b"payload").expect("seal");
-        assert_eq!(k.open(b"row-1", &blob).as_deref(), Some(&b"payload"[..]));
-        assert_eq!(k.open(b"row-2", &blob), None);
+        assert_eq!(
+            k.open(b"row-1", blob.clone()).as_deref(),
+            Some(&b"payload"[..])
+        );
+        assert_eq!(k.open(b"row-2", blob.clone()), None);
         for i in 0..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 0x01;
-            assert_eq!(k.open(b"row-1", &bad), None, "flip at {i} went unnoticed");
+            assert_eq!(k.open(b"row-1", bad), None, "flip at {i} went unnoticed");
         }
-        assert_eq!(k.open(b"row-1", &blob[..10]), None);
+        assert_eq!(k.open(b"row-1", blob[..10].to_vec()), None);
         let other = GenKeys::derive(2, &SecretKey::from_bytes([8; KEY_LEN]));
-        assert_eq!(other.open(b"row-1", &blob), None);
+        assert_eq!(other.open(b"row-1", blob), None);
     }
 
     #[test]

@@ -199,14 +199,7 @@ impl Cache {
     /// [`Error::KeyMismatch`]; an interrupted DEK rotation is finished here.
     pub fn open(path: &Path, provider: Arc<dyn KeyProvider>) -> Result<Self> {
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Storage(rusqlite::Error::InvalidQuery));
-        }
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;",
-        )?;
+        schema::configure(&conn)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = schema::current(&tx)?;
         if version < schema::VERSION {
@@ -576,7 +569,7 @@ fn load_ring(conn: &Connection, kek: &SecretKey, db_id: &[u8]) -> Result<KeyRing
     for (generation, wrapped, canary) in rows {
         let dek = unwrap(kek, &wrapped, db_id, generation)?;
         let keys = Arc::new(GenKeys::derive(generation, &dek));
-        if keys.open(&canary_aad(generation), &canary).as_deref() != Some(CANARY) {
+        if keys.open(&canary_aad(generation), canary).as_deref() != Some(CANARY) {
             return Err(Error::KeyMismatch);
         }
         write = Some(Arc::clone(&keys)); // highest generation last
@@ -626,7 +619,6 @@ impl std::fmt::Debug for CacheTx<'_> {
 
 type RawRow = (
     String,
-    String,
     i64,
     u32,
     Vec<u8>,
@@ -636,8 +628,7 @@ type RawRow = (
     Option<i64>,
 );
 
-const RECORD_COLUMNS: &str =
-    "collection, id, gen, fmt, payload, server_version, dirty, deleted, expires_day";
+const RECORD_COLUMNS: &str = "id, gen, fmt, payload, server_version, dirty, deleted, expires_day";
 
 fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((
@@ -649,7 +640,6 @@ fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
-        r.get(8)?,
     ))
 }
 
@@ -682,31 +672,43 @@ impl CacheTx<'_> {
         for (field, _) in index {
             check_name("index field", field)?;
         }
-        let plaintext = serde_json::to_vec(&EnvelopeOut { v: value, i: index })?;
         let keys = &self.ring.write;
-        let payload = keys.seal(
+        let payload = keys.seal_json(
             self.nonces,
             &record_aad(schema::VERSION, collection, id),
-            &plaintext,
+            &EnvelopeOut { v: value, i: index },
         )?;
-        self.tx
+        let values = params![
+            collection,
+            id,
+            keys.generation,
+            schema::VERSION,
+            payload,
+            meta.server_version,
+            meta.dirty,
+            meta.deleted,
+            meta.expires_day
+        ];
+        // New records (the common, bulk case) take one statement; only a
+        // replaced record needs its old index entries removed.
+        let inserted = self
+            .tx
             .prepare_cached(
                 "INSERT INTO records (collection, id, gen, fmt, payload, server_version, dirty, deleted, expires_day)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (collection, id) DO UPDATE SET gen = ?3, fmt = ?4, payload = ?5,
-                   server_version = ?6, dirty = ?7, deleted = ?8, expires_day = ?9",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (collection, id) DO NOTHING",
             )?
-            .execute(params![
-                collection,
-                id,
-                keys.generation,
-                schema::VERSION,
-                payload,
-                meta.server_version,
-                meta.dirty,
-                meta.deleted,
-                meta.expires_day
-            ])?;
+            .execute(values)?;
+        if inserted == 0 {
+            self.tx
+                .prepare_cached(
+                    "UPDATE records SET gen = ?3, fmt = ?4, payload = ?5, server_version = ?6, dirty = ?7,
+                       deleted = ?8, expires_day = ?9 WHERE collection = ?1 AND id = ?2",
+                )?
+                .execute(values)?;
+            self.tx
+                .prepare_cached("DELETE FROM blind_index WHERE collection = ?1 AND id = ?2")?
+                .execute(params![collection, id])?;
+        }
         self.write_index(collection, id, keys, index.iter().map(|(f, v)| (*f, *v)))
     }
 
@@ -717,9 +719,10 @@ impl CacheTx<'_> {
         keys: &GenKeys,
         terms: impl Iterator<Item = (&'t str, &'t str)>,
     ) -> Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM blind_index WHERE collection = ?1 AND id = ?2")?
-            .execute(params![collection, id])?;
+        let mut terms = terms.peekable();
+        if terms.peek().is_none() {
+            return Ok(());
+        }
         let mut stmt = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO blind_index (collection, field, mac, id, gen) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -755,18 +758,19 @@ impl CacheTx<'_> {
         Ok(n == 1)
     }
 
-    fn decode<T: DeserializeOwned>(&self, row: RawRow) -> Result<Record<T>> {
-        let (collection, id, generation, fmt, payload, server_version, dirty, deleted, expires_day) =
-            row;
-        let keys = self.ring.get(generation, &collection)?;
-        let plaintext = keys
-            .open(&record_aad(fmt, &collection, &id), &payload)
-            .ok_or_else(|| Error::Integrity {
-                collection: collection.clone(),
-            })?;
+    fn decode<T: DeserializeOwned>(&self, collection: &str, row: RawRow) -> Result<Record<T>> {
+        let (id, generation, fmt, payload, server_version, dirty, deleted, expires_day) = row;
+        let integrity = || Error::Integrity {
+            collection: collection.to_owned(),
+        };
+        let plaintext = self
+            .ring
+            .get(generation, collection)?
+            .open(&record_aad(fmt, collection, &id), payload)
+            .ok_or_else(integrity)?;
         let env: EnvelopeIn<T> = serde_json::from_slice(&plaintext)?;
         Ok(Record {
-            collection,
+            collection: collection.to_owned(),
             id,
             value: env.v,
             meta: RecordMeta {
@@ -791,20 +795,17 @@ impl CacheTx<'_> {
             ))?
             .query_row(params![collection, id], raw_row)
             .optional()?;
-        row.map(|r| self.decode(r)).transpose()
+        row.map(|r| self.decode(collection, r)).transpose()
     }
 
     /// Reads a whole collection in id order. Fails closed: one record that
     /// fails authentication fails the listing.
     pub fn list<T: DeserializeOwned>(&self, collection: &str) -> Result<Vec<Record<T>>> {
-        let rows: Vec<RawRow> = self
-            .tx
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE collection = ?1 ORDER BY id"
-            ))?
-            .query_map([collection], raw_row)?
-            .collect::<Result<_, _>>()?;
-        rows.into_iter().map(|r| self.decode(r)).collect()
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE collection = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([collection], raw_row)?;
+        rows.map(|r| self.decode(collection, r?)).collect()
     }
 
     /// Records whose indexed `field` equals `value`.
@@ -872,7 +873,7 @@ impl CacheTx<'_> {
             .map(|(seq, generation, fmt, payload)| {
                 let keys = self.ring.get(generation, "outbox")?;
                 let payload =
-                    keys.open(&outbox_aad(fmt, seq), &payload)
+                    keys.open(&outbox_aad(fmt, seq), payload)
                         .ok_or_else(|| Error::Integrity {
                             collection: "outbox".into(),
                         })?;
@@ -915,7 +916,7 @@ impl CacheTx<'_> {
         for (collection, id, generation, fmt, payload) in rows {
             let old = self.ring.get(generation, &collection)?;
             let plaintext = old
-                .open(&record_aad(fmt, &collection, &id), &payload)
+                .open(&record_aad(fmt, &collection, &id), payload)
                 .ok_or_else(|| Error::Integrity {
                     collection: collection.clone(),
                 })?;
@@ -928,6 +929,9 @@ impl CacheTx<'_> {
             self.tx
                 .prepare_cached("UPDATE records SET gen = ?3, fmt = ?4, payload = ?5 WHERE collection = ?1 AND id = ?2")?
                 .execute(params![collection, id, target.generation, schema::VERSION, sealed])?;
+            self.tx
+                .prepare_cached("DELETE FROM blind_index WHERE collection = ?1 AND id = ?2")?
+                .execute(params![collection, id])?;
             self.write_index(
                 &collection,
                 &id,
@@ -947,7 +951,7 @@ impl CacheTx<'_> {
             let plaintext = self
                 .ring
                 .get(generation, "outbox")?
-                .open(&outbox_aad(fmt, seq), &payload)
+                .open(&outbox_aad(fmt, seq), payload)
                 .ok_or_else(|| Error::Integrity {
                     collection: "outbox".into(),
                 })?;

@@ -75,6 +75,22 @@ CREATE TABLE outbox (
 );
 ";
 
+/// Connection settings of every cache database: WAL (readers never wait
+/// for the writer), `synchronous = FULL` (a committed transaction survives
+/// power loss), `secure_delete` (freed pages are zeroed), foreign keys, and
+/// an 8 MiB page cache.
+pub fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Storage(rusqlite::Error::InvalidQuery));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192;",
+    )?;
+    Ok(())
+}
+
 /// The schema version recorded in the file (0 for a new file).
 pub fn current(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)

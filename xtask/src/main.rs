@@ -89,7 +89,19 @@ fn test(extra: &[String]) -> Result<()> {
 }
 
 fn bench(extra: &[String]) -> Result<()> {
+    let quick = extra.iter().any(|a| a == "--quick");
+    let records = if quick { "10000" } else { "100000" };
+    // Criterion benchmarks first; the report reads their estimates.
+    let mut criterion = cargo();
+    criterion
+        .args(["bench", "-p", "praxis-core", "--bench", "cache"])
+        .env("PRAXIS_BENCH_RECORDS", records);
+    if quick {
+        criterion.args(["--", "--warm-up-time", "1", "--measurement-time", "2"]);
+    }
+    run(&mut criterion)?;
     let mut cmd = cargo();
+    cmd.env("PRAXIS_BENCH_RECORDS", records);
     cmd.args([
         "run",
         "--release",

@@ -16,6 +16,56 @@ struct Metric {
     value: f64,
     unit: &'static str,
     note: String,
+    /// The same measurement of the baseline, in the same run.
+    baseline: Option<f64>,
+    /// DESIGN.md §11 budget, if there is one.
+    budget: Option<Budget>,
+}
+
+/// A budget from DESIGN.md §11.
+#[derive(Clone, Copy)]
+enum Budget {
+    /// value / baseline must be at least this.
+    MinRatio(f64),
+    /// value must be at most this.
+    Max(f64),
+}
+
+impl Metric {
+    fn new(
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+        note: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit,
+            note: note.into(),
+            baseline: None,
+            budget: None,
+        }
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        self.baseline.map(|b| self.value / b)
+    }
+
+    fn within(&self) -> Option<bool> {
+        match self.budget? {
+            Budget::MinRatio(r) => self.ratio().map(|x| x >= r),
+            Budget::Max(m) => Some(self.value <= m),
+        }
+    }
+
+    fn budget_text(&self) -> String {
+        match self.budget {
+            Some(Budget::MinRatio(r)) => format!(">= {r}x baseline"),
+            Some(Budget::Max(m)) => format!("<= {m} {}", self.unit),
+            None => String::new(),
+        }
+    }
 }
 
 struct Options {
@@ -34,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         }
         metrics.extend(get_me_load(backend, &opts).await?);
     }
+    metrics.extend(criterion_cache());
     write_report(&metrics, &opts)?;
     Ok(())
 }
@@ -109,25 +160,90 @@ async fn get_me_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Met
         errors
     );
     Ok(vec![
-        Metric {
-            name: format!("server GET /v1/me ({name}) throughput"),
-            value: all.len() as f64 / duration.as_secs_f64(),
-            unit: "req/s",
-            note: note.clone(),
-        },
-        Metric {
-            name: format!("server GET /v1/me ({name}) latency p50"),
-            value: pct(0.50),
-            unit: "ms",
-            note: note.clone(),
-        },
-        Metric {
-            name: format!("server GET /v1/me ({name}) latency p99"),
-            value: pct(0.99),
-            unit: "ms",
-            note,
-        },
+        Metric::new(
+            format!("server GET /v1/me ({name}) throughput"),
+            all.len() as f64 / duration.as_secs_f64(),
+            "req/s",
+            &note,
+        ),
+        Metric::new(
+            format!("server GET /v1/me ({name}) latency p50"),
+            pct(0.50),
+            "ms",
+            &note,
+        ),
+        Metric::new(
+            format!("server GET /v1/me ({name}) latency p99"),
+            pct(0.99),
+            "ms",
+            &note,
+        ),
     ])
+}
+
+/// Median of a criterion benchmark in seconds, and the elements per
+/// iteration it declared, from its result files.
+fn criterion_median(group: &str, bench: &str) -> Option<(f64, Option<f64>)> {
+    let dir = target_dir()
+        .join("criterion")
+        .join(group)
+        .join(bench)
+        .join("new");
+    let read = |f: &str| -> Option<Value> {
+        serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()
+    };
+    let median = read("estimates.json")?["median"]["point_estimate"].as_f64()? / 1e9;
+    let elements = read("benchmark.json").and_then(|b| b["throughput"]["Elements"].as_f64());
+    Some((median, elements))
+}
+
+/// The cache benchmarks (`cargo bench -p praxis-core --bench cache`, run by
+/// xtask just before): encrypted vs plain rusqlite, and open times.
+fn criterion_cache() -> Vec<Metric> {
+    let mut out = Vec::new();
+    for (group, what, budget) in [("cache_insert", "insert", 0.8), ("cache_read", "read", 0.6)] {
+        let (Some((enc, Some(n))), Some((plain, _))) = (
+            criterion_median(group, "encrypted"),
+            criterion_median(group, "plain"),
+        ) else {
+            continue;
+        };
+        let mut m = Metric::new(
+            format!("encrypted cache {what} throughput"),
+            n / enc,
+            "records/s",
+            format!(
+                "{n} records of ~200 bytes, one transaction; baseline plain rusqlite, same schema"
+            ),
+        );
+        m.baseline = Some(n / plain);
+        m.budget = Some(Budget::MinRatio(budget));
+        out.push(m);
+    }
+    if let Some((raw, _)) = criterion_median("cache_open", "raw_key") {
+        let mut m = Metric::new(
+            "cache open, raw key provider",
+            raw * 1e3,
+            "ms",
+            "existing database, migrations, key unwrap",
+        );
+        m.budget = Some(Budget::Max(50.0));
+        out.push(m);
+    }
+    if let Some((pass, _)) = criterion_median("cache_open", "passphrase") {
+        out.push(Metric::new(
+            "cache open, passphrase provider",
+            pass * 1e3,
+            "ms",
+            "PBKDF2-HMAC-SHA256, 600,000 iterations",
+        ));
+    }
+    if out.is_empty() {
+        eprintln!(
+            "bench: no criterion results found; run `cargo bench -p praxis-core --bench cache` first"
+        );
+    }
+    out
 }
 
 fn target_dir() -> std::path::PathBuf {
@@ -143,16 +259,31 @@ fn write_report(metrics: &[Metric], opts: &Options) -> anyhow::Result<()> {
         std::env::consts::ARCH
     );
     let mut md = format!(
-        "# Praxis benchmark report\n\nMode: {}. Machine: {machine}. Server and load generator share the cores.\n\n| metric | value | unit | notes |\n|---|---|---|---|\n",
+        "# Praxis benchmark report\n\nMode: {}. Machine: {machine}. Server and load generator share the cores.\n\n| metric | value | unit | baseline | ratio | budget | status | notes |\n|---|---|---|---|---|---|---|---|\n",
         if opts.quick { "quick" } else { "full" }
     );
     let mut rows: Vec<Value> = Vec::new();
     for m in metrics {
+        let status = match m.within() {
+            Some(true) => "within",
+            Some(false) => "OVER",
+            None => "",
+        };
         md.push_str(&format!(
-            "| {} | {:.2} | {} | {} |\n",
-            m.name, m.value, m.unit, m.note
+            "| {} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+            m.name,
+            m.value,
+            m.unit,
+            m.baseline.map_or(String::new(), |b| format!("{b:.2}")),
+            m.ratio().map_or(String::new(), |r| format!("{r:.2}x")),
+            m.budget_text(),
+            status,
+            m.note
         ));
-        rows.push(json!({"metric": m.name, "value": m.value, "unit": m.unit, "notes": m.note}));
+        rows.push(json!({
+            "metric": m.name, "value": m.value, "unit": m.unit, "baseline": m.baseline,
+            "ratio": m.ratio(), "budget": m.budget_text(), "within_budget": m.within(), "notes": m.note,
+        }));
     }
     let dir = target_dir();
     std::fs::create_dir_all(&dir)?;

@@ -4,6 +4,8 @@
 //! small public enum the apps see. No variant carries personal data: errors
 //! name a collection or a field, never a value, a key or a path.
 
+use praxis_protocol::ErrorCode;
+
 /// Errors of the core.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,6 +48,34 @@ pub enum Error {
     /// The operating system's random generator failed.
     #[error("random generator unavailable")]
     Random,
+    /// The server could not be reached or did not answer in time.
+    #[error("network error: {0}")]
+    Network(NetworkError),
+    /// No one is signed in on this device.
+    #[error("not signed in")]
+    NotSignedIn,
+    /// The session ended on the server (revoked, expired or reused refresh
+    /// token): the user must sign in again. Local tokens were removed.
+    #[error("session expired; sign in again")]
+    SessionExpired,
+    /// The server refused the request with a problem document.
+    #[error("server refused the request: {code} ({status})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The problem's stable code.
+        code: ErrorCode,
+        /// The request field at fault, for validation errors.
+        field: Option<String>,
+        /// Seconds to wait, for `rate_limited`.
+        retry_after: Option<u64>,
+    },
+    /// The server answered with something that is not the API's shape.
+    #[error("unexpected answer from the server (status {status})")]
+    Protocol {
+        /// HTTP status of the odd answer.
+        status: u16,
+    },
     /// The database was written by a newer version of the core.
     #[error("database schema {found} is newer than this build supports ({supported})")]
     SchemaTooNew {
@@ -54,6 +84,62 @@ pub enum Error {
         /// Newest version this build knows.
         supported: u32,
     },
+}
+
+/// Why the network failed (no URL, no host: they are not needed to act).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkError {
+    /// Connection refused, unreachable, DNS failure.
+    Unreachable,
+    /// No answer within the timeout.
+    Timeout,
+    /// TLS failed (certificate not trusted, pin mismatch).
+    Tls,
+    /// The connection broke mid-exchange.
+    Interrupted,
+}
+
+impl std::fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unreachable => "server unreachable",
+            Self::Timeout => "timed out",
+            Self::Tls => "TLS failure",
+            Self::Interrupted => "connection interrupted",
+        })
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(e: reqwest::Error) -> Self {
+        // reqwest's Display includes the URL; only the kind is kept.
+        let kind = if e.is_timeout() {
+            NetworkError::Timeout
+        } else if caused_by_tls(&e) {
+            NetworkError::Tls
+        } else if e.is_connect() {
+            NetworkError::Unreachable
+        } else {
+            NetworkError::Interrupted
+        };
+        Self::Network(kind)
+    }
+}
+
+/// Whether a rustls error is anywhere in the chain of causes.
+fn caused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let wrapped = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        if wrapped || err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 // serde_json's messages may quote the offending input: keep only the position.

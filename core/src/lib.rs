@@ -24,8 +24,16 @@
 
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod cache;
+mod client;
+pub mod clock;
 mod error;
+pub mod http;
+mod log;
 
-pub use error::{Error, Result};
+pub use account::{Account, SessionState};
+pub use client::{CACHE_FILE, ClientConfig, PraxisClient};
+pub use error::{Error, NetworkError, Result};
+pub use log::{LogLevel, Logger};
 pub use praxis_protocol as protocol;

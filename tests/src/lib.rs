@@ -43,6 +43,24 @@ pub enum Transport {
     Http,
 }
 
+/// A plain reqwest client for loopback tests. reqwest is built without a
+/// default crypto provider (the core hands it a ring-based configuration),
+/// so the harness does the same.
+pub fn http_client() -> reqwest::Client {
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("http client")
+}
+
 /// The environment variable naming the PostgreSQL test database.
 pub const PG_URL_VAR: &str = "PRAXIS_TEST_DATABASE_URL";
 
@@ -238,7 +256,7 @@ impl TestServer {
                 });
                 Some(Http {
                     base,
-                    client: reqwest::Client::new(),
+                    client: http_client(),
                     stop: Some(stop),
                 })
             }

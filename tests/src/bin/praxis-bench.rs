@@ -109,9 +109,7 @@ async fn get_me_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Met
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
         // One client per task: one keep-alive connection each.
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()?;
+        let client = praxis_tests::http_client();
         let (url, token) = (url.clone(), Arc::clone(&token));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();

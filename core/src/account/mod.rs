@@ -1,0 +1,249 @@
+//! The account capability: registration, login, logout, the profile, and
+//! organisations, against the Praxis server.
+//!
+//! The profile last read from the server is kept in the encrypted cache, so
+//! [`Account::cached_profile`] answers offline.
+
+mod session;
+
+use std::sync::Arc;
+
+use praxis_protocol::{
+    CreateOrgRequest, CreateOrgResponse, JoinCodeResponse, JoinOrgRequest, JoinOrgResponse,
+    LoginRequest, Member, Org, Profile, RegisterRequest, RegisterResponse, TokenResponse,
+    UpdateProfileRequest,
+};
+use reqwest::Method;
+use uuid::Uuid;
+
+pub(crate) use session::Session;
+pub use session::SessionState;
+use session::{Tokens, blocking};
+
+use crate::Result;
+use crate::cache::{Cache, RecordMeta};
+use crate::http::Body;
+use crate::log::Log;
+
+const PROFILE: &str = "profile";
+const ME: &str = "me";
+
+/// Account operations; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub(crate) session: Arc<Session>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) log: Log,
+}
+
+type NoBody = ();
+
+impl Account {
+    /// The session state now.
+    pub fn state(&self) -> SessionState {
+        self.session.state()
+    }
+
+    /// A receiver of every session state change (current value first).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<SessionState> {
+        self.session.subscribe()
+    }
+
+    /// Creates an account on the server (it does not sign in).
+    pub async fn register(&self, req: &RegisterRequest) -> Result<Uuid> {
+        let r: RegisterResponse = self
+            .session
+            .api()
+            .json(Method::POST, "v1/accounts", None, Body::Json(req))
+            .await?;
+        self.log.info("account", "account registered");
+        Ok(r.user_id)
+    }
+
+    /// Signs in and stores the session in the encrypted cache.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Uuid> {
+        let req = LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        };
+        let api = self.session.api();
+        let t: TokenResponse = api
+            .json(Method::POST, "v1/sessions", None, Body::Json(&req))
+            .await?;
+        let now = self.session.now();
+        // The token response does not name the account: ask once.
+        let me: Profile = api
+            .json(
+                Method::GET,
+                "v1/me",
+                Some(&t.access_token),
+                Body::<NoBody>::None,
+            )
+            .await?;
+        self.session
+            .start(Tokens::from_response(me.user_id, t, now))
+            .await?;
+        self.store_profile(&me).await?;
+        self.log.info("account", "signed in");
+        Ok(me.user_id)
+    }
+
+    /// Signs out: the server revokes this login's tokens, and the local
+    /// session is removed whatever the network does (an unreachable server
+    /// must not keep the user signed in on this device).
+    pub async fn logout(&self) -> Result<()> {
+        if let Some(token) = self.session.current_access().await {
+            let revoked = self
+                .session
+                .api()
+                .send(
+                    Method::DELETE,
+                    "v1/sessions/current",
+                    Some(&token),
+                    Body::<NoBody>::None,
+                )
+                .await;
+            if revoked.is_err() {
+                self.log.warn(
+                    "account",
+                    "server logout failed; local session removed anyway",
+                );
+            }
+        }
+        self.session.end(false).await?;
+        blocking(&self.cache, |c| c.delete(PROFILE, ME).map(drop)).await?;
+        self.log.info("account", "signed out");
+        Ok(())
+    }
+
+    /// The profile from the server (and refreshes the cached copy).
+    pub async fn profile(&self) -> Result<Profile> {
+        let api = self.session.api();
+        let p: Profile = self
+            .session
+            .authorized(|t| async move {
+                api.json(Method::GET, "v1/me", Some(&t), Body::<NoBody>::None)
+                    .await
+            })
+            .await?;
+        self.store_profile(&p).await?;
+        Ok(p)
+    }
+
+    /// The profile as last seen, without the network.
+    pub async fn cached_profile(&self) -> Result<Option<Profile>> {
+        Ok(blocking(&self.cache, |c| c.get::<Profile>(PROFILE, ME))
+            .await?
+            .map(|r| r.value))
+    }
+
+    /// Rectifies profile fields on the server.
+    pub async fn update_profile(&self, req: &UpdateProfileRequest) -> Result<Profile> {
+        let api = self.session.api();
+        let p: Profile = self
+            .session
+            .authorized(|t| async move {
+                api.json(Method::PATCH, "v1/me", Some(&t), Body::Json(req))
+                    .await
+            })
+            .await?;
+        self.store_profile(&p).await?;
+        self.log.info("account", "profile updated");
+        Ok(p)
+    }
+
+    async fn store_profile(&self, p: &Profile) -> Result<()> {
+        let p = p.clone();
+        blocking(&self.cache, move |c| {
+            c.put(PROFILE, ME, &p, RecordMeta::synced(0))
+        })
+        .await
+    }
+
+    /// Creates an organisation; the caller becomes its admin.
+    pub async fn create_org(&self, name: &str) -> Result<Uuid> {
+        let api = self.session.api();
+        let req = CreateOrgRequest {
+            name: name.to_owned(),
+        };
+        let r: CreateOrgResponse = self
+            .session
+            .authorized(|t| {
+                let req = &req;
+                async move {
+                    api.json(Method::POST, "v1/orgs", Some(&t), Body::Json(req))
+                        .await
+                }
+            })
+            .await?;
+        Ok(r.org_id)
+    }
+
+    /// Joins an organisation with a code from one of its admins.
+    pub async fn join_org(&self, code: &str) -> Result<Uuid> {
+        let api = self.session.api();
+        let req = JoinOrgRequest {
+            code: code.to_owned(),
+        };
+        let r: JoinOrgResponse = self
+            .session
+            .authorized(|t| {
+                let req = &req;
+                async move {
+                    api.json(Method::POST, "v1/orgs/join", Some(&t), Body::Json(req))
+                        .await
+                }
+            })
+            .await?;
+        Ok(r.org_id)
+    }
+
+    /// The caller's organisations.
+    pub async fn orgs(&self) -> Result<Vec<Org>> {
+        let api = self.session.api();
+        self.session
+            .authorized(|t| async move {
+                api.json(Method::GET, "v1/orgs", Some(&t), Body::<NoBody>::None)
+                    .await
+            })
+            .await
+    }
+
+    /// A single-use join code for `org` (admins).
+    pub async fn create_join_code(&self, org: Uuid) -> Result<JoinCodeResponse> {
+        let api = self.session.api();
+        let path = format!("v1/orgs/{org}/join-codes");
+        self.session
+            .authorized(|t| {
+                let path = &path;
+                async move {
+                    api.json(Method::POST, path, Some(&t), Body::<NoBody>::None)
+                        .await
+                }
+            })
+            .await
+    }
+
+    /// Members of `org` (members only).
+    pub async fn members(&self, org: Uuid) -> Result<Vec<Member>> {
+        let api = self.session.api();
+        let path = format!("v1/orgs/{org}/members");
+        self.session
+            .authorized(|t| {
+                let path = &path;
+                async move {
+                    api.json(Method::GET, path, Some(&t), Body::<NoBody>::None)
+                        .await
+                }
+            })
+            .await
+    }
+
+    /// The signed-in account's id, if any.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self.state() {
+            SessionState::SignedIn { user_id } => Some(user_id),
+            _ => None,
+        }
+    }
+}

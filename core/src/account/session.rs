@@ -1,0 +1,253 @@
+//! The signed-in session: tokens kept only in the encrypted cache, an
+//! observable state, and single-flight refresh.
+//!
+//! Every authenticated call goes through [`Session::authorized`]: it uses
+//! the current access token (refreshing first if the clock says it has
+//! expired), and on a `401` refreshes once and retries once. Refreshes are
+//! serialised by the tokens mutex, so two calls that hit a `401` together
+//! spend the refresh token once; the second sees the new token and simply
+//! retries. A refresh the server refuses ends the session: the tokens are
+//! deleted and the state becomes [`SessionState::NeedsReLogin`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use praxis_protocol::{ErrorCode, RefreshRequest, TokenResponse};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, watch};
+use uuid::Uuid;
+
+use crate::cache::{Cache, RecordMeta};
+use crate::clock::Clock;
+use crate::http::{Api, Body};
+use crate::log::Log;
+use crate::{Error, Result};
+
+const COLLECTION: &str = "session";
+const CURRENT: &str = "current";
+/// Refresh a little before the server's expiry, not after a failed call.
+const EXPIRY_MARGIN: Duration = Duration::seconds(30);
+
+/// Whether someone is signed in on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// No session.
+    SignedOut,
+    /// A session for this account.
+    SignedIn {
+        /// The account.
+        user_id: Uuid,
+    },
+    /// The server ended the session (revoked, expired, reused token):
+    /// the app should ask the user to sign in again.
+    NeedsReLogin,
+}
+
+/// Tokens as stored in the cache.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Tokens {
+    pub(crate) user_id: Uuid,
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    pub(crate) access_expires_at: DateTime<Utc>,
+}
+praxis_protocol::redacted_debug!(Tokens {
+    user_id,
+    access_expires_at
+});
+
+impl Tokens {
+    pub(crate) fn from_response(user_id: Uuid, t: TokenResponse, now: DateTime<Utc>) -> Self {
+        let life = Duration::seconds(i64::try_from(t.expires_in).unwrap_or(0));
+        Self {
+            user_id,
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            access_expires_at: now + life,
+        }
+    }
+}
+
+/// The session of one client.
+#[derive(Debug)]
+pub(crate) struct Session {
+    api: Api,
+    cache: Arc<Cache>,
+    clock: Arc<dyn Clock>,
+    log: Log,
+    tokens: Mutex<Option<Tokens>>,
+    state: watch::Sender<SessionState>,
+}
+
+/// Runs cache work on the blocking pool.
+pub(crate) async fn blocking<R: Send + 'static>(
+    cache: &Arc<Cache>,
+    f: impl FnOnce(&Cache) -> Result<R> + Send + 'static,
+) -> Result<R> {
+    let cache = Arc::clone(cache);
+    tokio::task::spawn_blocking(move || f(&cache))
+        .await
+        .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))?
+}
+
+impl Session {
+    /// Restores the stored session, if any.
+    pub(crate) async fn restore(
+        api: Api,
+        cache: Arc<Cache>,
+        clock: Arc<dyn Clock>,
+        log: Log,
+    ) -> Result<Self> {
+        let stored = blocking(&cache, |c| c.get::<Tokens>(COLLECTION, CURRENT)).await?;
+        let tokens = stored.map(|r| r.value);
+        let state = match &tokens {
+            Some(t) => SessionState::SignedIn { user_id: t.user_id },
+            None => SessionState::SignedOut,
+        };
+        if tokens.is_some() {
+            log.info("account", "session restored from the encrypted cache");
+        }
+        Ok(Self {
+            api,
+            cache,
+            clock,
+            log,
+            tokens: Mutex::new(tokens),
+            state: watch::channel(state).0,
+        })
+    }
+
+    pub(crate) fn api(&self) -> &Api {
+        &self.api
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn state(&self) -> SessionState {
+        *self.state.borrow()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<SessionState> {
+        self.state.subscribe()
+    }
+
+    /// Stores a new session (after login) and announces it.
+    pub(crate) async fn start(&self, tokens: Tokens) -> Result<()> {
+        let mut guard = self.tokens.lock().await;
+        self.persist(Some(tokens.clone())).await?;
+        let user_id = tokens.user_id;
+        *guard = Some(tokens);
+        self.state.send_replace(SessionState::SignedIn { user_id });
+        Ok(())
+    }
+
+    /// Forgets the session locally; `ended_by_server` picks the state.
+    pub(crate) async fn end(&self, ended_by_server: bool) -> Result<Option<Tokens>> {
+        let mut guard = self.tokens.lock().await;
+        self.persist(None).await?;
+        let old = guard.take();
+        self.state.send_replace(if ended_by_server {
+            SessionState::NeedsReLogin
+        } else {
+            SessionState::SignedOut
+        });
+        Ok(old)
+    }
+
+    async fn persist(&self, tokens: Option<Tokens>) -> Result<()> {
+        blocking(&self.cache, move |c| match tokens {
+            Some(t) => c.put(COLLECTION, CURRENT, &t, RecordMeta::default()),
+            None => c.delete(COLLECTION, CURRENT).map(drop),
+        })
+        .await
+    }
+
+    /// The current access token, refreshed first if it has expired.
+    async fn access_token(&self) -> Result<String> {
+        let guard = self.tokens.lock().await;
+        let t = guard.as_ref().ok_or(Error::NotSignedIn)?;
+        if self.clock.now() + EXPIRY_MARGIN < t.access_expires_at {
+            return Ok(t.access_token.clone());
+        }
+        let stale = t.access_token.clone();
+        drop(guard);
+        self.refresh(&stale).await
+    }
+
+    /// Exchanges the refresh token, unless another call already did since
+    /// `stale` was read. Returns the access token to use.
+    async fn refresh(&self, stale: &str) -> Result<String> {
+        let mut guard = self.tokens.lock().await;
+        let current = guard.as_ref().ok_or(Error::NotSignedIn)?;
+        if current.access_token != stale {
+            return Ok(current.access_token.clone());
+        }
+        let body = RefreshRequest {
+            refresh_token: current.refresh_token.clone(),
+        };
+        let user_id = current.user_id;
+        let answer: Result<TokenResponse> = self
+            .api
+            .json(Method::POST, "v1/sessions/refresh", None, Body::Json(&body))
+            .await;
+        match answer {
+            Ok(t) => {
+                let tokens = Tokens::from_response(user_id, t, self.clock.now());
+                self.persist(Some(tokens.clone())).await?;
+                let access = tokens.access_token.clone();
+                *guard = Some(tokens);
+                self.log.info("account", "access token refreshed");
+                Ok(access)
+            }
+            Err(Error::Api { status: 401, .. }) => {
+                self.persist(None).await?;
+                *guard = None;
+                self.state.send_replace(SessionState::NeedsReLogin);
+                self.log
+                    .warn("account", "refresh refused by the server; signed out");
+                Err(Error::SessionExpired)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs an authenticated call with one refresh-and-retry on `401`.
+    pub(crate) async fn authorized<R, F, Fut>(&self, call: F) -> Result<R>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<R>>,
+    {
+        let token = self.access_token().await?;
+        match call(token.clone()).await {
+            Err(Error::Api {
+                status: 401,
+                code: ErrorCode::Unauthorized,
+                ..
+            }) => {
+                let fresh = self.refresh(&token).await?;
+                match call(fresh).await {
+                    Err(Error::Api { status: 401, .. }) => {
+                        self.end(true).await?;
+                        Err(Error::SessionExpired)
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The access token for logout (no refresh: an expired one is fine to
+    /// drop locally).
+    pub(crate) async fn current_access(&self) -> Option<String> {
+        self.tokens
+            .lock()
+            .await
+            .as_ref()
+            .map(|t| t.access_token.clone())
+    }
+}

@@ -1,0 +1,310 @@
+//! HTTP to the Praxis server.
+//!
+//! reqwest over rustls with the *ring* provider and the Mozilla roots
+//! (webpki-roots): ring stays the one crypto library of the core and
+//! nothing needs cmake for the mobile targets. Plain `http://` is refused
+//! except for loopback addresses (development and tests). Every request has
+//! a connect timeout and an overall timeout. Optional SPKI pinning checks,
+//! on top of normal certificate validation, that the server's leaf key is
+//! one of the pinned SHA-256 hashes.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use praxis_protocol::Problem;
+use reqwest::{Method, StatusCode};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::{Error, Result};
+
+/// Network settings of the client.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Longest wait for a whole request.
+    pub timeout: Duration,
+    /// Longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// SHA-256 hashes of accepted server public keys (SPKI); empty = no
+    /// pinning beyond the usual certificate checks.
+    pub spki_pins: Vec<[u8; 32]>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            spki_pins: Vec::new(),
+        }
+    }
+}
+
+/// The server's base URL, checked: `https://`, or `http://` to loopback.
+pub fn check_server_url(raw: &str) -> Result<Url> {
+    let bad = |reason| Error::InvalidInput {
+        field: "server_url",
+        reason,
+    };
+    let url = Url::parse(raw).map_err(|_| bad("not a URL"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Err(bad(
+                    "http:// is allowed only for loopback addresses; use https://",
+                ));
+            }
+        }
+        _ => return Err(bad("must be an https:// URL")),
+    }
+    if url.cannot_be_a_base() || url.query().is_some() || !url.username().is_empty() {
+        return Err(bad("must be a plain base URL"));
+    }
+    Ok(url)
+}
+
+/// SHA-256 of a certificate's SubjectPublicKeyInfo (the value to pin).
+pub fn spki_sha256(cert_der: &[u8]) -> Result<[u8; 32]> {
+    let der = CertificateDer::from(cert_der);
+    let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| Error::InvalidInput {
+        field: "certificate",
+        reason: "not an X.509 certificate",
+    })?;
+    let spki = cert.subject_public_key_info();
+    let digest = ring::digest::digest(&ring::digest::SHA256, spki.as_ref());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    Ok(out)
+}
+
+/// Normal WebPKI validation, then the pin check on the leaf.
+#[derive(Debug)]
+struct PinnedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    pins: Vec<[u8; 32]>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        let hash = spki_sha256(end_entity)
+            .map_err(|_| rustls::Error::General("unparsable certificate".into()))?;
+        if self.pins.contains(&hash) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::General("server key is not pinned".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn tls_config(pins: &[[u8; 32]]) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = Arc::new(RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    });
+    let tls_err = |_| Error::Network(crate::NetworkError::Tls);
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_root_certificates(Arc::clone(&roots))
+        .with_no_client_auth();
+    if !pins.is_empty() {
+        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|_| Error::Network(crate::NetworkError::Tls))?;
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::new(PinnedVerifier {
+                inner,
+                pins: pins.to_vec(),
+            }));
+    }
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A configured client for one server.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
+    base: Url,
+    client: reqwest::Client,
+}
+
+/// What to do with a response body.
+pub(crate) enum Body<'a, T: Serialize> {
+    None,
+    Json(&'a T),
+}
+
+impl Api {
+    pub(crate) fn new(server_url: &str, cfg: &HttpConfig) -> Result<Self> {
+        let base = check_server_url(server_url)?;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config(&cfg.spki_pins)?)
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("praxis-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| Error::Network(crate::NetworkError::Tls))?;
+        Ok(Self { base, client })
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|_| Error::InvalidInput {
+                field: "path",
+                reason: "not a valid API path",
+            })
+    }
+
+    /// Sends a request; returns the status and body of a 2xx answer, or the
+    /// server's problem as an error.
+    pub(crate) async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body<'_, B>,
+    ) -> Result<(StatusCode, bytes::Bytes)> {
+        let mut req = self.client.request(method, self.url(path)?);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Body::Json(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let bytes = res.bytes().await?;
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(Error::Api {
+                status: status.as_u16(),
+                code: p.code,
+                field: p.field,
+                retry_after,
+            }),
+            Err(_) => Err(Error::Protocol {
+                status: status.as_u16(),
+            }),
+        }
+    }
+
+    /// A request whose answer is JSON.
+    pub(crate) async fn json<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body<'_, B>,
+    ) -> Result<R> {
+        let (status, bytes) = self.send(method, path, token, body).await?;
+        serde_json::from_slice(&bytes).map_err(|_| Error::Protocol {
+            status: status.as_u16(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http() {
+        for ok in [
+            "https://api.example.org",
+            "https://api.example.org/base/",
+            "http://127.0.0.1:8787",
+            "http://localhost:1",
+            "http://[::1]:80",
+        ] {
+            assert!(check_server_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.example.org",
+            "http://10.0.0.1",
+            "ftp://x",
+            "not a url",
+            "https://u:p@x.org",
+            "https://x.org/?a=1",
+        ] {
+            assert!(
+                matches!(
+                    check_server_url(bad),
+                    Err(Error::InvalidInput {
+                        field: "server_url",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn spki_hashes_are_stable_and_distinct() {
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        let a = spki_sha256(roots[0].as_ref()).expect("parse");
+        let b = spki_sha256(roots[1].as_ref()).expect("parse");
+        assert_eq!(a, spki_sha256(roots[0].as_ref()).expect("parse"));
+        assert_ne!(a, b);
+        assert!(spki_sha256(b"garbage").is_err());
+    }
+}

@@ -4,9 +4,14 @@
 //!   PostgreSQL suite when `PRAXIS_TEST_DATABASE_URL` is set or a local
 //!   server answers at the default test URL, and a loud notice when it is
 //!   skipped.
+//!   Then the Kotlin bindings on the JVM (Maven, JNA, a real server).
+//! * `bindings [--release]`: Kotlin and Swift bindings generated from the
+//!   `praxis-ffi` cdylib into `target/bindings/{kotlin,swift}`.
+//! * `swift`: the iOS XCFramework (macOS only).
 //! * `bench [--quick]`: the benchmark report in `target/bench-report.md`
 //!   and `target/bench-report.json`.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
@@ -20,8 +25,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("bindings") => bindings(args[1..].iter().any(|a| a == "--release")).map(drop),
+        Some("swift") => swift(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench [--quick]>");
+            eprintln!("usage: cargo xtask <test|bindings [--release]|swift|bench [--quick]>");
             return ExitCode::from(2);
         }
     };
@@ -85,7 +92,156 @@ fn test(extra: &[String]) -> Result<()> {
     }
     run(&mut cmd)?;
     // Doc tests (not covered by --all-targets).
-    run(cargo().args(["test", "--workspace", "--doc"]))
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    kotlin_tests()
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from)
+}
+
+fn cdylib(profile_dir: &Path) -> PathBuf {
+    let name = if cfg!(target_os = "macos") {
+        "libpraxis_ffi.dylib"
+    } else {
+        "libpraxis_ffi.so"
+    };
+    profile_dir.join(name)
+}
+
+/// Builds the cdylib and generates Kotlin and Swift from it (library
+/// mode, with the in-repo uniffi-bindgen). Returns the profile directory.
+fn bindings(release: bool) -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "-p", "praxis-ffi", "-p", "uniffi-bindgen"]);
+    if release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let profile = target_dir().join(if release { "release" } else { "debug" });
+    let out = target_dir().join("bindings");
+    for (lang, dir) in [("kotlin", "kotlin"), ("swift", "swift")] {
+        let dir = out.join(dir);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        run(Command::new(profile.join("uniffi-bindgen"))
+            .current_dir(workspace())
+            .args(["generate", "--language", lang, "--no-format", "--out-dir"])
+            .arg(&dir)
+            .arg(cdylib(&profile)))?;
+    }
+    let kt = out.join("kotlin/org/praxis/ffi/praxis_ffi.kt");
+    let swift = out.join("swift/PraxisFFI.swift");
+    for f in [&kt, &swift, &out.join("swift/PraxisFFIC.h")] {
+        if !f.is_file() {
+            bail!("bindings generation did not produce {}", f.display());
+        }
+    }
+    eprintln!("xtask: bindings in {}", out.display());
+    Ok(profile)
+}
+
+/// The Kotlin wrapper and generated bindings, compiled with Maven and run
+/// on the JVM through JNA against the debug cdylib and a real server.
+fn kotlin_tests() -> Result<()> {
+    if Command::new("mvn").arg("--version").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            bail!("Maven is required in CI for the Kotlin tests");
+        }
+        eprintln!("xtask: ************************************************************");
+        eprintln!("xtask: Kotlin JVM tests SKIPPED: Maven (mvn) is not installed");
+        eprintln!("xtask: ************************************************************");
+        return Ok(());
+    }
+    let profile = bindings(false)?;
+    run(cargo().args(["build", "-p", "praxis-server"]))?;
+    let target = target_dir();
+    run(Command::new("mvn")
+        .current_dir(workspace().join("android/jvm-tests"))
+        .args(["-B", "--no-transfer-progress", "test"])
+        .arg(format!("-Dcargo.target.dir={}", target.display()))
+        .arg(format!("-Dpraxis.lib.dir={}", profile.display()))
+        .arg(format!(
+            "-Dpraxis.server.bin={}",
+            profile.join("praxis-server").display()
+        ))
+        .arg(format!("-Dpraxis.report.dir={}", target.display())))
+}
+
+/// Builds the XCFramework for iOS devices and simulators. Needs macOS with
+/// Xcode and the iOS Rust targets; there is no Swift toolchain on Linux.
+fn swift() -> Result<()> {
+    if !cfg!(target_os = "macos") {
+        bail!(
+            "`cargo xtask swift` needs macOS with Xcode (xcodebuild); the Swift sources are generated on any host by `cargo xtask bindings`"
+        );
+    }
+    bindings(true)?;
+    let targets = [
+        "aarch64-apple-ios",
+        "aarch64-apple-ios-sim",
+        "x86_64-apple-ios",
+    ];
+    for t in targets {
+        run(cargo().args([
+            "build",
+            "-p",
+            "praxis-ffi",
+            "--profile",
+            "mobile",
+            "--target",
+            t,
+        ]))?;
+    }
+    let target = target_dir();
+    let headers = target.join("bindings/swift-headers");
+    std::fs::create_dir_all(&headers)?;
+    std::fs::copy(
+        target.join("bindings/swift/PraxisFFIC.h"),
+        headers.join("PraxisFFIC.h"),
+    )?;
+    std::fs::copy(
+        target.join("bindings/swift/PraxisFFIC.modulemap"),
+        headers.join("module.modulemap"),
+    )?;
+    let sim = target.join("ios-sim/libpraxis_ffi.a");
+    std::fs::create_dir_all(sim.parent().expect("parent"))?;
+    run(Command::new("lipo")
+        .arg("-create")
+        .arg(target.join("aarch64-apple-ios-sim/mobile/libpraxis_ffi.a"))
+        .arg(target.join("x86_64-apple-ios/mobile/libpraxis_ffi.a"))
+        .arg("-output")
+        .arg(&sim))?;
+    let out = workspace().join("ios/PraxisFFI.xcframework");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    run(Command::new("xcodebuild")
+        .arg("-create-xcframework")
+        .arg("-library")
+        .arg(target.join("aarch64-apple-ios/mobile/libpraxis_ffi.a"))
+        .arg("-headers")
+        .arg(&headers)
+        .arg("-library")
+        .arg(&sim)
+        .arg("-headers")
+        .arg(&headers)
+        .arg("-output")
+        .arg(&out))?;
+    std::fs::copy(
+        target.join("bindings/swift/PraxisFFI.swift"),
+        workspace().join("ios/Sources/PraxisFFI/PraxisFFI.swift"),
+    )?;
+    eprintln!("xtask: {}", out.display());
+    Ok(())
 }
 
 fn bench(extra: &[String]) -> Result<()> {

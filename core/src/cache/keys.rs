@@ -82,6 +82,21 @@ pub struct KekParams {
     pub iterations: u32,
 }
 
+/// The random generator handed to [`KeyProvider::new_params`].
+pub type Rng = SystemRandom;
+
+impl KekParams {
+    /// Parameters of a raw key (a fresh salt, unused by raw providers but
+    /// harmless, and no iterations).
+    pub fn raw(rng: &Rng) -> Result<Self> {
+        Ok(Self {
+            kdf: Kdf::Raw,
+            salt: salt(rng)?,
+            iterations: 0,
+        })
+    }
+}
+
 /// Supplies the key-encryption key. Apps implement it over the platform
 /// keystore; it becomes a foreign callback interface in the bindings.
 pub trait KeyProvider: Send + Sync + std::fmt::Debug {
@@ -131,11 +146,7 @@ impl KeyProvider for RawKeyProvider {
     }
 
     fn new_params(&self, rng: &SystemRandom) -> Result<KekParams> {
-        Ok(KekParams {
-            kdf: Kdf::Raw,
-            salt: salt(rng)?,
-            iterations: 0,
-        })
+        KekParams::raw(rng)
     }
 }
 

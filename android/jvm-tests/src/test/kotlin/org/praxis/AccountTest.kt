@@ -1,0 +1,165 @@
+package org.praxis
+
+import java.net.ServerSocket
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertIs
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class AccountTest {
+    private lateinit var server: TestServer
+
+    @BeforeAll
+    fun start() {
+        server = TestServer()
+    }
+
+    @AfterAll
+    fun stop() {
+        server.close()
+    }
+
+    @Test
+    fun `register, login, restore after reopening, logout`(): Unit = runBlocking {
+        val dir = tempDir()
+        val keys = MemoryKeyProvider()
+        val person = newPerson("kotlin")
+        val userId = Praxis.open(server.url, dir, keys).use { praxis ->
+            assertEquals(SessionState.SignedOut, praxis.session)
+            val id = praxis.registerPerson(person)
+            assertEquals(SessionState.SignedOut, praxis.session)
+            assertEquals(id, praxis.login(person.email, person.password))
+            assertEquals(SessionState.SignedIn(id), praxis.sessionStates.first())
+            val profile = praxis.profile()
+            assertEquals(person.email, profile.email)
+            assertEquals(person.fullName, profile.fullName)
+            assertTrue(!profile.toString().contains(person.email), "toString hides personal data")
+            id
+        }
+        assertTrue(keys.calls > 0, "the Kotlin key provider was asked for the key")
+
+        // A new process-level client on the same directory: the session comes back.
+        Praxis.open(server.url, dir, keys).use { praxis ->
+            assertEquals(SessionState.SignedIn(userId), praxis.session)
+            assertEquals(person.email, praxis.cachedProfile()?.email)
+            assertEquals("midwife", praxis.updateProfile(profession = "midwife").profession)
+            praxis.logout()
+            assertEquals(SessionState.SignedOut, praxis.session)
+            assertNull(praxis.cachedProfile())
+            assertFailsWith<PraxisError.Unauthorized> { praxis.profile() }
+        }
+        Praxis.open(server.url, dir, keys).use { assertEquals(SessionState.SignedOut, it.session) }
+    }
+
+    @Test
+    fun `wrong password and bad input map to the sealed errors`(): Unit = runBlocking {
+        Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { praxis ->
+            val person = newPerson("errors")
+            praxis.registerPerson(person)
+            assertFailsWith<PraxisError.InvalidCredentials> { praxis.login(person.email, "not the password") }
+            val taken = assertFailsWith<PraxisError.Conflict> { praxis.registerPerson(person) }
+            assertEquals("email_taken", taken.code)
+            val weak = assertFailsWith<PraxisError.InvalidInput> {
+                praxis.register("weak@clinic-example.org", "password1", "N", "+33612345678", "FR", "fr", "nurse", "1985-01-01")
+            }
+            assertEquals("password", weak.field)
+            assertEquals("weak_password", weak.reason)
+            val minor = assertFailsWith<PraxisError.InvalidInput> {
+                praxis.register("kid@clinic-example.org", "violet-tram-oboe-99", "N", "+33612345678", "FR", "fr", "nurse", "2015-01-01")
+            }
+            assertEquals("too_young", minor.reason)
+            assertEquals(SessionState.SignedOut, praxis.session)
+        }
+    }
+
+    @Test
+    fun `a wrong key is refused and a bad server url is invalid input`(): Unit = runBlocking {
+        val dir = tempDir()
+        Praxis.open(server.url, dir, MemoryKeyProvider()).close()
+        assertFailsWith<PraxisError.KeyMismatch> {
+            Praxis.open(server.url, dir, MemoryKeyProvider(ByteArray(32) { 9 }))
+        }
+        assertFailsWith<PraxisError.InvalidInput> {
+            Praxis.open(server.url, dir, MemoryKeyProvider(ByteArray(16)))
+        }
+        val e = assertFailsWith<PraxisError.InvalidInput> {
+            Praxis.open("http://praxis.example.org", tempDir(), MemoryKeyProvider())
+        }
+        assertEquals("server_url", e.field)
+    }
+
+    @Test
+    fun `an unreachable server is a network error`(): Unit = runBlocking {
+        val port = ServerSocket(0).use { it.localPort }
+        Praxis.open("http://127.0.0.1:$port", tempDir(), MemoryKeyProvider()).use { praxis ->
+            val e = assertFailsWith<PraxisError.Network> { praxis.login("a@clinic-example.org", "whatever-pass") }
+            assertEquals("unreachable", e.reason)
+        }
+    }
+
+    @Test
+    fun `cancelling an in-flight call stops it promptly`(): Unit = runBlocking {
+        // A server that accepts connections and never answers.
+        ServerSocket(0).use { silent ->
+            val held = mutableListOf<java.net.Socket>()
+            val acceptor = Thread {
+                runCatching { while (true) held += silent.accept() }
+            }.apply { isDaemon = true; start() }
+            Praxis.open("http://127.0.0.1:${silent.localPort}", tempDir(), MemoryKeyProvider(), requestTimeout = 30.seconds)
+                .use { praxis ->
+                    val call = async { praxis.login("slow@clinic-example.org", "whatever-pass") }
+                    delay(300.milliseconds)
+                    val started = System.nanoTime()
+                    call.cancel()
+                    assertFailsWith<CancellationException> { call.await() }
+                    val tookMs = (System.nanoTime() - started) / 1_000_000
+                    assertTrue(tookMs < 2_000, "cancellation took $tookMs ms")
+                    assertEquals(SessionState.SignedOut, praxis.session)
+                }
+            held.forEach { it.close() }
+            acceptor.interrupt()
+        }
+        // The core still works after a cancelled call.
+        Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { praxis ->
+            val p = newPerson("after-cancel")
+            withTimeout(10.seconds) { assertNotNull(praxis.registerPerson(p)) }
+        }
+    }
+
+    @Test
+    fun `the session flow reports sign-in and sign-out`(): Unit = runBlocking {
+        Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { praxis ->
+            val p = newPerson("flow")
+            praxis.registerPerson(p)
+            val states = mutableListOf<SessionState>()
+            val collector = async {
+                praxis.sessionStates.collect { s ->
+                    states += s
+                    if (states.size == 3) throw CancellationException("seen enough")
+                }
+            }
+            delay(100.milliseconds)
+            val id = praxis.login(p.email, p.password)
+            delay(100.milliseconds)
+            praxis.logout()
+            runCatching { withTimeout(5.seconds) { collector.await() } }
+            assertEquals(listOf(SessionState.SignedOut, SessionState.SignedIn(id), SessionState.SignedOut), states)
+            assertIs<SessionState.SignedOut>(praxis.session)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package org.praxis
+
+import java.io.File
+import java.net.ServerSocket
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.nio.file.Files
+import java.time.Duration
+import java.util.UUID
+
+/** A real praxis-server on a free loopback port, with its own SQLite directory. */
+class TestServer : AutoCloseable {
+    private val dataDir: File = Files.createTempDirectory("praxis-server").toFile()
+    val port: Int = ServerSocket(0).use { it.localPort }
+    val url = "http://127.0.0.1:$port"
+    private val process: Process
+
+    init {
+        val bin = System.getProperty("praxis.server.bin") ?: error("praxis.server.bin is not set")
+        process = ProcessBuilder(bin, "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath)
+            .redirectErrorStream(true)
+            .redirectOutput(File(dataDir, "server.log"))
+            .start()
+        val http = HttpClient.newHttpClient()
+        val deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos()
+        while (true) {
+            val up = runCatching {
+                http.send(HttpRequest.newBuilder(URI("$url/readyz")).build(), HttpResponse.BodyHandlers.discarding())
+                    .statusCode() == 200
+            }.getOrDefault(false)
+            if (up) break
+            check(process.isAlive) { "praxis-server exited: " + File(dataDir, "server.log").readText() }
+            check(System.nanoTime() < deadline) { "praxis-server did not become ready" }
+            Thread.sleep(50)
+        }
+    }
+
+    override fun close() {
+        process.destroy()
+        process.waitFor()
+        dataDir.deleteRecursively()
+    }
+}
+
+/** A key provider implemented in Kotlin, as apps do over the platform keystore. */
+class MemoryKeyProvider(private val key: ByteArray = ByteArray(32) { (it * 7 + 1).toByte() }) : KeyProvider {
+    var forgotten = false
+    var calls = 0
+
+    override fun key(): ByteArray {
+        calls++
+        return key.copyOf()
+    }
+
+    override fun forget() {
+        forgotten = true
+    }
+}
+
+data class Person(val email: String, val password: String, val fullName: String)
+
+fun newPerson(tag: String): Person {
+    val n = UUID.randomUUID().toString().replace("-", "")
+    return Person("$tag.${n.take(10)}@clinic-example.org", "violet-tram-oboe-${n.take(8)}", "Nurse $tag ${n.take(5)}")
+}
+
+suspend fun Praxis.registerPerson(p: Person): String =
+    register(p.email, p.password, p.fullName, "+33612345678", "FR", "fr-FR", "nurse", "1985-04-12")
+
+fun tempDir(): File = Files.createTempDirectory("praxis-client").toFile()

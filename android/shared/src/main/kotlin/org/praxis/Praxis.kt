@@ -1,0 +1,206 @@
+// The idiomatic Kotlin face of the Praxis core, shared by the Android
+// library module and the JVM tests. It adapts the generated bindings to
+// Kotlin: suspend functions, a Flow of session state, a sealed error
+// hierarchy. It holds no logic of its own; everything happens in Rust.
+package org.praxis
+
+import java.io.File
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.conflate
+import org.praxis.ffi.ClientConfig
+import org.praxis.ffi.InternalException
+import org.praxis.ffi.PraxisClient
+import org.praxis.ffi.PraxisException
+import org.praxis.ffi.ProfileUpdate
+import org.praxis.ffi.Registration
+import org.praxis.ffi.SessionListener
+import org.praxis.ffi.SessionState as FfiSessionState
+
+/** Supplies the 32-byte key that unlocks the local cache (see `KeystoreKeyProvider` on Android). */
+interface KeyProvider {
+    /** The key: exactly 32 bytes, the same every time. */
+    fun key(): ByteArray
+
+    /** Destroys the key when the local data is wiped. */
+    fun forget() {}
+}
+
+/** Receives the core's log messages, which never contain personal data. */
+fun interface Logger {
+    fun log(level: LogLevel, target: String, message: String)
+}
+
+enum class LogLevel { ERROR, WARN, INFO, DEBUG }
+
+/** Whether someone is signed in on this device. */
+sealed interface SessionState {
+    data object SignedOut : SessionState
+    data class SignedIn(val userId: String) : SessionState
+    /** The server ended the session: ask the user to sign in again. */
+    data object NeedsReLogin : SessionState
+}
+
+/** Every failure of the core, as a closed hierarchy apps can `when` over. */
+sealed class PraxisError(message: String, cause: Throwable? = null) : Exception(message, cause) {
+    class Network(val reason: String, cause: Throwable?) : PraxisError("network unavailable ($reason)", cause)
+    class Unauthorized(cause: Throwable?) : PraxisError("not signed in or session expired", cause)
+    class InvalidCredentials(cause: Throwable?) : PraxisError("invalid email or password", cause)
+    class Conflict(val code: String, cause: Throwable?) : PraxisError("conflict ($code)", cause)
+    class InvalidInput(val field: String, val reason: String, cause: Throwable?) :
+        PraxisError("invalid $field ($reason)", cause)
+    class RateLimited(val retryAfter: Duration, cause: Throwable?) : PraxisError("rate limited", cause)
+    class Forbidden(cause: Throwable?) : PraxisError("not allowed", cause)
+    class NotFound(cause: Throwable?) : PraxisError("not found", cause)
+    class ConsentRequired(val purpose: String, cause: Throwable?) : PraxisError("consent required ($purpose)", cause)
+    class PolicyDisabled(cause: Throwable?) : PraxisError("disabled by the organisation", cause)
+    class Restricted(cause: Throwable?) : PraxisError("account restricted", cause)
+    class KeyMismatch(cause: Throwable?) : PraxisError("the key does not open the local data", cause)
+    class KeyUnavailable(val reason: String, cause: Throwable?) : PraxisError("key provider failed", cause)
+    class Storage(cause: Throwable?) : PraxisError("local storage failed", cause)
+    class Server(val status: Int, cause: Throwable?) : PraxisError("server error ($status)", cause)
+    /** A bug in the core (a caught panic); report it. */
+    class Internal(cause: Throwable?) : PraxisError("internal error", cause)
+}
+
+internal fun Throwable.toPraxisError(): Throwable = when (this) {
+    is PraxisException.Network -> PraxisError.Network(reason, this)
+    is PraxisException.Unauthorized -> PraxisError.Unauthorized(this)
+    is PraxisException.InvalidCredentials -> PraxisError.InvalidCredentials(this)
+    is PraxisException.Conflict -> PraxisError.Conflict(code, this)
+    is PraxisException.InvalidInput -> PraxisError.InvalidInput(field, reason, this)
+    is PraxisException.RateLimited -> PraxisError.RateLimited(retryAfterSecs.toLong().seconds, this)
+    is PraxisException.Forbidden -> PraxisError.Forbidden(this)
+    is PraxisException.NotFound -> PraxisError.NotFound(this)
+    is PraxisException.ConsentRequired -> PraxisError.ConsentRequired(purpose, this)
+    is PraxisException.PolicyDisabled -> PraxisError.PolicyDisabled(this)
+    is PraxisException.Restricted -> PraxisError.Restricted(this)
+    is PraxisException.KeyMismatch -> PraxisError.KeyMismatch(this)
+    is PraxisException.KeyProvider -> PraxisError.KeyUnavailable(reason, this)
+    is PraxisException.Storage -> PraxisError.Storage(this)
+    is PraxisException.Server -> PraxisError.Server(status.toInt(), this)
+    is InternalException -> PraxisError.Internal(this)
+    else -> this
+}
+
+private inline fun <T> mapped(block: () -> T): T =
+    try {
+        block()
+    } catch (e: Throwable) {
+        throw e.toPraxisError()
+    }
+
+private fun FfiSessionState.toPublic(): SessionState = when (this) {
+    is FfiSessionState.SignedOut -> SessionState.SignedOut
+    is FfiSessionState.SignedIn -> SessionState.SignedIn(userId)
+    is FfiSessionState.NeedsReLogin -> SessionState.NeedsReLogin
+}
+
+data class Profile(
+    val userId: String,
+    val email: String,
+    val fullName: String,
+    val phone: String,
+    val country: String,
+    val language: String,
+    val profession: String,
+    val dateOfBirth: String,
+) {
+    // Personal data stays out of logs and crash reports.
+    override fun toString() = "Profile(userId=$userId)"
+}
+
+private fun org.praxis.ffi.Profile.toPublic() =
+    Profile(userId, email, fullName, phone, country, language, profession, dateOfBirth)
+
+/** The Praxis core on this device. Close it when the app no longer needs it. */
+class Praxis private constructor(private val inner: PraxisClient) : AutoCloseable {
+    companion object {
+        /** Opens the core: unlocks the encrypted cache in [dataDir] and restores any session. */
+        suspend fun open(
+            serverUrl: String,
+            dataDir: File,
+            keyProvider: KeyProvider,
+            logger: Logger? = null,
+            requestTimeout: Duration = 30.seconds,
+        ): Praxis = mapped {
+            val config = ClientConfig(serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), emptyList())
+            Praxis(PraxisClient.open(config, KeyProviderAdapter(keyProvider), logger?.let(::LoggerAdapter)))
+        }
+
+        /** The core's version. */
+        fun version(): String = org.praxis.ffi.coreVersion()
+    }
+
+    /** Whether someone is signed in. */
+    val isSignedIn: Boolean get() = inner.isSignedIn()
+
+    /** The current session state. */
+    val session: SessionState get() = inner.sessionState().toPublic()
+
+    /** The session state, now and at every change. */
+    val sessionStates: Flow<SessionState> = callbackFlow {
+        val handle = inner.subscribeSession(object : SessionListener {
+            override fun onUpdate(state: FfiSessionState) {
+                trySend(state.toPublic())
+            }
+        })
+        awaitClose {
+            handle.cancel()
+            handle.close()
+        }
+    }.conflate()
+
+    suspend fun register(
+        email: String,
+        password: String,
+        fullName: String,
+        phone: String,
+        country: String,
+        language: String,
+        profession: String,
+        dateOfBirth: String,
+    ): String = mapped {
+        inner.register(Registration(email, password, fullName, phone, country, language, profession, dateOfBirth))
+    }
+
+    suspend fun login(email: String, password: String): String = mapped { inner.login(email, password) }
+
+    suspend fun logout() = mapped { inner.logout() }
+
+    suspend fun profile(): Profile = mapped { inner.profile().toPublic() }
+
+    suspend fun cachedProfile(): Profile? = mapped { inner.cachedProfile()?.toPublic() }
+
+    suspend fun updateProfile(
+        email: String? = null,
+        fullName: String? = null,
+        phone: String? = null,
+        country: String? = null,
+        language: String? = null,
+        profession: String? = null,
+        dateOfBirth: String? = null,
+    ): Profile = mapped {
+        inner.updateProfile(ProfileUpdate(email, fullName, phone, country, language, profession, dateOfBirth)).toPublic()
+    }
+
+    suspend fun createOrg(name: String): String = mapped { inner.createOrg(name) }
+
+    suspend fun joinOrg(code: String): String = mapped { inner.joinOrg(code) }
+
+    override fun close() = inner.close()
+}
+
+private class KeyProviderAdapter(private val provider: KeyProvider) : org.praxis.ffi.KeyProvider {
+    override fun keyEncryptionKey(): ByteArray = provider.key()
+
+    override fun forget() = provider.forget()
+}
+
+private class LoggerAdapter(private val logger: Logger) : org.praxis.ffi.Logger {
+    override fun log(level: org.praxis.ffi.LogLevel, target: String, message: String) =
+        logger.log(LogLevel.valueOf(level.name), target, message)
+}

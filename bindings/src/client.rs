@@ -1,0 +1,169 @@
+//! The client object the apps hold.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use praxis_core::http::HttpConfig;
+use uuid::Uuid;
+
+use crate::error::PraxisError;
+use crate::keys::{ForeignKeyProvider, ForeignLogger, KeyProvider, Logger};
+use crate::listeners::{SessionListener, TaskHandle, watch};
+use crate::types::{
+    ClientConfig, JoinCode, Member, Org, Profile, ProfileUpdate, Registration, SessionState,
+};
+
+/// The Praxis core on this device.
+#[derive(Debug, uniffi::Object)]
+pub struct PraxisClient {
+    inner: Arc<praxis_core::PraxisClient>,
+}
+
+fn uuid(field: &'static str, s: &str) -> Result<Uuid, PraxisError> {
+    Uuid::parse_str(s).map_err(|_| PraxisError::InvalidInput {
+        field: field.to_owned(),
+        reason: "not_an_id".to_owned(),
+    })
+}
+
+fn pins(raw: Vec<Vec<u8>>) -> Result<Vec<[u8; 32]>, PraxisError> {
+    raw.into_iter()
+        .map(|p| {
+            p.try_into().map_err(|_| PraxisError::InvalidInput {
+                field: "spki_pins".to_owned(),
+                reason: "each pin must be a 32-byte SHA-256".to_owned(),
+            })
+        })
+        .collect()
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl PraxisClient {
+    /// Opens the core: unlocks (or creates) the encrypted cache with the
+    /// key provider's key and restores any stored session.
+    #[uniffi::constructor]
+    pub async fn open(
+        config: ClientConfig,
+        key_provider: Arc<dyn KeyProvider>,
+        logger: Option<Arc<dyn Logger>>,
+    ) -> Result<Arc<Self>, PraxisError> {
+        let mut core = praxis_core::ClientConfig::new(
+            config.server_url,
+            config.data_dir,
+            Arc::new(ForeignKeyProvider(key_provider)),
+        );
+        core.logger = logger.map(|l| Arc::new(ForeignLogger(l)) as Arc<dyn praxis_core::Logger>);
+        core.http = HttpConfig {
+            timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+            spki_pins: pins(config.spki_pins)?,
+            ..HttpConfig::default()
+        };
+        let inner = praxis_core::PraxisClient::open(core).await?;
+        Ok(Arc::new(Self { inner }))
+    }
+
+    /// Whether someone is signed in (the cheapest call across the boundary:
+    /// no allocation either way).
+    pub fn is_signed_in(&self) -> bool {
+        self.inner.account().user_id().is_some()
+    }
+
+    /// The session state now.
+    pub fn session_state(&self) -> SessionState {
+        self.inner.account().state().into()
+    }
+
+    /// Calls `listener` with the current session state, then with every
+    /// change, until the returned handle is cancelled or dropped.
+    pub fn subscribe_session(&self, listener: Arc<dyn SessionListener>) -> Arc<TaskHandle> {
+        watch(self.inner.account().subscribe(), move |s| {
+            listener.on_update(s)
+        })
+    }
+
+    /// Creates an account (does not sign in); returns its id.
+    pub async fn register(&self, registration: Registration) -> Result<String, PraxisError> {
+        let id = self.inner.account().register(&registration.into()).await?;
+        Ok(id.to_string())
+    }
+
+    /// Signs in; returns the account id.
+    pub async fn login(&self, email: String, password: String) -> Result<String, PraxisError> {
+        Ok(self
+            .inner
+            .account()
+            .login(&email, &password)
+            .await?
+            .to_string())
+    }
+
+    /// Signs out (locally even when the server cannot be reached).
+    pub async fn logout(&self) -> Result<(), PraxisError> {
+        Ok(self.inner.account().logout().await?)
+    }
+
+    /// The profile from the server.
+    pub async fn profile(&self) -> Result<Profile, PraxisError> {
+        Ok(self.inner.account().profile().await?.into())
+    }
+
+    /// The profile as last seen, offline.
+    pub async fn cached_profile(&self) -> Result<Option<Profile>, PraxisError> {
+        Ok(self.inner.account().cached_profile().await?.map(Into::into))
+    }
+
+    /// Rectifies profile fields.
+    pub async fn update_profile(&self, update: ProfileUpdate) -> Result<Profile, PraxisError> {
+        Ok(self
+            .inner
+            .account()
+            .update_profile(&update.into())
+            .await?
+            .into())
+    }
+
+    /// Creates an organisation; returns its id.
+    pub async fn create_org(&self, name: String) -> Result<String, PraxisError> {
+        Ok(self.inner.account().create_org(&name).await?.to_string())
+    }
+
+    /// Joins an organisation with a code; returns its id.
+    pub async fn join_org(&self, code: String) -> Result<String, PraxisError> {
+        Ok(self.inner.account().join_org(&code).await?.to_string())
+    }
+
+    /// The user's organisations.
+    pub async fn orgs(&self) -> Result<Vec<Org>, PraxisError> {
+        Ok(self
+            .inner
+            .account()
+            .orgs()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A join code for an organisation (admins).
+    pub async fn create_join_code(&self, org_id: String) -> Result<JoinCode, PraxisError> {
+        let j = self
+            .inner
+            .account()
+            .create_join_code(uuid("org_id", &org_id)?)
+            .await?;
+        Ok(JoinCode {
+            code: j.code,
+            expires_at: j.expires_at.into(),
+        })
+    }
+
+    /// Members of an organisation.
+    pub async fn members(&self, org_id: String) -> Result<Vec<Member>, PraxisError> {
+        let members = self
+            .inner
+            .account()
+            .members(uuid("org_id", &org_id)?)
+            .await?;
+        Ok(members.into_iter().map(Into::into).collect())
+    }
+}

@@ -1,0 +1,29 @@
+//! `praxis-ffi`: the uniffi surface of the Praxis core for Kotlin and Swift.
+//!
+//! Thin by rule: every exported type wraps a core type (`inner: Arc<…>`) or
+//! mirrors one with `From`; the only logic here is conversion. The one
+//! mapping from core errors to the small public [`PraxisError`] lives in
+//! [`error`]. Panics are caught by uniffi's scaffolding and reach the app
+//! as an internal error, never as an abort across the boundary (the crate
+//! keeps `panic = "unwind"`).
+
+uniffi::setup_scaffolding!();
+
+mod client;
+mod error;
+mod keys;
+mod listeners;
+mod types;
+
+pub use client::PraxisClient;
+pub use error::PraxisError;
+pub use keys::{KeyProvider, Logger};
+pub use listeners::{SessionListener, TaskHandle};
+pub use types::*;
+
+/// The core's version, e.g. for an about screen (also the cheapest call
+/// across the boundary, used to measure its overhead).
+#[uniffi::export]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

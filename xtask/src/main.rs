@@ -5,8 +5,8 @@
 //!   server answers at the default test URL, and a loud notice when it is
 //!   skipped.
 //!   Then the Kotlin bindings on the JVM (Maven, JNA, a real server).
-//! * `bindings [--release]`: Kotlin and Swift bindings generated from the
-//!   `praxis-ffi` cdylib into `target/bindings/{kotlin,swift}`.
+//! * `bindings [--debug]`: Kotlin and Swift bindings generated from the
+//!   release (or debug) `praxis-ffi` cdylib into `target/bindings/`.
 //! * `swift`: the iOS XCFramework (macOS only).
 //! * `bench [--quick]`: the benchmark report in `target/bench-report.md`
 //!   and `target/bench-report.json`.
@@ -25,10 +25,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
-        Some("bindings") => bindings(args[1..].iter().any(|a| a == "--release")).map(drop),
+        Some("bindings") => bindings(!args[1..].iter().any(|a| a == "--debug")).map(drop),
         Some("swift") => swift(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings [--release]|swift|bench [--quick]>");
+            eprintln!("usage: cargo xtask <test|bindings [--debug]|swift|bench [--quick]>");
             return ExitCode::from(2);
         }
     };
@@ -163,6 +163,7 @@ fn kotlin_tests() -> Result<()> {
     }
     let profile = bindings(false)?;
     run(cargo().args(["build", "-p", "praxis-server"]))?;
+    let _ = std::fs::remove_file(target_dir().join("jna-bench.json"));
     let target = target_dir();
     run(Command::new("mvn")
         .current_dir(workspace().join("android/jvm-tests"))
@@ -256,6 +257,23 @@ fn bench(extra: &[String]) -> Result<()> {
         criterion.args(["--", "--warm-up-time", "1", "--measurement-time", "2"]);
     }
     run(&mut criterion)?;
+    if !quick {
+        // Size of the library the apps ship (x86_64 host as a proxy for arm64).
+        run(cargo().args(["build", "-p", "praxis-ffi", "--profile", "mobile"]))?;
+        // Kotlin -> core round trip through JNA, against the release library.
+        let profile = bindings(true)?;
+        run(Command::new("mvn")
+            .current_dir(workspace().join("android/jvm-tests"))
+            .args([
+                "-B",
+                "--no-transfer-progress",
+                "test",
+                "-Dtest=CallOverheadBenchmark",
+            ])
+            .arg(format!("-Dcargo.target.dir={}", target_dir().display()))
+            .arg(format!("-Dpraxis.lib.dir={}", profile.display()))
+            .arg(format!("-Dpraxis.report.dir={}", target_dir().display())))?;
+    }
     let mut cmd = cargo();
     cmd.env("PRAXIS_BENCH_RECORDS", records);
     cmd.args([

@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         metrics.extend(get_me_load(backend, &opts).await?);
     }
     metrics.extend(criterion_cache());
+    metrics.extend(ffi_metrics());
     write_report(&metrics, &opts)?;
     Ok(())
 }
@@ -240,6 +241,58 @@ fn criterion_cache() -> Vec<Metric> {
         eprintln!(
             "bench: no criterion results found; run `cargo bench -p praxis-core --bench cache` first"
         );
+    }
+    out
+}
+
+/// The JNA round trip (written by the Kotlin benchmark run by xtask) and
+/// the size of the stripped `mobile`-profile cdylib.
+fn ffi_metrics() -> Vec<Metric> {
+    let mut out = Vec::new();
+    let jna: Option<Value> = std::fs::read(target_dir().join("jna-bench.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(j) = jna {
+        let lib = j["library"].as_str().unwrap_or("?").to_owned();
+        let note = format!(
+            "{} calls after warm-up, JVM 17 + JNA, library in {lib}",
+            j["calls"]
+        );
+        for (key, what, budget) in [
+            (
+                "bool_p50_us",
+                "Kotlin -> core call (Boolean) p50",
+                Some(10.0),
+            ),
+            ("bool_p99_us", "Kotlin -> core call (Boolean) p99", None),
+            (
+                "record_p50_us",
+                "Kotlin -> core call (record via RustBuffer) p50",
+                None,
+            ),
+            (
+                "record_p99_us",
+                "Kotlin -> core call (record via RustBuffer) p99",
+                None,
+            ),
+        ] {
+            if let Some(v) = j[key].as_f64() {
+                let mut m = Metric::new(what, v, "us", &note);
+                m.budget = budget.map(Budget::Max);
+                out.push(m);
+            }
+        }
+    }
+    let lib = target_dir().join("mobile/libpraxis_ffi.so");
+    if let Ok(meta) = std::fs::metadata(&lib) {
+        let mut m = Metric::new(
+            "stripped cdylib size (mobile profile, x86_64)",
+            meta.len() as f64 / (1024.0 * 1024.0),
+            "MiB",
+            "LTO, codegen-units=1, opt-level=s, stripped; proxy for arm64",
+        );
+        m.budget = Some(Budget::Max(5.0));
+        out.push(m);
     }
     out
 }

@@ -1,0 +1,302 @@
+//! `praxis`: the terminal client. Every command runs on `praxis-core`, the
+//! same core as the apps; this file only parses arguments, asks for
+//! secrets without echo, and prints.
+//!
+//! Exit codes: 0 success, 2 usage error, 3 authentication (not signed in,
+//! wrong credentials, session ended), 4 network, 5 conflict, 6 invalid
+//! input, 7 local data (wrong passphrase, storage), 1 anything else.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use praxis_core::cache::{KeyProvider, PassphraseKeyProvider};
+use praxis_core::protocol::{RegisterRequest, UpdateProfileRequest};
+use praxis_core::{ClientConfig, Error, PraxisClient, SessionState};
+
+use crate::output::{Out, fail};
+
+/// A terminal client for Praxis practitioners and admins.
+#[derive(Debug, Parser)]
+#[command(name = "praxis", version, about)]
+struct Cli {
+    /// Server base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "PRAXIS_SERVER",
+        default_value = "http://127.0.0.1:8787"
+    )]
+    server: String,
+    /// Where the encrypted local cache lives (default: the platform's data directory).
+    #[arg(long, global = true, env = "PRAXIS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an account (you must be 18 or older). The password is asked
+    /// for without echo, or read from PRAXIS_PASSWORD.
+    Register(RegisterArgs),
+    /// Sign in on this device.
+    Login {
+        /// Your email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Sign out on this device (and end this login on the server).
+    Logout,
+    /// Who is signed in.
+    Whoami,
+    /// Your profile.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Args)]
+struct RegisterArgs {
+    /// Email address.
+    #[arg(long)]
+    email: String,
+    /// Full name.
+    #[arg(long)]
+    name: String,
+    /// Phone number in E.164 form, e.g. +33612345678.
+    #[arg(long)]
+    phone: String,
+    /// ISO 3166-1 alpha-2 country code, e.g. FR.
+    #[arg(long)]
+    country: String,
+    /// BCP 47 language tag, e.g. fr-FR.
+    #[arg(long)]
+    language: String,
+    /// Profession, e.g. nurse.
+    #[arg(long)]
+    profession: String,
+    /// Date of birth, YYYY-MM-DD.
+    #[arg(long)]
+    date_of_birth: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Show your profile.
+    Show {
+        /// Show the copy stored on this device, without the network.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Correct profile fields (only those given change).
+    Edit {
+        /// New email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// New full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New phone number (E.164).
+        #[arg(long)]
+        phone: Option<String>,
+        /// New country code.
+        #[arg(long)]
+        country: Option<String>,
+        /// New language tag.
+        #[arg(long)]
+        language: Option<String>,
+        /// New profession.
+        #[arg(long)]
+        profession: Option<String>,
+        /// Corrected date of birth.
+        #[arg(long)]
+        date_of_birth: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organisation; you become its admin.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// Join an organisation with a code from an admin.
+    Join {
+        /// The join code.
+        code: String,
+    },
+    /// Create a single-use join code (admins).
+    Invite {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
+    /// List the members of an organisation.
+    Members {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
+    /// List your organisations.
+    List,
+}
+
+fn data_dir(cli: &Cli) -> Result<PathBuf, Error> {
+    if let Some(d) = &cli.data_dir {
+        return Ok(d.clone());
+    }
+    directories::ProjectDirs::from("org", "Praxis", "praxis")
+        .map(|p| p.data_dir().to_owned())
+        .ok_or(Error::InvalidInput {
+            field: "data_dir",
+            reason: "no home directory; pass --data-dir",
+        })
+}
+
+/// A secret from the environment, or asked for on the terminal without echo.
+fn secret(var: &str, prompt: &str) -> Result<String, Error> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(v);
+    }
+    rpassword::prompt_password(prompt).map_err(|_| Error::InvalidInput {
+        field: "terminal",
+        reason: "cannot read a secret here; set the environment variable instead",
+    })
+}
+
+async fn open(cli: &Cli) -> Result<Arc<PraxisClient>, Error> {
+    let passphrase = secret("PRAXIS_PASSPHRASE", "Passphrase for the local data: ")?;
+    let provider: Arc<dyn KeyProvider> = Arc::new(PassphraseKeyProvider::new(passphrase)?);
+    PraxisClient::open(ClientConfig::new(&cli.server, data_dir(cli)?, provider)).await
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let out = Out { json: cli.json };
+    let client = open(&cli).await?;
+    let account = client.account();
+    match cli.command {
+        Command::Register(a) => {
+            let password = secret("PRAXIS_PASSWORD", "New password: ")?;
+            let id = account
+                .register(&RegisterRequest {
+                    email: a.email,
+                    password,
+                    full_name: a.name,
+                    phone: a.phone,
+                    country: a.country,
+                    language: a.language,
+                    profession: a.profession,
+                    date_of_birth: a.date_of_birth,
+                })
+                .await?;
+            out.done(
+                &format!("Account created ({id}). Sign in with `praxis login`."),
+                serde_json::json!({ "user_id": id }),
+            );
+        }
+        Command::Login { email } => {
+            let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+            let id = account.login(&email, &password).await?;
+            out.done("Signed in.", serde_json::json!({ "user_id": id }));
+        }
+        Command::Logout => {
+            account.logout().await?;
+            out.done("Signed out.", serde_json::json!({ "signed_in": false }));
+        }
+        Command::Whoami => match account.state() {
+            SessionState::SignedIn { user_id } => {
+                let profile = account.cached_profile().await?;
+                out.whoami(user_id, profile.as_ref());
+            }
+            SessionState::SignedOut => return Err(Error::NotSignedIn),
+            SessionState::NeedsReLogin => return Err(Error::SessionExpired),
+        },
+        Command::Profile(ProfileCommand::Show { offline }) => {
+            let profile = if offline {
+                account.cached_profile().await?.ok_or(Error::NotSignedIn)?
+            } else {
+                account.profile().await?
+            };
+            out.profile(&profile);
+        }
+        Command::Profile(ProfileCommand::Edit {
+            email,
+            name,
+            phone,
+            country,
+            language,
+            profession,
+            date_of_birth,
+        }) => {
+            let update = UpdateProfileRequest {
+                email,
+                full_name: name,
+                phone,
+                country,
+                language,
+                profession,
+                date_of_birth,
+            };
+            if update == UpdateProfileRequest::default() {
+                return Err(Error::InvalidInput {
+                    field: "profile edit",
+                    reason: "give at least one field to change, e.g. --phone",
+                });
+            }
+            let profile = account.update_profile(&update).await?;
+            out.profile(&profile);
+        }
+        Command::Org(OrgCommand::Create { name }) => {
+            let id = account.create_org(&name).await?;
+            out.done(
+                &format!("Organisation created: {id}"),
+                serde_json::json!({ "org_id": id }),
+            );
+        }
+        Command::Org(OrgCommand::Join { code }) => {
+            let id = account.join_org(&code).await?;
+            out.done(
+                &format!("Joined organisation {id}"),
+                serde_json::json!({ "org_id": id }),
+            );
+        }
+        Command::Org(OrgCommand::Invite { org_id }) => {
+            let code = account.create_join_code(org_id).await?;
+            out.join_code(&code);
+        }
+        Command::Org(OrgCommand::Members { org_id }) => {
+            let members = account.members(org_id).await?;
+            out.members(&members);
+        }
+        Command::Org(OrgCommand::List) => {
+            let orgs = account.orgs().await?;
+            out.orgs(&orgs);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return ExitCode::from(1),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, json),
+    }
+}

@@ -1,0 +1,274 @@
+//! The `praxis` binary against a real server: a full account and
+//! organisation scenario for an admin and a practitioner, bad input, and
+//! the exit codes scripts rely on.
+
+use std::path::Path;
+use std::process::Output;
+
+use praxis_tests::{Backend, TestServer, Transport, person};
+use serde_json::Value;
+
+struct Run<'a> {
+    server: &'a str,
+    dir: &'a Path,
+    passphrase: &'a str,
+}
+
+impl Run<'_> {
+    async fn praxis(&self, args: &[&str], password: Option<&str>) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_praxis"));
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(self.dir)
+            .env("PRAXIS_SERVER", self.server)
+            .env("PRAXIS_PASSPHRASE", self.passphrase)
+            .env_remove("PRAXIS_PASSWORD")
+            .stdin(std::process::Stdio::null());
+        if let Some(p) = password {
+            cmd.env("PRAXIS_PASSWORD", p);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("run praxis"))
+            .await
+            .expect("join")
+    }
+
+    async fn json(&self, args: &[&str], password: Option<&str>) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.praxis(&all, password).await;
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json output")
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+async fn register(r: &Run<'_>, p: &Value) -> String {
+    let s = |k: &str| p[k].as_str().expect("field").to_owned();
+    let v = r
+        .json(
+            &[
+                "register",
+                "--email",
+                &s("email"),
+                "--name",
+                &s("full_name"),
+                "--phone",
+                &s("phone"),
+                "--country",
+                &s("country"),
+                "--language",
+                &s("language"),
+                "--profession",
+                &s("profession"),
+                "--date-of-birth",
+                &s("date_of_birth"),
+            ],
+            Some(&s("password")),
+        )
+        .await;
+    v["user_id"].as_str().expect("user_id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_and_practitioner_scenario() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let admin = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "admin device passphrase",
+    };
+    let nurse = Run {
+        server: &url,
+        dir: d2.path(),
+        passphrase: "nurse device passphrase",
+    };
+    let (pa, pn) = (person("cliadmin"), person("clinurse"));
+
+    let admin_id = register(&admin, &pa).await;
+    // Not signed in yet: whoami is an authentication failure (exit 3).
+    let o = admin.praxis(&["whoami"], None).await;
+    assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("praxis login"));
+    // Wrong password: exit 3, nothing stored.
+    let o = admin
+        .praxis(
+            &["login", "--email", pa["email"].as_str().expect("e")],
+            Some("not-it"),
+        )
+        .await;
+    assert_eq!(code(&o), 3);
+    let v = admin
+        .json(
+            &["login", "--email", pa["email"].as_str().expect("e")],
+            pa["password"].as_str(),
+        )
+        .await;
+    assert_eq!(v["user_id"], admin_id);
+    let v = admin.json(&["whoami"], None).await;
+    assert_eq!(v["email"], pa["email"]);
+
+    let org = admin.json(&["org", "create", "CLI Clinic"], None).await["org_id"]
+        .as_str()
+        .expect("org")
+        .to_owned();
+    let invite = admin.json(&["org", "invite", &org], None).await;
+    let join_code = invite["code"].as_str().expect("code").to_owned();
+
+    register(&nurse, &pn).await;
+    nurse
+        .json(
+            &["login", "--email", pn["email"].as_str().expect("e")],
+            pn["password"].as_str(),
+        )
+        .await;
+    assert_eq!(
+        nurse.json(&["org", "join", &join_code], None).await["org_id"],
+        org.as_str()
+    );
+    // The used code does not work twice (exit 6, with advice).
+    let o = nurse.praxis(&["org", "join", &join_code], None).await;
+    assert_eq!(code(&o), 6, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("new one"));
+    // A fresh code for someone already in: a conflict (exit 5).
+    let again = admin.json(&["org", "invite", &org], None).await["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    assert_eq!(code(&nurse.praxis(&["org", "join", &again], None).await), 5);
+    let members = admin.json(&["org", "members", &org], None).await;
+    assert_eq!(members.as_array().map(Vec::len), Some(2));
+    // A practitioner cannot invite (admins only): exit 3 with advice.
+    let o = nurse.praxis(&["org", "invite", &org], None).await;
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("admin"));
+    let orgs = nurse.json(&["org", "list"], None).await;
+    assert_eq!(orgs[0]["role"], "member");
+
+    // Profile: show, edit, bad input.
+    let p = nurse.json(&["profile", "show"], None).await;
+    assert_eq!(p["email"], pn["email"]);
+    let p = nurse
+        .json(&["profile", "edit", "--profession", "midwife"], None)
+        .await;
+    assert_eq!(p["profession"], "midwife");
+    let o = nurse
+        .praxis(&["profile", "edit", "--phone", "0612"], None)
+        .await;
+    assert_eq!(code(&o), 6);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("phone"));
+    let o = nurse.praxis(&["profile", "edit"], None).await;
+    assert_eq!(code(&o), 6);
+    let offline = nurse.json(&["profile", "show", "--offline"], None).await;
+    assert_eq!(offline["profession"], "midwife");
+
+    // Human output is readable too.
+    let o = admin.praxis(&["org", "members", &org], None).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("admin"));
+
+    // Wrong passphrase for the local data: exit 7.
+    let wrong = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "not the passphrase",
+    };
+    assert_eq!(code(&wrong.praxis(&["whoami"], None).await), 7);
+
+    // Logout, then authentication is required again.
+    admin.json(&["logout"], None).await;
+    assert_eq!(code(&admin.praxis(&["profile", "show"], None).await), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_refusals_and_usage_errors_have_their_exit_codes() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let d = tempfile::tempdir().expect("dir");
+    let r = Run {
+        server: &url,
+        dir: d.path(),
+        passphrase: "passphrase one",
+    };
+    let mut p = person("clibad");
+    p["date_of_birth"] = "2015-02-03".into();
+    let args = |p: &Value| -> Vec<String> {
+        let s = |k: &str| p[k].as_str().expect("f").to_owned();
+        vec![
+            "register".into(),
+            "--email".into(),
+            s("email"),
+            "--name".into(),
+            s("full_name"),
+            "--phone".into(),
+            s("phone"),
+            "--country".into(),
+            s("country"),
+            "--language".into(),
+            s("language"),
+            "--profession".into(),
+            s("profession"),
+            "--date-of-birth".into(),
+            s("date_of_birth"),
+        ]
+    };
+    let run = |a: Vec<String>, pw: Option<String>| {
+        let r = &r;
+        async move {
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            r.praxis(&a, pw.as_deref()).await
+        }
+    };
+    let o = run(args(&p), p["password"].as_str().map(str::to_owned)).await;
+    assert_eq!(code(&o), 6);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("18"));
+    p["date_of_birth"] = "1980-02-03".into();
+    let o = run(args(&p), Some("password".into())).await;
+    assert_eq!(code(&o), 6);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("too weak"));
+    register(&r, &p).await;
+    let o = run(args(&p), p["password"].as_str().map(str::to_owned)).await;
+    assert_eq!(code(&o), 5, "email taken");
+    // Usage errors are clap's exit 2.
+    assert_eq!(code(&r.praxis(&["login"], None).await), 2);
+    assert_eq!(code(&r.praxis(&["no-such-command"], None).await), 2);
+    assert_eq!(
+        code(&r.praxis(&["org", "members", "not-a-uuid"], None).await),
+        2
+    );
+    // Server down: exit 4.
+    let down = Run {
+        server: "http://127.0.0.1:9",
+        dir: d.path(),
+        passphrase: "passphrase one",
+    };
+    let o = down
+        .praxis(
+            &["login", "--email", "x@clinic-example.org"],
+            Some("whatever-pass"),
+        )
+        .await;
+    assert_eq!(code(&o), 4, "{}", String::from_utf8_lossy(&o.stderr));
+    // A plain-http remote server is refused before anything is sent.
+    let insecure = Run {
+        server: "http://praxis.example.org",
+        dir: d.path(),
+        passphrase: "passphrase one",
+    };
+    assert_eq!(code(&insecure.praxis(&["whoami"], None).await), 6);
+}

@@ -1,0 +1,192 @@
+// The idiomatic Swift face of the Praxis core: async/await, Sendable
+// values, an AsyncStream of session state, and a closed error enum. It
+// adapts the generated bindings and holds no logic of its own.
+import Foundation
+import PraxisFFI
+import Security
+
+/// Supplies the 32-byte key that unlocks the local cache.
+public protocol PraxisKeyProvider: Sendable {
+    func key() throws -> Data
+    func forget() throws
+}
+
+public enum SessionState: Sendable, Equatable {
+    case signedOut
+    case signedIn(userId: String)
+    case needsReLogin
+}
+
+public enum PraxisError: Error, Sendable, Equatable {
+    case network(reason: String)
+    case unauthorized
+    case invalidCredentials
+    case conflict(code: String)
+    case invalidInput(field: String, reason: String)
+    case rateLimited(retryAfterSeconds: UInt64)
+    case forbidden
+    case notFound
+    case consentRequired(purpose: String)
+    case policyDisabled
+    case restricted
+    case keyMismatch
+    case keyUnavailable(reason: String)
+    case storage
+    case server(status: UInt16)
+    case `internal`(String)
+}
+
+extension PraxisError {
+    static func from(_ error: Error) -> Error {
+        guard let e = error as? PraxisFFI.PraxisError else { return error }
+        switch e {
+        case let .Network(reason): return PraxisError.network(reason: reason)
+        case .Unauthorized: return PraxisError.unauthorized
+        case .InvalidCredentials: return PraxisError.invalidCredentials
+        case let .Conflict(code): return PraxisError.conflict(code: code)
+        case let .InvalidInput(field, reason): return PraxisError.invalidInput(field: field, reason: reason)
+        case let .RateLimited(secs): return PraxisError.rateLimited(retryAfterSeconds: secs)
+        case .Forbidden: return PraxisError.forbidden
+        case .NotFound: return PraxisError.notFound
+        case let .ConsentRequired(purpose): return PraxisError.consentRequired(purpose: purpose)
+        case .PolicyDisabled: return PraxisError.policyDisabled
+        case .Restricted: return PraxisError.restricted
+        case .KeyMismatch: return PraxisError.keyMismatch
+        case let .KeyProvider(reason): return PraxisError.keyUnavailable(reason: reason)
+        case .Storage: return PraxisError.storage
+        case let .Server(status): return PraxisError.server(status: status)
+        }
+    }
+}
+
+private func mapped<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch { throw PraxisError.from(error) }
+}
+
+private func publicState(_ s: PraxisFFI.SessionState) -> SessionState {
+    switch s {
+    case .signedOut: return .signedOut
+    case let .signedIn(userId): return .signedIn(userId: userId)
+    case .needsReLogin: return .needsReLogin
+    }
+}
+
+private final class KeyProviderAdapter: PraxisFFI.KeyProvider, @unchecked Sendable {
+    let inner: PraxisKeyProvider
+    init(_ inner: PraxisKeyProvider) { self.inner = inner }
+    func keyEncryptionKey() throws -> Data {
+        do { return try inner.key() } catch { throw PraxisFFI.PraxisError.KeyProvider(reason: "\(type(of: error))") }
+    }
+    func forget() throws {
+        do { try inner.forget() } catch { throw PraxisFFI.PraxisError.KeyProvider(reason: "\(type(of: error))") }
+    }
+}
+
+private final class Listener: PraxisFFI.SessionListener, @unchecked Sendable {
+    let continuation: AsyncStream<SessionState>.Continuation
+    init(_ c: AsyncStream<SessionState>.Continuation) { continuation = c }
+    func onUpdate(state: PraxisFFI.SessionState) { continuation.yield(publicState(state)) }
+}
+
+public struct Profile: Sendable, Equatable, CustomStringConvertible {
+    public let userId, email, fullName, phone, country, language, profession, dateOfBirth: String
+    // Personal data stays out of logs and crash reports.
+    public var description: String { "Profile(userId: \(userId))" }
+}
+
+private func publicProfile(_ p: PraxisFFI.Profile) -> Profile {
+    Profile(userId: p.userId, email: p.email, fullName: p.fullName, phone: p.phone, country: p.country,
+            language: p.language, profession: p.profession, dateOfBirth: p.dateOfBirth)
+}
+
+/// The Praxis core on this device.
+public final class Praxis: Sendable {
+    private let inner: PraxisClient
+
+    private init(_ inner: PraxisClient) { self.inner = inner }
+
+    public static func open(serverURL: URL, dataDirectory: URL, keyProvider: PraxisKeyProvider,
+                            requestTimeout: TimeInterval = 30) async throws -> Praxis {
+        try await mapped {
+            let ms = UInt64(max(requestTimeout, 0.001) * 1000)
+            let config = ClientConfig(serverUrl: serverURL.absoluteString, dataDir: dataDirectory.path,
+                                      requestTimeoutMs: ms, spkiPins: [])
+            return Praxis(try await PraxisClient.open(config: config, keyProvider: KeyProviderAdapter(keyProvider), logger: nil))
+        }
+    }
+
+    public var session: SessionState { publicState(inner.sessionState()) }
+
+    /// The session state now and at every change.
+    public var sessionStates: AsyncStream<SessionState> {
+        AsyncStream { continuation in
+            let handle = inner.subscribeSession(listener: Listener(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    public func register(email: String, password: String, fullName: String, phone: String, country: String,
+                         language: String, profession: String, dateOfBirth: String) async throws -> String {
+        try await mapped {
+            try await inner.register(registration: Registration(
+                email: email, password: password, fullName: fullName, phone: phone, country: country,
+                language: language, profession: profession, dateOfBirth: dateOfBirth))
+        }
+    }
+
+    public func login(email: String, password: String) async throws -> String {
+        try await mapped { try await inner.login(email: email, password: password) }
+    }
+
+    public func logout() async throws { try await mapped { try await inner.logout() } }
+
+    public func profile() async throws -> Profile { try await mapped { publicProfile(try await inner.profile()) } }
+
+    public func cachedProfile() async throws -> Profile? {
+        try await mapped { try await inner.cachedProfile().map(publicProfile) }
+    }
+
+    public func updateProfile(profession: String? = nil, fullName: String? = nil, phone: String? = nil) async throws -> Profile {
+        try await mapped {
+            publicProfile(try await inner.updateProfile(update: ProfileUpdate(
+                email: nil, fullName: fullName, phone: phone, country: nil, language: nil,
+                profession: profession, dateOfBirth: nil)))
+        }
+    }
+
+    public func createOrg(name: String) async throws -> String { try await mapped { try await inner.createOrg(name: name) } }
+
+    public func joinOrg(code: String) async throws -> String { try await mapped { try await inner.joinOrg(code: code) } }
+}
+
+/// A key provider over the iOS Keychain: a random 32-byte key created once,
+/// readable only when the device is unlocked and never synced to iCloud.
+public struct KeychainKeyProvider: PraxisKeyProvider {
+    public let service: String
+    public init(service: String = "org.praxis.cache-kek") { self.service = service }
+
+    public func key() throws -> Data {
+        var query: [String: Any] = [kSecClass as String: kSecClassGenericPassword,
+                                    kSecAttrService as String: service,
+                                    kSecReturnData as String: true]
+        var item: CFTypeRef?
+        if SecItemCopyMatching(query as CFDictionary, &item) == errSecSuccess, let data = item as? Data {
+            return data
+        }
+        var key = Data(count: 32)
+        let rc = key.withUnsafeMutableBytes { SecRandomCopyBytes(kSecRandomDefault, 32, $0.baseAddress!) }
+        guard rc == errSecSuccess else { throw PraxisError.keyUnavailable(reason: "random") }
+        query.removeValue(forKey: kSecReturnData as String)
+        query[kSecValueData as String] = key
+        query[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
+        guard SecItemAdd(query as CFDictionary, nil) == errSecSuccess else {
+            throw PraxisError.keyUnavailable(reason: "keychain")
+        }
+        return key
+    }
+
+    public func forget() throws {
+        let query: [String: Any] = [kSecClass as String: kSecClassGenericPassword, kSecAttrService as String: service]
+        SecItemDelete(query as CFDictionary)
+    }
+}

@@ -1,0 +1,82 @@
+// Mirrors android/jvm-tests: run on macOS against a praxis-server whose URL
+// is in PRAXIS_TEST_SERVER (e.g. `cargo run -p praxis-server` then
+// `PRAXIS_TEST_SERVER=http://127.0.0.1:8787 swift test`).
+import Foundation
+import XCTest
+@testable import Praxis
+
+struct MemoryKeyProvider: PraxisKeyProvider {
+    var bytes = Data((0..<32).map { UInt8(($0 * 7 + 1) & 0xff) })
+    func key() throws -> Data { bytes }
+    func forget() throws {}
+}
+
+final class PraxisTests: XCTestCase {
+    var server: URL!
+
+    override func setUpWithError() throws {
+        guard let url = ProcessInfo.processInfo.environment["PRAXIS_TEST_SERVER"].flatMap(URL.init(string:)) else {
+            throw XCTSkip("PRAXIS_TEST_SERVER is not set")
+        }
+        server = url
+    }
+
+    func tempDir() -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func person(_ tag: String) -> (email: String, password: String) {
+        let n = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        return ("\(tag).\(n.prefix(10))@clinic-example.org", "violet-tram-oboe-\(n.prefix(8))")
+    }
+
+    func testRegisterLoginRestoreLogout() async throws {
+        let dir = tempDir()
+        let p = person("swift")
+        var praxis = try await Praxis.open(serverURL: server, dataDirectory: dir, keyProvider: MemoryKeyProvider())
+        XCTAssertEqual(praxis.session, .signedOut)
+        let id = try await praxis.register(email: p.email, password: p.password, fullName: "Swift Nurse",
+                                           phone: "+33612345678", country: "FR", language: "fr-FR",
+                                           profession: "nurse", dateOfBirth: "1985-04-12")
+        let signedIn = try await praxis.login(email: p.email, password: p.password)
+        XCTAssertEqual(id, signedIn)
+        praxis = try await Praxis.open(serverURL: server, dataDirectory: dir, keyProvider: MemoryKeyProvider())
+        XCTAssertEqual(praxis.session, .signedIn(userId: id))
+        try await praxis.logout()
+        XCTAssertEqual(praxis.session, .signedOut)
+    }
+
+    func testWrongPasswordIsInvalidCredentials() async throws {
+        let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
+        do {
+            _ = try await praxis.login(email: "nobody@clinic-example.org", password: "wrong-password")
+            XCTFail("login should fail")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .invalidCredentials)
+        }
+    }
+
+    func testWrongKeyIsKeyMismatch() async throws {
+        let dir = tempDir()
+        _ = try await Praxis.open(serverURL: server, dataDirectory: dir, keyProvider: MemoryKeyProvider())
+        do {
+            _ = try await Praxis.open(serverURL: server, dataDirectory: dir,
+                                      keyProvider: MemoryKeyProvider(bytes: Data(repeating: 9, count: 32)))
+            XCTFail("open should fail")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .keyMismatch)
+        }
+    }
+
+    func testCancellingAnInFlightCall() async throws {
+        // A call cancelled at once ends without leaving a session behind.
+        let praxis = try await Praxis.open(serverURL: URL(string: "http://127.0.0.1:9")!,
+                                           dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
+        let task = Task { try await praxis.login(email: "slow@clinic-example.org", password: "whatever-pass") }
+        task.cancel()
+        _ = await task.result
+        XCTAssertEqual(praxis.session, .signedOut)
+    }
+}

@@ -143,9 +143,10 @@ impl From<praxis_core::Error> for PraxisError {
                     field: field.unwrap_or_default(),
                     reason: code.as_str().to_owned(),
                 },
-                ErrorCode::MethodNotAllowed | ErrorCode::Unavailable | ErrorCode::Internal => {
-                    Self::Server { status }
-                }
+                ErrorCode::MethodNotAllowed
+                | ErrorCode::ResyncRequired
+                | ErrorCode::Unavailable
+                | ErrorCode::Internal => Self::Server { status },
             },
         }
     }

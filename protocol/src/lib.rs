@@ -18,6 +18,7 @@
 mod accounts;
 mod orgs;
 mod problem;
+pub mod sync;
 
 pub use accounts::{
     LoginRequest, Profile, RefreshRequest, RegisterRequest, RegisterResponse, TokenResponse,

@@ -50,6 +50,9 @@ pub enum ErrorCode {
     JoinCodeExpired,
     /// The change would leave an organisation without any admin.
     LastAdmin,
+    /// The sync cursor is from another epoch or older than the tombstone
+    /// horizon: pull again from the start (a full resync).
+    ResyncRequired,
     /// The server is not ready (e.g. its database is unreachable).
     Unavailable,
     /// An unexpected server error; nothing about it is disclosed.
@@ -77,6 +80,7 @@ impl ErrorCode {
             Self::JoinCodeUsed => "join_code_used",
             Self::JoinCodeExpired => "join_code_expired",
             Self::LastAdmin => "last_admin",
+            Self::ResyncRequired => "resync_required",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -163,6 +167,7 @@ mod tests {
             ErrorCode::JoinCodeUsed,
             ErrorCode::JoinCodeExpired,
             ErrorCode::LastAdmin,
+            ErrorCode::ResyncRequired,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {

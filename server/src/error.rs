@@ -51,6 +51,10 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
             StatusCode::CONFLICT,
             "An organisation needs at least one admin",
         ),
+        ResyncRequired => (
+            StatusCode::GONE,
+            "Sync cursor expired: resync from the start",
+        ),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }

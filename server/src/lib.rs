@@ -27,6 +27,7 @@ pub mod error;
 mod extract;
 mod routes;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 mod validate;
 

@@ -116,6 +116,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org_id}/members"),
     ("patch", "/v1/orgs/{org_id}/members/{user_id}"),
     ("delete", "/v1/orgs/{org_id}/members/{user_id}"),
+    ("post", "/v1/sync/push"),
+    ("post", "/v1/sync/pull"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];

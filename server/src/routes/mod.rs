@@ -5,6 +5,7 @@
 mod accounts;
 mod health;
 mod orgs;
+mod sync;
 
 use std::time::Duration;
 
@@ -48,6 +49,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(orgs::routes())
+        .merge(sync::routes())
         .merge(health::routes())
 }
 

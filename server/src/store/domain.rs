@@ -6,8 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use praxis_protocol::Role;
 use uuid::Uuid;
 
-use super::db::{Db, Row, StoreError};
+use praxis_protocol::sync::{FieldValue, Fields, Hlc, Mutation, MutationResult, SyncRecord};
+
+use super::db::{Db, Row, StoreError, Val};
 use super::{migrate, sql};
+use crate::sync;
 
 /// Milliseconds since the epoch, the storage form of every instant.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -26,6 +29,22 @@ fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Arc<dyn Db>,
+    epoch: Arc<str>,
+}
+
+/// One page of a pull.
+#[derive(Debug)]
+pub struct PullPage {
+    /// Changed records in sequence order.
+    pub changes: Vec<SyncRecord>,
+    /// Sequence of the last change returned (or the requested one).
+    pub last_seq: i64,
+    /// Whether more changes follow.
+    pub more: bool,
+    /// The scope's newest sequence.
+    pub scope_seq: i64,
+    /// Tombstones at or below this sequence were pruned.
+    pub pruned_below: i64,
 }
 
 /// A new account, already validated and with its password hashed.
@@ -193,7 +212,27 @@ impl Store {
     /// Wraps a backend and brings its schema up to date.
     pub async fn open(db: Arc<dyn Db>, now: DateTime<Utc>) -> Result<Self, StoreError> {
         migrate::run(db.as_ref(), ms(now)).await?;
-        Ok(Self { db })
+        let mut tx = db.begin().await?;
+        tx.execute(
+            sql::EPOCH_INIT,
+            vec![Uuid::new_v4().simple().to_string().into()],
+        )
+        .await?;
+        tx.commit().await?;
+        let epoch = db.query(sql::EPOCH_GET, vec![]).await?;
+        let epoch = epoch
+            .first()
+            .ok_or(StoreError::Decode("sync epoch"))?
+            .text(0)?;
+        Ok(Self {
+            db,
+            epoch: epoch.into(),
+        })
+    }
+
+    /// The sync epoch: cursors from another epoch force a full resync.
+    pub fn sync_epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// The backend, for diagnostics and tests.
@@ -211,6 +250,17 @@ impl Store {
     /// Inserts an account; [`StoreError::Conflict`] when the email is taken.
     pub async fn create_user(&self, u: NewUser, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
+        let profile = profile_fields(
+            &u.email,
+            &u.full_name,
+            &u.phone,
+            &u.country,
+            &u.language,
+            &u.profession,
+            u.date_of_birth,
+            now,
+        );
+        let user_id = u.id;
         tx.execute(
             sql::USER_INSERT,
             vec![
@@ -227,6 +277,7 @@ impl Store {
             ],
         )
         .await?;
+        publish_profile(tx.as_mut(), user_id, profile, now).await?;
         tx.commit().await
     }
 
@@ -278,6 +329,19 @@ impl Store {
             )
             .await?;
         let user = rows.first().map(user_record).transpose()?;
+        if let Some(u) = &user {
+            let fields = profile_fields(
+                &u.email,
+                &u.full_name,
+                &u.phone,
+                &u.country,
+                &u.language,
+                &u.profession,
+                u.date_of_birth,
+                now,
+            );
+            publish_profile(tx.as_mut(), u.id, fields, now).await?;
+        }
         tx.commit().await?;
         Ok(user)
     }
@@ -612,6 +676,254 @@ impl Store {
         tx.commit().await?;
         Ok(MemberChange::Done)
     }
+}
+
+impl Store {
+    // --- sync ------------------------------------------------------------
+
+    /// Applies a batch of mutations from one device in one transaction:
+    /// each exactly once (a replayed `client_seq` gets its stored answer
+    /// back and changes nothing), each change with its new sequence number.
+    pub async fn push(
+        &self,
+        user: Uuid,
+        client_id: &str,
+        mutations: &[Mutation],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MutationResult>, StoreError> {
+        let scope = sync::user_scope(user);
+        let mut tx = self.db.begin().await?;
+        let mut results = Vec::with_capacity(mutations.len());
+        for m in mutations {
+            let key = vec![user.into(), client_id.into(), m.client_seq.into()];
+            if let Some(r) = tx.query(sql::MUTATION_GET, key.clone()).await?.first() {
+                let stored: MutationResult = serde_json::from_str(&r.text(0)?)
+                    .map_err(|_| StoreError::Decode("stored mutation result"))?;
+                results.push(stored);
+                continue;
+            }
+            let rows = tx
+                .query(
+                    sql::RECORD_GET,
+                    vec![m.collection.as_str().into(), m.id.as_str().into()],
+                )
+                .await?;
+            let stored = rows.first().map(stored_record).transpose()?;
+            let decision = sync::decide(stored.as_ref(), m, &scope, now);
+            let record = match &decision {
+                sync::Decision::Write {
+                    fields,
+                    deleted,
+                    changed,
+                    ..
+                } => {
+                    let version = if *changed {
+                        let seq = tx
+                            .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
+                            .await?;
+                        let seq = seq
+                            .first()
+                            .ok_or(StoreError::Decode("scope sequence"))?
+                            .i64(0)?;
+                        tx.execute(
+                            sql::RECORD_UPSERT,
+                            vec![
+                                m.collection.as_str().into(),
+                                m.id.as_str().into(),
+                                scope.as_str().into(),
+                                seq.into(),
+                                json_fields(fields)?.into(),
+                                deleted.clone().into(),
+                                ms(now).into(),
+                            ],
+                        )
+                        .await?;
+                        seq
+                    } else {
+                        stored.as_ref().map_or(0, |s| s.version)
+                    };
+                    Some(SyncRecord {
+                        collection: m.collection.clone(),
+                        id: m.id.clone(),
+                        version,
+                        fields: fields.clone(),
+                        deleted: deleted.clone(),
+                    })
+                }
+                sync::Decision::Reject(..) => None,
+            };
+            let result = sync::answer(m, &decision, record);
+            // Refusals store nothing; a replay is simply refused again.
+            if !matches!(result, MutationResult::Rejected { .. }) {
+                let text = serde_json::to_string(&result)
+                    .map_err(|_| StoreError::Decode("mutation result"))?;
+                let mut put = key;
+                put.push(text.into());
+                put.push(ms(now).into());
+                tx.execute(sql::MUTATION_PUT, put).await?;
+            }
+            results.push(result);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// Changes of `scope` after sequence `after`, at most `limit`.
+    pub async fn pull(&self, scope: &str, after: i64, limit: u32) -> Result<PullPage, StoreError> {
+        let state = self.db.query(sql::SCOPE_GET, vec![scope.into()]).await?;
+        let (scope_seq, pruned_below) = match state.first() {
+            Some(r) => (r.i64(0)?, r.i64(1)?),
+            None => (0, 0),
+        };
+        let rows = self
+            .db
+            .query(
+                sql::RECORDS_SINCE,
+                vec![scope.into(), after.into(), (i64::from(limit) + 1).into()],
+            )
+            .await?;
+        let more = rows.len() > limit as usize;
+        let changes = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| {
+                Ok(SyncRecord {
+                    collection: r.text(0)?,
+                    id: r.text(1)?,
+                    version: r.i64(2)?,
+                    fields: parse_fields(&r.text(3)?)?,
+                    deleted: match r.0.get(4) {
+                        Some(Val::Text(t)) => Some(t.clone()),
+                        _ => None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let last_seq = changes.last().map_or(after, |c| c.version);
+        Ok(PullPage {
+            changes,
+            last_seq,
+            more,
+            scope_seq,
+            pruned_below,
+        })
+    }
+
+    /// Drops tombstones last changed before `tombstones_before` (recording
+    /// the horizon per scope) and idempotency answers older than
+    /// `mutations_before`. Returns the number of tombstones removed.
+    pub async fn prune_sync(
+        &self,
+        tombstones_before: DateTime<Utc>,
+        mutations_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let horizons = tx
+            .query(sql::TOMBSTONES_PRUNABLE, vec![ms(tombstones_before).into()])
+            .await?;
+        for h in &horizons {
+            tx.execute(sql::SCOPE_PRUNED, vec![h.text(0)?.into(), h.i64(1)?.into()])
+                .await?;
+        }
+        let n = tx
+            .execute(sql::TOMBSTONES_PRUNE, vec![ms(tombstones_before).into()])
+            .await?;
+        tx.execute(sql::MUTATIONS_PRUNE, vec![ms(mutations_before).into()])
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+fn json_fields(f: &Fields) -> Result<String, StoreError> {
+    serde_json::to_string(f).map_err(|_| StoreError::Decode("fields"))
+}
+
+fn parse_fields(s: &str) -> Result<Fields, StoreError> {
+    serde_json::from_str(s).map_err(|_| StoreError::Decode("fields"))
+}
+
+fn stored_record(r: &Row) -> Result<sync::Stored, StoreError> {
+    Ok(sync::Stored {
+        scope: r.text(0)?,
+        version: r.i64(1)?,
+        fields: parse_fields(&r.text(2)?)?,
+        deleted: match r.0.get(3) {
+            Some(Val::Text(t)) => Some(t.clone()),
+            _ => None,
+        },
+    })
+}
+
+/// The profile as a server-authored sync record (all fields, one HLC).
+#[allow(clippy::too_many_arguments)]
+fn profile_fields(
+    email: &str,
+    full_name: &str,
+    phone: &str,
+    country: &str,
+    language: &str,
+    profession: &str,
+    date_of_birth: NaiveDate,
+    now: DateTime<Utc>,
+) -> Fields {
+    let t = Hlc {
+        wall_ms: u64::try_from(ms(now)).unwrap_or(0),
+        counter: 0,
+        node: "server".into(),
+    }
+    .to_string();
+    [
+        ("email", email.to_owned()),
+        ("full_name", full_name.to_owned()),
+        ("phone", phone.to_owned()),
+        ("country", country.to_owned()),
+        ("language", language.to_owned()),
+        ("profession", profession.to_owned()),
+        ("date_of_birth", date_of_birth.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            k.to_owned(),
+            FieldValue {
+                v: serde_json::Value::String(v),
+                t: t.clone(),
+            },
+        )
+    })
+    .collect()
+}
+
+/// Writes the user's profile record into their scope (new version).
+async fn publish_profile(
+    tx: &mut dyn super::Tx,
+    user: Uuid,
+    fields: Fields,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let scope = sync::user_scope(user);
+    let seq = tx
+        .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
+        .await?;
+    let seq = seq
+        .first()
+        .ok_or(StoreError::Decode("scope sequence"))?
+        .i64(0)?;
+    tx.execute(
+        sql::RECORD_UPSERT,
+        vec![
+            "profile".into(),
+            user.into(),
+            scope.as_str().into(),
+            seq.into(),
+            json_fields(&fields)?.into(),
+            Val::Null,
+            ms(now).into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn insert_pair(

@@ -25,6 +25,6 @@ pub mod sqlite;
 
 pub use db::{Db, Dialect, Row, StoreError, Tx, Val};
 pub use domain::{
-    Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch,
+    Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch, PullPage,
     RedeemOutcome, RotateOutcome, Store, UserRecord,
 };

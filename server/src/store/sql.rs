@@ -4,7 +4,7 @@
 //! hashes are `BLOB` (PostgreSQL: `BYTEA`, substituted by the migrator).
 
 /// Schema migrations, applied in order at start; never edit a released one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1_ACCOUNTS_AND_ORGS)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1_ACCOUNTS_AND_ORGS), (2, V2_SYNC)];
 
 /// Version 1: accounts, sessions, login throttling, organisations.
 ///
@@ -87,6 +87,68 @@ CREATE TABLE join_codes (
 );
 CREATE INDEX join_codes_org ON join_codes(org_id);
 ";
+
+/// Version 2: sync.
+///
+/// * `sync_meta`: the server's sync epoch (random, set once): a cursor from
+///   another epoch (a reset or restored database) forces a full resync.
+/// * `sync_scopes`: per scope (`u:<user>`; later `o:<org>`), the last
+///   change sequence and the sequence below which tombstones were pruned.
+///   Writers lock their scope's row, so within a scope commit order is
+///   sequence order and a pull never skips a change.
+/// * `sync_records`: one row per record; `seq` is the scope sequence of its
+///   last change (its version); `fields` is JSON `{name: {v, t}}`;
+///   `deleted` the tombstone HLC.
+/// * `sync_mutations`: the answer given to each (user, client, client_seq),
+///   replayed verbatim for a retried push (exactly-once application).
+const V2_SYNC: &str = "
+CREATE TABLE sync_meta (
+    meta_key TEXT PRIMARY KEY,
+    meta_value TEXT NOT NULL
+);
+CREATE TABLE sync_scopes (
+    scope TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    pruned_below BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE sync_records (
+    collection TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    fields TEXT NOT NULL,
+    deleted TEXT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (collection, record_id)
+);
+CREATE INDEX sync_records_scope_seq ON sync_records (scope, seq);
+CREATE TABLE sync_mutations (
+    user_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    client_seq BIGINT NOT NULL,
+    result TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, client_id, client_seq)
+);
+";
+
+pub(crate) const EPOCH_INIT: &str = "INSERT INTO sync_meta (meta_key, meta_value) VALUES ('epoch', ?1) ON CONFLICT (meta_key) DO NOTHING";
+pub(crate) const EPOCH_GET: &str = "SELECT meta_value FROM sync_meta WHERE meta_key = 'epoch'";
+/// Takes the next sequence number of a scope, locking its row until commit.
+pub(crate) const SCOPE_NEXT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, 1) ON CONFLICT (scope) DO UPDATE SET seq = sync_scopes.seq + 1 RETURNING seq";
+pub(crate) const SCOPE_GET: &str = "SELECT seq, pruned_below FROM sync_scopes WHERE scope = ?1";
+pub(crate) const RECORD_GET: &str = "SELECT scope, seq, fields, deleted FROM sync_records WHERE collection = ?1 AND record_id = ?2 /*FOR UPDATE*/";
+pub(crate) const RECORD_UPSERT: &str = "INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (collection, record_id) DO UPDATE SET seq = ?4, fields = ?5, deleted = ?6, updated_at = ?7";
+pub(crate) const RECORDS_SINCE: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+pub(crate) const MUTATION_GET: &str =
+    "SELECT result FROM sync_mutations WHERE user_id = ?1 AND client_id = ?2 AND client_seq = ?3";
+pub(crate) const MUTATION_PUT: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(crate) const TOMBSTONES_PRUNABLE: &str = "SELECT scope, MAX(seq) FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1 GROUP BY scope";
+pub(crate) const TOMBSTONES_PRUNE: &str =
+    "DELETE FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1";
+pub(crate) const SCOPE_PRUNED: &str =
+    "UPDATE sync_scopes SET pruned_below = ?2 WHERE scope = ?1 AND pruned_below < ?2";
+pub(crate) const MUTATIONS_PRUNE: &str = "DELETE FROM sync_mutations WHERE created_at < ?1";
 
 pub(crate) const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 pub(crate) const MIGRATION_VERSIONS: &str =

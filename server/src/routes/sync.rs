@@ -1,0 +1,132 @@
+//! `POST /v1/sync/push` and `POST /v1/sync/pull`.
+//!
+//! The cursor is opaque to clients: base64url of `{"e": epoch, "s": seq}`.
+//! A cursor from another epoch (the database was reset or restored), from
+//! the future, or older than the scope's tombstone horizon is answered
+//! `410 resync_required`, never with a silent gap.
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use praxis_protocol::sync::{
+    MAX_PULL, MAX_PUSH, PullRequest, PullResponse, PushRequest, PushResponse,
+};
+use praxis_protocol::{ErrorCode, Problem};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::extract::{ApiJson, Caller};
+use crate::sync::user_scope;
+
+/// Sync bodies carry many records: a larger limit than the default.
+pub const SYNC_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(push))
+        .routes(routes!(pull))
+        .layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    e: String,
+    s: i64,
+}
+
+fn encode(epoch: &str, seq: i64) -> String {
+    let json = serde_json::to_vec(&Cursor {
+        e: epoch.to_owned(),
+        s: seq,
+    })
+    .expect("a cursor serialises");
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode(raw: &str) -> Option<Cursor> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+}
+
+/// Push a batch of offline mutations; one answer per mutation.
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync", security(("bearer" = [])), request_body = PushRequest,
+    responses(
+        (status = 200, body = PushResponse),
+        (status = 400, description = "validation_failed (client_id, mutations)", body = Problem),
+        (status = 401, body = Problem),
+        (status = 413, body = Problem),
+    ))]
+async fn push(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> AppResult<Json<PushResponse>> {
+    if uuid::Uuid::parse_str(&req.client_id).is_err() {
+        return Err(AppError::invalid("client_id", "Must be a UUID"));
+    }
+    if req.mutations.len() > MAX_PUSH {
+        return Err(AppError::invalid(
+            "mutations",
+            "At most 500 mutations per push",
+        ));
+    }
+    let results = state
+        .store()
+        .push(caller.user_id, &req.client_id, &req.mutations, state.now())
+        .await?;
+    tracing::info!(user_id = %caller.user_id, mutations = req.mutations.len(), "sync push");
+    Ok(Json(PushResponse { results }))
+}
+
+/// Pull the changes since a cursor, a page at a time.
+#[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", security(("bearer" = [])), request_body = PullRequest,
+    responses(
+        (status = 200, body = PullResponse),
+        (status = 400, body = Problem),
+        (status = 401, body = Problem),
+        (status = 410, description = "resync_required", body = Problem),
+    ))]
+async fn pull(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PullRequest>,
+) -> AppResult<Json<PullResponse>> {
+    let limit = req.limit.unwrap_or(500).clamp(1, MAX_PULL);
+    let epoch = state.store().sync_epoch().to_owned();
+    let after = match req.cursor.as_deref() {
+        None => 0,
+        Some(raw) => {
+            let c = decode(raw)
+                .ok_or_else(|| AppError::invalid("cursor", "Not a cursor from this server"))?;
+            if c.e != epoch {
+                return Err(AppError::new(ErrorCode::ResyncRequired));
+            }
+            c.s
+        }
+    };
+    let scope = user_scope(caller.user_id);
+    let page = state.store().pull(&scope, after, limit).await?;
+    if after > page.scope_seq || (after > 0 && after < page.pruned_below) {
+        return Err(AppError::new(ErrorCode::ResyncRequired));
+    }
+    Ok(Json(PullResponse {
+        cursor: encode(&epoch, page.last_seq),
+        more: page.more,
+        changes: page.changes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = decode(&encode("abc", 42)).expect("decodes");
+        assert_eq!((c.e.as_str(), c.s), ("abc", 42));
+        assert!(decode("not-a-cursor").is_none());
+    }
+}

@@ -1,0 +1,356 @@
+//! Sync decisions, as plain functions over a stored record and a mutation:
+//! validation, authorization and the field-level merge. The store runs
+//! them inside its transaction; keeping them pure makes every rule
+//! unit-testable without a database.
+//!
+//! Rules:
+//! * a client writes only its own scope (`u:<user id>`) and only
+//!   client-writable collections (`appointments`); `profile` is written by
+//!   the server (from `PATCH /v1/me`) and read-only here;
+//! * per field, the later HLC wins; a deletion wins over every edit and
+//!   clears the fields (nothing of a deleted record is kept but its
+//!   tombstone);
+//! * an edit of a record the server no longer has (tombstone pruned past
+//!   the horizon) is `gone`, never a resurrection;
+//! * HLCs more than a day ahead of the server clock are refused, so a
+//!   device with a broken clock cannot win every future conflict.
+
+use chrono::{DateTime, Duration, Utc};
+use praxis_protocol::sync::{
+    Fields, Hlc, Mutation, MutationResult, RejectReason, SyncRecord, appointments, merge_fields,
+};
+
+/// The stored state of a record.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Scope that owns it.
+    pub scope: String,
+    /// Current version.
+    pub version: i64,
+    /// Fields.
+    pub fields: Fields,
+    /// Tombstone HLC.
+    pub deleted: Option<String>,
+}
+
+/// What to do with one mutation.
+#[derive(Debug)]
+pub enum Decision {
+    /// Refuse; store nothing but the answer.
+    Reject(RejectReason, Option<String>),
+    /// Store `fields`/`deleted` under a new version (when `changed`), then
+    /// answer applied (`fast_forward`) or conflict.
+    Write {
+        /// Merged fields.
+        fields: Fields,
+        /// Merged tombstone.
+        deleted: Option<String>,
+        /// Whether anything changed (a new version is needed).
+        changed: bool,
+        /// Whether the mutation was made on the current version.
+        fast_forward: bool,
+    },
+}
+
+/// Scope of a user's own records.
+pub fn user_scope(user: uuid::Uuid) -> String {
+    format!("u:{user}")
+}
+
+/// Collections clients may write.
+fn writable(collection: &str) -> Option<bool> {
+    match collection {
+        appointments::COLLECTION => Some(true),
+        "profile" => Some(false),
+        _ => None,
+    }
+}
+
+fn check_hlc(t: &str, now: DateTime<Utc>) -> bool {
+    Hlc::parse(t).is_some_and(|h| {
+        i64::try_from(h.wall_ms).is_ok_and(|ms| ms <= (now + Duration::days(1)).timestamp_millis())
+    })
+}
+
+/// Validates and merges one mutation against the stored record.
+pub fn decide(stored: Option<&Stored>, m: &Mutation, scope: &str, now: DateTime<Utc>) -> Decision {
+    let reject = |r| Decision::Reject(r, None);
+    match writable(&m.collection) {
+        None => return reject(RejectReason::UnknownCollection),
+        Some(false) => return reject(RejectReason::ReadOnlyCollection),
+        Some(true) => {}
+    }
+    if uuid::Uuid::parse_str(&m.id).is_err() {
+        return Decision::Reject(RejectReason::InvalidRecord, Some("id".into()));
+    }
+    if m.fields.values().any(|f| !check_hlc(&f.t, now))
+        || m.delete.as_deref().is_some_and(|t| !check_hlc(t, now))
+    {
+        return reject(RejectReason::InvalidClock);
+    }
+    for (name, f) in &m.fields {
+        if appointments::check_field(name, &f.v).is_err() {
+            return Decision::Reject(RejectReason::InvalidRecord, Some(name.clone()));
+        }
+    }
+    let Some(stored) = stored else {
+        if m.base_version.is_some() {
+            // Edited on a version the server no longer has: deleted, and its
+            // tombstone pruned. Dropping the change keeps it deleted.
+            return reject(RejectReason::Gone);
+        }
+        let missing = appointments::REQUIRED
+            .iter()
+            .find(|f| !m.fields.contains_key(**f));
+        if let (None, Some(missing)) = (&m.delete, missing) {
+            return Decision::Reject(RejectReason::InvalidRecord, Some((*missing).to_owned()));
+        }
+        return Decision::Write {
+            fields: if m.delete.is_some() {
+                Fields::new()
+            } else {
+                m.fields.clone()
+            },
+            deleted: m.delete.clone(),
+            changed: true,
+            fast_forward: true,
+        };
+    };
+    if stored.scope != scope {
+        return reject(RejectReason::Forbidden);
+    }
+    if m.base_version.is_some_and(|b| b > stored.version || b < 0) {
+        return reject(RejectReason::InvalidBaseVersion);
+    }
+    let fast_forward = m.base_version == Some(stored.version);
+    if stored.deleted.is_some() {
+        // Deletes win: edits of a deleted record change nothing.
+        return Decision::Write {
+            fields: Fields::new(),
+            deleted: stored.deleted.clone(),
+            changed: false,
+            fast_forward,
+        };
+    }
+    if m.delete.is_some() {
+        return Decision::Write {
+            fields: Fields::new(),
+            deleted: m.delete.clone(),
+            changed: true,
+            fast_forward,
+        };
+    }
+    let mut fields = stored.fields.clone();
+    let changed = merge_fields(&mut fields, &m.fields);
+    Decision::Write {
+        fields,
+        deleted: None,
+        changed,
+        fast_forward,
+    }
+}
+
+/// The answer for a decided mutation, given the resulting record.
+pub fn answer(m: &Mutation, decision: &Decision, record: Option<SyncRecord>) -> MutationResult {
+    match (decision, record) {
+        (
+            Decision::Write {
+                fast_forward: true, ..
+            },
+            Some(record),
+        ) => MutationResult::Applied {
+            client_seq: m.client_seq,
+            record,
+        },
+        (Decision::Write { .. }, Some(record)) => MutationResult::Conflict {
+            client_seq: m.client_seq,
+            record,
+        },
+        (Decision::Reject(reason, field), _) => MutationResult::Rejected {
+            client_seq: m.client_seq,
+            reason: *reason,
+            field: field.clone(),
+        },
+        (Decision::Write { .. }, None) => MutationResult::Rejected {
+            client_seq: m.client_seq,
+            reason: RejectReason::Gone,
+            field: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use praxis_protocol::sync::FieldValue;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
+    }
+
+    fn t(ms: u64) -> String {
+        Hlc {
+            wall_ms: ms,
+            counter: 0,
+            node: "dev1".into(),
+        }
+        .to_string()
+    }
+
+    fn m(base: Option<i64>, fields: &[(&str, Value, u64)]) -> Mutation {
+        Mutation {
+            client_seq: 1,
+            collection: "appointments".into(),
+            id: "6f1c2a1e-2d3b-4c5d-8e9f-0a1b2c3d4e5f".into(),
+            base_version: base,
+            fields: fields
+                .iter()
+                .map(|(n, v, ms)| {
+                    (
+                        (*n).to_owned(),
+                        FieldValue {
+                            v: v.clone(),
+                            t: t(*ms),
+                        },
+                    )
+                })
+                .collect(),
+            delete: None,
+        }
+    }
+
+    fn create() -> Mutation {
+        m(
+            None,
+            &[
+                ("title", json!("Visit"), 1_799_000_000_000),
+                ("start", json!("2026-11-21T09:00:00Z"), 1_799_000_000_000),
+                ("duration_min", json!(30), 1_799_000_000_000),
+            ],
+        )
+    }
+
+    fn stored(scope: &str) -> Stored {
+        let Decision::Write { fields, .. } = decide(None, &create(), scope, now()) else {
+            panic!("create");
+        };
+        Stored {
+            scope: scope.into(),
+            version: 5,
+            fields,
+            deleted: None,
+        }
+    }
+
+    #[test]
+    fn creates_need_required_fields_and_valid_values() {
+        assert!(matches!(
+            decide(None, &create(), "u:a", now()),
+            Decision::Write { changed: true, .. }
+        ));
+        let mut c = create();
+        c.fields.remove("start");
+        assert!(
+            matches!(decide(None, &c, "u:a", now()), Decision::Reject(RejectReason::InvalidRecord, Some(f)) if f == "start")
+        );
+        let bad = m(None, &[("duration_min", json!(-1), 1)]);
+        assert!(matches!(
+            decide(None, &bad, "u:a", now()),
+            Decision::Reject(RejectReason::InvalidRecord, _)
+        ));
+        let mut c = create();
+        c.collection = "profile".into();
+        assert!(matches!(
+            decide(None, &c, "u:a", now()),
+            Decision::Reject(RejectReason::ReadOnlyCollection, _)
+        ));
+        c.collection = "secrets".into();
+        assert!(matches!(
+            decide(None, &c, "u:a", now()),
+            Decision::Reject(RejectReason::UnknownCollection, _)
+        ));
+    }
+
+    #[test]
+    fn another_scopes_record_is_forbidden() {
+        let s = stored("u:owner");
+        let edit = m(Some(5), &[("title", json!("Mine now"), 1_799_000_000_001)]);
+        assert!(matches!(
+            decide(Some(&s), &edit, "u:thief", now()),
+            Decision::Reject(RejectReason::Forbidden, _)
+        ));
+    }
+
+    #[test]
+    fn stale_edits_merge_and_forged_versions_are_refused() {
+        let s = stored("u:a");
+        let edit = m(Some(3), &[("title", json!("Newer"), 1_799_000_000_001)]);
+        match decide(Some(&s), &edit, "u:a", now()) {
+            Decision::Write {
+                fields,
+                changed,
+                fast_forward,
+                ..
+            } => {
+                assert!(changed && !fast_forward);
+                assert_eq!(fields["title"].v, "Newer");
+            }
+            other => panic!("{other:?}"),
+        }
+        let older = m(Some(5), &[("title", json!("Older"), 1_798_000_000_000)]);
+        assert!(matches!(
+            decide(Some(&s), &older, "u:a", now()),
+            Decision::Write {
+                changed: false,
+                fast_forward: true,
+                ..
+            }
+        ));
+        let forged = m(Some(99), &[("title", json!("x"), 1_799_000_000_001)]);
+        assert!(matches!(
+            decide(Some(&s), &forged, "u:a", now()),
+            Decision::Reject(RejectReason::InvalidBaseVersion, _)
+        ));
+        let future = m(Some(5), &[("title", json!("x"), 1_900_000_000_000)]);
+        assert!(matches!(
+            decide(Some(&s), &future, "u:a", now()),
+            Decision::Reject(RejectReason::InvalidClock, _)
+        ));
+    }
+
+    #[test]
+    fn deletes_win_and_pruned_records_stay_gone() {
+        let mut s = stored("u:a");
+        let mut del = m(Some(5), &[]);
+        del.delete = Some(t(1_799_000_000_000));
+        match decide(Some(&s), &del, "u:a", now()) {
+            Decision::Write {
+                fields,
+                deleted,
+                changed,
+                ..
+            } => {
+                assert!(
+                    changed && deleted.is_some() && fields.is_empty(),
+                    "tombstone keeps no data"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        s.deleted = Some(t(1_799_000_000_000));
+        s.fields.clear();
+        let late_edit = m(
+            Some(5),
+            &[("title", json!("Later edit"), 1_799_500_000_000)],
+        );
+        assert!(
+            matches!(decide(Some(&s), &late_edit, "u:a", now()), Decision::Write { changed: false, ref deleted, .. } if deleted.is_some())
+        );
+        assert!(matches!(
+            decide(None, &late_edit, "u:a", now()),
+            Decision::Reject(RejectReason::Gone, _)
+        ));
+    }
+}

@@ -3,11 +3,18 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use praxis_protocol::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
+use reqwest::Method;
+
 use crate::account::{Account, Session};
+use crate::appointments::Appointments;
 use crate::cache::{Cache, KeyProvider};
 use crate::clock::{Clock, SystemClock};
+use crate::http::Body;
 use crate::http::{Api, HttpConfig};
 use crate::log::{Log, Logger};
+use crate::sync::{SyncEngine, SyncTransport};
 use crate::{Error, Result};
 
 /// File name of the encrypted cache inside the data directory.
@@ -61,6 +68,34 @@ impl std::fmt::Debug for ClientConfig {
 pub struct PraxisClient {
     cache: Arc<Cache>,
     account: Account,
+    sync: Arc<SyncEngine>,
+}
+
+/// Sync over HTTP, through the session (refresh and retry on 401).
+#[derive(Debug)]
+struct HttpSync(Arc<Session>);
+
+#[async_trait]
+impl SyncTransport for HttpSync {
+    async fn push(&self, req: &PushRequest) -> Result<PushResponse> {
+        let api = self.0.api();
+        self.0
+            .authorized(|t| async move {
+                api.json(Method::POST, "v1/sync/push", Some(&t), Body::Json(req))
+                    .await
+            })
+            .await
+    }
+
+    async fn pull(&self, req: &PullRequest) -> Result<PullResponse> {
+        let api = self.0.api();
+        self.0
+            .authorized(|t| async move {
+                api.json(Method::POST, "v1/sync/pull", Some(&t), Body::Json(req))
+                    .await
+            })
+            .await
+    }
 }
 
 impl PraxisClient {
@@ -76,27 +111,54 @@ impl PraxisClient {
             .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))??;
         let cache = Arc::new(cache);
         let log = Log::new(config.logger.clone());
-        let session = Session::restore(
-            api,
+        let session = Arc::new(
+            Session::restore(
+                api,
+                Arc::clone(&cache),
+                Arc::clone(&config.clock),
+                log.clone(),
+            )
+            .await?,
+        );
+        let seed = u64::from_le_bytes(
+            uuid::Uuid::new_v4().as_bytes()[..8]
+                .try_into()
+                .unwrap_or([1; 8]),
+        );
+        let sync = Arc::new(SyncEngine::new(
             Arc::clone(&cache),
+            Arc::new(HttpSync(Arc::clone(&session))),
             Arc::clone(&config.clock),
-            log.clone(),
-        )
-        .await?;
+            config.logger.clone(),
+            seed,
+        ));
         log.info("client", "opened");
         Ok(Arc::new(Self {
             account: Account {
-                session: Arc::new(session),
+                session,
                 cache: Arc::clone(&cache),
                 log,
             },
             cache,
+            sync,
         }))
     }
 
     /// The account capability.
     pub fn account(&self) -> &Account {
         &self.account
+    }
+
+    /// The sync engine (`sync_now`, status).
+    pub fn sync(&self) -> &Arc<SyncEngine> {
+        &self.sync
+    }
+
+    /// The appointments capability.
+    pub fn appointments(&self) -> Appointments {
+        Appointments {
+            engine: Arc::clone(&self.sync),
+        }
     }
 
     /// The encrypted cache (for capabilities built on it).

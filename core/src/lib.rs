@@ -25,14 +25,19 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod appointments;
 pub mod cache;
 mod client;
 pub mod clock;
 mod error;
 pub mod http;
 mod log;
+pub mod sync;
 
 pub use account::{Account, SessionState};
+pub use appointments::{
+    Appointment, AppointmentPatch, AppointmentStatus, Appointments, GeoPoint, NewAppointment,
+};
 pub use client::{CACHE_FILE, ClientConfig, PraxisClient};
 pub use error::{Error, NetworkError, Result};
 pub use log::{LogLevel, Logger};

@@ -25,7 +25,7 @@ use crate::cache::{Cache, RecordMeta};
 use crate::http::Body;
 use crate::log::Log;
 
-const PROFILE: &str = "profile";
+const PROFILE: &str = "account_profile";
 const ME: &str = "me";
 
 /// Account operations; cheap to clone.
@@ -90,7 +90,9 @@ impl Account {
 
     /// Signs out: the server revokes this login's tokens, and the local
     /// session is removed whatever the network does (an unreachable server
-    /// must not keep the user signed in on this device).
+    /// must not keep the user signed in on this device). The user's synced
+    /// data and unsent changes are removed from the device too: sync first
+    /// to keep offline edits.
     pub async fn logout(&self) -> Result<()> {
         if let Some(token) = self.session.current_access().await {
             let revoked = self
@@ -111,7 +113,20 @@ impl Account {
             }
         }
         self.session.end(false).await?;
-        blocking(&self.cache, |c| c.delete(PROFILE, ME).map(drop)).await?;
+        // The next person to sign in on this device must not see this
+        // user's data: synced records, queued changes and sync state go.
+        blocking(&self.cache, |c| {
+            c.transaction(|tx| {
+                tx.delete(PROFILE, ME)?;
+                for collection in crate::sync::SYNCED.iter().chain(&["sync_state"]) {
+                    for r in tx.list::<serde_json::Value>(collection)? {
+                        tx.delete(collection, &r.id)?;
+                    }
+                }
+                tx.ack_outbox(i64::MAX).map(drop)
+            })
+        })
+        .await?;
         self.log.info("account", "signed out");
         Ok(())
     }

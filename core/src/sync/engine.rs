@@ -1,0 +1,545 @@
+//! The sync driver: runs the [`SyncMachine`] with real I/O.
+//!
+//! Local writes go to the cache and the outbox in one transaction
+//! ([`SyncEngine::write`]). A push sends the oldest outbox entries and, in
+//! one transaction, rebases the answers onto the local records and
+//! acknowledges the entries. A pull applies a page of server changes and
+//! the new cursor in one transaction. A crash at any point leaves either the
+//! old state or the new one; everything unacknowledged is sent again and
+//! the server's per-mutation answers make the retry harmless.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use praxis_protocol::ErrorCode;
+use praxis_protocol::sync::{
+    FieldValue, Fields, Hlc, Mutation, MutationResult, PullRequest, PullResponse, PushRequest,
+    PushResponse, RejectReason, SyncRecord,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::hlc::HlcClock;
+use super::plan::{LocalRecord, Plan, plan_incoming};
+use super::protocol::{Failure, Outcome, Step, SyncMachine, SyncState, SyncStatus};
+use crate::cache::{Cache, CacheTx, RecordMeta};
+use crate::clock::Clock;
+use crate::log::Log;
+use crate::{Error, Result};
+
+/// Collections kept in sync for the signed-in user.
+pub const SYNCED: &[&str] = &["profile", "appointments"];
+const STATE: (&str, &str) = ("sync_state", "state");
+const PUSH_BATCH: usize = 100;
+const PULL_PAGE: u32 = 500;
+
+/// How the engine reaches the server (HTTP in the app; in-process in the
+/// deterministic simulation).
+#[async_trait]
+pub trait SyncTransport: Send + Sync + std::fmt::Debug {
+    /// `POST /v1/sync/push`.
+    async fn push(&self, req: &PushRequest) -> Result<PushResponse>;
+    /// `POST /v1/sync/pull`.
+    async fn pull(&self, req: &PullRequest) -> Result<PullResponse>;
+}
+
+/// What the engine keeps between runs (in the encrypted cache).
+#[derive(Clone, Serialize, Deserialize)]
+struct State {
+    client_id: String,
+    next_seq: i64,
+    cursor: Option<String>,
+    hlc: String,
+    /// A full resync is owed (after a refused change).
+    #[serde(default)]
+    resync: bool,
+}
+
+/// A local change to a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Set these fields.
+    Set(Vec<(String, Value)>),
+    /// Delete the record.
+    Delete,
+}
+
+/// Progress of a full resync (pages seen so far).
+#[derive(Default)]
+struct Resync {
+    cursor: Option<String>,
+    seen: HashSet<(String, String)>,
+}
+
+/// The sync engine of one client.
+pub struct SyncEngine {
+    cache: Arc<Cache>,
+    transport: Arc<dyn SyncTransport>,
+    clock: Arc<dyn Clock>,
+    log: Log,
+    machine: Mutex<SyncMachine>,
+    resync: Mutex<Option<Resync>>,
+    status: watch::Sender<SyncStatus>,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine").finish_non_exhaustive()
+    }
+}
+
+fn now_ms(t: DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp_millis()).unwrap_or(0)
+}
+
+fn load_state(tx: &CacheTx<'_>) -> Result<State> {
+    if let Some(r) = tx.get::<State>(STATE.0, STATE.1)? {
+        return Ok(r.value);
+    }
+    let client_id = uuid::Uuid::new_v4().to_string();
+    Ok(State {
+        hlc: HlcClock::new(&client_id.replace('-', ""))
+            .last()
+            .to_string(),
+        client_id,
+        next_seq: 1,
+        cursor: None,
+        resync: false,
+    })
+}
+
+fn save_state(tx: &mut CacheTx<'_>, s: &State) -> Result<()> {
+    tx.put(STATE.0, STATE.1, s, RecordMeta::default())
+}
+
+fn hlc_clock(s: &State) -> HlcClock {
+    HlcClock::from_last(Hlc::parse(&s.hlc).unwrap_or(Hlc {
+        wall_ms: 0,
+        counter: 0,
+        node: s.client_id.replace('-', ""),
+    }))
+}
+
+async fn blocking<R: Send + 'static>(
+    cache: &Arc<Cache>,
+    f: impl FnOnce(&Cache) -> Result<R> + Send + 'static,
+) -> Result<R> {
+    let cache = Arc::clone(cache);
+    tokio::task::spawn_blocking(move || f(&cache))
+        .await
+        .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))?
+}
+
+/// The oldest outbox entries with their outbox sequence (they are JSON
+/// mutations).
+fn pending_mutations(tx: &CacheTx<'_>, limit: usize) -> Result<Vec<(i64, Mutation)>> {
+    tx.outbox(limit)?
+        .into_iter()
+        .map(|e| Ok((e.seq, serde_json::from_slice::<Mutation>(&e.payload)?)))
+        .collect()
+}
+
+fn pending_keys(tx: &CacheTx<'_>) -> Result<HashSet<(String, String)>> {
+    Ok(pending_mutations(tx, usize::MAX)?
+        .into_iter()
+        .map(|(_, m)| (m.collection, m.id))
+        .collect())
+}
+
+fn apply_plan(tx: &mut CacheTx<'_>, collection: &str, id: &str, plan: Plan) -> Result<()> {
+    match plan {
+        Plan::Put(record, meta) => tx.put(collection, id, &record, meta),
+        Plan::Delete => tx.delete(collection, id).map(drop),
+        Plan::Keep => Ok(()),
+    }
+}
+
+fn merge_in(tx: &mut CacheTx<'_>, incoming: &SyncRecord, pending: bool) -> Result<()> {
+    let local = tx.get::<LocalRecord>(&incoming.collection, &incoming.id)?;
+    let plan = plan_incoming(
+        local.as_ref().map(|r| (&r.value, &r.meta)),
+        incoming,
+        pending,
+    );
+    apply_plan(tx, &incoming.collection, &incoming.id, plan)
+}
+
+/// Maps a transport error to the machine's notion of failure.
+fn failure(e: &Error) -> Outcome {
+    match e {
+        Error::Network(_) => Outcome::Failed(Failure::Offline),
+        Error::Api {
+            code: ErrorCode::ResyncRequired,
+            ..
+        } => Outcome::ResyncRequired,
+        Error::Api {
+            status: 429 | 503,
+            retry_after,
+            ..
+        } => Outcome::Failed(Failure::RetryAfter(retry_after.unwrap_or(1))),
+        Error::Api { status: 401, .. } | Error::NotSignedIn | Error::SessionExpired => {
+            Outcome::Failed(Failure::Unauthorized)
+        }
+        Error::Api { .. } | Error::Protocol { .. } => Outcome::Failed(Failure::Server),
+        _ => Outcome::Failed(Failure::Local),
+    }
+}
+
+impl SyncEngine {
+    /// An engine over the cache, talking through `transport`. `seed` seeds
+    /// the backoff jitter.
+    pub fn new(
+        cache: Arc<Cache>,
+        transport: Arc<dyn SyncTransport>,
+        clock: Arc<dyn Clock>,
+        logger: Option<Arc<dyn crate::Logger>>,
+        seed: u64,
+    ) -> Self {
+        let log = Log::new(logger);
+        let machine = SyncMachine::new(seed);
+        let status = watch::channel(machine.status()).0;
+        Self {
+            cache,
+            transport,
+            clock,
+            log,
+            machine: Mutex::new(machine),
+            resync: Mutex::new(None),
+            status,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn machine(&self) -> std::sync::MutexGuard<'_, SyncMachine> {
+        self.machine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The status now.
+    pub fn status(&self) -> SyncStatus {
+        *self.status.borrow()
+    }
+
+    /// Status updates (the current value first).
+    pub fn subscribe(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
+    }
+
+    fn publish(&self) {
+        let s = self.machine().status();
+        self.status.send_replace(s);
+    }
+
+    /// Writes a local change to the cache and the outbox in one
+    /// transaction. Validation is the caller's (the collection module's).
+    pub async fn write(&self, collection: &'static str, id: String, change: Change) -> Result<()> {
+        let now = now_ms(self.clock.now());
+        blocking(&self.cache, move |c| {
+            c.transaction(|tx| {
+                let mut state = load_state(tx)?;
+                let mut clock = hlc_clock(&state);
+                let t = clock.tick(now).to_string();
+                let local = tx.get::<LocalRecord>(collection, &id)?;
+                let (mut record, meta) = local.map(|r| (r.value, r.meta)).unwrap_or_default();
+                if record.deleted.is_some() {
+                    return Err(Error::InvalidInput {
+                        field: "id",
+                        reason: "the record was deleted",
+                    });
+                }
+                let mut mutation = Mutation {
+                    client_seq: state.next_seq,
+                    collection: collection.to_owned(),
+                    id: id.clone(),
+                    base_version: meta.server_version,
+                    fields: Fields::new(),
+                    delete: None,
+                };
+                match change {
+                    Change::Set(fields) => {
+                        for (name, v) in fields {
+                            let fv = FieldValue { v, t: t.clone() };
+                            record.fields.insert(name.clone(), fv.clone());
+                            mutation.fields.insert(name, fv);
+                        }
+                    }
+                    Change::Delete => {
+                        record.fields.clear();
+                        record.deleted = Some(t.clone());
+                        mutation.delete = Some(t.clone());
+                    }
+                }
+                let meta = RecordMeta {
+                    server_version: meta.server_version,
+                    dirty: true,
+                    deleted: record.deleted.is_some(),
+                    expires_day: None,
+                };
+                tx.put(collection, &id, &record, meta)?;
+                tx.enqueue(&serde_json::to_vec(&mutation)?)?;
+                state.next_seq += 1;
+                state.hlc = clock.last().to_string();
+                save_state(tx, &state)
+            })
+        })
+        .await?;
+        self.machine().handle_trigger(false);
+        self.refresh_pending().await?;
+        Ok(())
+    }
+
+    async fn refresh_pending(&self) -> Result<()> {
+        let pending = blocking(&self.cache, |c| c.transaction(|tx| tx.outbox_len())).await?;
+        self.machine().handle_pending(pending);
+        self.publish();
+        Ok(())
+    }
+
+    /// Runs a sync cycle now (an app's background scheduler calls this; so
+    /// does pull-to-refresh). Returns the status at the end: `Idle` when
+    /// everything was pushed and pulled, otherwise the failure state with
+    /// the retry time.
+    pub async fn sync_now(&self, reason: &str) -> Result<SyncStatus> {
+        let _running = self.running.lock().await;
+        self.log
+            .info("sync", &format!("sync requested ({})", sanitize(reason)));
+        self.machine().handle_trigger(true);
+        self.run_due().await
+    }
+
+    /// Runs the steps that are due now (a retry whose time has come).
+    pub async fn run_due(&self) -> Result<SyncStatus> {
+        self.refresh_pending().await?;
+        loop {
+            let now = self.clock.now();
+            let Some(step) = self.machine().poll_step(now) else {
+                break;
+            };
+            self.publish();
+            let outcome = match step {
+                Step::Push => self.push_step().await,
+                Step::Pull { resync } => self.pull_step(resync).await,
+            };
+            if let Outcome::Failed(f) = outcome {
+                self.log.warn("sync", &format!("sync step failed: {f:?}"));
+            }
+            self.machine().handle_outcome(self.clock.now(), outcome);
+            self.refresh_pending().await?;
+        }
+        Ok(self.status())
+    }
+
+    /// When the next retry is due, if one is scheduled.
+    pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
+        self.machine().poll_timeout()
+    }
+
+    async fn push_step(&self) -> Outcome {
+        let batch = blocking(&self.cache, |c| {
+            c.transaction(|tx| Ok((load_state(tx)?, pending_mutations(tx, PUSH_BATCH)?)))
+        })
+        .await;
+        let (state, entries) = match batch {
+            Ok(b) => b,
+            Err(e) => return failure(&e),
+        };
+        let Some(last_entry) = entries.last().map(|(seq, _)| *seq) else {
+            return Outcome::Done { more: false };
+        };
+        let req = PushRequest {
+            client_id: state.client_id,
+            mutations: entries.into_iter().map(|(_, m)| m).collect(),
+        };
+        let resp = match self.transport.push(&req).await {
+            Ok(r) => r,
+            Err(e) => return failure(&e),
+        };
+        let applied = blocking(&self.cache, move |c| {
+            c.transaction(|tx| {
+                tx.ack_outbox(last_entry)?;
+                let pending = pending_keys(tx)?;
+                let mut state = load_state(tx)?;
+                let mut clock = hlc_clock(&state);
+                for result in &resp.results {
+                    match result {
+                        MutationResult::Applied { record, .. }
+                        | MutationResult::Conflict { record, .. } => {
+                            observe(&mut clock, record);
+                            let key = (record.collection.clone(), record.id.clone());
+                            merge_in(tx, record, pending.contains(&key))?;
+                        }
+                        MutationResult::Rejected {
+                            client_seq, reason, ..
+                        } => {
+                            let Some(m) =
+                                req.mutations.iter().find(|m| m.client_seq == *client_seq)
+                            else {
+                                continue;
+                            };
+                            match reason {
+                                // The server will never take it: drop the
+                                // local copy, never resurrect it.
+                                RejectReason::Gone | RejectReason::Forbidden => {
+                                    tx.delete(&m.collection, &m.id)?;
+                                }
+                                // Anything else means the local copy holds
+                                // what the server refused: a full resync
+                                // restores the server's state.
+                                _ => state.resync = true,
+                            }
+                        }
+                    }
+                }
+                state.hlc = clock.last().to_string();
+                save_state(tx, &state)?;
+                tx.outbox_len()
+            })
+        })
+        .await;
+        match applied {
+            Ok(left) => Outcome::Done { more: left > 0 },
+            Err(e) => failure(&e),
+        }
+    }
+
+    async fn pull_step(&self, resync: bool) -> Outcome {
+        if resync {
+            let mut r = self.resync.lock().unwrap_or_else(|p| p.into_inner());
+            if r.is_none() {
+                self.log.info("sync", "full resync started");
+                *r = Some(Resync::default());
+            }
+        } else {
+            *self.resync.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        let cursor = if resync {
+            self.resync
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .and_then(|r| r.cursor.clone())
+        } else {
+            match blocking(&self.cache, |c| c.transaction(|tx| load_state(tx))).await {
+                Ok(s) if s.resync => return Outcome::ResyncRequired,
+                Ok(s) => s.cursor,
+                Err(e) => return failure(&e),
+            }
+        };
+        let page = match self
+            .transport
+            .pull(&PullRequest {
+                cursor,
+                limit: Some(PULL_PAGE),
+            })
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                if resync {
+                    *self.resync.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+                return failure(&e);
+            }
+        };
+        let more = page.more;
+        // During a resync the cursor is kept in memory until the last page:
+        // an interrupted resync restarts rather than leaving half a sweep.
+        let seen: Option<HashSet<(String, String)>> = if resync {
+            let mut guard = self.resync.lock().unwrap_or_else(|p| p.into_inner());
+            let r = guard.get_or_insert_with(Resync::default);
+            r.cursor = Some(page.cursor.clone());
+            r.seen.extend(
+                page.changes
+                    .iter()
+                    .map(|c| (c.collection.clone(), c.id.clone())),
+            );
+            (!more).then(|| std::mem::take(&mut r.seen))
+        } else {
+            None
+        };
+        let save_cursor = !resync || !more;
+        let applied = blocking(&self.cache, move |c| {
+            c.transaction(|tx| {
+                let pending = pending_keys(tx)?;
+                let mut state = load_state(tx)?;
+                let mut clock = hlc_clock(&state);
+                for change in &page.changes {
+                    if !SYNCED.contains(&change.collection.as_str()) {
+                        continue;
+                    }
+                    observe(&mut clock, change);
+                    let key = (change.collection.clone(), change.id.clone());
+                    merge_in(tx, change, pending.contains(&key))?;
+                }
+                if let Some(seen) = &seen {
+                    // End of a resync: what the server does not have, and
+                    // that has no local change queued, is gone.
+                    for collection in SYNCED {
+                        for r in tx.list::<LocalRecord>(collection)? {
+                            let key = ((*collection).to_owned(), r.id.clone());
+                            if !seen.contains(&key) && !pending.contains(&key) {
+                                tx.delete(collection, &r.id)?;
+                            }
+                        }
+                    }
+                }
+                if save_cursor {
+                    state.cursor = Some(page.cursor.clone());
+                }
+                if seen.is_some() {
+                    state.resync = false;
+                }
+                state.hlc = clock.last().to_string();
+                save_state(tx, &state)
+            })
+        })
+        .await;
+        if resync && !more {
+            *self.resync.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.log.info("sync", "full resync finished");
+        }
+        match applied {
+            Ok(()) => Outcome::Done { more },
+            Err(e) => failure(&e),
+        }
+    }
+
+    /// Reads the live (not deleted) records of a collection.
+    pub async fn records(&self, collection: &'static str) -> Result<Vec<(String, LocalRecord)>> {
+        let all = blocking(&self.cache, move |c| c.list::<LocalRecord>(collection)).await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| r.value.deleted.is_none())
+            .map(|r| (r.id, r.value))
+            .collect())
+    }
+
+    /// Whether sync is idle with nothing queued.
+    pub fn is_settled(&self) -> bool {
+        let s = self.status();
+        s.state == SyncState::Idle && s.pending == 0
+    }
+}
+
+fn observe(clock: &mut HlcClock, record: &SyncRecord) {
+    for f in record.fields.values() {
+        if let Some(h) = Hlc::parse(&f.t) {
+            clock.observe(&h);
+        }
+    }
+    if let Some(h) = record.deleted.as_deref().and_then(Hlc::parse) {
+        clock.observe(&h);
+    }
+}
+
+/// Reasons come from the app; keep only a short, plain tag in logs.
+fn sanitize(reason: &str) -> String {
+    reason
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(32)
+        .collect()
+}

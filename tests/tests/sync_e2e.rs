@@ -1,0 +1,321 @@
+//! Offline-first sync end to end: a real server and three devices of one
+//! practitioner, each a real core client with its own encrypted cache.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use praxis_core::cache::{KeyProvider, RawKeyProvider};
+use praxis_core::clock::ManualClock;
+use praxis_core::sync::SyncState;
+use praxis_core::{
+    AppointmentPatch, AppointmentStatus, ClientConfig, NewAppointment, PraxisClient,
+};
+use praxis_tests::{Backend, TestServer, Transport, epoch, person};
+
+struct Device {
+    client: Arc<PraxisClient>,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+async fn device(s: &TestServer, email: &str, password: &str, n: u8) -> Device {
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = Arc::new(ManualClock::new(epoch()));
+    let mut config = ClientConfig::new(
+        s.base_url().expect("url"),
+        dir.path(),
+        Arc::new(RawKeyProvider::new([n; 32])) as Arc<dyn KeyProvider>,
+    );
+    config.clock = clock.clone();
+    let client = PraxisClient::open(config).await.expect("open");
+    client
+        .account()
+        .login(email, password)
+        .await
+        .expect("login");
+    Device {
+        client,
+        clock,
+        _dir: dir,
+    }
+}
+
+async fn three_devices(s: &TestServer) -> [Device; 3] {
+    let p = person("sync3");
+    s.register(&p).await;
+    let (e, pw) = (
+        p["email"].as_str().expect("e"),
+        p["password"].as_str().expect("p"),
+    );
+    [
+        device(s, e, pw, 1).await,
+        device(s, e, pw, 2).await,
+        device(s, e, pw, 3).await,
+    ]
+}
+
+async fn sync(d: &Device) {
+    let status = d.client.sync().sync_now("test").await.expect("sync");
+    assert_eq!(status.state, SyncState::Idle, "{status:?}");
+    assert_eq!(status.pending, 0);
+}
+
+fn visit(title: &str, start: DateTime<Utc>) -> NewAppointment {
+    NewAppointment {
+        title: title.into(),
+        patient_label: Some("P-17".into()),
+        start,
+        duration_min: 45,
+        address: Some("3 rue des Lilas, Lille".into()),
+        point: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_edits_on_three_devices_converge() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let [a, b, c] = three_devices(&s).await;
+    let start = epoch() + Duration::days(1);
+
+    // Each device works offline (no sync) and creates visits.
+    let ids_a = [a
+        .client
+        .appointments()
+        .create(visit("A1", start))
+        .await
+        .expect("a1")];
+    let id_b = b
+        .client
+        .appointments()
+        .create(visit("B1", start + Duration::hours(1)))
+        .await
+        .expect("b1");
+    let id_c = c
+        .client
+        .appointments()
+        .create(visit("C1", start + Duration::hours(2)))
+        .await
+        .expect("c1");
+    assert_eq!(a.client.sync().status().pending, 1);
+    for d in [&a, &b, &c] {
+        sync(d).await;
+    }
+    for d in [&a, &b, &c] {
+        sync(d).await;
+    }
+    for d in [&a, &b, &c] {
+        let titles: Vec<String> = d
+            .client
+            .appointments()
+            .list()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|x| x.title)
+            .collect();
+        assert_eq!(titles, ["A1", "B1", "C1"]);
+    }
+
+    // Concurrent edits to the same visit, offline.
+    let shared = ids_a[0];
+    a.clock.advance(Duration::seconds(10));
+    a.client
+        .appointments()
+        .update(
+            shared,
+            AppointmentPatch {
+                title: Some("A1 by A".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    b.clock.advance(Duration::seconds(20));
+    b.client
+        .appointments()
+        .update(
+            shared,
+            AppointmentPatch {
+                address: Some(Some("9 avenue B".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    // Same field on C, later than A's: C wins the title deterministically.
+    c.clock.advance(Duration::seconds(30));
+    c.client
+        .appointments()
+        .update(
+            shared,
+            AppointmentPatch {
+                title: Some("A1 by C".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    // Delete vs edit: A deletes B1 while B edits it; the delete wins.
+    a.client.appointments().delete(id_b).await.expect("delete");
+    b.clock.advance(Duration::seconds(5));
+    b.client
+        .appointments()
+        .update(
+            id_b,
+            AppointmentPatch {
+                status: Some(AppointmentStatus::Completed),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    // Sync in an unfavourable order, twice round.
+    for d in [&c, &b, &a, &c, &b, &a] {
+        sync(d).await;
+    }
+    let expected = a.client.appointments().list().await.expect("list");
+    assert_eq!(expected.len(), 2, "B1 deleted everywhere: {expected:?}");
+    let x = expected.iter().find(|x| x.id == shared).expect("shared");
+    assert_eq!(x.title, "A1 by C", "later write of the same field wins");
+    assert_eq!(
+        x.address.as_deref(),
+        Some("9 avenue B"),
+        "different fields both survive"
+    );
+    assert!(expected.iter().any(|x| x.id == id_c));
+    for d in [&b, &c] {
+        assert_eq!(
+            d.client.appointments().list().await.expect("list"),
+            expected
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_offline_past_the_tombstone_horizon_resyncs_without_resurrection() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let [a, b, _c] = three_devices(&s).await;
+    let start = epoch() + Duration::days(1);
+    let keep = a
+        .client
+        .appointments()
+        .create(visit("Keep", start))
+        .await
+        .expect("keep");
+    let gone = a
+        .client
+        .appointments()
+        .create(visit("Gone", start))
+        .await
+        .expect("gone");
+    let edited_offline = a
+        .client
+        .appointments()
+        .create(visit("Edited", start))
+        .await
+        .expect("edited");
+    sync(&a).await;
+    sync(&b).await;
+    assert_eq!(b.client.appointments().list().await.expect("list").len(), 3);
+
+    // B goes offline. A deletes two visits; the server later prunes the
+    // tombstones (B's cursor is now older than the horizon).
+    a.client.appointments().delete(gone).await.expect("delete");
+    a.client
+        .appointments()
+        .delete(edited_offline)
+        .await
+        .expect("delete");
+    sync(&a).await;
+    // Meanwhile B edits one of them offline.
+    b.client
+        .appointments()
+        .update(
+            edited_offline,
+            AppointmentPatch {
+                title: Some("Edited offline".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    s.clock.advance(Duration::days(2));
+    for d in [&a, &b] {
+        d.clock.advance(Duration::days(2));
+    }
+    let now = s.state.now();
+    let pruned = s
+        .state
+        .store()
+        .prune_sync(now - Duration::days(1), now - Duration::days(1))
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 2);
+
+    // B comes back: its edit of a record that no longer exists is dropped,
+    // its pull gets resync_required, and the full resync removes the rest.
+    sync(&b).await;
+    let left: Vec<_> = b
+        .client
+        .appointments()
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(left, [keep], "nothing resurrected");
+    sync(&a).await;
+    assert_eq!(
+        a.client
+            .appointments()
+            .list()
+            .await
+            .expect("list")
+            .iter()
+            .map(|x| x.id)
+            .collect::<Vec<_>>(),
+        [keep]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_local_writes_fail_at_once_and_queue_nothing() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let [a, _, _] = three_devices(&s).await;
+    let mut bad = visit("", epoch());
+    assert!(matches!(
+        a.client.appointments().create(bad.clone()).await,
+        Err(praxis_core::Error::InvalidInput { field: "title", .. })
+    ));
+    bad.title = "ok".into();
+    bad.duration_min = 0;
+    assert!(a.client.appointments().create(bad.clone()).await.is_err());
+    bad.duration_min = 30;
+    bad.point = Some(praxis_core::GeoPoint {
+        lat: f64::NAN,
+        lon: 0.0,
+    });
+    assert!(a.client.appointments().create(bad).await.is_err());
+    assert!(
+        a.client
+            .appointments()
+            .update(
+                uuid::Uuid::new_v4(),
+                AppointmentPatch {
+                    title: Some("x".into()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(a.client.sync().status().pending, 0);
+    sync(&a).await;
+}

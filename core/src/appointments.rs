@@ -179,6 +179,11 @@ pub struct Appointments {
 }
 
 impl Appointments {
+    /// The capability over a sync engine.
+    pub fn new(engine: Arc<SyncEngine>) -> Self {
+        Self { engine }
+    }
+
     /// Adds a visit; returns its id.
     pub async fn create(&self, a: NewAppointment) -> Result<Uuid> {
         let fields = checked(vec![
@@ -195,7 +200,7 @@ impl Appointments {
         ])?;
         let id = Uuid::new_v4();
         self.engine
-            .write(COLLECTION, id.to_string(), Change::Set(fields))
+            .write(COLLECTION, id.to_string(), Change::Create(fields))
             .await?;
         Ok(id)
     }
@@ -230,28 +235,16 @@ impl Appointments {
                 reason: "nothing to change",
             });
         }
-        self.require(id).await?;
         self.engine
-            .write(COLLECTION, id.to_string(), Change::Set(checked(fields)?))
+            .write(COLLECTION, id.to_string(), Change::Update(checked(fields)?))
             .await
     }
 
     /// Deletes a visit (on every device after sync).
     pub async fn delete(&self, id: Uuid) -> Result<()> {
-        self.require(id).await?;
         self.engine
             .write(COLLECTION, id.to_string(), Change::Delete)
             .await
-    }
-
-    async fn require(&self, id: Uuid) -> Result<()> {
-        if self.get(id).await?.is_none() {
-            return Err(Error::InvalidInput {
-                field: "id",
-                reason: "no such appointment",
-            });
-        }
-        Ok(())
     }
 
     /// One visit.

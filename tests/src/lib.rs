@@ -18,7 +18,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
-use praxis_server::clock::ManualClock;
+use praxis_server::clock::{Clock, ManualClock};
 use praxis_server::store::{Db, Store, postgres::PostgresDb, sqlite::SqliteDb};
 use praxis_server::{AppState, Settings};
 use rusqlite::types::ValueRef;
@@ -269,6 +269,34 @@ impl TestServer {
             http,
             storage,
         })
+    }
+
+    /// The router of a freshly started server process on the same
+    /// database (a restart: new pools, nothing kept in memory).
+    pub async fn restarted_app(&self) -> Router {
+        let db: Arc<dyn Db> = match &self.storage {
+            Storage::Sqlite { dir } => {
+                Arc::new(SqliteDb::open(&dir.path().join("praxis.sqlite3")).expect("reopen sqlite"))
+            }
+            Storage::Postgres { url, schema } => Arc::new(
+                PostgresDb::connect(url, Some(schema), 4)
+                    .await
+                    .expect("reconnect postgres"),
+            ),
+        };
+        let store = Store::open(db, self.clock.now())
+            .await
+            .expect("reopen store");
+        praxis_server::app(AppState::new(
+            store,
+            self.clock.clone(),
+            Settings::default(),
+        ))
+    }
+
+    /// The in-process router (oneshot transport).
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     /// The base URL of the real server (HTTP transport only).

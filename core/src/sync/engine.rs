@@ -61,9 +61,11 @@ struct State {
 /// A local change to a record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// Set these fields.
-    Set(Vec<(String, Value)>),
-    /// Delete the record.
+    /// A new record with these fields (refused if the id exists here).
+    Create(Vec<(String, Value)>),
+    /// Set these fields of an existing record.
+    Update(Vec<(String, Value)>),
+    /// Delete an existing record.
     Delete,
 }
 
@@ -84,6 +86,7 @@ pub struct SyncEngine {
     resync: Mutex<Option<Resync>>,
     status: watch::Sender<SyncStatus>,
     running: tokio::sync::Mutex<()>,
+    seed: u64,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -96,11 +99,25 @@ fn now_ms(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_millis()).unwrap_or(0)
 }
 
-fn load_state(tx: &CacheTx<'_>) -> Result<State> {
+fn load_state(tx: &CacheTx<'_>, seed: u64) -> Result<State> {
     if let Some(r) = tx.get::<State>(STATE.0, STATE.1)? {
         return Ok(r.value);
     }
-    let client_id = uuid::Uuid::new_v4().to_string();
+    // The device id comes from the engine's seed (random in the app,
+    // fixed in the simulation, so a failing run replays exactly).
+    let client_id = uuid::Builder::from_random_bytes(
+        [
+            seed.to_le_bytes(),
+            seed.rotate_left(29)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .to_le_bytes(),
+        ]
+        .concat()
+        .try_into()
+        .expect("16 bytes"),
+    )
+    .into_uuid()
+    .to_string();
     Ok(State {
         hlc: HlcClock::new(&client_id.replace('-', ""))
             .last()
@@ -211,6 +228,7 @@ impl SyncEngine {
             resync: Mutex::new(None),
             status,
             running: tokio::sync::Mutex::new(()),
+            seed,
         }
     }
 
@@ -237,18 +255,35 @@ impl SyncEngine {
     /// transaction. Validation is the caller's (the collection module's).
     pub async fn write(&self, collection: &'static str, id: String, change: Change) -> Result<()> {
         let now = now_ms(self.clock.now());
+        let seed = self.seed;
         blocking(&self.cache, move |c| {
             c.transaction(|tx| {
-                let mut state = load_state(tx)?;
+                let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
                 let t = clock.tick(now).to_string();
                 let local = tx.get::<LocalRecord>(collection, &id)?;
+                let exists = local.is_some();
                 let (mut record, meta) = local.map(|r| (r.value, r.meta)).unwrap_or_default();
                 if record.deleted.is_some() {
                     return Err(Error::InvalidInput {
                         field: "id",
                         reason: "the record was deleted",
                     });
+                }
+                match (&change, exists) {
+                    (Change::Create(_), true) => {
+                        return Err(Error::InvalidInput {
+                            field: "id",
+                            reason: "a record with this id exists",
+                        });
+                    }
+                    (Change::Update(_) | Change::Delete, false) => {
+                        return Err(Error::InvalidInput {
+                            field: "id",
+                            reason: "no such record",
+                        });
+                    }
+                    _ => {}
                 }
                 let mut mutation = Mutation {
                     client_seq: state.next_seq,
@@ -259,7 +294,7 @@ impl SyncEngine {
                     delete: None,
                 };
                 match change {
-                    Change::Set(fields) => {
+                    Change::Create(fields) | Change::Update(fields) => {
                         for (name, v) in fields {
                             let fv = FieldValue { v, t: t.clone() };
                             record.fields.insert(name.clone(), fv.clone());
@@ -338,8 +373,9 @@ impl SyncEngine {
     }
 
     async fn push_step(&self) -> Outcome {
-        let batch = blocking(&self.cache, |c| {
-            c.transaction(|tx| Ok((load_state(tx)?, pending_mutations(tx, PUSH_BATCH)?)))
+        let seed = self.seed;
+        let batch = blocking(&self.cache, move |c| {
+            c.transaction(|tx| Ok((load_state(tx, seed)?, pending_mutations(tx, PUSH_BATCH)?)))
         })
         .await;
         let (state, entries) = match batch {
@@ -361,7 +397,7 @@ impl SyncEngine {
             c.transaction(|tx| {
                 tx.ack_outbox(last_entry)?;
                 let pending = pending_keys(tx)?;
-                let mut state = load_state(tx)?;
+                let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
                 for result in &resp.results {
                     match result {
@@ -406,6 +442,7 @@ impl SyncEngine {
     }
 
     async fn pull_step(&self, resync: bool) -> Outcome {
+        let seed = self.seed;
         if resync {
             let mut r = self.resync.lock().unwrap_or_else(|p| p.into_inner());
             if r.is_none() {
@@ -422,7 +459,11 @@ impl SyncEngine {
                 .as_ref()
                 .and_then(|r| r.cursor.clone())
         } else {
-            match blocking(&self.cache, |c| c.transaction(|tx| load_state(tx))).await {
+            match blocking(&self.cache, move |c| {
+                c.transaction(|tx| load_state(tx, seed))
+            })
+            .await
+            {
                 Ok(s) if s.resync => return Outcome::ResyncRequired,
                 Ok(s) => s.cursor,
                 Err(e) => return failure(&e),
@@ -464,7 +505,7 @@ impl SyncEngine {
         let applied = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
                 let pending = pending_keys(tx)?;
-                let mut state = load_state(tx)?;
+                let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
                 for change in &page.changes {
                     if !SYNCED.contains(&change.collection.as_str()) {

@@ -74,49 +74,68 @@ impl SqliteDb {
             .pop()
             .ok_or(StoreError::Unavailable)?;
         Ok(Pooled {
-            conn: Some(conn),
+            slot: Some((conn, permit)),
             idle: Arc::clone(&self.idle),
-            _permit: permit,
         })
     }
 }
 
-/// A connection on loan from the pool; goes back on drop.
+/// A connection on loan from the pool, with the permit that counts it.
+///
+/// While a statement runs, both travel to the blocking thread. If the
+/// request that started it is cancelled (a client hanging up drops the
+/// handler future), the blocking thread finds nobody waiting and returns
+/// the connection to the pool itself, rolled back, before releasing the
+/// permit: a cancelled request can neither leak a connection nor leave a
+/// transaction open.
 struct Pooled {
-    conn: Option<Connection>,
+    slot: Option<(Connection, OwnedSemaphorePermit)>,
     idle: Arc<Mutex<Vec<Connection>>>,
-    _permit: OwnedSemaphorePermit,
+}
+
+fn release(conn: Connection, idle: &Mutex<Vec<Connection>>) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    if let Ok(mut idle) = idle.lock() {
+        idle.push(conn);
+    }
 }
 
 impl Pooled {
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the blocking pool. The loan itself
+    /// travels to the blocking thread and back, so wherever it is dropped
+    /// (a cancelled request, a lost reply) its `Drop` returns the
+    /// connection to the pool.
     async fn run<R: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let mut conn = self.conn.take().ok_or(StoreError::Unavailable)?;
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            let r = f(&mut conn);
-            (conn, r)
-        })
-        .await
-        .map_err(|_| StoreError::Unavailable)?;
-        self.conn = Some(conn);
+        let mut loan = Pooled {
+            slot: self.slot.take(),
+            idle: Arc::clone(&self.idle),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let result = match loan.slot.as_mut() {
+                Some((conn, _)) => f(conn),
+                None => Err(StoreError::Unavailable),
+            };
+            let _ = tx.send((loan, result));
+        });
+        let (mut loan, result) = rx.await.map_err(|_| StoreError::Unavailable)?;
+        self.slot = loan.slot.take();
         result
     }
 }
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            // A connection still inside a transaction (dropped `Tx`) is
-            // rolled back before anyone else can use it.
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.push(conn);
-            }
+        if let Some((conn, permit)) = self.slot.take() {
+            // Back in the pool (rolled back if a `Tx` was dropped) before the
+            // permit lets anyone else look for it.
+            release(conn, &self.idle);
+            drop(permit);
         }
     }
 }
@@ -223,5 +242,59 @@ impl Tx for SqliteTx {
         self.conn
             .run(|c| c.execute_batch("COMMIT").map_err(map_err))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a request cancelled while its statement ran on the
+    /// blocking pool used to lose its connection, until every checkout
+    /// failed with `Unavailable` (503).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_statements_return_their_connection_rolled_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = SqliteDb::open(&dir.path().join("t.db")).expect("open");
+        let mut setup = db.begin().await.expect("begin");
+        setup
+            .batch("CREATE TABLE t (x INTEGER)".into())
+            .await
+            .expect("ddl");
+        setup.commit().await.expect("commit");
+        for _ in 0..(POOL_SIZE * 2) {
+            let mut tx = db.begin().await.expect("begin");
+            let slow = tx.batch("INSERT INTO t VALUES (1); SELECT 1".into());
+            let cancelled = async {
+                // Give the statement time to start, then drop it mid-run.
+                let f = async {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    slow.await
+                };
+                tokio::time::timeout(std::time::Duration::from_nanos(1), f).await
+            };
+            let _ = cancelled.await;
+            drop(tx);
+        }
+        // Every connection is back, none inside a transaction.
+        let mut held = Vec::new();
+        for _ in 0..POOL_SIZE {
+            held.push(
+                tokio::time::timeout(std::time::Duration::from_secs(5), db.checkout())
+                    .await
+                    .expect("no leak")
+                    .expect("checkout"),
+            );
+        }
+        drop(held);
+        let rows = db
+            .query("SELECT COUNT(*) FROM t", vec![])
+            .await
+            .expect("count");
+        assert_eq!(
+            rows[0].i64(0).expect("n"),
+            0,
+            "cancelled transactions rolled back"
+        );
     }
 }

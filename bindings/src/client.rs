@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use crate::error::PraxisError;
 use crate::keys::{ForeignKeyProvider, ForeignLogger, KeyProvider, Logger};
-use crate::listeners::{SessionListener, TaskHandle, watch};
+use crate::listeners::{SessionListener, SyncListener, TaskHandle, watch};
 use crate::types::{
-    ClientConfig, JoinCode, Member, Org, Profile, ProfileUpdate, Registration, SessionState,
+    Appointment, AppointmentPatch, ClientConfig, JoinCode, Member, NewAppointment, Org, Profile,
+    ProfileUpdate, Registration, SessionState, SyncStatus,
 };
 
 /// The Praxis core on this device.
@@ -165,5 +166,66 @@ impl PraxisClient {
             .members(uuid("org_id", &org_id)?)
             .await?;
         Ok(members.into_iter().map(Into::into).collect())
+    }
+
+    /// Adds a visit (offline-first: stored and queued, synced later).
+    pub async fn create_appointment(
+        &self,
+        appointment: NewAppointment,
+    ) -> Result<String, PraxisError> {
+        Ok(self
+            .inner
+            .appointments()
+            .create(appointment.into())
+            .await?
+            .to_string())
+    }
+
+    /// Changes fields of a visit.
+    pub async fn update_appointment(
+        &self,
+        id: String,
+        patch: AppointmentPatch,
+    ) -> Result<(), PraxisError> {
+        Ok(self
+            .inner
+            .appointments()
+            .update(uuid("id", &id)?, patch.into())
+            .await?)
+    }
+
+    /// Deletes a visit.
+    pub async fn delete_appointment(&self, id: String) -> Result<(), PraxisError> {
+        Ok(self.inner.appointments().delete(uuid("id", &id)?).await?)
+    }
+
+    /// The visits on this device, by start time.
+    pub async fn appointments(&self) -> Result<Vec<Appointment>, PraxisError> {
+        Ok(self
+            .inner
+            .appointments()
+            .list()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Syncs now (for the app's background scheduler or pull-to-refresh);
+    /// `reason` is a short tag for the logs.
+    pub async fn sync_now(&self, reason: String) -> Result<SyncStatus, PraxisError> {
+        Ok(self.inner.sync().sync_now(&reason).await?.into())
+    }
+
+    /// The sync status now.
+    pub fn sync_status(&self) -> SyncStatus {
+        self.inner.sync().status().into()
+    }
+
+    /// Calls `listener` with the sync status now and at every change.
+    pub fn subscribe_sync(&self, listener: Arc<dyn SyncListener>) -> Arc<TaskHandle> {
+        watch(self.inner.sync().subscribe(), move |s| {
+            listener.on_update(s)
+        })
     }
 }

@@ -18,7 +18,7 @@ mod types;
 pub use client::PraxisClient;
 pub use error::PraxisError;
 pub use keys::{KeyProvider, Logger};
-pub use listeners::{SessionListener, TaskHandle};
+pub use listeners::{SessionListener, SyncListener, TaskHandle};
 pub use types::*;
 
 /// The core's version, e.g. for an about screen (also the cheapest call

@@ -12,6 +12,13 @@ pub trait SessionListener: Send + Sync {
     fn on_update(&self, state: SessionState);
 }
 
+/// Receives sync status changes.
+#[uniffi::export(foreign)]
+pub trait SyncListener: Send + Sync {
+    /// The new status (the current one first, on subscription).
+    fn on_update(&self, status: crate::types::SyncStatus);
+}
+
 /// A running subscription; dropping or cancelling it stops the updates.
 #[derive(Debug, uniffi::Object)]
 pub struct TaskHandle(tokio::task::JoinHandle<()>);

@@ -265,3 +265,231 @@ impl std::fmt::Debug for JoinCode {
         f.debug_struct("JoinCode").finish_non_exhaustive()
     }
 }
+
+/// Where a visit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AppointmentStatus {
+    /// Planned.
+    Scheduled,
+    /// Done.
+    Completed,
+    /// Called off.
+    Cancelled,
+    /// The patient was not there.
+    NoShow,
+}
+
+impl From<praxis_core::AppointmentStatus> for AppointmentStatus {
+    fn from(s: praxis_core::AppointmentStatus) -> Self {
+        use praxis_core::AppointmentStatus as S;
+        match s {
+            S::Scheduled => Self::Scheduled,
+            S::Completed => Self::Completed,
+            S::Cancelled => Self::Cancelled,
+            S::NoShow => Self::NoShow,
+        }
+    }
+}
+
+impl From<AppointmentStatus> for praxis_core::AppointmentStatus {
+    fn from(s: AppointmentStatus) -> Self {
+        match s {
+            AppointmentStatus::Scheduled => Self::Scheduled,
+            AppointmentStatus::Completed => Self::Completed,
+            AppointmentStatus::Cancelled => Self::Cancelled,
+            AppointmentStatus::NoShow => Self::NoShow,
+        }
+    }
+}
+
+/// A WGS84 position.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct GeoPoint {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+}
+
+/// A visit.
+#[derive(Clone, PartialEq, uniffi::Record)]
+pub struct Appointment {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Pseudonymous patient label.
+    pub patient_label: Option<String>,
+    /// Start.
+    pub start: SystemTime,
+    /// Minutes.
+    pub duration_min: u32,
+    /// Status.
+    pub status: AppointmentStatus,
+    /// Address.
+    pub address: Option<String>,
+    /// Position.
+    pub point: Option<GeoPoint>,
+}
+
+impl std::fmt::Debug for Appointment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appointment")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<praxis_core::Appointment> for Appointment {
+    fn from(a: praxis_core::Appointment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            title: a.title,
+            patient_label: a.patient_label,
+            start: a.start.into(),
+            duration_min: a.duration_min,
+            status: a.status.into(),
+            address: a.address,
+            point: a.point.map(|p| GeoPoint {
+                lat: p.lat,
+                lon: p.lon,
+            }),
+        }
+    }
+}
+
+/// A new visit.
+#[derive(Clone, uniffi::Record)]
+pub struct NewAppointment {
+    /// Title.
+    pub title: String,
+    /// Pseudonymous patient label.
+    #[uniffi(default = None)]
+    pub patient_label: Option<String>,
+    /// Start.
+    pub start: SystemTime,
+    /// Minutes.
+    pub duration_min: u32,
+    /// Address.
+    #[uniffi(default = None)]
+    pub address: Option<String>,
+    /// Position.
+    #[uniffi(default = None)]
+    pub point: Option<GeoPoint>,
+}
+
+impl std::fmt::Debug for NewAppointment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAppointment").finish_non_exhaustive()
+    }
+}
+
+impl From<NewAppointment> for praxis_core::NewAppointment {
+    fn from(a: NewAppointment) -> Self {
+        Self {
+            title: a.title,
+            patient_label: a.patient_label,
+            start: a.start.into(),
+            duration_min: a.duration_min,
+            address: a.address,
+            point: a.point.map(|p| praxis_core::GeoPoint {
+                lat: p.lat,
+                lon: p.lon,
+            }),
+        }
+    }
+}
+
+/// Fields of a visit to change; `None` keeps the value.
+#[derive(Clone, Default, uniffi::Record)]
+pub struct AppointmentPatch {
+    /// New title.
+    #[uniffi(default = None)]
+    pub title: Option<String>,
+    /// New patient label.
+    #[uniffi(default = None)]
+    pub patient_label: Option<String>,
+    /// New start.
+    #[uniffi(default = None)]
+    pub start: Option<SystemTime>,
+    /// New duration.
+    #[uniffi(default = None)]
+    pub duration_min: Option<u32>,
+    /// New status.
+    #[uniffi(default = None)]
+    pub status: Option<AppointmentStatus>,
+    /// New address.
+    #[uniffi(default = None)]
+    pub address: Option<String>,
+    /// New position.
+    #[uniffi(default = None)]
+    pub point: Option<GeoPoint>,
+}
+
+impl std::fmt::Debug for AppointmentPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppointmentPatch").finish_non_exhaustive()
+    }
+}
+
+impl From<AppointmentPatch> for praxis_core::AppointmentPatch {
+    fn from(p: AppointmentPatch) -> Self {
+        Self {
+            title: p.title,
+            patient_label: p.patient_label.map(Some),
+            start: p.start.map(Into::into),
+            duration_min: p.duration_min,
+            status: p.status.map(Into::into),
+            address: p.address.map(Some),
+            point: p.point.map(|g| {
+                Some(praxis_core::GeoPoint {
+                    lat: g.lat,
+                    lon: g.lon,
+                })
+            }),
+        }
+    }
+}
+
+/// The state of sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncState {
+    /// Nothing to do.
+    Idle,
+    /// Running.
+    Syncing,
+    /// The server is unreachable; a retry is scheduled.
+    Offline,
+    /// The last attempt failed; a retry is scheduled unless signed out.
+    Error,
+}
+
+/// Sync state and counters.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncStatus {
+    /// State.
+    pub state: SyncState,
+    /// Local changes not yet acknowledged.
+    pub pending: u64,
+    /// Last completed sync.
+    pub last_success: Option<SystemTime>,
+    /// Next retry, after a failure.
+    pub retry_at: Option<SystemTime>,
+}
+
+impl From<praxis_core::sync::SyncStatus> for SyncStatus {
+    fn from(s: praxis_core::sync::SyncStatus) -> Self {
+        use praxis_core::sync::SyncState as S;
+        Self {
+            state: match s.state {
+                S::Idle => SyncState::Idle,
+                S::Syncing => SyncState::Syncing,
+                S::Offline => SyncState::Offline,
+                S::Error => SyncState::Error,
+            },
+            pending: s.pending as u64,
+            last_success: s.last_success.map(Into::into),
+            retry_at: s.retry_at.map(Into::into),
+        }
+    }
+}

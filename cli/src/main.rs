@@ -62,6 +62,60 @@ enum Command {
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Your visit schedule (works offline; `praxis sync` sends and fetches).
+    #[command(subcommand)]
+    Appointments(AppointmentsCommand),
+    /// Send local changes and fetch everyone else's now.
+    Sync,
+}
+
+#[derive(Debug, Subcommand)]
+enum AppointmentsCommand {
+    /// List visits on this device.
+    List,
+    /// Add a visit.
+    Add {
+        /// Title, e.g. "Wound dressing".
+        #[arg(long)]
+        title: String,
+        /// Start, RFC 3339, e.g. 2026-11-23T09:30:00+01:00.
+        #[arg(long)]
+        start: chrono::DateTime<chrono::FixedOffset>,
+        /// Duration in minutes.
+        #[arg(long, default_value_t = 30)]
+        minutes: u32,
+        /// A pseudonymous patient label (not the patient's name).
+        #[arg(long)]
+        patient: Option<String>,
+        /// Visit address.
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Change a visit.
+    Edit {
+        /// The visit id.
+        id: uuid::Uuid,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New start (RFC 3339).
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// New duration in minutes.
+        #[arg(long)]
+        minutes: Option<u32>,
+        /// New status: scheduled, completed, cancelled or no_show.
+        #[arg(long, value_parser = ["scheduled", "completed", "cancelled", "no_show"])]
+        status: Option<String>,
+        /// New address.
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Delete a visit.
+    Delete {
+        /// The visit id.
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +333,81 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Org(OrgCommand::List) => {
             let orgs = account.orgs().await?;
             out.orgs(&orgs);
+        }
+        Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
+        Command::Sync => {
+            let status = client.sync().sync_now("cli").await?;
+            out.sync(&status);
+            if status.state != praxis_core::sync::SyncState::Idle {
+                return Err(Error::Network(praxis_core::NetworkError::Unreachable));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn appointments(
+    client: &PraxisClient,
+    out: &Out,
+    cmd: AppointmentsCommand,
+) -> Result<(), Error> {
+    use praxis_core::{AppointmentPatch, AppointmentStatus, NewAppointment};
+    let a = client.appointments();
+    match cmd {
+        AppointmentsCommand::List => out.appointments(&a.list().await?),
+        AppointmentsCommand::Add {
+            title,
+            start,
+            minutes,
+            patient,
+            address,
+        } => {
+            let id = a
+                .create(NewAppointment {
+                    title,
+                    patient_label: patient,
+                    start: start.with_timezone(&chrono::Utc),
+                    duration_min: minutes,
+                    address,
+                    point: None,
+                })
+                .await?;
+            out.done(
+                &format!("Visit added ({id}); it syncs with `praxis sync`."),
+                serde_json::json!({ "id": id }),
+            );
+        }
+        AppointmentsCommand::Edit {
+            id,
+            title,
+            start,
+            minutes,
+            status,
+            address,
+        } => {
+            let status = status.map(|s| match s.as_str() {
+                "completed" => AppointmentStatus::Completed,
+                "cancelled" => AppointmentStatus::Cancelled,
+                "no_show" => AppointmentStatus::NoShow,
+                _ => AppointmentStatus::Scheduled,
+            });
+            a.update(
+                id,
+                AppointmentPatch {
+                    title,
+                    start: start.map(|s| s.with_timezone(&chrono::Utc)),
+                    duration_min: minutes,
+                    status,
+                    address: address.map(Some),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            out.done("Visit updated.", serde_json::json!({ "id": id }));
+        }
+        AppointmentsCommand::Delete { id } => {
+            a.delete(id).await?;
+            out.done("Visit deleted.", serde_json::json!({ "id": id }));
         }
     }
     Ok(())

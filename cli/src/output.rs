@@ -88,6 +88,57 @@ impl Out {
     }
 }
 
+impl Out {
+    pub(crate) fn appointments(&self, list: &[praxis_core::Appointment]) {
+        let human = if list.is_empty() {
+            "No visits.".to_owned()
+        } else {
+            list.iter()
+                .map(|a| {
+                    format!(
+                        "{}  {}  {:>4} min  {:<10} {}{}",
+                        a.id,
+                        a.start.format("%Y-%m-%d %H:%M"),
+                        a.duration_min,
+                        format!("{:?}", a.status).to_lowercase(),
+                        a.title,
+                        a.address
+                            .as_deref()
+                            .map(|x| format!(" — {x}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let machine: Vec<Value> = list
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.id, "title": a.title, "patient_label": a.patient_label, "start": a.start,
+                    "duration_min": a.duration_min, "status": format!("{:?}", a.status).to_lowercase(),
+                    "address": a.address,
+                })
+            })
+            .collect();
+        self.print(&human, Value::Array(machine));
+    }
+
+    pub(crate) fn sync(&self, s: &praxis_core::sync::SyncStatus) {
+        let human = match s.state {
+            praxis_core::sync::SyncState::Idle => "Up to date.".to_owned(),
+            other => format!(
+                "Sync incomplete ({other:?}); {} change(s) still queued.",
+                s.pending
+            ),
+        };
+        self.print(
+            &human,
+            json!({ "state": format!("{:?}", s.state).to_lowercase(), "pending": s.pending, "last_success": s.last_success }),
+        );
+    }
+}
+
 /// Exit code and advice for an error.
 fn classify(e: &Error) -> (u8, String) {
     match e {

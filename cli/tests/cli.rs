@@ -272,3 +272,137 @@ async fn registration_refusals_and_usage_errors_have_their_exit_codes() {
     };
     assert_eq!(code(&insecure.praxis(&["whoami"], None).await), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appointments_sync_between_two_devices() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let phone = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "phone passphrase",
+    };
+    let laptop = Run {
+        server: &url,
+        dir: d2.path(),
+        passphrase: "laptop passphrase",
+    };
+    let p = person("cliappt");
+    register(&phone, &p).await;
+    for d in [&phone, &laptop] {
+        d.json(
+            &["login", "--email", p["email"].as_str().expect("e")],
+            p["password"].as_str(),
+        )
+        .await;
+    }
+    let added = phone
+        .json(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "Wound dressing",
+                "--start",
+                "2026-11-23T09:30:00+01:00",
+                "--minutes",
+                "45",
+                "--address",
+                "3 rue des Lilas",
+            ],
+            None,
+        )
+        .await;
+    let id = added["id"].as_str().expect("id").to_owned();
+    // Offline-first: it is listed before any sync.
+    assert_eq!(
+        phone.json(&["appointments", "list"], None).await[0]["title"],
+        "Wound dressing"
+    );
+    assert_eq!(phone.json(&["sync"], None).await["state"], "idle");
+    assert_eq!(laptop.json(&["sync"], None).await["pending"], 0);
+    let on_laptop = laptop.json(&["appointments", "list"], None).await;
+    assert_eq!(on_laptop[0]["id"], id.as_str());
+    assert_eq!(on_laptop[0]["start"], "2026-11-23T08:30:00Z");
+    laptop
+        .json(
+            &["appointments", "edit", &id, "--status", "completed"],
+            None,
+        )
+        .await;
+    laptop.json(&["sync"], None).await;
+    phone.json(&["sync"], None).await;
+    assert_eq!(
+        phone.json(&["appointments", "list"], None).await[0]["status"],
+        "completed"
+    );
+    // Bad input: a start that is not RFC 3339 is a usage error; an unknown id is invalid input.
+    let o = phone
+        .praxis(
+            &["appointments", "add", "--title", "x", "--start", "tomorrow"],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 2);
+    let o = phone
+        .praxis(
+            &[
+                "appointments",
+                "edit",
+                "00000000-0000-4000-8000-000000000000",
+                "--title",
+                "x",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 6);
+    let o = phone
+        .praxis(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "",
+                "--start",
+                "2026-11-23T09:30:00Z",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 6);
+    phone.json(&["appointments", "delete", &id], None).await;
+    phone.json(&["sync"], None).await;
+    laptop.json(&["sync"], None).await;
+    assert_eq!(
+        laptop.json(&["appointments", "list"], None).await,
+        serde_json::json!([])
+    );
+    // Server down: sync fails with the network exit code, the change stays queued.
+    phone
+        .json(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "Offline visit",
+                "--start",
+                "2026-11-24T09:00:00Z",
+            ],
+            None,
+        )
+        .await;
+    let down = Run {
+        server: "http://127.0.0.1:9",
+        dir: d1.path(),
+        passphrase: "phone passphrase",
+    };
+    assert_eq!(code(&down.praxis(&["sync"], None).await), 4);
+    assert_eq!(phone.json(&["sync"], None).await["pending"], 0);
+}

@@ -5,6 +5,7 @@
 package org.praxis
 
 import java.io.File
+import java.time.Instant
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.channels.awaitClose
@@ -18,6 +19,10 @@ import org.praxis.ffi.PraxisException
 import org.praxis.ffi.ProfileUpdate
 import org.praxis.ffi.Registration
 import org.praxis.ffi.SessionListener
+import org.praxis.ffi.SyncListener
+import org.praxis.ffi.AppointmentPatch as FfiPatch
+import org.praxis.ffi.NewAppointment as FfiNewAppointment
+import org.praxis.ffi.SyncStatus as FfiSyncStatus
 import org.praxis.ffi.SessionState as FfiSessionState
 
 /** Supplies the 32-byte key that unlocks the local cache (see `KeystoreKeyProvider` on Android). */
@@ -113,6 +118,35 @@ data class Profile(
     override fun toString() = "Profile(userId=$userId)"
 }
 
+enum class AppointmentStatus { SCHEDULED, COMPLETED, CANCELLED, NO_SHOW }
+
+data class GeoPoint(val lat: Double, val lon: Double)
+
+data class Appointment(
+    val id: String,
+    val title: String,
+    val patientLabel: String?,
+    val start: Instant,
+    val durationMin: Int,
+    val status: AppointmentStatus,
+    val address: String?,
+    val point: GeoPoint?,
+) {
+    override fun toString() = "Appointment(id=$id, start=$start, status=$status)"
+}
+
+enum class SyncState { IDLE, SYNCING, OFFLINE, ERROR }
+
+data class SyncStatus(val state: SyncState, val pending: Long, val lastSuccess: Instant?, val retryAt: Instant?)
+
+private fun FfiSyncStatus.toPublic() =
+    SyncStatus(SyncState.valueOf(state.name), pending.toLong(), lastSuccess, retryAt)
+
+private fun org.praxis.ffi.Appointment.toPublic() = Appointment(
+    id, title, patientLabel, start, durationMin.toInt(), AppointmentStatus.valueOf(status.name), address,
+    point?.let { GeoPoint(it.lat, it.lon) },
+)
+
 private fun org.praxis.ffi.Profile.toPublic() =
     Profile(userId, email, fullName, phone, country, language, profession, dateOfBirth)
 
@@ -188,6 +222,54 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     }
 
     suspend fun createOrg(name: String): String = mapped { inner.createOrg(name) }
+
+    /** Adds a visit: stored and queued at once, synced later (offline-first). */
+    suspend fun createAppointment(
+        title: String,
+        start: Instant,
+        durationMin: Int,
+        patientLabel: String? = null,
+        address: String? = null,
+        point: GeoPoint? = null,
+    ): String = mapped {
+        inner.createAppointment(
+            FfiNewAppointment(title, patientLabel, start, durationMin.toUInt(), address, point?.let { org.praxis.ffi.GeoPoint(it.lat, it.lon) }),
+        )
+    }
+
+    suspend fun updateAppointment(
+        id: String,
+        title: String? = null,
+        status: AppointmentStatus? = null,
+        address: String? = null,
+        start: Instant? = null,
+        durationMin: Int? = null,
+    ) = mapped {
+        inner.updateAppointment(
+            id,
+            FfiPatch(title, null, start, durationMin?.toUInt(), status?.let { org.praxis.ffi.AppointmentStatus.valueOf(it.name) }, address, null),
+        )
+    }
+
+    suspend fun deleteAppointment(id: String) = mapped { inner.deleteAppointment(id) }
+
+    suspend fun appointments(): List<Appointment> = mapped { inner.appointments().map { it.toPublic() } }
+
+    /** Syncs now; WorkManager jobs and pull-to-refresh call this. */
+    suspend fun syncNow(reason: String = "app"): SyncStatus = mapped { inner.syncNow(reason).toPublic() }
+
+    /** The sync status, now and at every change. */
+    val syncStatuses: Flow<SyncStatus> = callbackFlow {
+        val handle = inner.subscribeSync(object : SyncListener {
+            override fun onUpdate(status: FfiSyncStatus) {
+                trySend(status.toPublic())
+            }
+        })
+        awaitClose {
+            handle.cancel()
+            handle.close()
+        }
+    }.conflate()
 
     suspend fun joinOrg(code: String): String = mapped { inner.joinOrg(code) }
 

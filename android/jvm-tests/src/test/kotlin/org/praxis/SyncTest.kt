@@ -1,0 +1,69 @@
+package org.praxis
+
+import java.time.Instant
+import java.time.temporal.ChronoUnit
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class SyncTest {
+    private lateinit var server: TestServer
+
+    @BeforeAll
+    fun start() {
+        server = TestServer()
+    }
+
+    @AfterAll
+    fun stop() {
+        server.close()
+    }
+
+    @Test
+    fun `edits on two devices converge`(): Unit = runBlocking {
+        val person = newPerson("sync")
+        val phone = Praxis.open(server.url, tempDir(), MemoryKeyProvider())
+        val tablet = Praxis.open(server.url, tempDir(), MemoryKeyProvider(ByteArray(32) { 3 }))
+        phone.registerPerson(person)
+        phone.login(person.email, person.password)
+        tablet.login(person.email, person.password)
+
+        val start = Instant.now().plus(1, ChronoUnit.DAYS).truncatedTo(ChronoUnit.SECONDS)
+        val id = phone.createAppointment("Wound dressing", start, 30, patientLabel = "P-12", address = "3 rue des Lilas")
+        assertEquals(1L, phone.syncStatuses.first().pending, "queued offline")
+        assertEquals(SyncState.IDLE, phone.syncNow("test").state)
+        assertEquals(0L, phone.syncNow("test").pending)
+        tablet.syncNow("test")
+        assertEquals(listOf("Wound dressing"), tablet.appointments().map { it.title })
+
+        // Both edit the same visit, different fields, while "offline".
+        phone.updateAppointment(id, title = "Wound dressing (left leg)")
+        tablet.updateAppointment(id, status = AppointmentStatus.COMPLETED)
+        tablet.createAppointment("Insulin", start.plus(2, ChronoUnit.HOURS), 15)
+        for (d in listOf(phone, tablet, phone)) assertEquals(SyncState.IDLE, d.syncNow("test").state)
+        val onPhone = phone.appointments()
+        assertEquals(onPhone, tablet.appointments())
+        val visit = onPhone.first { it.id == id }
+        assertEquals("Wound dressing (left leg)", visit.title)
+        assertEquals(AppointmentStatus.COMPLETED, visit.status)
+        assertEquals(start, visit.start)
+        assertEquals(2, onPhone.size)
+
+        tablet.deleteAppointment(id)
+        tablet.syncNow("test")
+        phone.syncNow("test")
+        assertEquals(listOf("Insulin"), phone.appointments().map { it.title })
+        val bad = assertFailsWith<PraxisError.InvalidInput> { phone.createAppointment("", start, 30) }
+        assertEquals("title", bad.field)
+        assertTrue(phone.syncStatuses.first().lastSuccess != null)
+        phone.close()
+        tablet.close()
+    }
+}

@@ -34,7 +34,7 @@ use crate::{Error, Result};
 pub const SYNCED: &[&str] = &["profile", "appointments"];
 const STATE: (&str, &str) = ("sync_state", "state");
 const PUSH_BATCH: usize = 100;
-const PULL_PAGE: u32 = 500;
+const PULL_PAGE: u32 = 1000;
 
 /// How the engine reaches the server (HTTP in the app; in-process in the
 /// deterministic simulation).

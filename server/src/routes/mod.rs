@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use praxis_protocol::ErrorCode;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::Predicate;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -78,6 +79,16 @@ pub(crate) fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
+        // Sync pages compress well (repeated field names and HLCs); small
+        // answers are not worth the CPU.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Fastest)
+                .compress_when(
+                    tower_http::compression::predicate::SizeAbove::new(2048)
+                        .and(tower_http::compression::predicate::NotForContentType::GRPC),
+                ),
+        )
         .layer(
             // Spans carry the route template, never the raw URI or headers:
             // nothing personal reaches the logs.

@@ -29,6 +29,8 @@ enum Budget {
     MinRatio(f64),
     /// value must be at most this.
     Max(f64),
+    /// value must be at least this.
+    Min(f64),
 }
 
 impl Metric {
@@ -56,6 +58,7 @@ impl Metric {
         match self.budget? {
             Budget::MinRatio(r) => self.ratio().map(|x| x >= r),
             Budget::Max(m) => Some(self.value <= m),
+            Budget::Min(m) => Some(self.value >= m),
         }
     }
 
@@ -63,6 +66,7 @@ impl Metric {
         match self.budget {
             Some(Budget::MinRatio(r)) => format!(">= {r}x baseline"),
             Some(Budget::Max(m)) => format!("<= {m} {}", self.unit),
+            Some(Budget::Min(m)) => format!(">= {m} {}", self.unit),
             None => String::new(),
         }
     }
@@ -74,7 +78,11 @@ struct Options {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--sync-client") {
+        return sync_client(&args[2], &args[3], &args[4]).await;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let opts = Options { quick };
     let mut metrics = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -83,6 +91,13 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         metrics.extend(get_me_load(backend, &opts).await?);
+    }
+    metrics.extend(sync_benchmarks(&opts).await?);
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && postgres_url().is_none() {
+            continue;
+        }
+        metrics.extend(push_load(backend, &opts).await?);
     }
     metrics.extend(criterion_cache());
     metrics.extend(ffi_metrics());
@@ -295,6 +310,314 @@ fn ffi_metrics() -> Vec<Metric> {
         out.push(m);
     }
     out
+}
+
+/// Peak resident set size of this process, in KiB (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Child process mode: a fresh device signs in and runs its initial sync;
+/// prints the time of the sync and the process's peak RSS as JSON.
+async fn sync_client(url: &str, email: &str, password: &str) -> anyhow::Result<()> {
+    use praxis_core::cache::{KeyProvider, RawKeyProvider};
+    let dir = tempfile::tempdir()?;
+    let key: Arc<dyn KeyProvider> = Arc::new(RawKeyProvider::new([9; 32]));
+    let client =
+        praxis_core::PraxisClient::open(praxis_core::ClientConfig::new(url, dir.path(), key))
+            .await?;
+    client.account().login(email, password).await?;
+    let started = Instant::now();
+    let status = client.sync().sync_now("bench").await?;
+    let secs = started.elapsed().as_secs_f64();
+    let records = client.appointments().list().await?.len();
+    println!(
+        "{}",
+        json!({ "records": records, "secs": secs, "state": format!("{:?}", status.state), "peak_rss_kib": peak_rss_kib() })
+    );
+    Ok(())
+}
+
+/// N new appointments as push mutations, in batches of 100.
+fn create_batches(n: usize, tag: &str) -> Vec<Value> {
+    let t = format!(
+        "{:013}-000000-bench",
+        chrono::Utc::now().timestamp_millis() - 60_000
+    );
+    let f = |v: Value| json!({ "v": v, "t": t });
+    (0..n)
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let mutations: Vec<Value> = chunk
+                .iter()
+                .map(|i| {
+                    json!({
+                        "client_seq": i + 1,
+                        "collection": "appointments",
+                        "id": uuid::Uuid::new_v4().to_string(),
+                        "fields": {
+                            "title": f(json!(format!("{tag} visit {i}: wound dressing and medication review"))),
+                            "patient_label": f(json!(format!("P-{i:06}"))),
+                            "start": f(json!("2026-11-23T09:00:00Z")),
+                            "duration_min": f(json!(30)),
+                            "status": f(json!("scheduled")),
+                            "address": f(json!(format!("{} rue des Lilas, 59000 Lille", i % 300))),
+                        }
+                    })
+                })
+                .collect();
+            let _ = b;
+            json!({ "client_id": uuid::Uuid::new_v4().to_string(), "mutations": mutations })
+        })
+        .collect()
+}
+
+async fn push_all(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    batches: &[Value],
+) -> anyhow::Result<()> {
+    for b in batches {
+        let r = client
+            .post(format!("{url}/v1/sync/push"))
+            .bearer_auth(token)
+            .json(b)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "push failed: {}", r.status());
+    }
+    Ok(())
+}
+
+/// Initial sync of many records into a fresh device (separate process, so
+/// its peak RSS is the client's alone), bytes per record on the wire, and
+/// edit-to-visible latency between two online devices.
+async fn sync_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
+    let n = if opts.quick { 10_000 } else { 100_000 };
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("server"))?;
+    let url = server.base_url().expect("http").to_owned();
+    let user = server.user("syncbench").await;
+    let http = praxis_tests::http_client();
+    push_all(&http, &url, &user.access, &create_batches(n, "bench")).await?;
+    let mut out = Vec::new();
+
+    let child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--sync-client", &url, &user.email, &user.password])
+        .output()
+        .await?;
+    anyhow::ensure!(
+        child.status.success(),
+        "sync client failed: {}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let r: Value = serde_json::from_slice(&child.stdout)?;
+    let secs = r["secs"].as_f64().unwrap_or(f64::NAN);
+    let records = r["records"].as_f64().unwrap_or(0.0);
+    let note =
+        format!("{records} appointments, fresh device, core + server on loopback, SQLite server");
+    let mut m = Metric::new(
+        "initial sync throughput",
+        records / secs,
+        "records/s",
+        &note,
+    );
+    m.budget = None;
+    out.push(Metric {
+        budget: Some(Budget::Min(50_000.0)),
+        ..m
+    });
+    if let Some(kib) = r["peak_rss_kib"].as_f64() {
+        let mut m = Metric::new("initial sync client peak RSS", kib / 1024.0, "MiB", &note);
+        m.budget = Some(Budget::Max(100.0));
+        out.push(m);
+    }
+
+    // Bytes on the wire: one page, gzip-compressed as the server sends it.
+    let raw = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .no_gzip()
+        .build()?;
+    let page = raw
+        .post(format!("{url}/v1/sync/pull"))
+        .bearer_auth(&user.access)
+        .header("accept-encoding", "gzip")
+        .json(&json!({ "limit": 1000 }))
+        .send()
+        .await?;
+    let compressed = page
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let wire = page.bytes().await?.len() as f64;
+    let plain = http
+        .post(format!("{url}/v1/sync/pull"))
+        .bearer_auth(&user.access)
+        .json(&json!({ "limit": 1000 }))
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .len() as f64;
+    out.push(Metric::new(
+        "pull bytes on the wire per record",
+        wire / 1000.0,
+        "bytes",
+        format!(
+            "page of 1000, gzip={compressed}; uncompressed {:.0} bytes/record",
+            plain / 1000.0
+        ),
+    ));
+
+    // Edit to visible: device A edits and syncs, device B syncs and sees it.
+    let small = server.user("edit2visible").await;
+    push_all(&http, &url, &small.access, &create_batches(100, "e2v")).await?;
+    let dev = |n: u8| {
+        let url = url.clone();
+        let (email, password) = (small.email.clone(), small.password.clone());
+        async move {
+            use praxis_core::cache::{KeyProvider, RawKeyProvider};
+            let dir = tempfile::tempdir()?;
+            let key: Arc<dyn KeyProvider> = Arc::new(RawKeyProvider::new([n; 32]));
+            let c = praxis_core::PraxisClient::open(praxis_core::ClientConfig::new(
+                url,
+                dir.path(),
+                key,
+            ))
+            .await?;
+            c.account().login(&email, &password).await?;
+            c.sync().sync_now("bench").await?;
+            anyhow::Ok((c, dir))
+        }
+    };
+    let (a, _da) = dev(1).await?;
+    let (b, _db) = dev(2).await?;
+    let id = a.appointments().list().await?[0].id;
+    let mut samples = Vec::new();
+    for i in 0..20 {
+        let title = format!("edited {i}");
+        let t = Instant::now();
+        a.appointments()
+            .update(
+                id,
+                praxis_core::AppointmentPatch {
+                    title: Some(title.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        a.sync().sync_now("bench").await?;
+        b.sync().sync_now("bench").await?;
+        let seen = b
+            .appointments()
+            .get(id)
+            .await?
+            .is_some_and(|x| x.title == title);
+        anyhow::ensure!(seen, "edit not visible on the second device");
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    let mut m = Metric::new(
+        "edit to visible on a second device (median)",
+        samples[samples.len() / 2].as_secs_f64() * 1e3,
+        "ms",
+        "local write, push from A, pull on B; 20 edits, both online, loopback",
+    );
+    m.budget = Some(Budget::Max(1000.0));
+    out.push(m);
+    Ok(out)
+}
+
+/// 32 clients pushing batches of 100 new records.
+async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metric>> {
+    const CLIENTS: usize = 32;
+    let duration = if opts.quick {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(10)
+    };
+    let server = TestServer::start(backend, Transport::Http)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("backend unavailable"))?;
+    let url = server.base_url().expect("http").to_owned();
+    let mut users = Vec::new();
+    for i in 0..CLIENTS {
+        users.push(server.user(&format!("push{i}")).await);
+    }
+    let stop_at = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for u in users {
+        let (url, token) = (url.clone(), u.access.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = praxis_tests::http_client();
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < stop_at {
+                let batch = create_batches(100, "load").remove(0);
+                let t = Instant::now();
+                let ok = client
+                    .post(format!("{url}/v1/sync/push"))
+                    .bearer_auth(&token)
+                    .json(&batch)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort();
+    let name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let note = format!(
+        "{CLIENTS} clients, 100 new records per request, {}s, {errors} errors",
+        duration.as_secs()
+    );
+    let p99 = all
+        .get((all.len() * 99) / 100)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    let mut rps = Metric::new(
+        format!("server push ({name}) throughput"),
+        all.len() as f64 / duration.as_secs_f64(),
+        "req/s",
+        &note,
+    );
+    rps.budget = Some(Budget::Min(10_000.0));
+    let mut p = Metric::new(
+        format!("server push ({name}) latency p99"),
+        p99,
+        "ms",
+        &note,
+    );
+    p.budget = Some(Budget::Max(50.0));
+    Ok(vec![rps, p])
 }
 
 fn target_dir() -> std::path::PathBuf {

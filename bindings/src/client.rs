@@ -222,6 +222,15 @@ impl PraxisClient {
         self.inner.sync().status().into()
     }
 
+    /// Starts syncing in the background (after each local change, and when
+    /// a retry falls due) until the handle is cancelled or dropped. Apps
+    /// start it while in the foreground and use `sync_now` from their
+    /// background schedulers.
+    pub fn start_auto_sync(&self) -> Arc<TaskHandle> {
+        let _enter = crate::listeners::runtime().enter();
+        Arc::new(TaskHandle(self.inner.sync().spawn_background()))
+    }
+
     /// Calls `listener` with the sync status now and at every change.
     pub fn subscribe_sync(&self, listener: Arc<dyn SyncListener>) -> Arc<TaskHandle> {
         watch(self.inner.sync().subscribe(), move |s| {

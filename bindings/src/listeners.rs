@@ -21,7 +21,7 @@ pub trait SyncListener: Send + Sync {
 
 /// A running subscription; dropping or cancelling it stops the updates.
 #[derive(Debug, uniffi::Object)]
-pub struct TaskHandle(tokio::task::JoinHandle<()>);
+pub struct TaskHandle(pub(crate) tokio::task::JoinHandle<()>);
 
 #[uniffi::export]
 impl TaskHandle {
@@ -39,7 +39,7 @@ impl Drop for TaskHandle {
 
 /// The runtime that drives listener tasks (calls from the app need not be
 /// made on a tokio thread).
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

@@ -319,3 +319,38 @@ async fn invalid_local_writes_fail_at_once_and_queue_nothing() {
     assert_eq!(a.client.sync().status().pending, 0);
     sync(&a).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_driver_sends_local_writes_without_being_asked() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let [a, b, _] = three_devices(&s).await;
+    let driver = a.client.sync().spawn_background();
+    let id = a
+        .client
+        .appointments()
+        .create(visit("Background", epoch() + Duration::days(1)))
+        .await
+        .expect("create");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        sync(&b).await;
+        if b.client
+            .appointments()
+            .get(id)
+            .await
+            .expect("get")
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never reached the server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    driver.abort();
+    assert!(driver.await.expect_err("aborted").is_cancelled());
+}

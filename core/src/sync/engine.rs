@@ -86,6 +86,7 @@ pub struct SyncEngine {
     resync: Mutex<Option<Resync>>,
     status: watch::Sender<SyncStatus>,
     running: tokio::sync::Mutex<()>,
+    wake: tokio::sync::Notify,
     seed: u64,
 }
 
@@ -228,6 +229,7 @@ impl SyncEngine {
             resync: Mutex::new(None),
             status,
             running: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
             seed,
         }
     }
@@ -322,6 +324,7 @@ impl SyncEngine {
         })
         .await?;
         self.machine().handle_trigger(false);
+        self.wake.notify_one();
         self.refresh_pending().await?;
         Ok(())
     }
@@ -343,6 +346,33 @@ impl SyncEngine {
             .info("sync", &format!("sync requested ({})", sanitize(reason)));
         self.machine().handle_trigger(true);
         self.run_due().await
+    }
+
+    /// Syncs in the background until the returned task is aborted: after
+    /// each local write, and when a retry falls due (the backoff the state
+    /// machine computed). Aborting it is safe at any point: every step
+    /// commits or rolls back as a whole. Must be called inside a tokio
+    /// runtime.
+    pub fn spawn_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let notified = engine.wake.notified();
+                match engine.next_wakeup() {
+                    Some(at) => {
+                        let wait = (at - engine.clock.now()).to_std().unwrap_or_default();
+                        let _ = tokio::time::timeout(wait, notified).await;
+                    }
+                    None => notified.await,
+                }
+                let _running = engine.running.lock().await;
+                if let Err(e) = engine.run_due().await {
+                    engine
+                        .log
+                        .warn("sync", &format!("background sync failed: {}", kind(&e)));
+                }
+            }
+        })
     }
 
     /// Runs the steps that are due now (a retry whose time has come).
@@ -573,6 +603,15 @@ fn observe(clock: &mut HlcClock, record: &SyncRecord) {
     }
     if let Some(h) = record.deleted.as_deref().and_then(Hlc::parse) {
         clock.observe(&h);
+    }
+}
+
+/// A log-safe name for an error (no values).
+fn kind(e: &Error) -> &'static str {
+    match e {
+        Error::Network(_) => "network",
+        Error::Storage(_) | Error::Io(_) | Error::Integrity { .. } => "storage",
+        _ => "other",
     }
 }
 

@@ -7,6 +7,8 @@ import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import kotlin.time.Duration.Companion.seconds
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
@@ -65,5 +67,21 @@ class SyncTest {
         assertTrue(phone.syncStatuses.first().lastSuccess != null)
         phone.close()
         tablet.close()
+    }
+
+    @Test
+    fun `auto sync sends a write without being asked`(): Unit = runBlocking {
+        val person = newPerson("autosync")
+        Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { phone ->
+            phone.registerPerson(person)
+            phone.login(person.email, person.password)
+            phone.startAutoSync().use {
+                phone.createAppointment("Background visit", Instant.now().plus(1, ChronoUnit.DAYS), 20)
+                val settled = withTimeout(10.seconds) {
+                    phone.syncStatuses.first { it.pending == 0L && it.lastSuccess != null }
+                }
+                assertEquals(SyncState.IDLE, settled.state)
+            }
+        }
     }
 }

@@ -258,6 +258,15 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     /** Syncs now; WorkManager jobs and pull-to-refresh call this. */
     suspend fun syncNow(reason: String = "app"): SyncStatus = mapped { inner.syncNow(reason).toPublic() }
 
+    /** Syncs in the background while the returned handle is open (close it to stop). */
+    fun startAutoSync(): AutoCloseable {
+        val handle = inner.startAutoSync()
+        return AutoCloseable {
+            handle.cancel()
+            handle.close()
+        }
+    }
+
     /** The sync status, now and at every change. */
     val syncStatuses: Flow<SyncStatus> = callbackFlow {
         val handle = inner.subscribeSync(object : SyncListener {

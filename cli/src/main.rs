@@ -336,10 +336,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
         Command::Sync => {
+            if account.user_id().is_none() {
+                return Err(Error::NotSignedIn);
+            }
             let status = client.sync().sync_now("cli").await?;
             out.sync(&status);
-            if status.state != praxis_core::sync::SyncState::Idle {
-                return Err(Error::Network(praxis_core::NetworkError::Unreachable));
+            match status.state {
+                praxis_core::sync::SyncState::Idle => {}
+                praxis_core::sync::SyncState::Offline => {
+                    return Err(Error::Network(praxis_core::NetworkError::Unreachable));
+                }
+                _ if account.user_id().is_none() => return Err(Error::SessionExpired),
+                _ => return Err(Error::Protocol { status: 0 }),
             }
         }
     }

@@ -398,3 +398,69 @@ async fn no_personal_data_reaches_the_logger() {
         assert!(!text.contains(&m), "personal data in logs: {m}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_on_the_device_never_sees_the_previous_users_data() {
+    let s = server().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let c = client(s.base_url().expect("url"), &dir).await;
+    let first = person("first");
+    c.account()
+        .register(&register_request(&first))
+        .await
+        .expect("register");
+    c.account()
+        .login(
+            first["email"].as_str().expect("e"),
+            first["password"].as_str().expect("p"),
+        )
+        .await
+        .expect("login");
+    c.appointments()
+        .create(praxis_core::NewAppointment {
+            title: "First user's visit".into(),
+            patient_label: None,
+            start: chrono::Utc::now(),
+            duration_min: 30,
+            address: None,
+            point: None,
+        })
+        .await
+        .expect("create");
+    // The first user's session ends on the server side (no logout here).
+    s.clock.advance(chrono::Duration::days(31));
+    assert!(matches!(
+        c.account().profile().await,
+        Err(Error::SessionExpired)
+    ));
+    let second = person("second");
+    c.account()
+        .register(&register_request(&second))
+        .await
+        .expect("register");
+    c.account()
+        .login(
+            second["email"].as_str().expect("e"),
+            second["password"].as_str().expect("p"),
+        )
+        .await
+        .expect("login");
+    assert!(
+        c.appointments().list().await.expect("list").is_empty(),
+        "previous user's visits gone"
+    );
+    assert_eq!(
+        c.cache().transaction(|tx| tx.outbox_len()).expect("outbox"),
+        0,
+        "their queued changes too"
+    );
+    assert_eq!(
+        c.account()
+            .cached_profile()
+            .await
+            .expect("cached")
+            .expect("some")
+            .email,
+        second["email"].as_str().expect("e")
+    );
+}

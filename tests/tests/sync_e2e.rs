@@ -354,3 +354,61 @@ async fn the_background_driver_sends_local_writes_without_being_asked() {
     driver.abort();
     assert!(driver.await.expect_err("aborted").is_cancelled());
 }
+
+/// Regression: logging out reset the device's sync sequence, so after
+/// signing in again its new changes reused (client id, sequence) keys the
+/// server had already answered, and were silently taken for replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_after_logout_and_login_again_are_not_mistaken_for_replays() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let p = person("relogin");
+    s.register(&p).await;
+    let (e, pw) = (
+        p["email"].as_str().expect("e"),
+        p["password"].as_str().expect("p"),
+    );
+    let a = device(&s, e, pw, 1).await;
+    a.client
+        .appointments()
+        .create(visit("Before logout", epoch() + Duration::days(1)))
+        .await
+        .expect("create");
+    sync(&a).await;
+    a.client.account().logout().await.expect("logout");
+    a.client.account().login(e, pw).await.expect("login again");
+    sync(&a).await;
+    assert_eq!(
+        a.client.appointments().list().await.expect("list").len(),
+        1,
+        "pulled back from the server"
+    );
+    let id = a
+        .client
+        .appointments()
+        .create(visit("After login", epoch() + Duration::days(2)))
+        .await
+        .expect("create");
+    sync(&a).await;
+    let b = device(&s, e, pw, 2).await;
+    sync(&b).await;
+    let titles: Vec<String> = b
+        .client
+        .appointments()
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|x| x.title)
+        .collect();
+    assert_eq!(titles, ["Before logout", "After login"]);
+    assert!(
+        b.client
+            .appointments()
+            .get(id)
+            .await
+            .expect("get")
+            .is_some()
+    );
+}

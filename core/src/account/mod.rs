@@ -38,6 +38,33 @@ pub struct Account {
 
 type NoBody = ();
 
+/// Removes the signed-in user's data from the device: the cached profile,
+/// synced records, queued changes and sync state.
+async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
+    blocking(cache, |c| {
+        c.transaction(|tx| {
+            tx.delete(PROFILE, ME)?;
+            for collection in crate::sync::SYNCED {
+                for r in tx.list::<serde_json::Value>(collection)? {
+                    tx.delete(collection, &r.id)?;
+                }
+            }
+            // The device keeps its sync identity and sequence counter (the
+            // server's exactly-once keys are client id + sequence, so a
+            // counter that restarted would make new changes look like
+            // replays); only the cursor goes, so the next user pulls from
+            // the start.
+            for mut r in tx.list::<serde_json::Value>("sync_state")? {
+                r.value["cursor"] = serde_json::Value::Null;
+                r.value["resync"] = serde_json::Value::Bool(false);
+                tx.put("sync_state", &r.id, &r.value, r.meta)?;
+            }
+            tx.ack_outbox(i64::MAX).map(drop)
+        })
+    })
+    .await
+}
+
 impl Account {
     /// The session state now.
     pub fn state(&self) -> SessionState {
@@ -80,6 +107,17 @@ impl Account {
                 Body::<NoBody>::None,
             )
             .await?;
+        // Someone else used this device before and their session ended
+        // without a logout: their data must not be shown to this user.
+        if self
+            .cached_profile()
+            .await?
+            .is_some_and(|p| p.user_id != me.user_id)
+        {
+            clear_user_data(&self.cache).await?;
+            self.log
+                .info("account", "previous user's local data removed");
+        }
         self.session
             .start(Tokens::from_response(me.user_id, t, now))
             .await?;
@@ -113,20 +151,7 @@ impl Account {
             }
         }
         self.session.end(false).await?;
-        // The next person to sign in on this device must not see this
-        // user's data: synced records, queued changes and sync state go.
-        blocking(&self.cache, |c| {
-            c.transaction(|tx| {
-                tx.delete(PROFILE, ME)?;
-                for collection in crate::sync::SYNCED.iter().chain(&["sync_state"]) {
-                    for r in tx.list::<serde_json::Value>(collection)? {
-                        tx.delete(collection, &r.id)?;
-                    }
-                }
-                tx.ack_outbox(i64::MAX).map(drop)
-            })
-        })
-        .await?;
+        clear_user_data(&self.cache).await?;
         self.log.info("account", "signed out");
         Ok(())
     }

@@ -25,6 +25,10 @@ const POOL_SIZE: usize = 4;
 pub struct SqliteDb {
     idle: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
+    /// Write transactions queue here, in order, instead of polling SQLite's
+    /// lock (its busy handler sleeps in growing steps, which under load
+    /// turns a queue of writers into seconds of latency).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -59,6 +63,7 @@ impl SqliteDb {
         Ok(Self {
             idle: Arc::new(Mutex::new(conns)),
             permits: Arc::new(Semaphore::new(POOL_SIZE)),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -203,15 +208,24 @@ impl Db for SqliteDb {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        // Take a place in the writers' queue before a connection, so that
+        // waiting writers never starve readers of connections.
+        let writer = Arc::clone(&self.writer).lock_owned().await;
         let mut conn = self.checkout().await?;
         conn.run(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(map_err))
             .await?;
-        Ok(Box::new(SqliteTx { conn }))
+        Ok(Box::new(SqliteTx {
+            conn,
+            _writer: writer,
+        }))
     }
 }
 
+/// Fields drop in order: the connection (rolled back if uncommitted) goes
+/// back to the pool before the next writer is let in.
 struct SqliteTx {
     conn: Pooled,
+    _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
 #[async_trait]

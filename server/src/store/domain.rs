@@ -6,7 +6,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use praxis_protocol::Role;
 use uuid::Uuid;
 
-use praxis_protocol::sync::{FieldValue, Fields, Hlc, Mutation, MutationResult, SyncRecord};
+use praxis_protocol::sync::{
+    FieldValue, Fields, Hlc, Mutation, MutationResult, RejectReason, SyncRecord,
+};
 
 use super::db::{Db, Row, StoreError, Val};
 use super::{migrate, sql};
@@ -709,7 +711,8 @@ impl Store {
                 )
                 .await?;
             let stored = rows.first().map(stored_record).transpose()?;
-            let decision = sync::decide(stored.as_ref(), m, &scope, now);
+            let mut decision = sync::decide(stored.as_ref(), m, &scope, now);
+            let mut taken = false;
             let record = match &decision {
                 sync::Decision::Write {
                     fields,
@@ -725,19 +728,22 @@ impl Store {
                             .first()
                             .ok_or(StoreError::Decode("scope sequence"))?
                             .i64(0)?;
-                        tx.execute(
-                            sql::RECORD_UPSERT,
-                            vec![
-                                m.collection.as_str().into(),
-                                m.id.as_str().into(),
-                                scope.as_str().into(),
-                                seq.into(),
-                                json_fields(fields)?.into(),
-                                deleted.clone().into(),
-                                ms(now).into(),
-                            ],
-                        )
-                        .await?;
+                        let written = tx
+                            .execute(
+                                sql::RECORD_UPSERT,
+                                vec![
+                                    m.collection.as_str().into(),
+                                    m.id.as_str().into(),
+                                    scope.as_str().into(),
+                                    seq.into(),
+                                    json_fields(fields)?.into(),
+                                    deleted.clone().into(),
+                                    ms(now).into(),
+                                ],
+                            )
+                            .await?;
+                        // Zero rows: another scope created this id concurrently.
+                        taken = written == 0;
                         seq
                     } else {
                         stored.as_ref().map_or(0, |s| s.version)
@@ -752,6 +758,9 @@ impl Store {
                 }
                 sync::Decision::Reject(..) => None,
             };
+            if taken {
+                decision = sync::Decision::Reject(RejectReason::Forbidden, None);
+            }
             let result = sync::answer(m, &decision, record);
             // Refusals store nothing; a replay is simply refused again.
             if !matches!(result, MutationResult::Rejected { .. }) {

@@ -249,7 +249,8 @@ impl Appointments {
 
     /// One visit.
     pub async fn get(&self, id: Uuid) -> Result<Option<Appointment>> {
-        Ok(self.list().await?.into_iter().find(|a| a.id == id))
+        let r = self.engine.record(COLLECTION, id.to_string()).await?;
+        Ok(r.and_then(|r| decode(&id.to_string(), &r)))
     }
 
     /// All visits, by start time.

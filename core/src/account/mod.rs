@@ -18,10 +18,10 @@ use uuid::Uuid;
 
 pub(crate) use session::Session;
 pub use session::SessionState;
-use session::{Tokens, blocking};
+use session::Tokens;
 
 use crate::Result;
-use crate::cache::{Cache, RecordMeta};
+use crate::cache::{Cache, RecordMeta, blocking};
 use crate::http::Body;
 use crate::log::Log;
 

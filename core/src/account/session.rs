@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, watch};
 use uuid::Uuid;
 
-use crate::cache::{Cache, RecordMeta};
+use crate::cache::{Cache, RecordMeta, blocking};
 use crate::clock::Clock;
 use crate::http::{Api, Body};
 use crate::log::Log;
@@ -79,17 +79,6 @@ pub(crate) struct Session {
     log: Log,
     tokens: Mutex<Option<Tokens>>,
     state: watch::Sender<SessionState>,
-}
-
-/// Runs cache work on the blocking pool.
-pub(crate) async fn blocking<R: Send + 'static>(
-    cache: &Arc<Cache>,
-    f: impl FnOnce(&Cache) -> Result<R> + Send + 'static,
-) -> Result<R> {
-    let cache = Arc::clone(cache);
-    tokio::task::spawn_blocking(move || f(&cache))
-        .await
-        .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))?
 }
 
 impl Session {

@@ -14,4 +14,16 @@ pub mod keys;
 pub mod schema;
 
 pub use db::{Cache, CacheTx, OutboxEntry, Record, RecordMeta};
+
+/// Runs cache work on tokio's blocking pool: SQLite and crypto never run
+/// on a thread the app's async code is using.
+pub(crate) async fn blocking<R: Send + 'static>(
+    cache: &std::sync::Arc<Cache>,
+    f: impl FnOnce(&Cache) -> crate::Result<R> + Send + 'static,
+) -> crate::Result<R> {
+    let cache = std::sync::Arc::clone(cache);
+    tokio::task::spawn_blocking(move || f(&cache))
+        .await
+        .map_err(|_| crate::Error::Storage(rusqlite::Error::InvalidQuery))?
+}
 pub use keys::{KekParams, KeyProvider, PassphraseKeyProvider, RawKeyProvider, SecretKey};

@@ -24,8 +24,8 @@ use tokio::sync::watch;
 
 use super::hlc::HlcClock;
 use super::plan::{LocalRecord, Plan, plan_incoming};
-use super::protocol::{Failure, Outcome, Step, SyncMachine, SyncState, SyncStatus};
-use crate::cache::{Cache, CacheTx, RecordMeta};
+use super::protocol::{Failure, Outcome, Step, SyncMachine, SyncStatus};
+use crate::cache::{Cache, CacheTx, RecordMeta, blocking};
 use crate::clock::Clock;
 use crate::log::Log;
 use crate::{Error, Result};
@@ -140,16 +140,6 @@ fn hlc_clock(s: &State) -> HlcClock {
         counter: 0,
         node: s.client_id.replace('-', ""),
     }))
-}
-
-async fn blocking<R: Send + 'static>(
-    cache: &Arc<Cache>,
-    f: impl FnOnce(&Cache) -> Result<R> + Send + 'static,
-) -> Result<R> {
-    let cache = Arc::clone(cache);
-    tokio::task::spawn_blocking(move || f(&cache))
-        .await
-        .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))?
 }
 
 /// The oldest outbox entries with their outbox sequence (they are JSON
@@ -578,6 +568,16 @@ impl SyncEngine {
         }
     }
 
+    /// Reads one live (not deleted) record.
+    pub async fn record(
+        &self,
+        collection: &'static str,
+        id: String,
+    ) -> Result<Option<LocalRecord>> {
+        let r = blocking(&self.cache, move |c| c.get::<LocalRecord>(collection, &id)).await?;
+        Ok(r.map(|r| r.value).filter(|v| v.deleted.is_none()))
+    }
+
     /// Reads the live (not deleted) records of a collection.
     pub async fn records(&self, collection: &'static str) -> Result<Vec<(String, LocalRecord)>> {
         let all = blocking(&self.cache, move |c| c.list::<LocalRecord>(collection)).await?;
@@ -586,12 +586,6 @@ impl SyncEngine {
             .filter(|r| r.value.deleted.is_none())
             .map(|r| (r.id, r.value))
             .collect())
-    }
-
-    /// Whether sync is idle with nothing queued.
-    pub fn is_settled(&self) -> bool {
-        let s = self.status();
-        s.state == SyncState::Idle && s.pending == 0
     }
 }
 

@@ -47,6 +47,11 @@ pub enum Transport {
 /// default crypto provider (the core hands it a ring-based configuration),
 /// so the harness does the same.
 pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("http client")
+}
+
+/// The builder behind [`http_client`], for tests that need other settings.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -57,8 +62,6 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .pool_max_idle_per_host(1)
-        .build()
-        .expect("http client")
 }
 
 /// The environment variable naming the PostgreSQL test database.

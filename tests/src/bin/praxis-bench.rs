@@ -154,20 +154,9 @@ async fn get_me_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Met
             (lat, errors)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (lat, e) = t.await?;
-        all.extend(lat);
-        errors += e;
-    }
-    all.sort();
-    let pct =
-        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
-    let name = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
+    let (all, errors) = gather(tasks).await?;
+    let pct = |p: f64| percentile_ms(&all, p);
+    let name = backend_name(backend);
     let note = format!(
         "{CONNECTIONS} connections, {}s, {} errors",
         duration.as_secs(),
@@ -193,6 +182,35 @@ async fn get_me_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Met
             &note,
         ),
     ])
+}
+
+/// What each load task returns: its latencies and its error count.
+type Latencies = (Vec<Duration>, u64);
+
+/// Joins the load tasks: every latency, sorted, and the errors.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<Latencies>>) -> anyhow::Result<Latencies> {
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await?;
+        all.extend(lat);
+        errors += e;
+    }
+    all.sort();
+    Ok((all, errors))
+}
+
+/// The `p` quantile of sorted latencies, in milliseconds (NaN if none).
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
 }
 
 /// Median of a criterion benchmark in seconds, and the elements per
@@ -353,8 +371,7 @@ fn create_batches(n: usize, tag: &str) -> Vec<Value> {
     (0..n)
         .collect::<Vec<_>>()
         .chunks(100)
-        .enumerate()
-        .map(|(b, chunk)| {
+        .map(|chunk| {
             let mutations: Vec<Value> = chunk
                 .iter()
                 .map(|i| {
@@ -373,7 +390,6 @@ fn create_batches(n: usize, tag: &str) -> Vec<Value> {
                     })
                 })
                 .collect();
-            let _ = b;
             json!({ "client_id": uuid::Uuid::new_v4().to_string(), "mutations": mutations })
         })
         .collect()
@@ -443,17 +459,7 @@ async fn sync_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     }
 
     // Bytes on the wire: one page, gzip-compressed as the server sends it.
-    let raw = reqwest::Client::builder()
-        .tls_backend_preconfigured(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
-        )
-        .no_gzip()
-        .build()?;
+    let raw = praxis_tests::http_client_builder().no_gzip().build()?;
     let page = raw
         .post(format!("{url}/v1/sync/pull"))
         .bearer_auth(&user.access)
@@ -587,25 +593,13 @@ async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metri
             (lat, errors)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        all.extend(l);
-        errors += e;
-    }
-    all.sort();
-    let name = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
+    let (all, errors) = gather(tasks).await?;
+    let name = backend_name(backend);
     let note = format!(
         "{CLIENTS} clients, 100 new records per request, {}s, {errors} errors",
         duration.as_secs()
     );
-    let p99 = all
-        .get((all.len() * 99) / 100)
-        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    let p99 = percentile_ms(&all, 0.99);
     let mut rps = Metric::new(
         format!("server push ({name}) throughput"),
         all.len() as f64 / duration.as_secs_f64(),

@@ -50,30 +50,29 @@ fn code(o: &Output) -> i32 {
     o.status.code().expect("exit code")
 }
 
-async fn register(r: &Run<'_>, p: &Value) -> String {
+/// `praxis register` arguments for a registration body.
+fn register_args(p: &Value) -> Vec<String> {
     let s = |k: &str| p[k].as_str().expect("field").to_owned();
-    let v = r
-        .json(
-            &[
-                "register",
-                "--email",
-                &s("email"),
-                "--name",
-                &s("full_name"),
-                "--phone",
-                &s("phone"),
-                "--country",
-                &s("country"),
-                "--language",
-                &s("language"),
-                "--profession",
-                &s("profession"),
-                "--date-of-birth",
-                &s("date_of_birth"),
-            ],
-            Some(&s("password")),
-        )
-        .await;
+    let mut args = vec!["register".to_owned()];
+    for (flag, key) in [
+        ("--email", "email"),
+        ("--name", "full_name"),
+        ("--phone", "phone"),
+        ("--country", "country"),
+        ("--language", "language"),
+        ("--profession", "profession"),
+        ("--date-of-birth", "date_of_birth"),
+    ] {
+        args.push(flag.to_owned());
+        args.push(s(key));
+    }
+    args
+}
+
+async fn register(r: &Run<'_>, p: &Value) -> String {
+    let args = register_args(p);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = r.json(&args, p["password"].as_str()).await;
     v["user_id"].as_str().expect("user_id").to_owned()
 }
 
@@ -207,26 +206,6 @@ async fn registration_refusals_and_usage_errors_have_their_exit_codes() {
     };
     let mut p = person("clibad");
     p["date_of_birth"] = "2015-02-03".into();
-    let args = |p: &Value| -> Vec<String> {
-        let s = |k: &str| p[k].as_str().expect("f").to_owned();
-        vec![
-            "register".into(),
-            "--email".into(),
-            s("email"),
-            "--name".into(),
-            s("full_name"),
-            "--phone".into(),
-            s("phone"),
-            "--country".into(),
-            s("country"),
-            "--language".into(),
-            s("language"),
-            "--profession".into(),
-            s("profession"),
-            "--date-of-birth".into(),
-            s("date_of_birth"),
-        ]
-    };
     let run = |a: Vec<String>, pw: Option<String>| {
         let r = &r;
         async move {
@@ -234,15 +213,15 @@ async fn registration_refusals_and_usage_errors_have_their_exit_codes() {
             r.praxis(&a, pw.as_deref()).await
         }
     };
-    let o = run(args(&p), p["password"].as_str().map(str::to_owned)).await;
+    let o = run(register_args(&p), p["password"].as_str().map(str::to_owned)).await;
     assert_eq!(code(&o), 6);
     assert!(String::from_utf8_lossy(&o.stderr).contains("18"));
     p["date_of_birth"] = "1980-02-03".into();
-    let o = run(args(&p), Some("password".into())).await;
+    let o = run(register_args(&p), Some("password".into())).await;
     assert_eq!(code(&o), 6);
     assert!(String::from_utf8_lossy(&o.stderr).contains("too weak"));
     register(&r, &p).await;
-    let o = run(args(&p), p["password"].as_str().map(str::to_owned)).await;
+    let o = run(register_args(&p), p["password"].as_str().map(str::to_owned)).await;
     assert_eq!(code(&o), 5, "email taken");
     // Usage errors are clap's exit 2.
     assert_eq!(code(&r.praxis(&["login"], None).await), 2);

@@ -33,6 +33,23 @@ async fn client(url: &str, dir: &tempfile::TempDir) -> Arc<PraxisClient> {
         .expect("open client")
 }
 
+/// Registers a fresh person and signs them in on `c`; their body.
+async fn sign_up(c: &PraxisClient, tag: &str) -> Value {
+    let body = person(tag);
+    c.account()
+        .register(&register_request(&body))
+        .await
+        .expect("register");
+    c.account()
+        .login(
+            body["email"].as_str().expect("e"),
+            body["password"].as_str().expect("p"),
+        )
+        .await
+        .expect("login");
+    body
+}
+
 /// The stored tokens, read straight from the cache file (the test knows the key).
 fn stored_session(dir: &tempfile::TempDir) -> Option<Value> {
     let cache = Cache::open(&dir.path().join(CACHE_FILE), key()).expect("open cache");
@@ -105,18 +122,7 @@ async fn register_login_restore_and_logout() {
     // A second practitioner joins with the code.
     let dir2 = tempfile::tempdir().expect("dir");
     let c2 = client(&url, &dir2).await;
-    let other = person("client2");
-    c2.account()
-        .register(&register_request(&other))
-        .await
-        .expect("register");
-    c2.account()
-        .login(
-            other["email"].as_str().expect("e"),
-            other["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    sign_up(&c2, "client2").await;
     assert_eq!(c2.account().join_org(&code.code).await.expect("join"), org);
     assert_eq!(c.account().members(org).await.expect("members").len(), 2);
 
@@ -262,18 +268,7 @@ async fn server_down_and_server_slow_are_network_errors() {
 
 async fn signed_in(s: &TestServer, dir: &tempfile::TempDir) -> Arc<PraxisClient> {
     let c = client(s.base_url().expect("url"), dir).await;
-    let body = person("sess");
-    c.account()
-        .register(&register_request(&body))
-        .await
-        .expect("register");
-    c.account()
-        .login(
-            body["email"].as_str().expect("e"),
-            body["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    sign_up(&c, "sess").await;
     c
 }
 
@@ -404,18 +399,7 @@ async fn a_new_user_on_the_device_never_sees_the_previous_users_data() {
     let s = server().await;
     let dir = tempfile::tempdir().expect("dir");
     let c = client(s.base_url().expect("url"), &dir).await;
-    let first = person("first");
-    c.account()
-        .register(&register_request(&first))
-        .await
-        .expect("register");
-    c.account()
-        .login(
-            first["email"].as_str().expect("e"),
-            first["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    sign_up(&c, "first").await;
     c.appointments()
         .create(praxis_core::NewAppointment {
             title: "First user's visit".into(),
@@ -433,18 +417,7 @@ async fn a_new_user_on_the_device_never_sees_the_previous_users_data() {
         c.account().profile().await,
         Err(Error::SessionExpired)
     ));
-    let second = person("second");
-    c.account()
-        .register(&register_request(&second))
-        .await
-        .expect("register");
-    c.account()
-        .login(
-            second["email"].as_str().expect("e"),
-            second["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    let second = sign_up(&c, "second").await;
     assert!(
         c.appointments().list().await.expect("list").is_empty(),
         "previous user's visits gone"

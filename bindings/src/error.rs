@@ -113,6 +113,7 @@ impl From<praxis_core::Error> for PraxisError {
                 .to_owned(),
             },
             E::NotSignedIn | E::SessionExpired => Self::Unauthorized,
+            E::Closed { purpose, reason } => closed(purpose.as_str(), reason),
             E::Protocol { status } => Self::Server { status },
             E::Api {
                 status,
@@ -127,11 +128,17 @@ impl From<praxis_core::Error> for PraxisError {
                 ErrorCode::RateLimited => Self::RateLimited {
                     retry_after_secs: retry_after.unwrap_or(1),
                 },
-                ErrorCode::EmailTaken | ErrorCode::AlreadyMember | ErrorCode::LastAdmin => {
-                    Self::Conflict {
-                        code: code.as_str().to_owned(),
-                    }
-                }
+                ErrorCode::ConsentRequired => Self::ConsentRequired {
+                    purpose: field.unwrap_or_default(),
+                },
+                ErrorCode::PolicyDisabled => Self::PolicyDisabled,
+                ErrorCode::Restricted => Self::Restricted,
+                ErrorCode::EmailTaken
+                | ErrorCode::AlreadyMember
+                | ErrorCode::LastAdmin
+                | ErrorCode::ShareEnded => Self::Conflict {
+                    code: code.as_str().to_owned(),
+                },
                 ErrorCode::ValidationFailed
                 | ErrorCode::WeakPassword
                 | ErrorCode::TooYoung
@@ -149,6 +156,17 @@ impl From<praxis_core::Error> for PraxisError {
                 | ErrorCode::Internal => Self::Server { status },
             },
         }
+    }
+}
+
+fn closed(purpose: &str, reason: praxis_core::protocol::privacy::Closed) -> PraxisError {
+    use praxis_core::protocol::privacy::Closed;
+    match reason {
+        Closed::Restricted => PraxisError::Restricted,
+        Closed::PolicyDisabled => PraxisError::PolicyDisabled,
+        Closed::ConsentRequired => PraxisError::ConsentRequired {
+            purpose: purpose.to_owned(),
+        },
     }
 }
 

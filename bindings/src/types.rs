@@ -396,6 +396,7 @@ impl From<NewAppointment> for praxis_core::NewAppointment {
                 lat: p.lat,
                 lon: p.lon,
             }),
+            geofence: None,
         }
     }
 }
@@ -447,6 +448,7 @@ impl From<AppointmentPatch> for praxis_core::AppointmentPatch {
                     lon: g.lon,
                 })
             }),
+            geofence: None,
         }
     }
 }

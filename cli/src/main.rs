@@ -378,6 +378,7 @@ async fn appointments(
                     duration_min: minutes,
                     address,
                     point: None,
+                    geofence: None,
                 })
                 .await?;
             out.done(

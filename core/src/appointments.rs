@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+pub use praxis_protocol::location::Geofence;
 use praxis_protocol::sync::appointments::{COLLECTION, check_field};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -78,6 +79,9 @@ pub struct Appointment {
     pub address: Option<String>,
     /// Visit position.
     pub point: Option<GeoPoint>,
+    /// The area that counts as "at the visit" for check-in/out (without
+    /// one, a 150 m circle around `point`).
+    pub geofence: Option<Geofence>,
 }
 praxis_protocol::redacted_debug!(Appointment {
     id,
@@ -101,6 +105,8 @@ pub struct NewAppointment {
     pub address: Option<String>,
     /// Position.
     pub point: Option<GeoPoint>,
+    /// Geofence for visit verification.
+    pub geofence: Option<Geofence>,
 }
 praxis_protocol::redacted_debug!(NewAppointment {
     start,
@@ -124,6 +130,8 @@ pub struct AppointmentPatch {
     pub address: Option<Option<String>>,
     /// New position (`Some(None)` clears it).
     pub point: Option<Option<GeoPoint>>,
+    /// New geofence (`Some(None)` clears it).
+    pub geofence: Option<Option<Geofence>>,
 }
 praxis_protocol::redacted_debug!(AppointmentPatch {
     start,
@@ -133,6 +141,11 @@ praxis_protocol::redacted_debug!(AppointmentPatch {
 
 fn point_json(p: Option<GeoPoint>) -> Value {
     p.map_or(Value::Null, |p| json!({ "lat": p.lat, "lon": p.lon }))
+}
+
+fn fence_json(g: Option<Geofence>) -> Value {
+    g.and_then(|g| serde_json::to_value(g).ok())
+        .unwrap_or(Value::Null)
 }
 
 fn checked(fields: Vec<(&'static str, Value)>) -> Result<Vec<(String, Value)>> {
@@ -169,6 +182,7 @@ fn decode(id: &str, r: &LocalRecord) -> Option<Appointment> {
                 lon: p.get("lon")?.as_f64()?,
             })
         }),
+        geofence: f("geofence").and_then(|g| serde_json::from_value(g.clone()).ok()),
     })
 }
 
@@ -197,6 +211,7 @@ impl Appointments {
             ("status", Value::from(AppointmentStatus::Scheduled.as_str())),
             ("address", a.address.map_or(Value::Null, Value::from)),
             ("point", point_json(a.point)),
+            ("geofence", fence_json(a.geofence)),
         ])?;
         let id = Uuid::new_v4();
         self.engine
@@ -228,6 +243,9 @@ impl Appointments {
         }
         if let Some(v) = p.point {
             fields.push(("point", point_json(v)));
+        }
+        if let Some(v) = p.geofence {
+            fields.push(("geofence", fence_json(v)));
         }
         if fields.is_empty() {
             return Err(Error::InvalidInput {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use praxis_protocol::privacy::PrivacyState;
 use praxis_protocol::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
 use reqwest::Method;
 
@@ -11,8 +12,10 @@ use crate::account::{Account, Session};
 use crate::appointments::Appointments;
 use crate::cache::{Cache, KeyProvider};
 use crate::clock::{Clock, SystemClock};
+use crate::consent::Consents;
 use crate::http::Body;
 use crate::http::{Api, HttpConfig};
+use crate::location::Location;
 use crate::log::{Log, Logger};
 use crate::sync::{SyncEngine, SyncTransport};
 use crate::{Error, Result};
@@ -96,6 +99,17 @@ impl SyncTransport for HttpSync {
             })
             .await
     }
+
+    async fn privacy(&self) -> Result<Option<PrivacyState>> {
+        let api = self.0.api();
+        self.0
+            .authorized(|t| async move {
+                api.json::<(), PrivacyState>(Method::GET, "v1/me/privacy", Some(&t), Body::None)
+                    .await
+            })
+            .await
+            .map(Some)
+    }
 }
 
 impl PraxisClient {
@@ -158,6 +172,21 @@ impl PraxisClient {
     pub fn appointments(&self) -> Appointments {
         Appointments {
             engine: Arc::clone(&self.sync),
+        }
+    }
+
+    /// The consent capability (the ledger).
+    pub fn consents(&self) -> Consents {
+        Consents {
+            engine: Arc::clone(&self.sync),
+        }
+    }
+
+    /// The location capability (gates, visits, live sharing).
+    pub fn location(&self) -> Location {
+        Location {
+            engine: Arc::clone(&self.sync),
+            session: Arc::clone(&self.account.session),
         }
     }
 

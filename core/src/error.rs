@@ -76,6 +76,15 @@ pub enum Error {
         /// HTTP status of the odd answer.
         status: u16,
     },
+    /// A location gate is closed (or consent is missing): nothing was
+    /// stored or sent.
+    #[error("{} is not allowed: {reason:?}", purpose.as_str())]
+    Closed {
+        /// The purpose refused.
+        purpose: praxis_protocol::privacy::Purpose,
+        /// Which gate is closed.
+        reason: praxis_protocol::privacy::Closed,
+    },
     /// The database was written by a newer version of the core.
     #[error("database schema {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

@@ -29,9 +29,12 @@ pub mod appointments;
 pub mod cache;
 mod client;
 pub mod clock;
+pub mod consent;
 mod error;
 pub mod http;
+pub mod location;
 mod log;
+mod privacy;
 pub mod sync;
 
 pub use account::{Account, SessionState};
@@ -39,6 +42,9 @@ pub use appointments::{
     Appointment, AppointmentPatch, AppointmentStatus, Appointments, GeoPoint, NewAppointment,
 };
 pub use client::{CACHE_FILE, ClientConfig, PraxisClient};
+pub use consent::{ConsentStatus, Consents};
 pub use error::{Error, NetworkError, Result};
+pub use location::{Fix, FixSource, Location, LocationPermission, Route, VisitEvent, VisitKind};
 pub use log::{LogLevel, Logger};
 pub use praxis_protocol as protocol;
+pub use privacy::Enforced;

@@ -16,7 +16,9 @@
 #![warn(missing_docs)]
 
 mod accounts;
+pub mod location;
 mod orgs;
+pub mod privacy;
 mod problem;
 pub mod sync;
 

@@ -53,6 +53,15 @@ pub enum ErrorCode {
     /// The sync cursor is from another epoch or older than the tombstone
     /// horizon: pull again from the start (a full resync).
     ResyncRequired,
+    /// The user has not consented to this purpose (for the current policy
+    /// version).
+    ConsentRequired,
+    /// The organisation's location policy does not allow it.
+    PolicyDisabled,
+    /// Processing of the account is restricted.
+    Restricted,
+    /// The live share has ended (expired or stopped).
+    ShareEnded,
     /// The server is not ready (e.g. its database is unreachable).
     Unavailable,
     /// An unexpected server error; nothing about it is disclosed.
@@ -81,6 +90,10 @@ impl ErrorCode {
             Self::JoinCodeExpired => "join_code_expired",
             Self::LastAdmin => "last_admin",
             Self::ResyncRequired => "resync_required",
+            Self::ConsentRequired => "consent_required",
+            Self::PolicyDisabled => "policy_disabled",
+            Self::Restricted => "restricted",
+            Self::ShareEnded => "share_ended",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

@@ -112,6 +112,15 @@ pub enum RejectReason {
     InvalidBaseVersion,
     /// An HLC is malformed or too far in the future.
     InvalidClock,
+    /// The collection is an append-only ledger: records are never edited
+    /// or deleted by clients.
+    AppendOnly,
+    /// Processing of the account is restricted.
+    Restricted,
+    /// The organisation's policy does not allow it (location off).
+    PolicyDisabled,
+    /// The user has not consented (to the current policy version).
+    ConsentRequired,
 }
 
 /// The answer for one mutation.
@@ -282,6 +291,14 @@ pub mod appointments {
                         && v["lon"]
                             .as_f64()
                             .is_some_and(|x| x.is_finite() && (-180.0..=180.0).contains(&x)))
+            }
+            "geofence" => {
+                if v.is_null() {
+                    return Ok(());
+                }
+                let fence: crate::location::Geofence =
+                    serde_json::from_value(v.clone()).map_err(|_| "not a geofence")?;
+                return fence.validate().map_err(|e| e.code());
             }
             _ => return Err("unknown field"),
         };

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
+use praxis_protocol::privacy::Purpose;
+
+/// Published policy versions by purpose.
+pub type PolicyVersions = std::collections::BTreeMap<Purpose, u32>;
 
 use crate::store::{Db, StoreError, postgres::PostgresDb, sqlite::SqliteDb};
 
@@ -24,6 +28,11 @@ pub struct Config {
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "PRAXIS_DB_POOL", default_value_t = 16)]
     pub db_pool: usize,
+    /// Published privacy-policy versions, e.g.
+    /// `location_visits=2,marketing=3`. Raising a purpose's version makes
+    /// earlier consent to it stop counting until the user consents again.
+    #[arg(long, env = "PRAXIS_POLICY_VERSIONS", default_value = "", value_parser = crate::routes::parse_policy_versions)]
+    pub policy_versions: PolicyVersions,
     /// Log format.
     #[arg(long, env = "PRAXIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -55,6 +55,16 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
             StatusCode::GONE,
             "Sync cursor expired: resync from the start",
         ),
+        ConsentRequired => (StatusCode::FORBIDDEN, "Consent required for this purpose"),
+        PolicyDisabled => (
+            StatusCode::FORBIDDEN,
+            "Not allowed by the organisation's location policy",
+        ),
+        Restricted => (
+            StatusCode::FORBIDDEN,
+            "Processing of this account is restricted",
+        ),
+        ShareEnded => (StatusCode::GONE, "The live share has ended"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }

@@ -25,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 mod extract;
+pub mod jobs;
 mod routes;
 pub mod store;
 pub mod sync;

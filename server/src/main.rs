@@ -18,12 +18,28 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(db, chrono::Utc::now())
         .await
         .context("migrating the database")?;
+    let now = chrono::Utc::now();
+    for (purpose, version) in &config.policy_versions {
+        if store
+            .publish_policy_version(*purpose, *version, now)
+            .await
+            .context("publishing policy versions")?
+        {
+            tracing::info!(
+                purpose = purpose.as_str(),
+                version,
+                "policy version published"
+            );
+        }
+    }
     let state = AppState::new(store, Arc::new(SystemClock), Settings::default());
+    let jobs = tokio::spawn(praxis_server::jobs::run_forever(state.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend, "praxis-server listening");
     serve(listener, state, shutdown_signal()).await?;
+    jobs.abort();
     tracing::info!("praxis-server stopped");
     Ok(())
 }

@@ -5,8 +5,13 @@
 //!
 //! Rules:
 //! * a client writes only its own scope (`u:<user id>`) and only
-//!   client-writable collections (`appointments`); `profile` is written by
-//!   the server (from `PATCH /v1/me`) and read-only here;
+//!   client-writable collections (`appointments`, `consents`,
+//!   `visit_events`); `profile` and `org_policy` are written by the server
+//!   and read-only here;
+//! * `consents` and `visit_events` are append-only (the consent ledger is
+//!   the proof of consent; a visit event is evidence); a visit event is
+//!   accepted only while both location gates are open, and never more
+//!   precise than the organisation allows;
 //! * per field, the later HLC wins; a deletion wins over every edit and
 //!   clears the fields (nothing of a deleted record is kept but its
 //!   tombstone);
@@ -16,9 +21,12 @@
 //!   device with a broken clock cannot win every future conflict.
 
 use chrono::{DateTime, Duration, Utc};
+use praxis_protocol::location::Precision;
+use praxis_protocol::privacy::{Closed, Purpose, consents, visit_events};
 use praxis_protocol::sync::{
     Fields, Hlc, Mutation, MutationResult, RejectReason, SyncRecord, appointments, merge_fields,
 };
+use serde_json::Value;
 
 /// The stored state of a record.
 #[derive(Debug, Clone)]
@@ -57,12 +65,81 @@ pub fn user_scope(user: uuid::Uuid) -> String {
     format!("u:{user}")
 }
 
-/// Collections clients may write.
-fn writable(collection: &str) -> Option<bool> {
+/// The user's gates, as the store sees them inside its transaction.
+pub trait GateView {
+    /// The two-gate decision for `purpose` (the finest precision allowed).
+    fn check(&self, purpose: Purpose) -> Result<Precision, Closed>;
+    /// The published policy version for `purpose`.
+    fn version(&self, purpose: Purpose) -> u32;
+}
+
+/// Whether a collection needs the user's gates to decide.
+pub fn needs_gates(collection: &str) -> bool {
+    matches!(collection, consents::COLLECTION | visit_events::COLLECTION)
+}
+
+/// How clients may write a collection.
+struct Schema {
+    required: &'static [&'static str],
+    check: fn(&str, &Value) -> Result<(), &'static str>,
+    append_only: bool,
+}
+
+/// `None`: no such collection; `Some(None)`: read-only for clients.
+fn schema(collection: &str) -> Option<Option<Schema>> {
     match collection {
-        appointments::COLLECTION => Some(true),
-        "profile" => Some(false),
+        appointments::COLLECTION => Some(Some(Schema {
+            required: appointments::REQUIRED,
+            check: appointments::check_field,
+            append_only: false,
+        })),
+        consents::COLLECTION => Some(Some(Schema {
+            required: consents::REQUIRED,
+            check: consents::check_field,
+            append_only: true,
+        })),
+        visit_events::COLLECTION => Some(Some(Schema {
+            required: visit_events::REQUIRED,
+            check: visit_events::check_field,
+            append_only: true,
+        })),
+        "profile" | praxis_protocol::privacy::org_policy::COLLECTION => Some(None),
         _ => None,
+    }
+}
+
+fn closed(c: Closed) -> RejectReason {
+    match c {
+        Closed::Restricted => RejectReason::Restricted,
+        Closed::PolicyDisabled => RejectReason::PolicyDisabled,
+        Closed::ConsentRequired => RejectReason::ConsentRequired,
+    }
+}
+
+/// Rules that look at a whole new record of a gated collection.
+fn check_gated(m: &Mutation, gates: &dyn GateView) -> Result<(), Decision> {
+    let invalid = |f: &str| Decision::Reject(RejectReason::InvalidRecord, Some(f.to_owned()));
+    match m.collection.as_str() {
+        consents::COLLECTION => {
+            let purpose = m.fields["purpose"]
+                .v
+                .as_str()
+                .and_then(Purpose::parse)
+                .ok_or_else(|| invalid("purpose"))?;
+            let version = m.fields["policy_version"].v.as_u64().unwrap_or(0);
+            // Consent to a version not yet published is not informed consent.
+            if version > u64::from(gates.version(purpose)) {
+                return Err(invalid("policy_version"));
+            }
+            Ok(())
+        }
+        visit_events::COLLECTION => {
+            let allowed = gates
+                .check(Purpose::LocationVisits)
+                .map_err(|c| Decision::Reject(closed(c), None))?;
+            visit_events::check_precision(&m.fields, allowed).map_err(invalid)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -72,14 +149,21 @@ fn check_hlc(t: &str, now: DateTime<Utc>) -> bool {
     })
 }
 
-/// Validates and merges one mutation against the stored record.
-pub fn decide(stored: Option<&Stored>, m: &Mutation, scope: &str, now: DateTime<Utc>) -> Decision {
+/// Validates and merges one mutation against the stored record. `gates`
+/// must be given for the collections [`needs_gates`] names.
+pub fn decide(
+    stored: Option<&Stored>,
+    m: &Mutation,
+    scope: &str,
+    now: DateTime<Utc>,
+    gates: Option<&dyn GateView>,
+) -> Decision {
     let reject = |r| Decision::Reject(r, None);
-    match writable(&m.collection) {
+    let schema = match schema(&m.collection) {
         None => return reject(RejectReason::UnknownCollection),
-        Some(false) => return reject(RejectReason::ReadOnlyCollection),
-        Some(true) => {}
-    }
+        Some(None) => return reject(RejectReason::ReadOnlyCollection),
+        Some(Some(s)) => s,
+    };
     if uuid::Uuid::parse_str(&m.id).is_err() {
         return Decision::Reject(RejectReason::InvalidRecord, Some("id".into()));
     }
@@ -89,7 +173,7 @@ pub fn decide(stored: Option<&Stored>, m: &Mutation, scope: &str, now: DateTime<
         return reject(RejectReason::InvalidClock);
     }
     for (name, f) in &m.fields {
-        if appointments::check_field(name, &f.v).is_err() {
+        if (schema.check)(name, &f.v).is_err() {
             return Decision::Reject(RejectReason::InvalidRecord, Some(name.clone()));
         }
     }
@@ -99,11 +183,20 @@ pub fn decide(stored: Option<&Stored>, m: &Mutation, scope: &str, now: DateTime<
             // tombstone pruned. Dropping the change keeps it deleted.
             return reject(RejectReason::Gone);
         }
-        let missing = appointments::REQUIRED
-            .iter()
-            .find(|f| !m.fields.contains_key(**f));
+        let missing = schema.required.iter().find(|f| !m.fields.contains_key(**f));
         if let (None, Some(missing)) = (&m.delete, missing) {
             return Decision::Reject(RejectReason::InvalidRecord, Some((*missing).to_owned()));
+        }
+        if schema.append_only && m.delete.is_some() {
+            return reject(RejectReason::AppendOnly);
+        }
+        if needs_gates(&m.collection) {
+            let Some(gates) = gates else {
+                return reject(RejectReason::Forbidden);
+            };
+            if let Err(d) = check_gated(m, gates) {
+                return d;
+            }
         }
         return Decision::Write {
             fields: if m.delete.is_some() {
@@ -118,6 +211,9 @@ pub fn decide(stored: Option<&Stored>, m: &Mutation, scope: &str, now: DateTime<
     };
     if stored.scope != scope {
         return reject(RejectReason::Forbidden);
+    }
+    if schema.append_only {
+        return reject(RejectReason::AppendOnly);
     }
     if m.base_version.is_some_and(|b| b > stored.version || b < 0) {
         return reject(RejectReason::InvalidBaseVersion);
@@ -233,7 +329,7 @@ mod tests {
     }
 
     fn stored(scope: &str) -> Stored {
-        let Decision::Write { fields, .. } = decide(None, &create(), scope, now()) else {
+        let Decision::Write { fields, .. } = decide(None, &create(), scope, now(), None) else {
             panic!("create");
         };
         Stored {
@@ -247,28 +343,28 @@ mod tests {
     #[test]
     fn creates_need_required_fields_and_valid_values() {
         assert!(matches!(
-            decide(None, &create(), "u:a", now()),
+            decide(None, &create(), "u:a", now(), None),
             Decision::Write { changed: true, .. }
         ));
         let mut c = create();
         c.fields.remove("start");
         assert!(
-            matches!(decide(None, &c, "u:a", now()), Decision::Reject(RejectReason::InvalidRecord, Some(f)) if f == "start")
+            matches!(decide(None, &c, "u:a", now(), None), Decision::Reject(RejectReason::InvalidRecord, Some(f)) if f == "start")
         );
         let bad = m(None, &[("duration_min", json!(-1), 1)]);
         assert!(matches!(
-            decide(None, &bad, "u:a", now()),
+            decide(None, &bad, "u:a", now(), None),
             Decision::Reject(RejectReason::InvalidRecord, _)
         ));
         let mut c = create();
         c.collection = "profile".into();
         assert!(matches!(
-            decide(None, &c, "u:a", now()),
+            decide(None, &c, "u:a", now(), None),
             Decision::Reject(RejectReason::ReadOnlyCollection, _)
         ));
         c.collection = "secrets".into();
         assert!(matches!(
-            decide(None, &c, "u:a", now()),
+            decide(None, &c, "u:a", now(), None),
             Decision::Reject(RejectReason::UnknownCollection, _)
         ));
     }
@@ -278,7 +374,7 @@ mod tests {
         let s = stored("u:owner");
         let edit = m(Some(5), &[("title", json!("Mine now"), 1_799_000_000_001)]);
         assert!(matches!(
-            decide(Some(&s), &edit, "u:thief", now()),
+            decide(Some(&s), &edit, "u:thief", now(), None),
             Decision::Reject(RejectReason::Forbidden, _)
         ));
     }
@@ -287,7 +383,7 @@ mod tests {
     fn stale_edits_merge_and_forged_versions_are_refused() {
         let s = stored("u:a");
         let edit = m(Some(3), &[("title", json!("Newer"), 1_799_000_000_001)]);
-        match decide(Some(&s), &edit, "u:a", now()) {
+        match decide(Some(&s), &edit, "u:a", now(), None) {
             Decision::Write {
                 fields,
                 changed,
@@ -301,7 +397,7 @@ mod tests {
         }
         let older = m(Some(5), &[("title", json!("Older"), 1_798_000_000_000)]);
         assert!(matches!(
-            decide(Some(&s), &older, "u:a", now()),
+            decide(Some(&s), &older, "u:a", now(), None),
             Decision::Write {
                 changed: false,
                 fast_forward: true,
@@ -310,12 +406,12 @@ mod tests {
         ));
         let forged = m(Some(99), &[("title", json!("x"), 1_799_000_000_001)]);
         assert!(matches!(
-            decide(Some(&s), &forged, "u:a", now()),
+            decide(Some(&s), &forged, "u:a", now(), None),
             Decision::Reject(RejectReason::InvalidBaseVersion, _)
         ));
         let future = m(Some(5), &[("title", json!("x"), 1_900_000_000_000)]);
         assert!(matches!(
-            decide(Some(&s), &future, "u:a", now()),
+            decide(Some(&s), &future, "u:a", now(), None),
             Decision::Reject(RejectReason::InvalidClock, _)
         ));
     }
@@ -325,7 +421,7 @@ mod tests {
         let mut s = stored("u:a");
         let mut del = m(Some(5), &[]);
         del.delete = Some(t(1_799_000_000_000));
-        match decide(Some(&s), &del, "u:a", now()) {
+        match decide(Some(&s), &del, "u:a", now(), None) {
             Decision::Write {
                 fields,
                 deleted,
@@ -346,10 +442,10 @@ mod tests {
             &[("title", json!("Later edit"), 1_799_500_000_000)],
         );
         assert!(
-            matches!(decide(Some(&s), &late_edit, "u:a", now()), Decision::Write { changed: false, ref deleted, .. } if deleted.is_some())
+            matches!(decide(Some(&s), &late_edit, "u:a", now(), None), Decision::Write { changed: false, ref deleted, .. } if deleted.is_some())
         );
         assert!(matches!(
-            decide(None, &late_edit, "u:a", now()),
+            decide(None, &late_edit, "u:a", now(), None),
             Decision::Reject(RejectReason::Gone, _)
         ));
     }

@@ -408,6 +408,7 @@ async fn a_new_user_on_the_device_never_sees_the_previous_users_data() {
             duration_min: 30,
             address: None,
             point: None,
+            geofence: None,
         })
         .await
         .expect("create");

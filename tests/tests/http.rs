@@ -118,6 +118,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/orgs/{org_id}/members/{user_id}"),
     ("post", "/v1/sync/push"),
     ("post", "/v1/sync/pull"),
+    ("get", "/v1/me/privacy"),
+    ("put", "/v1/me/restriction"),
+    ("get", "/v1/orgs/{org_id}/location-policy"),
+    ("patch", "/v1/orgs/{org_id}/location-policy"),
+    ("get", "/v1/orgs/{org_id}/location-policy/changes"),
+    ("put", "/v1/orgs/{org_id}/members/{user_id}/location"),
+    ("post", "/v1/location/shares"),
+    ("get", "/v1/location/shares"),
+    ("delete", "/v1/location/shares/{share_id}"),
+    ("put", "/v1/location/shares/{share_id}/position"),
+    ("get", "/v1/location/shared-with-me"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];
@@ -146,7 +157,8 @@ async fn every_route_is_in_the_openapi_document(s: TestServer) {
         for (method, _) in item.as_object().expect("path item") {
             let concrete = path
                 .replace("{org_id}", &uuid::Uuid::new_v4().to_string())
-                .replace("{user_id}", &uuid::Uuid::new_v4().to_string());
+                .replace("{user_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{share_id}", &uuid::Uuid::new_v4().to_string());
             let r = s.send(&method.to_uppercase(), &concrete, None, None).await;
             assert!(
                 ![404, 405].contains(&r.status),

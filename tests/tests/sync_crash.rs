@@ -33,6 +33,7 @@ fn visit(title: String) -> NewAppointment {
         duration_min: 30,
         address: None,
         point: None,
+        geofence: None,
     }
 }
 

@@ -68,6 +68,7 @@ fn visit(title: &str, start: DateTime<Utc>) -> NewAppointment {
         duration_min: 45,
         address: Some("3 rue des Lilas, Lille".into()),
         point: None,
+        geofence: None,
     }
 }
 

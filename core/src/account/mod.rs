@@ -8,6 +8,10 @@ mod session;
 
 use std::sync::Arc;
 
+use praxis_protocol::privacy::{
+    LocationPolicy, MemberLocationRequest, PolicyChange, RestrictionRequest,
+    UpdateLocationPolicyRequest,
+};
 use praxis_protocol::{
     CreateOrgRequest, CreateOrgResponse, JoinCodeResponse, JoinOrgRequest, JoinOrgResponse,
     LoginRequest, Member, Org, Profile, RegisterRequest, RegisterResponse, TokenResponse,
@@ -44,7 +48,7 @@ async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
     blocking(cache, |c| {
         c.transaction(|tx| {
             tx.delete(PROFILE, ME)?;
-            for collection in crate::sync::SYNCED {
+            for collection in crate::sync::SYNCED.iter().chain(crate::privacy::LOCAL) {
                 for r in tx.list::<serde_json::Value>(collection)? {
                     tx.delete(collection, &r.id)?;
                 }
@@ -277,6 +281,107 @@ impl Account {
                 }
             })
             .await
+    }
+
+    /// An authorised JSON call (refresh and retry on 401).
+    async fn call<B: serde::Serialize + Sync, R: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<&B>,
+    ) -> Result<R> {
+        let api = self.session.api();
+        self.session
+            .authorized(|t| {
+                let (path, method) = (&path, method.clone());
+                async move {
+                    let body = body.map_or(Body::None, Body::Json);
+                    let (status, bytes) = api.send(method, path, Some(&t), body).await?;
+                    let bytes = if bytes.is_empty() {
+                        &b"null"[..]
+                    } else {
+                        &bytes[..]
+                    };
+                    serde_json::from_slice(bytes).map_err(|_| crate::Error::Protocol {
+                        status: status.as_u16(),
+                    })
+                }
+            })
+            .await
+    }
+
+    /// An organisation's location policy (members).
+    pub async fn location_policy(&self, org: Uuid) -> Result<LocationPolicy> {
+        self.call::<NoBody, _>(Method::GET, format!("v1/orgs/{org}/location-policy"), None)
+            .await
+    }
+
+    /// Changes an organisation's location policy (admins; others get
+    /// `forbidden`). Members' devices apply it at their next sync.
+    pub async fn update_location_policy(
+        &self,
+        org: Uuid,
+        change: &UpdateLocationPolicyRequest,
+    ) -> Result<LocationPolicy> {
+        self.call(
+            Method::PATCH,
+            format!("v1/orgs/{org}/location-policy"),
+            Some(change),
+        )
+        .await
+    }
+
+    /// Switches location off (or back on) for one member (admins).
+    pub async fn set_member_location(&self, org: Uuid, member: Uuid, enabled: bool) -> Result<()> {
+        self.call::<_, ()>(
+            Method::PUT,
+            format!("v1/orgs/{org}/members/{member}/location"),
+            Some(&MemberLocationRequest { enabled }),
+        )
+        .await
+    }
+
+    /// Who changed the organisation's location settings, and when (admins).
+    pub async fn location_policy_changes(&self, org: Uuid) -> Result<Vec<PolicyChange>> {
+        self.call::<NoBody, _>(
+            Method::GET,
+            format!("v1/orgs/{org}/location-policy/changes"),
+            None,
+        )
+        .await
+    }
+
+    /// Restricts processing of the account (GDPR Art. 18), or lifts it.
+    /// While restricted, location and sharing are refused with
+    /// `Restricted`; on this device that applies at once.
+    pub async fn set_restricted(&self, restricted: bool) -> Result<()> {
+        self.call::<_, ()>(
+            Method::PUT,
+            "v1/me/restriction".to_owned(),
+            Some(&RestrictionRequest { restricted }),
+        )
+        .await?;
+        let now = self.session.now();
+        blocking(&self.cache, move |c| {
+            c.transaction(|tx| {
+                let mut state = tx
+                    .get::<crate::privacy::StoredState>(
+                        crate::privacy::STATE.0,
+                        crate::privacy::STATE.1,
+                    )?
+                    .map(|r| r.value)
+                    .unwrap_or_default();
+                state.restricted = restricted;
+                tx.put(
+                    crate::privacy::STATE.0,
+                    crate::privacy::STATE.1,
+                    &state,
+                    RecordMeta::local(),
+                )?;
+                crate::privacy::enforce(tx, now).map(drop)
+            })
+        })
+        .await
     }
 
     /// The signed-in account's id, if any.

@@ -890,6 +890,16 @@ impl CacheTx<'_> {
             .execute([seq])?)
     }
 
+    /// Removes one outbox entry (a queued change that must not be sent);
+    /// `true` if it existed.
+    pub fn remove_outbox_entry(&mut self, seq: i64) -> Result<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("DELETE FROM outbox WHERE seq = ?1")?
+            .execute([seq])?
+            == 1)
+    }
+
     /// Number of outbox entries.
     pub fn outbox_len(&self) -> Result<usize> {
         let n: i64 = self

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use praxis_protocol::ErrorCode;
+use praxis_protocol::privacy::PrivacyState;
 use praxis_protocol::sync::{
     FieldValue, Fields, Hlc, Mutation, MutationResult, PullRequest, PullResponse, PushRequest,
     PushResponse, RejectReason, SyncRecord,
@@ -31,7 +32,13 @@ use crate::log::Log;
 use crate::{Error, Result};
 
 /// Collections kept in sync for the signed-in user.
-pub const SYNCED: &[&str] = &["profile", "appointments"];
+pub const SYNCED: &[&str] = &[
+    "profile",
+    "appointments",
+    "consents",
+    "visit_events",
+    "org_policy",
+];
 const STATE: (&str, &str) = ("sync_state", "state");
 const PUSH_BATCH: usize = 100;
 const PULL_PAGE: u32 = 1000;
@@ -44,6 +51,11 @@ pub trait SyncTransport: Send + Sync + std::fmt::Debug {
     async fn push(&self, req: &PushRequest) -> Result<PushResponse>;
     /// `POST /v1/sync/pull`.
     async fn pull(&self, req: &PullRequest) -> Result<PullResponse>;
+    /// `GET /v1/me/privacy`; `None` from a transport that has no privacy
+    /// state to offer (the sync simulation), which skips the step.
+    async fn privacy(&self) -> Result<Option<PrivacyState>> {
+        Ok(None)
+    }
 }
 
 /// What the engine keeps between runs (in the encrypted cache).
@@ -228,6 +240,22 @@ impl SyncEngine {
         self.machine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The encrypted cache the engine writes to.
+    pub(crate) fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    /// The injected clock.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Wakes status subscribers (after a local change they may care about,
+    /// such as a consent or a location setting).
+    pub(crate) fn notify(&self) {
+        self.publish();
+    }
+
     /// The status now.
     pub fn status(&self) -> SyncStatus {
         *self.status.borrow()
@@ -375,6 +403,7 @@ impl SyncEngine {
             };
             self.publish();
             let outcome = match step {
+                Step::Policy => self.policy_step().await,
                 Step::Push => self.push_step().await,
                 Step::Pull { resync } => self.pull_step(resync).await,
             };
@@ -390,6 +419,50 @@ impl SyncEngine {
     /// When the next retry is due, if one is scheduled.
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
         self.machine().poll_timeout()
+    }
+
+    /// The first step of a cycle: the organisation's location policy, the
+    /// published consent versions and the restriction flag, applied (and
+    /// enforced on what is queued) before anything is pushed.
+    async fn policy_step(&self) -> Outcome {
+        let state = match self.transport.privacy().await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Outcome::Done { more: false },
+            Err(e) => return failure(&e),
+        };
+        let now = self.clock.now();
+        let applied = blocking(&self.cache, move |c| {
+            c.transaction(|tx| crate::privacy::apply_state(tx, &state, now))
+        })
+        .await;
+        match applied {
+            Ok(e) => {
+                if e.visit_events_dropped > 0 {
+                    self.log.info(
+                        "sync",
+                        &format!(
+                            "location gate closed: {} queued visit events dropped unsent",
+                            e.visit_events_dropped
+                        ),
+                    );
+                }
+                Outcome::Done { more: false }
+            }
+            Err(e) => failure(&e),
+        }
+    }
+
+    /// This device's sync identity (sent with every push).
+    pub async fn client_id(&self) -> Result<String> {
+        let seed = self.seed;
+        blocking(&self.cache, move |c| {
+            c.transaction(|tx| {
+                let state = load_state(tx, seed)?;
+                save_state(tx, &state)?;
+                Ok(state.client_id)
+            })
+        })
+        .await
     }
 
     async fn push_step(&self) -> Outcome {
@@ -438,7 +511,11 @@ impl SyncEngine {
                             match reason {
                                 // The server will never take it: drop the
                                 // local copy, never resurrect it.
-                                RejectReason::Gone | RejectReason::Forbidden => {
+                                RejectReason::Gone
+                                | RejectReason::Forbidden
+                                | RejectReason::PolicyDisabled
+                                | RejectReason::ConsentRequired
+                                | RejectReason::Restricted => {
                                     tx.delete(&m.collection, &m.id)?;
                                 }
                                 // Anything else means the local copy holds
@@ -463,6 +540,7 @@ impl SyncEngine {
 
     async fn pull_step(&self, resync: bool) -> Outcome {
         let seed = self.seed;
+        let now = self.clock.now();
         if resync {
             let mut r = self.resync.lock().unwrap_or_else(|p| p.into_inner());
             if r.is_none() {
@@ -554,7 +632,9 @@ impl SyncEngine {
                     state.resync = false;
                 }
                 state.hlc = clock.last().to_string();
-                save_state(tx, &state)
+                save_state(tx, &state)?;
+                // A pulled policy or consent may have closed a gate.
+                crate::privacy::enforce(tx, now).map(drop)
             })
         })
         .await;

@@ -7,8 +7,10 @@
 //! sequence of events, including failures at any point, is replayable in a
 //! test.
 //!
-//! A cycle pushes the outbox until it is empty, then pulls until no more
-//! changes wait. A failure ends the cycle and schedules a retry with
+//! A cycle first refreshes the privacy state (organisation location
+//! policy, consent policy versions, restriction) so that an "off" is
+//! applied before anything queued is sent, then pushes the outbox until it
+//! is empty, then pulls until no more changes wait. A failure ends the cycle and schedules a retry with
 //! exponential backoff (1 s doubling to 5 min) and jitter, or after the
 //! server's `Retry-After` when it is longer. A `resync_required` answer
 //! restarts the pull from the beginning in resync mode.
@@ -18,6 +20,8 @@ use chrono::{DateTime, Duration, Utc};
 /// What the driver should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Fetch and apply the privacy state (first step of every cycle).
+    Policy,
     /// Push a batch of the outbox.
     Push,
     /// Pull a page of changes; `resync` pulls everything from the start.
@@ -140,7 +144,7 @@ impl SyncMachine {
         self.retry_at = None;
         self.status.retry_at = None;
         self.status.state = SyncState::Syncing;
-        self.current = Some(Step::Push);
+        self.current = Some(Step::Policy);
         self.current
     }
 
@@ -150,6 +154,7 @@ impl SyncMachine {
             return;
         };
         match (step, outcome) {
+            (Step::Policy, Outcome::Done { .. }) => self.current = Some(Step::Push),
             (Step::Push, Outcome::Done { more: true }) => {}
             (Step::Push, Outcome::Done { more: false }) => {
                 self.current = Some(Step::Pull { resync: false })
@@ -235,6 +240,8 @@ mod tests {
         let mut m = SyncMachine::new(1);
         assert_eq!(m.poll_step(t0()), None, "nothing wanted");
         m.handle_trigger(true);
+        assert_eq!(m.poll_step(t0()), Some(Step::Policy));
+        m.handle_outcome(t0(), Outcome::Done { more: false });
         assert_eq!(m.poll_step(t0()), Some(Step::Push));
         m.handle_outcome(t0(), Outcome::Done { more: true });
         assert_eq!(m.poll_step(t0()), Some(Step::Push));
@@ -285,7 +292,7 @@ mod tests {
         );
         // An explicit sync_now skips the wait.
         m.handle_trigger(true);
-        assert_eq!(m.poll_step(t0() + Duration::seconds(1)), Some(Step::Push));
+        assert_eq!(m.poll_step(t0() + Duration::seconds(1)), Some(Step::Policy));
     }
 
     #[test]
@@ -295,7 +302,8 @@ mod tests {
         m.poll_step(t0());
         m.handle_outcome(t0(), Outcome::Failed(Failure::Server));
         let later = m.poll_timeout().expect("retry");
-        assert_eq!(m.poll_step(later), Some(Step::Push));
+        assert_eq!(m.poll_step(later), Some(Step::Policy));
+        m.handle_outcome(later, Outcome::Done { more: false });
         m.handle_outcome(later, Outcome::Done { more: false });
         m.handle_outcome(later, Outcome::Done { more: false });
         assert_eq!(m.status().state, SyncState::Idle);

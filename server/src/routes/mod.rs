@@ -5,7 +5,10 @@
 mod accounts;
 mod health;
 mod orgs;
+mod privacy;
 mod sync;
+
+pub(crate) use privacy::parse_policy_versions;
 
 use std::time::Duration;
 
@@ -51,6 +54,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(orgs::routes())
         .merge(sync::routes())
+        .merge(privacy::routes())
         .merge(health::routes())
 }
 

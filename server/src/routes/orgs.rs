@@ -35,7 +35,7 @@ const ORG_NAME_MAX: usize = 200;
 
 /// The caller's view of `org`: `not_found` unless a member, `forbidden`
 /// unless an admin when `admin` is required.
-async fn membership(
+pub(super) async fn membership(
     state: &AppState,
     org: Uuid,
     caller: &Caller,
@@ -221,7 +221,10 @@ async fn update_member(
 ) -> AppResult<StatusCode> {
     let (org_id, user_id) = (path_id(&org_id)?, path_id(&user_id)?);
     membership(&state, org_id, &caller, true).await?;
-    let change = state.store().set_role(org_id, user_id, req.role).await?;
+    let change = state
+        .store()
+        .set_role(org_id, user_id, req.role, state.now())
+        .await?;
     member_change(change)?;
     tracing::info!(%org_id, admin = %caller.user_id, member = %user_id, role = req.role.as_str(), "member role changed");
     Ok(StatusCode::NO_CONTENT)
@@ -240,7 +243,10 @@ async fn remove_member(
 ) -> AppResult<StatusCode> {
     let (org_id, user_id) = (path_id(&org_id)?, path_id(&user_id)?);
     membership(&state, org_id, &caller, user_id != caller.user_id).await?;
-    let change = state.store().remove_member(org_id, user_id).await?;
+    let change = state
+        .store()
+        .remove_member(org_id, user_id, state.now())
+        .await?;
     member_change(change)?;
     tracing::info!(%org_id, by = %caller.user_id, member = %user_id, "member removed");
     Ok(StatusCode::NO_CONTENT)

@@ -19,7 +19,7 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms).ok_or(StoreError::Decode("timestamp out of range"))
 }
 
@@ -30,7 +30,7 @@ fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
 /// The storage used by the server: domain operations over a [`Db`].
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: Arc<dyn Db>,
+    pub(super) db: Arc<dyn Db>,
     epoch: Arc<str>,
 }
 
@@ -496,6 +496,7 @@ impl Store {
             ],
         )
         .await?;
+        super::privacy::publish_member_policy(&mut *tx, id, owner, now).await?;
         tx.commit().await
     }
 
@@ -620,6 +621,7 @@ impl Store {
             ],
         )
         .await?;
+        super::privacy::publish_member_policy(&mut *tx, org, user, now).await?;
         tx.commit().await?;
         Ok(RedeemOutcome::Joined(org))
     }
@@ -630,13 +632,19 @@ impl Store {
         org: Uuid,
         user: Uuid,
         new: Role,
+        now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
-        self.change_member(org, user, Some(new)).await
+        self.change_member(org, user, Some(new), now).await
     }
 
     /// Removes a member, refusing to remove the last admin.
-    pub async fn remove_member(&self, org: Uuid, user: Uuid) -> Result<MemberChange, StoreError> {
-        self.change_member(org, user, None).await
+    pub async fn remove_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<MemberChange, StoreError> {
+        self.change_member(org, user, None, now).await
     }
 
     /// Shared by role changes (`Some(role)`) and removal (`None`): both must
@@ -647,6 +655,7 @@ impl Store {
         org: Uuid,
         user: Uuid,
         new: Option<Role>,
+        now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
         let mut tx = self.db.begin().await?;
         tx.query(sql::ORG_LOCK, vec![org.into()]).await?;
@@ -672,7 +681,9 @@ impl Store {
             }
             None => {
                 tx.execute(sql::MEMBER_DELETE, vec![org.into(), user.into()])
-                    .await?
+                    .await?;
+                super::privacy::withdraw_member_policy(&mut *tx, org, user, now).await?;
+                0
             }
         };
         tx.commit().await?;
@@ -696,6 +707,10 @@ impl Store {
         let scope = sync::user_scope(user);
         let mut tx = self.db.begin().await?;
         let mut results = Vec::with_capacity(mutations.len());
+        // Loaded when a mutation needs them; a consent written in this
+        // batch changes them, so they are reloaded after one.
+        let mut gates: Option<super::privacy::Gates> = None;
+        let mut sharing_consent_changed = false;
         for m in mutations {
             let key = vec![user.into(), client_id.into(), m.client_seq.into()];
             if let Some(r) = tx.query(sql::MUTATION_GET, key.clone()).await?.first() {
@@ -711,7 +726,11 @@ impl Store {
                 )
                 .await?;
             let stored = rows.first().map(stored_record).transpose()?;
-            let mut decision = sync::decide(stored.as_ref(), m, &scope, now);
+            if sync::needs_gates(&m.collection) && gates.is_none() {
+                gates = Some(super::privacy::Gates::load(&mut *tx, user).await?);
+            }
+            let view = gates.as_ref().map(|g| g as &dyn sync::GateView);
+            let mut decision = sync::decide(stored.as_ref(), m, &scope, now, view);
             let mut taken = false;
             let record = match &decision {
                 sync::Decision::Write {
@@ -761,6 +780,13 @@ impl Store {
             if taken {
                 decision = sync::Decision::Reject(RejectReason::Forbidden, None);
             }
+            if m.collection == praxis_protocol::privacy::consents::COLLECTION
+                && matches!(decision, sync::Decision::Write { changed: true, .. })
+            {
+                gates = None;
+                sharing_consent_changed |= m.fields.get("purpose").and_then(|f| f.v.as_str())
+                    == Some(praxis_protocol::privacy::Purpose::LocationSharing.as_str());
+            }
             let result = sync::answer(m, &decision, record);
             // Refusals store nothing; a replay is simply refused again.
             if !matches!(result, MutationResult::Rejected { .. }) {
@@ -772,6 +798,10 @@ impl Store {
                 tx.execute(sql::MUTATION_PUT, put).await?;
             }
             results.push(result);
+        }
+        if sharing_consent_changed {
+            // A withdrawal ends the user's live shares in this transaction.
+            super::privacy::close_shares_if_gated(&mut *tx, user).await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -844,11 +874,11 @@ impl Store {
     }
 }
 
-fn json_fields(f: &Fields) -> Result<String, StoreError> {
+pub(super) fn json_fields(f: &Fields) -> Result<String, StoreError> {
     serde_json::to_string(f).map_err(|_| StoreError::Decode("fields"))
 }
 
-fn parse_fields(s: &str) -> Result<Fields, StoreError> {
+pub(super) fn parse_fields(s: &str) -> Result<Fields, StoreError> {
     serde_json::from_str(s).map_err(|_| StoreError::Decode("fields"))
 }
 
@@ -911,28 +941,8 @@ async fn publish_profile(
     fields: Fields,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let scope = sync::user_scope(user);
-    let seq = tx
-        .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
-        .await?;
-    let seq = seq
-        .first()
-        .ok_or(StoreError::Decode("scope sequence"))?
-        .i64(0)?;
-    tx.execute(
-        sql::RECORD_UPSERT,
-        vec![
-            "profile".into(),
-            user.into(),
-            scope.as_str().into(),
-            seq.into(),
-            json_fields(&fields)?.into(),
-            Val::Null,
-            ms(now).into(),
-        ],
-    )
-    .await?;
-    Ok(())
+    let id = user.to_string();
+    super::privacy::publish(tx, user, "profile", &id, &fields, None, now).await
 }
 
 async fn insert_pair(

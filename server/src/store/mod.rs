@@ -20,6 +20,7 @@ mod db;
 mod domain;
 mod migrate;
 pub mod postgres;
+mod privacy;
 pub mod sql;
 pub mod sqlite;
 
@@ -28,3 +29,4 @@ pub use domain::{
     Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch, PullPage,
     RedeemOutcome, RotateOutcome, Store, UserRecord,
 };
+pub use privacy::{PositionOutcome, ShareOutcome};

@@ -4,7 +4,11 @@
 //! hashes are `BLOB` (PostgreSQL: `BYTEA`, substituted by the migrator).
 
 /// Schema migrations, applied in order at start; never edit a released one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1_ACCOUNTS_AND_ORGS), (2, V2_SYNC)];
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (1, V1_ACCOUNTS_AND_ORGS),
+    (2, V2_SYNC),
+    (3, V3_CONSENT_AND_LOCATION),
+];
 
 /// Version 1: accounts, sessions, login throttling, organisations.
 ///
@@ -131,6 +135,89 @@ CREATE TABLE sync_mutations (
     PRIMARY KEY (user_id, client_id, client_seq)
 );
 ";
+
+/// Version 3: consent, organisation location policy, live sharing.
+///
+/// * `users.restricted_at`: set while processing is restricted (Art. 18).
+/// * `org_members.location_enabled`: 0 when an admin switched location off
+///   for this member; the organisation's policy itself is JSON in
+///   `orgs.settings` under `location`.
+/// * `org_policy_changes`: who changed which location setting, and when.
+/// * `consent_policies`: the published policy version per purpose; a
+///   higher version makes earlier consent stop counting.
+/// * `location_shares` (+ recipients, + the one latest position as JSON):
+///   live sharing. Stopping or expiring a share deletes its row, and the
+///   position and recipients go with it.
+const V3_CONSENT_AND_LOCATION: &str = "
+ALTER TABLE users ADD COLUMN restricted_at BIGINT;
+ALTER TABLE org_members ADD COLUMN location_enabled BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE org_policy_changes (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+    actor_id TEXT NOT NULL,
+    member_id TEXT,
+    change TEXT NOT NULL,
+    changed_at BIGINT NOT NULL
+);
+CREATE INDEX org_policy_changes_org ON org_policy_changes(org_id, changed_at);
+CREATE TABLE consent_policies (
+    purpose TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    published_at BIGINT NOT NULL
+);
+CREATE TABLE location_shares (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    started_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX location_shares_user ON location_shares(user_id);
+CREATE TABLE location_share_recipients (
+    share_id TEXT NOT NULL REFERENCES location_shares(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (share_id, user_id)
+);
+CREATE INDEX location_share_recipients_user ON location_share_recipients(user_id);
+CREATE TABLE location_positions (
+    share_id TEXT PRIMARY KEY REFERENCES location_shares(id) ON DELETE CASCADE,
+    position TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+";
+
+pub(crate) const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
+pub(crate) const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";
+pub(crate) const ORG_SETTINGS: &str = "SELECT settings FROM orgs WHERE id = ?1 /*FOR UPDATE*/";
+pub(crate) const ORG_SET_SETTINGS: &str =
+    "UPDATE orgs SET settings = ?2, updated_at = ?3 WHERE id = ?1";
+pub(crate) const MEMBERS_LOCATION: &str =
+    "SELECT user_id, location_enabled FROM org_members WHERE org_id = ?1";
+pub(crate) const MEMBER_LOCATION: &str =
+    "SELECT location_enabled FROM org_members WHERE org_id = ?1 AND user_id = ?2";
+pub(crate) const MEMBER_SET_LOCATION: &str =
+    "UPDATE org_members SET location_enabled = ?3 WHERE org_id = ?1 AND user_id = ?2";
+pub(crate) const POLICY_CHANGE_INSERT: &str = "INSERT INTO org_policy_changes (id, org_id, actor_id, member_id, change, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub(crate) const POLICY_CHANGES: &str = "SELECT actor_id, member_id, change, changed_at FROM org_policy_changes WHERE org_id = ?1 ORDER BY changed_at, id";
+pub(crate) const CONSENT_POLICIES: &str = "SELECT purpose, version FROM consent_policies";
+pub(crate) const CONSENT_POLICY_PUBLISH: &str = "INSERT INTO consent_policies (purpose, version, published_at) VALUES (?1, ?2, ?3) ON CONFLICT (purpose) DO UPDATE SET version = ?2, published_at = ?3 WHERE consent_policies.version < ?2";
+pub(crate) const SCOPE_COLLECTION: &str = "SELECT record_id, fields FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL";
+pub(crate) const SCOPE_COLLECTION_RECORDS: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL ORDER BY seq";
+pub(crate) const SHARE_INSERT: &str =
+    "INSERT INTO location_shares (id, user_id, started_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
+pub(crate) const SHARE_RECIPIENT_INSERT: &str =
+    "INSERT INTO location_share_recipients (share_id, user_id) VALUES (?1, ?2)";
+pub(crate) const SHARE_GET: &str =
+    "SELECT user_id, started_at, expires_at FROM location_shares WHERE id = ?1 /*FOR UPDATE*/";
+pub(crate) const SHARES_OF_USER: &str = "SELECT id, started_at, expires_at FROM location_shares WHERE user_id = ?1 ORDER BY started_at, id";
+pub(crate) const SHARE_RECIPIENTS: &str =
+    "SELECT user_id FROM location_share_recipients WHERE share_id = ?1 ORDER BY user_id";
+pub(crate) const SHARE_DELETE: &str = "DELETE FROM location_shares WHERE id = ?1";
+pub(crate) const SHARES_DELETE_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1";
+pub(crate) const SHARES_DELETE_EXPIRED: &str = "DELETE FROM location_shares WHERE expires_at <= ?1";
+pub(crate) const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.full_name, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 ORDER BY s.started_at, s.id";
+pub(crate) const POSITION_PUT: &str = "INSERT INTO location_positions (share_id, position, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (share_id) DO UPDATE SET position = ?2, updated_at = ?3";
+pub(crate) const SHARE_COMEMBER: &str = "SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = ?2 LIMIT 1";
+pub(crate) const VISIT_FIXES_EXPIRED: &str = "SELECT scope, record_id, fields FROM sync_records WHERE collection = 'visit_events' AND deleted IS NULL AND updated_at < ?1";
 
 pub(crate) const EPOCH_INIT: &str = "INSERT INTO sync_meta (meta_key, meta_value) VALUES ('epoch', ?1) ON CONFLICT (meta_key) DO NOTHING";
 pub(crate) const EPOCH_GET: &str = "SELECT meta_value FROM sync_meta WHERE meta_key = 'epoch'";

@@ -1,0 +1,319 @@
+//! Consent state, restriction, organisation location policy and live
+//! location sharing.
+//!
+//! Only admins change an organisation's location policy (members get
+//! `forbidden`, non-members `not_found`); every change is recorded with
+//! who and when, and fanned out to the members' devices as `org_policy`
+//! records. Live sharing checks both gates and the share's end on every
+//! position and on every read: nothing relies on a timer.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::Duration;
+use praxis_protocol::location::{self, Precision};
+use praxis_protocol::privacy::{
+    Closed, LocationPolicy, MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS, MemberLocationRequest,
+    PolicyChange, PrivacyState, Purpose, RestrictionRequest, Share, SharePosition, SharedLocation,
+    StartShareRequest, UpdateLocationPolicyRequest, org_policy,
+};
+use praxis_protocol::{ErrorCode, Problem};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::orgs::membership;
+use super::path_id;
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::extract::{ApiJson, Caller};
+use crate::store::{PositionOutcome, ShareOutcome};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(privacy_state))
+        .routes(routes!(set_restriction))
+        .routes(routes!(get_location_policy, update_location_policy))
+        .routes(routes!(location_policy_changes))
+        .routes(routes!(set_member_location))
+        .routes(routes!(start_share, list_shares))
+        .routes(routes!(stop_share))
+        .routes(routes!(put_position))
+        .routes(routes!(shared_with_me))
+}
+
+/// The error for a closed gate.
+/// The error for a closed gate; `consent_required` names the purpose in
+/// `field`.
+pub(crate) fn closed(purpose: Purpose, c: Closed) -> AppError {
+    match c {
+        Closed::Restricted => AppError::new(ErrorCode::Restricted),
+        Closed::PolicyDisabled => AppError::new(ErrorCode::PolicyDisabled),
+        Closed::ConsentRequired => {
+            AppError::new(ErrorCode::ConsentRequired).field(purpose.as_str())
+        }
+    }
+}
+
+/// Published policy versions, restriction and the caller's `org_policy`
+/// records: what a device applies before any other sync work.
+#[utoipa::path(get, path = "/v1/me/privacy", tag = "privacy", security(("bearer" = [])),
+    responses((status = 200, body = PrivacyState), (status = 401, body = Problem)))]
+async fn privacy_state(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<Json<PrivacyState>> {
+    Ok(Json(state.store().privacy_state(caller.user_id).await?))
+}
+
+/// Restrict processing of the caller's account (GDPR Art. 18), or lift it.
+/// While restricted, location and sharing are refused with `restricted`.
+#[utoipa::path(put, path = "/v1/me/restriction", tag = "privacy", security(("bearer" = [])),
+    request_body = RestrictionRequest,
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem)))]
+async fn set_restriction(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RestrictionRequest>,
+) -> AppResult<StatusCode> {
+    state
+        .store()
+        .set_restricted(caller.user_id, req.restricted, state.now())
+        .await?;
+    tracing::info!(user_id = %caller.user_id, restricted = req.restricted, "restriction changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An organisation's location policy (members).
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/location-policy", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = LocationPolicy), (status = 404, body = Problem)))]
+async fn get_location_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> AppResult<Json<LocationPolicy>> {
+    let org_id = path_id(&org_id)?;
+    membership(&state, org_id, &caller, false).await?;
+    let policy = state
+        .store()
+        .location_policy(org_id, state.now())
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
+    Ok(Json(policy))
+}
+
+/// Change an organisation's location policy (admins). Members' devices
+/// apply it at their next sync.
+#[utoipa::path(patch, path = "/v1/orgs/{org_id}/location-policy", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path)), request_body = UpdateLocationPolicyRequest,
+    responses((status = 200, body = LocationPolicy), (status = 400, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn update_location_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+    ApiJson(req): ApiJson<UpdateLocationPolicyRequest>,
+) -> AppResult<Json<LocationPolicy>> {
+    let org_id = path_id(&org_id)?;
+    membership(&state, org_id, &caller, true).await?;
+    if req.max_precision == Some(Precision::Off) {
+        return Err(AppError::invalid(
+            "max_precision",
+            "Use approximate or precise; switch the features off instead",
+        ));
+    }
+    if req
+        .retention_days
+        .is_some_and(|d| !(1..=org_policy::MAX_RETENTION_DAYS).contains(&d))
+    {
+        return Err(AppError::invalid("retention_days", "Must be 1 to 30 days"));
+    }
+    let policy = state
+        .store()
+        .update_location_policy(org_id, caller.user_id, &req, state.now())
+        .await?;
+    tracing::info!(%org_id, admin = %caller.user_id, "location policy changed");
+    Ok(Json(policy))
+}
+
+/// Every recorded change of the organisation's location settings (admins).
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/location-policy/changes", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = Vec<PolicyChange>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn location_policy_changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> AppResult<Json<Vec<PolicyChange>>> {
+    let org_id = path_id(&org_id)?;
+    membership(&state, org_id, &caller, true).await?;
+    Ok(Json(state.store().policy_changes(org_id).await?))
+}
+
+/// Switch location off (or back on) for one member (admins). Switching on
+/// only lifts the admin's switch; the member's own consent still decides.
+#[utoipa::path(put, path = "/v1/orgs/{org_id}/members/{user_id}/location", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = MemberLocationRequest,
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn set_member_location(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, user_id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<MemberLocationRequest>,
+) -> AppResult<StatusCode> {
+    let (org_id, user_id) = (path_id(&org_id)?, path_id(&user_id)?);
+    membership(&state, org_id, &caller, true).await?;
+    if !state
+        .store()
+        .set_member_location(org_id, caller.user_id, user_id, req.enabled, state.now())
+        .await?
+    {
+        return Err(AppError::new(ErrorCode::NotFound));
+    }
+    tracing::info!(%org_id, admin = %caller.user_id, member = %user_id, enabled = req.enabled, "member location switched");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start sharing my live location with chosen people (who share an
+/// organisation with me) for at most 8 hours.
+#[utoipa::path(post, path = "/v1/location/shares", tag = "location", security(("bearer" = [])),
+    request_body = StartShareRequest,
+    responses((status = 201, body = Share), (status = 400, body = Problem),
+        (status = 403, description = "consent_required, policy_disabled or restricted", body = Problem),
+        (status = 404, description = "a recipient is unknown", body = Problem)))]
+async fn start_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<StartShareRequest>,
+) -> AppResult<(StatusCode, Json<Share>)> {
+    if !(1..=MAX_SHARE_MINUTES).contains(&req.duration_min) {
+        return Err(AppError::invalid(
+            "duration_min",
+            "Must be 1 to 480 minutes",
+        ));
+    }
+    if req.recipients.is_empty() || req.recipients.len() > MAX_SHARE_RECIPIENTS {
+        return Err(AppError::invalid("recipients", "Give 1 to 20 recipients"));
+    }
+    match state
+        .store()
+        .start_share(
+            caller.user_id,
+            &req.recipients,
+            req.duration_min,
+            state.now(),
+        )
+        .await?
+    {
+        ShareOutcome::Started(share) => {
+            tracing::info!(user_id = %caller.user_id, share_id = %share.share_id, "live share started");
+            Ok((StatusCode::CREATED, Json(share)))
+        }
+        ShareOutcome::Closed(c) => Err(closed(Purpose::LocationSharing, c)),
+        ShareOutcome::UnknownRecipient => {
+            Err(AppError::new(ErrorCode::NotFound).field("recipients"))
+        }
+    }
+}
+
+/// My live shares that have not ended.
+#[utoipa::path(get, path = "/v1/location/shares", tag = "location", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Share>), (status = 401, body = Problem)))]
+async fn list_shares(State(state): State<AppState>, caller: Caller) -> AppResult<Json<Vec<Share>>> {
+    Ok(Json(
+        state.store().shares_of(caller.user_id, state.now()).await?,
+    ))
+}
+
+/// Stop a live share; its position is deleted.
+#[utoipa::path(delete, path = "/v1/location/shares/{share_id}", tag = "location", security(("bearer" = [])),
+    params(("share_id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn stop_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share_id): Path<String>,
+) -> AppResult<StatusCode> {
+    let share_id = path_id(&share_id)?;
+    if !state.store().stop_share(caller.user_id, share_id).await? {
+        return Err(AppError::new(ErrorCode::NotFound));
+    }
+    tracing::info!(user_id = %caller.user_id, %share_id, "live share stopped");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send the latest position of a live share (only the latest is kept).
+#[utoipa::path(put, path = "/v1/location/shares/{share_id}/position", tag = "location", security(("bearer" = [])),
+    params(("share_id" = Uuid, Path)), request_body = SharePosition,
+    responses((status = 204), (status = 400, body = Problem),
+        (status = 403, description = "consent_required, policy_disabled or restricted: the share is deleted", body = Problem),
+        (status = 404, body = Problem), (status = 410, description = "share_ended", body = Problem)))]
+async fn put_position(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share_id): Path<String>,
+    ApiJson(pos): ApiJson<SharePosition>,
+) -> AppResult<StatusCode> {
+    let share_id = path_id(&share_id)?;
+    location::check_coordinates(pos.lat, pos.lon)
+        .and_then(|()| location::check_accuracy(pos.accuracy_m))
+        .map_err(|e| AppError::invalid(e.field(), "Out of range or not a number"))?;
+    if pos.at > state.now() + Duration::minutes(5) {
+        return Err(AppError::invalid("at", "The fix is from the future"));
+    }
+    if pos.precision == Precision::Off {
+        return Err(AppError::invalid(
+            "precision",
+            "Must be approximate or precise",
+        ));
+    }
+    match state
+        .store()
+        .put_position(caller.user_id, share_id, pos, state.now())
+        .await?
+    {
+        PositionOutcome::Stored => Ok(StatusCode::NO_CONTENT),
+        PositionOutcome::NotFound => Err(AppError::new(ErrorCode::NotFound)),
+        PositionOutcome::Expired => Err(AppError::new(ErrorCode::ShareEnded)),
+        PositionOutcome::Closed(c) => Err(closed(Purpose::LocationSharing, c)),
+    }
+}
+
+/// Live shares others run with me, with their latest position. Ended
+/// shares are never returned (checked on this read).
+#[utoipa::path(get, path = "/v1/location/shared-with-me", tag = "location", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SharedLocation>), (status = 401, body = Problem)))]
+async fn shared_with_me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<Json<Vec<SharedLocation>>> {
+    Ok(Json(
+        state
+            .store()
+            .shared_with(caller.user_id, state.now())
+            .await?,
+    ))
+}
+
+/// Published policy versions, for the server's start-up flag.
+pub(crate) fn parse_policy_versions(raw: &str) -> Result<BTreeMap<Purpose, u32>, String> {
+    raw.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|pair| {
+            let (p, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected purpose=version, got {pair:?}"))?;
+            let purpose =
+                Purpose::parse(p.trim()).ok_or_else(|| format!("unknown purpose {p:?}"))?;
+            let version = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| format!("bad version for {p}"))?;
+            Ok((purpose, version))
+        })
+        .collect()
+}

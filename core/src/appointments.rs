@@ -143,9 +143,16 @@ fn point_json(p: Option<GeoPoint>) -> Value {
     p.map_or(Value::Null, |p| json!({ "lat": p.lat, "lon": p.lon }))
 }
 
-fn fence_json(g: Option<Geofence>) -> Value {
-    g.and_then(|g| serde_json::to_value(g).ok())
-        .unwrap_or(Value::Null)
+/// A validated geofence as JSON (refused with the rule it breaks).
+fn fence_json(g: Option<Geofence>) -> Result<Value> {
+    let Some(g) = g else {
+        return Ok(Value::Null);
+    };
+    g.validate().map_err(|e| Error::InvalidInput {
+        field: "geofence",
+        reason: e.code(),
+    })?;
+    Ok(serde_json::to_value(g)?)
 }
 
 fn checked(fields: Vec<(&'static str, Value)>) -> Result<Vec<(String, Value)>> {
@@ -211,7 +218,7 @@ impl Appointments {
             ("status", Value::from(AppointmentStatus::Scheduled.as_str())),
             ("address", a.address.map_or(Value::Null, Value::from)),
             ("point", point_json(a.point)),
-            ("geofence", fence_json(a.geofence)),
+            ("geofence", fence_json(a.geofence)?),
         ])?;
         let id = Uuid::new_v4();
         self.engine
@@ -245,7 +252,7 @@ impl Appointments {
             fields.push(("point", point_json(v)));
         }
         if let Some(v) = p.geofence {
-            fields.push(("geofence", fence_json(v)));
+            fields.push(("geofence", fence_json(v)?));
         }
         if fields.is_empty() {
             return Err(Error::InvalidInput {

@@ -530,10 +530,6 @@ impl Location {
     pub async fn share_fix(&self, fix: Fix) -> Result<usize> {
         let now = self.now();
         check_fix(&fix, now)?;
-        let shares = self.my_shares().await?;
-        if shares.is_empty() {
-            return Ok(0);
-        }
         let precision = match self.gates().await?.require(Purpose::LocationSharing) {
             Ok(p) => p,
             Err(e) => {
@@ -541,6 +537,10 @@ impl Location {
                 return Err(e);
             }
         };
+        let shares = self.my_shares().await?;
+        if shares.is_empty() {
+            return Ok(0);
+        }
         let (lat, lon, accuracy_m) =
             location::apply_precision(precision, fix.lat, fix.lon, fix.accuracy_m).ok_or(
                 Error::Closed {

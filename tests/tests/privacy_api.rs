@@ -252,8 +252,7 @@ async fn only_admins_change_the_location_policy_and_every_change_is_recorded(s: 
     assert_eq!(changes[0]["change"]["retention_days"], 3);
     assert_eq!(
         changes[0]["at"],
-        changed_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        changed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     assert_eq!(changes[1]["member_id"], member.id.as_str());
     assert_eq!(changes[1]["change"]["member_enabled"], false);

@@ -486,6 +486,24 @@ impl SyncEngine {
             Ok(r) => r,
             Err(e) => return failure(&e),
         };
+        let refused: Vec<RejectReason> = resp
+            .results
+            .iter()
+            .filter_map(|r| match r {
+                MutationResult::Rejected { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect();
+        if let Some(first) = refused.first() {
+            // A refused change is dropped (or resynced away): say so.
+            self.log.warn(
+                "sync",
+                &format!(
+                    "server refused {} queued change(s), first: {first:?}",
+                    refused.len()
+                ),
+            );
+        }
         let applied = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
                 tx.ack_outbox(last_entry)?;

@@ -189,14 +189,25 @@ pub struct Enforced {
 pub(crate) fn enforce(tx: &mut CacheTx<'_>, now: DateTime<Utc>) -> Result<Enforced> {
     let gates = Gates::load(tx)?;
     let mut out = Enforced::default();
-    if gates.check(Purpose::LocationVisits).is_err() {
-        for entry in tx.outbox(usize::MAX)? {
-            let m: Mutation = serde_json::from_slice(&entry.payload)?;
-            if m.collection == visit_events::COLLECTION {
-                tx.remove_outbox_entry(entry.seq)?;
-                tx.delete(&m.collection, &m.id)?;
-                out.visit_events_dropped += 1;
-            }
+    let visits_open = gates.check(Purpose::LocationVisits).is_ok();
+    let max = gates.effective.max_precision;
+    for entry in tx.outbox(usize::MAX)? {
+        let m: Mutation = serde_json::from_slice(&entry.payload)?;
+        if m.collection != visit_events::COLLECTION {
+            continue;
+        }
+        // Closed gate: nothing queued is sent. Open, but the organisation
+        // lowered the precision since: what is finer is not sent either.
+        let finer = m
+            .fields
+            .get("precision")
+            .and_then(|f| f.v.as_str())
+            .and_then(Precision::parse)
+            .is_none_or(|p| p > max);
+        if !visits_open || finer {
+            tx.remove_outbox_entry(entry.seq)?;
+            tx.delete(&m.collection, &m.id)?;
+            out.visit_events_dropped += 1;
         }
     }
     if gates.check(Purpose::LocationSharing).is_err() {

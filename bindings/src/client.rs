@@ -20,7 +20,7 @@ pub struct PraxisClient {
     inner: Arc<praxis_core::PraxisClient>,
 }
 
-fn uuid(field: &'static str, s: &str) -> Result<Uuid, PraxisError> {
+pub(crate) fn uuid(field: &'static str, s: &str) -> Result<Uuid, PraxisError> {
     Uuid::parse_str(s).map_err(|_| PraxisError::InvalidInput {
         field: field.to_owned(),
         reason: "not_an_id".to_owned(),
@@ -36,6 +36,13 @@ fn pins(raw: Vec<Vec<u8>>) -> Result<Vec<[u8; 32]>, PraxisError> {
             })
         })
         .collect()
+}
+
+impl PraxisClient {
+    /// The core client this object wraps.
+    pub(crate) fn core(&self) -> &Arc<praxis_core::PraxisClient> {
+        &self.inner
+    }
 }
 
 #[uniffi::export(async_runtime = "tokio")]

@@ -13,12 +13,14 @@ mod client;
 mod error;
 mod keys;
 mod listeners;
+mod privacy;
 mod types;
 
 pub use client::PraxisClient;
 pub use error::PraxisError;
 pub use keys::{KeyProvider, Logger};
 pub use listeners::{SessionListener, SyncListener, TaskHandle};
+pub use privacy::*;
 pub use types::*;
 
 /// The core's version, e.g. for an about screen (also the cheapest call

@@ -302,13 +302,85 @@ impl From<AppointmentStatus> for praxis_core::AppointmentStatus {
     }
 }
 
-/// A WGS84 position.
-#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+/// A WGS84 position. `Debug` prints no coordinates (personal data).
+#[derive(Clone, Copy, PartialEq, uniffi::Record)]
 pub struct GeoPoint {
     /// Latitude in degrees.
     pub lat: f64,
     /// Longitude in degrees.
     pub lon: f64,
+}
+
+impl std::fmt::Debug for GeoPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GeoPoint([redacted])")
+    }
+}
+
+/// The area that counts as "at the visit": a circle, or a closed polygon
+/// (the last point repeats the first) that does not cross itself.
+#[derive(Clone, PartialEq, uniffi::Enum)]
+pub enum Geofence {
+    /// Within `radius_m` (10 to 5,000 m) of a centre.
+    Circle {
+        /// Centre.
+        centre: GeoPoint,
+        /// Radius, metres.
+        radius_m: f64,
+    },
+    /// A simple polygon.
+    Polygon {
+        /// Corners in order, the first repeated last.
+        points: Vec<GeoPoint>,
+    },
+}
+
+impl std::fmt::Debug for Geofence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Geofence([redacted])")
+    }
+}
+
+impl From<Geofence> for praxis_core::appointments::Geofence {
+    fn from(g: Geofence) -> Self {
+        match g {
+            Geofence::Circle { centre, radius_m } => Self::Circle {
+                lat: centre.lat,
+                lon: centre.lon,
+                radius_m,
+            },
+            Geofence::Polygon { points } => Self::Polygon {
+                points: points
+                    .into_iter()
+                    .map(|p| protocol::location::LatLon {
+                        lat: p.lat,
+                        lon: p.lon,
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl From<praxis_core::appointments::Geofence> for Geofence {
+    fn from(g: praxis_core::appointments::Geofence) -> Self {
+        use praxis_core::appointments::Geofence as G;
+        match g {
+            G::Circle { lat, lon, radius_m } => Self::Circle {
+                centre: GeoPoint { lat, lon },
+                radius_m,
+            },
+            G::Polygon { points } => Self::Polygon {
+                points: points
+                    .into_iter()
+                    .map(|p| GeoPoint {
+                        lat: p.lat,
+                        lon: p.lon,
+                    })
+                    .collect(),
+            },
+        }
+    }
 }
 
 /// A visit.
@@ -330,6 +402,8 @@ pub struct Appointment {
     pub address: Option<String>,
     /// Position.
     pub point: Option<GeoPoint>,
+    /// Geofence for check-in/out.
+    pub geofence: Option<Geofence>,
 }
 
 impl std::fmt::Debug for Appointment {
@@ -354,6 +428,7 @@ impl From<praxis_core::Appointment> for Appointment {
                 lat: p.lat,
                 lon: p.lon,
             }),
+            geofence: a.geofence.map(Into::into),
         }
     }
 }
@@ -376,6 +451,9 @@ pub struct NewAppointment {
     /// Position.
     #[uniffi(default = None)]
     pub point: Option<GeoPoint>,
+    /// Geofence for check-in/out (without one: 150 m around `point`).
+    #[uniffi(default = None)]
+    pub geofence: Option<Geofence>,
 }
 
 impl std::fmt::Debug for NewAppointment {
@@ -396,7 +474,7 @@ impl From<NewAppointment> for praxis_core::NewAppointment {
                 lat: p.lat,
                 lon: p.lon,
             }),
-            geofence: None,
+            geofence: a.geofence.map(Into::into),
         }
     }
 }

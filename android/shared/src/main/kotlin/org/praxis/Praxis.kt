@@ -120,7 +120,77 @@ data class Profile(
 
 enum class AppointmentStatus { SCHEDULED, COMPLETED, CANCELLED, NO_SHOW }
 
-data class GeoPoint(val lat: Double, val lon: Double)
+data class GeoPoint(val lat: Double, val lon: Double) {
+    // Coordinates are personal data: keep them out of logs.
+    override fun toString() = "GeoPoint([redacted])"
+}
+
+/** A purpose the user consents to, separately. */
+enum class Purpose { LOCATION_VISITS, LOCATION_SHARING, MARKETING, ANALYTICS }
+
+/** How precise a location is; the core never uses more than the organisation allows. */
+enum class Precision { OFF, APPROXIMATE, PRECISE }
+
+/** Which gate keeps location off. */
+enum class GateClosed { RESTRICTED, POLICY_DISABLED, CONSENT_REQUIRED }
+
+/** Whether location may be used for [purpose]: both the organisation and the user must allow it. */
+data class LocationPermission(
+    val purpose: Purpose,
+    val closed: GateClosed?,
+    val precision: Precision,
+    val organisationAllows: Boolean,
+    val consented: Boolean,
+    val restricted: Boolean,
+    val maxPrecision: Precision,
+    val retentionDays: Int,
+) {
+    val allowed: Boolean get() = closed == null
+}
+
+data class ConsentStatus(
+    val purpose: Purpose,
+    val granted: Boolean,
+    val givenVersion: Int?,
+    val currentVersion: Int,
+    val needsReconsent: Boolean,
+    val updatedAt: Instant?,
+)
+
+/** A position from the platform's location provider. */
+data class Fix(val lat: Double, val lon: Double, val accuracyM: Double, val time: Instant, val source: FixSource = FixSource.FUSED) {
+    override fun toString() = "Fix(time=$time, source=$source)"
+}
+
+enum class FixSource { GPS, NETWORK, FUSED }
+
+enum class VisitKind { CHECK_IN, CHECK_OUT }
+
+data class VisitEvent(
+    val id: String,
+    val appointmentId: String,
+    val kind: VisitKind,
+    val at: Instant,
+    val position: GeoPoint?,
+    val precision: Precision,
+    val inside: Boolean?,
+    val distanceM: Double?,
+)
+
+data class LiveShare(val shareId: String, val recipients: List<String>, val startedAt: Instant, val expiresAt: Instant)
+
+data class SharedLocation(val shareId: String, val userId: String, val fullName: String, val expiresAt: Instant, val position: GeoPoint?) {
+    override fun toString() = "SharedLocation(shareId=$shareId)"
+}
+
+data class LocationPolicy(
+    val locationVisits: Boolean,
+    val locationSharing: Boolean,
+    val maxPrecision: Precision,
+    val retentionDays: Int,
+    val updatedAt: Instant,
+    val updatedBy: String?,
+)
 
 data class Appointment(
     val id: String,
@@ -134,6 +204,28 @@ data class Appointment(
 ) {
     override fun toString() = "Appointment(id=$id, start=$start, status=$status)"
 }
+
+private fun Purpose.toFfi() = org.praxis.ffi.Purpose.valueOf(name)
+private fun org.praxis.ffi.Purpose.toPublic() = Purpose.valueOf(name)
+private fun Precision.toFfi() = org.praxis.ffi.Precision.valueOf(name)
+private fun org.praxis.ffi.Precision.toPublic() = Precision.valueOf(name)
+private fun org.praxis.ffi.GeoPoint.toPublic() = GeoPoint(lat, lon)
+private fun Fix.toFfi() = org.praxis.ffi.Fix(lat, lon, accuracyM, time, org.praxis.ffi.FixSource.valueOf(source.name))
+
+private fun org.praxis.ffi.LocationPermission.toPublic() = LocationPermission(
+    purpose.toPublic(), closed?.let { GateClosed.valueOf(it.name) }, precision.toPublic(), organisationAllows,
+    consented, restricted, maxPrecision.toPublic(), retentionDays.toInt(),
+)
+
+private fun org.praxis.ffi.VisitEvent.toPublic() = VisitEvent(
+    id, appointmentId, VisitKind.valueOf(kind.name), at, position?.toPublic(), precision.toPublic(), inside, distanceM,
+)
+
+private fun org.praxis.ffi.LiveShare.toPublic() = LiveShare(shareId, recipients, startedAt, expiresAt)
+
+private fun org.praxis.ffi.LocationPolicy.toPublic() =
+    LocationPolicy(locationVisits, locationSharing, maxPrecision.toPublic(), retentionDays.toInt(), updatedAt, updatedBy)
+
 
 enum class SyncState { IDLE, SYNCING, OFFLINE, ERROR }
 
@@ -233,7 +325,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         point: GeoPoint? = null,
     ): String = mapped {
         inner.createAppointment(
-            FfiNewAppointment(title, patientLabel, start, durationMin.toUInt(), address, point?.let { org.praxis.ffi.GeoPoint(it.lat, it.lon) }),
+            FfiNewAppointment(title, patientLabel, start, durationMin.toUInt(), address, point?.let { org.praxis.ffi.GeoPoint(it.lat, it.lon) }, null),
         )
     }
 
@@ -281,6 +373,91 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     }.conflate()
 
     suspend fun joinOrg(code: String): String = mapped { inner.joinOrg(code) }
+
+    suspend fun createJoinCode(orgId: String): String = mapped { inner.createJoinCode(orgId).code }
+
+    // --- consent -------------------------------------------------------------
+
+    suspend fun grantConsent(purpose: Purpose) = mapped { inner.grantConsent(purpose.toFfi()) }
+
+    /** Withdraws consent: processing for the purpose stops at once, on this device first. */
+    suspend fun withdrawConsent(purpose: Purpose) = mapped { inner.withdrawConsent(purpose.toFfi()) }
+
+    suspend fun consentStatus(): List<ConsentStatus> = mapped {
+        inner.consentStatus().map {
+            ConsentStatus(it.purpose.toPublic(), it.granted, it.givenVersion?.toInt(), it.currentVersion.toInt(), it.needsReconsent, it.updatedAt)
+        }
+    }
+
+    /** Purposes consented to under an older policy version: ask the user again. */
+    suspend fun purposesNeedingReconsent(): List<Purpose> = mapped { inner.purposesNeedingReconsent().map { it.toPublic() } }
+
+    // --- location ------------------------------------------------------------
+
+    /**
+     * Both location permissions (visits, sharing), now and at every change: the
+     * organisation's policy (after a sync), the user's consent, restriction, precision.
+     */
+    val locationPermissions: Flow<List<LocationPermission>> = callbackFlow {
+        val handle = inner.subscribeLocation(object : org.praxis.ffi.LocationListener {
+            override fun onUpdate(permissions: List<org.praxis.ffi.LocationPermission>) {
+                trySend(permissions.map { it.toPublic() })
+            }
+        })
+        awaitClose {
+            handle.cancel()
+            handle.close()
+        }
+    }.conflate()
+
+    suspend fun locationPermission(purpose: Purpose): LocationPermission =
+        mapped { inner.locationPermission(purpose.toFfi()).toPublic() }
+
+    suspend fun setLocationPrecision(precision: Precision) = mapped { inner.setLocationPrecision(precision.toFfi()) }
+
+    /**
+     * Records a check-in. Throws [PraxisError.PolicyDisabled], [PraxisError.ConsentRequired] or
+     * [PraxisError.Restricted] when a gate is closed; nothing is stored then.
+     */
+    suspend fun checkIn(appointmentId: String, fix: Fix): VisitEvent = mapped { inner.checkIn(appointmentId, fix.toFfi()).toPublic() }
+
+    suspend fun checkOut(appointmentId: String, fix: Fix): VisitEvent = mapped { inner.checkOut(appointmentId, fix.toFfi()).toPublic() }
+
+    suspend fun visitEvents(appointmentId: String): List<VisitEvent> = mapped { inner.visitEvents(appointmentId).map { it.toPublic() } }
+
+    suspend fun startLocationShare(recipients: List<String>, durationMin: Int): LiveShare =
+        mapped { inner.startLocationShare(recipients, durationMin.toUInt()).toPublic() }
+
+    /** Sends a fix to the live shares still running; returns how many received it. */
+    suspend fun shareLocation(fix: Fix): Int = mapped { inner.shareLocation(fix.toFfi()).toInt() }
+
+    suspend fun stopLocationShare(shareId: String) = mapped { inner.stopLocationShare(shareId) }
+
+    suspend fun sharedWithMe(): List<SharedLocation> = mapped {
+        inner.sharedWithMe().map { SharedLocation(it.shareId, it.userId, it.fullName, it.expiresAt, it.position?.toPublic()) }
+    }
+
+    // --- organisation location policy (admins) --------------------------------
+
+    suspend fun locationPolicy(orgId: String): LocationPolicy = mapped { inner.locationPolicy(orgId).toPublic() }
+
+    suspend fun updateLocationPolicy(
+        orgId: String,
+        locationVisits: Boolean? = null,
+        locationSharing: Boolean? = null,
+        maxPrecision: Precision? = null,
+        retentionDays: Int? = null,
+    ): LocationPolicy = mapped {
+        inner.updateLocationPolicy(
+            orgId,
+            org.praxis.ffi.LocationPolicyUpdate(locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.toUInt()),
+        ).toPublic()
+    }
+
+    suspend fun setMemberLocation(orgId: String, userId: String, enabled: Boolean) =
+        mapped { inner.setMemberLocation(orgId, userId, enabled) }
+
+    suspend fun setRestricted(restricted: Boolean) = mapped { inner.setRestricted(restricted) }
 
     override fun close() = inner.close()
 }

@@ -1,0 +1,666 @@
+//! Consent, location and the organisation's location policy, mirrored for
+//! the apps. No logic: conversions and calls into the core.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use praxis_core::protocol::location as ploc;
+use praxis_core::protocol::privacy as pp;
+use uuid::Uuid;
+
+use crate::client::{PraxisClient, uuid};
+use crate::error::PraxisError;
+use crate::listeners::{TaskHandle, runtime};
+use crate::types::GeoPoint;
+
+/// A purpose the user consents to, separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Purpose {
+    /// Location at check-in/out of visits.
+    LocationVisits,
+    /// Live location shared with chosen people.
+    LocationSharing,
+    /// Marketing messages.
+    Marketing,
+    /// Usage analytics.
+    Analytics,
+}
+
+impl From<Purpose> for pp::Purpose {
+    fn from(p: Purpose) -> Self {
+        match p {
+            Purpose::LocationVisits => Self::LocationVisits,
+            Purpose::LocationSharing => Self::LocationSharing,
+            Purpose::Marketing => Self::Marketing,
+            Purpose::Analytics => Self::Analytics,
+        }
+    }
+}
+
+impl From<pp::Purpose> for Purpose {
+    fn from(p: pp::Purpose) -> Self {
+        match p {
+            pp::Purpose::LocationVisits => Self::LocationVisits,
+            pp::Purpose::LocationSharing => Self::LocationSharing,
+            pp::Purpose::Marketing => Self::Marketing,
+            pp::Purpose::Analytics => Self::Analytics,
+        }
+    }
+}
+
+/// How precise a location is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Precision {
+    /// Not used.
+    Off,
+    /// Snapped to a ~2 km grid.
+    Approximate,
+    /// As measured.
+    Precise,
+}
+
+impl From<Precision> for ploc::Precision {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::Off => Self::Off,
+            Precision::Approximate => Self::Approximate,
+            Precision::Precise => Self::Precise,
+        }
+    }
+}
+
+impl From<ploc::Precision> for Precision {
+    fn from(p: ploc::Precision) -> Self {
+        match p {
+            ploc::Precision::Off => Self::Off,
+            ploc::Precision::Approximate => Self::Approximate,
+            ploc::Precision::Precise => Self::Precise,
+        }
+    }
+}
+
+/// Which gate is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum GateClosed {
+    /// The account is restricted.
+    Restricted,
+    /// The organisation does not allow it (or there is no organisation).
+    PolicyDisabled,
+    /// The user has not consented (to the current policy version).
+    ConsentRequired,
+}
+
+impl From<pp::Closed> for GateClosed {
+    fn from(c: pp::Closed) -> Self {
+        match c {
+            pp::Closed::Restricted => Self::Restricted,
+            pp::Closed::PolicyDisabled => Self::PolicyDisabled,
+            pp::Closed::ConsentRequired => Self::ConsentRequired,
+        }
+    }
+}
+
+/// Whether location may be used for a purpose, and how precisely.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LocationPermission {
+    /// The purpose.
+    pub purpose: Purpose,
+    /// `None` when allowed.
+    pub closed: Option<GateClosed>,
+    /// The precision fixes are reduced to (`Off` when closed).
+    pub precision: Precision,
+    /// Whether the organisations allow it.
+    pub organisation_allows: bool,
+    /// Whether the user's consent counts.
+    pub consented: bool,
+    /// Whether the account is restricted.
+    pub restricted: bool,
+    /// The finest precision the organisations allow.
+    pub max_precision: Precision,
+    /// Days raw fixes are kept.
+    pub retention_days: u32,
+}
+
+impl From<praxis_core::LocationPermission> for LocationPermission {
+    fn from(p: praxis_core::LocationPermission) -> Self {
+        Self {
+            purpose: p.purpose.into(),
+            closed: p.closed.map(Into::into),
+            precision: p.precision.into(),
+            organisation_allows: p.organisation_allows,
+            consented: p.consented,
+            restricted: p.restricted,
+            max_precision: p.max_precision.into(),
+            retention_days: p.retention_days,
+        }
+    }
+}
+
+/// Receives location permission changes.
+#[uniffi::export(foreign)]
+pub trait LocationListener: Send + Sync {
+    /// Both location purposes' permissions (now first, then at every change).
+    fn on_update(&self, permissions: Vec<LocationPermission>);
+}
+
+/// Where consent for one purpose stands.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ConsentStatus {
+    /// The purpose.
+    pub purpose: Purpose,
+    /// Whether consent counts now.
+    pub granted: bool,
+    /// The version the latest grant or withdrawal referred to.
+    pub given_version: Option<u32>,
+    /// The published version.
+    pub current_version: u32,
+    /// Granted for an older version: ask again.
+    pub needs_reconsent: bool,
+    /// When the latest grant or withdrawal was recorded.
+    pub updated_at: Option<SystemTime>,
+}
+
+impl From<praxis_core::ConsentStatus> for ConsentStatus {
+    fn from(c: praxis_core::ConsentStatus) -> Self {
+        Self {
+            purpose: c.purpose.into(),
+            granted: c.granted,
+            given_version: c.given_version,
+            current_version: c.current_version,
+            needs_reconsent: c.needs_reconsent,
+            updated_at: c.updated_at.map(Into::into),
+        }
+    }
+}
+
+/// One entry of the consent ledger.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ConsentEntry {
+    /// Entry id.
+    pub id: String,
+    /// Purpose.
+    pub purpose: Purpose,
+    /// Granted or withdrawn.
+    pub granted: bool,
+    /// Policy version.
+    pub policy_version: u32,
+    /// When.
+    pub at: SystemTime,
+    /// Which device.
+    pub device: String,
+}
+
+/// Where a fix came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FixSource {
+    /// Satellites.
+    Gps,
+    /// Wi-Fi / cell.
+    Network,
+    /// The platform's fused provider.
+    Fused,
+}
+
+/// A position from the platform.
+#[derive(Clone, Copy, PartialEq, uniffi::Record)]
+pub struct Fix {
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Accuracy radius, metres.
+    pub accuracy_m: f64,
+    /// When it was taken.
+    pub time: SystemTime,
+    /// Where it came from.
+    pub source: FixSource,
+}
+
+impl std::fmt::Debug for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fix")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<Fix> for praxis_core::Fix {
+    fn from(f: Fix) -> Self {
+        Self {
+            lat: f.lat,
+            lon: f.lon,
+            accuracy_m: f.accuracy_m,
+            at: f.time.into(),
+            source: match f.source {
+                FixSource::Gps => praxis_core::FixSource::Gps,
+                FixSource::Network => praxis_core::FixSource::Network,
+                FixSource::Fused => praxis_core::FixSource::Fused,
+            },
+        }
+    }
+}
+
+/// Check-in or check-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VisitKind {
+    /// Arrival.
+    CheckIn,
+    /// Departure.
+    CheckOut,
+}
+
+/// A recorded check-in or check-out.
+#[derive(Clone, PartialEq, uniffi::Record)]
+pub struct VisitEvent {
+    /// Event id.
+    pub id: String,
+    /// The appointment.
+    pub appointment_id: String,
+    /// Which.
+    pub kind: VisitKind,
+    /// When.
+    pub at: SystemTime,
+    /// The reduced fix, until retention clears it.
+    pub position: Option<GeoPoint>,
+    /// Its accuracy, metres.
+    pub accuracy_m: Option<f64>,
+    /// Its precision.
+    pub precision: Precision,
+    /// Inside the visit's geofence (`None` without a place).
+    pub inside: Option<bool>,
+    /// Metres from the geofence (0 inside).
+    pub distance_m: Option<f64>,
+}
+
+impl std::fmt::Debug for VisitEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisitEvent")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("inside", &self.inside)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<praxis_core::VisitEvent> for VisitEvent {
+    fn from(e: praxis_core::VisitEvent) -> Self {
+        Self {
+            id: e.id.to_string(),
+            appointment_id: e.appointment_id.to_string(),
+            kind: match e.kind {
+                praxis_core::VisitKind::CheckIn => VisitKind::CheckIn,
+                praxis_core::VisitKind::CheckOut => VisitKind::CheckOut,
+            },
+            at: e.at.into(),
+            position: e.position.map(|p| GeoPoint {
+                lat: p.lat,
+                lon: p.lon,
+            }),
+            accuracy_m: e.accuracy_m,
+            precision: e.precision.into(),
+            inside: e.inside,
+            distance_m: e.distance_m,
+        }
+    }
+}
+
+/// Distance and bearing to the next visit.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Route {
+    /// The appointment.
+    pub appointment_id: String,
+    /// Its start.
+    pub start: SystemTime,
+    /// Metres.
+    pub distance_m: f64,
+    /// Degrees from north.
+    pub bearing_deg: f64,
+}
+
+/// A live share the user runs.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LiveShare {
+    /// Share id.
+    pub share_id: String,
+    /// Recipients' account ids.
+    pub recipients: Vec<String>,
+    /// Start.
+    pub started_at: SystemTime,
+    /// End, whatever happens.
+    pub expires_at: SystemTime,
+}
+
+impl From<pp::Share> for LiveShare {
+    fn from(s: pp::Share) -> Self {
+        Self {
+            share_id: s.share_id.to_string(),
+            recipients: s.recipients.iter().map(Uuid::to_string).collect(),
+            started_at: s.started_at.into(),
+            expires_at: s.expires_at.into(),
+        }
+    }
+}
+
+/// A live position someone shares with the user.
+#[derive(Clone, PartialEq, uniffi::Record)]
+pub struct SharedLocation {
+    /// Share id.
+    pub share_id: String,
+    /// Who shares.
+    pub user_id: String,
+    /// Their name.
+    pub full_name: String,
+    /// When it ends.
+    pub expires_at: SystemTime,
+    /// Latest position, if any.
+    pub position: Option<GeoPoint>,
+    /// Its accuracy, metres.
+    pub accuracy_m: Option<f64>,
+    /// When it was taken.
+    pub position_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for SharedLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLocation")
+            .field("share_id", &self.share_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<pp::SharedLocation> for SharedLocation {
+    fn from(s: pp::SharedLocation) -> Self {
+        Self {
+            share_id: s.share_id.to_string(),
+            user_id: s.user_id.to_string(),
+            full_name: s.full_name,
+            expires_at: s.expires_at.into(),
+            position: s.position.as_ref().map(|p| GeoPoint {
+                lat: p.lat,
+                lon: p.lon,
+            }),
+            accuracy_m: s.position.as_ref().map(|p| p.accuracy_m),
+            position_at: s.position.as_ref().map(|p| p.at.into()),
+        }
+    }
+}
+
+/// An organisation's location policy.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LocationPolicy {
+    /// Visit verification allowed.
+    pub location_visits: bool,
+    /// Live sharing allowed.
+    pub location_sharing: bool,
+    /// Finest precision allowed.
+    pub max_precision: Precision,
+    /// Days raw fixes are kept.
+    pub retention_days: u32,
+    /// Last change.
+    pub updated_at: SystemTime,
+    /// By whom.
+    pub updated_by: Option<String>,
+}
+
+impl From<pp::LocationPolicy> for LocationPolicy {
+    fn from(p: pp::LocationPolicy) -> Self {
+        Self {
+            location_visits: p.location_visits,
+            location_sharing: p.location_sharing,
+            max_precision: p.max_precision.into(),
+            retention_days: p.retention_days,
+            updated_at: p.updated_at.into(),
+            updated_by: p.updated_by.map(|u| u.to_string()),
+        }
+    }
+}
+
+/// A change to an organisation's location policy (absent: unchanged).
+#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+pub struct LocationPolicyUpdate {
+    /// Visit verification on/off.
+    #[uniffi(default = None)]
+    pub location_visits: Option<bool>,
+    /// Live sharing on/off.
+    #[uniffi(default = None)]
+    pub location_sharing: Option<bool>,
+    /// `Approximate` or `Precise`.
+    #[uniffi(default = None)]
+    pub max_precision: Option<Precision>,
+    /// 1 to 30 days.
+    #[uniffi(default = None)]
+    pub retention_days: Option<u32>,
+}
+
+impl From<LocationPolicyUpdate> for pp::UpdateLocationPolicyRequest {
+    fn from(u: LocationPolicyUpdate) -> Self {
+        Self {
+            location_visits: u.location_visits,
+            location_sharing: u.location_sharing,
+            max_precision: u.max_precision.map(Into::into),
+            retention_days: u.retention_days,
+        }
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl PraxisClient {
+    /// Where consent stands for every purpose.
+    pub async fn consent_status(&self) -> Result<Vec<ConsentStatus>, PraxisError> {
+        let s = self.core().consents().status().await?;
+        Ok(s.into_iter().map(Into::into).collect())
+    }
+
+    /// Grants consent for a purpose (the current policy version).
+    pub async fn grant_consent(&self, purpose: Purpose) -> Result<(), PraxisError> {
+        Ok(self.core().consents().grant(purpose.into()).await?)
+    }
+
+    /// Withdraws consent; processing for the purpose stops at once.
+    pub async fn withdraw_consent(&self, purpose: Purpose) -> Result<(), PraxisError> {
+        Ok(self.core().consents().withdraw(purpose.into()).await?)
+    }
+
+    /// Purposes consented to under an older policy version.
+    pub async fn purposes_needing_reconsent(&self) -> Result<Vec<Purpose>, PraxisError> {
+        let p = self.core().consents().needs_reconsent().await?;
+        Ok(p.into_iter().map(Into::into).collect())
+    }
+
+    /// The consent ledger, oldest first.
+    pub async fn consent_history(&self) -> Result<Vec<ConsentEntry>, PraxisError> {
+        let h = self.core().consents().history().await?;
+        Ok(h.into_iter()
+            .map(|e| ConsentEntry {
+                id: e.id,
+                purpose: e.purpose.into(),
+                granted: e.granted,
+                policy_version: e.policy_version,
+                at: e.at.into(),
+                device: e.device,
+            })
+            .collect())
+    }
+
+    /// Whether location may be used for a purpose, and how precisely.
+    pub async fn location_permission(
+        &self,
+        purpose: Purpose,
+    ) -> Result<LocationPermission, PraxisError> {
+        Ok(self
+            .core()
+            .location()
+            .permission(purpose.into())
+            .await?
+            .into())
+    }
+
+    /// Calls `listener` with both location permissions now and whenever
+    /// they may have changed (a sync, a consent, a setting), until the
+    /// handle is cancelled or dropped. Repeated values are not sent.
+    pub fn subscribe_location(&self, listener: Arc<dyn LocationListener>) -> Arc<TaskHandle> {
+        let core = Arc::clone(self.core());
+        let mut rx = core.sync().subscribe();
+        let task = runtime().spawn(async move {
+            let mut last: Option<Vec<praxis_core::LocationPermission>> = None;
+            loop {
+                rx.borrow_and_update();
+                if let Ok(now) = core.location().permissions().await {
+                    if last.as_ref() != Some(&now) {
+                        listener.on_update(now.iter().copied().map(Into::into).collect());
+                        last = Some(now);
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        Arc::new(TaskHandle(task))
+    }
+
+    /// The user's precision preference (`Approximate` by default; `Precise`
+    /// only where the organisation allows it).
+    pub async fn set_location_precision(&self, precision: Precision) -> Result<(), PraxisError> {
+        Ok(self
+            .core()
+            .location()
+            .set_precision(precision.into())
+            .await?)
+    }
+
+    /// Records a check-in at a visit (both gates must be open).
+    pub async fn check_in(
+        &self,
+        appointment_id: String,
+        fix: Fix,
+    ) -> Result<VisitEvent, PraxisError> {
+        let id = uuid("appointment_id", &appointment_id)?;
+        Ok(self
+            .core()
+            .location()
+            .check_in(id, fix.into())
+            .await?
+            .into())
+    }
+
+    /// Records a check-out of a visit, after its check-in.
+    pub async fn check_out(
+        &self,
+        appointment_id: String,
+        fix: Fix,
+    ) -> Result<VisitEvent, PraxisError> {
+        let id = uuid("appointment_id", &appointment_id)?;
+        Ok(self
+            .core()
+            .location()
+            .check_out(id, fix.into())
+            .await?
+            .into())
+    }
+
+    /// The check-in/out events of a visit.
+    pub async fn visit_events(
+        &self,
+        appointment_id: String,
+    ) -> Result<Vec<VisitEvent>, PraxisError> {
+        let id = uuid("appointment_id", &appointment_id)?;
+        let e = self.core().location().events(id).await?;
+        Ok(e.into_iter().map(Into::into).collect())
+    }
+
+    /// Distance and bearing from a fix to the next visit with a place.
+    pub async fn route_to_next(&self, fix: Fix) -> Result<Option<Route>, PraxisError> {
+        let r = self.core().location().route_to_next(fix.into()).await?;
+        Ok(r.map(|r| Route {
+            appointment_id: r.appointment_id.to_string(),
+            start: r.start.into(),
+            distance_m: r.distance_m,
+            bearing_deg: r.bearing_deg,
+        }))
+    }
+
+    /// Starts sharing live location with people of the user's
+    /// organisations, for at most 480 minutes.
+    pub async fn start_location_share(
+        &self,
+        recipients: Vec<String>,
+        duration_min: u32,
+    ) -> Result<LiveShare, PraxisError> {
+        let ids = recipients
+            .iter()
+            .map(|r| uuid("recipients", r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self
+            .core()
+            .location()
+            .start_share(ids, duration_min)
+            .await?
+            .into())
+    }
+
+    /// Feeds a fix to the user's live shares; how many received it.
+    pub async fn share_location(&self, fix: Fix) -> Result<u32, PraxisError> {
+        let n = self.core().location().share_fix(fix.into()).await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Stops a live share.
+    pub async fn stop_location_share(&self, share_id: String) -> Result<(), PraxisError> {
+        let id = uuid("share_id", &share_id)?;
+        Ok(self.core().location().stop_share(id).await?)
+    }
+
+    /// The user's live shares that have not ended.
+    pub async fn my_location_shares(&self) -> Result<Vec<LiveShare>, PraxisError> {
+        let s = self.core().location().my_shares().await?;
+        Ok(s.into_iter().map(Into::into).collect())
+    }
+
+    /// Live positions shared with the user (ended ones never appear).
+    pub async fn shared_with_me(&self) -> Result<Vec<SharedLocation>, PraxisError> {
+        let s = self.core().location().shared_with_me().await?;
+        Ok(s.into_iter().map(Into::into).collect())
+    }
+
+    /// An organisation's location policy.
+    pub async fn location_policy(&self, org_id: String) -> Result<LocationPolicy, PraxisError> {
+        let org = uuid("org_id", &org_id)?;
+        Ok(self.core().account().location_policy(org).await?.into())
+    }
+
+    /// Changes an organisation's location policy (admins).
+    pub async fn update_location_policy(
+        &self,
+        org_id: String,
+        update: LocationPolicyUpdate,
+    ) -> Result<LocationPolicy, PraxisError> {
+        let org = uuid("org_id", &org_id)?;
+        Ok(self
+            .core()
+            .account()
+            .update_location_policy(org, &update.into())
+            .await?
+            .into())
+    }
+
+    /// Switches location off (or back on) for one member (admins).
+    pub async fn set_member_location(
+        &self,
+        org_id: String,
+        user_id: String,
+        enabled: bool,
+    ) -> Result<(), PraxisError> {
+        let (org, user) = (uuid("org_id", &org_id)?, uuid("user_id", &user_id)?);
+        Ok(self
+            .core()
+            .account()
+            .set_member_location(org, user, enabled)
+            .await?)
+    }
+
+    /// Restricts processing of the account, or lifts the restriction.
+    pub async fn set_restricted(&self, restricted: bool) -> Result<(), PraxisError> {
+        Ok(self.core().account().set_restricted(restricted).await?)
+    }
+}

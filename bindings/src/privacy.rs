@@ -505,11 +505,11 @@ impl PraxisClient {
             let mut last: Option<Vec<praxis_core::LocationPermission>> = None;
             loop {
                 rx.borrow_and_update();
-                if let Ok(now) = core.location().permissions().await {
-                    if last.as_ref() != Some(&now) {
-                        listener.on_update(now.iter().copied().map(Into::into).collect());
-                        last = Some(now);
-                    }
+                if let Ok(now) = core.location().permissions().await
+                    && last.as_ref() != Some(&now)
+                {
+                    listener.on_update(now.iter().copied().map(Into::into).collect());
+                    last = Some(now);
                 }
                 if rx.changed().await.is_err() {
                     break;

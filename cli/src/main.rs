@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use praxis_core::cache::{KeyProvider, PassphraseKeyProvider};
+use praxis_core::protocol::location::Precision;
+use praxis_core::protocol::privacy::{Purpose, UpdateLocationPolicyRequest};
 use praxis_core::protocol::{RegisterRequest, UpdateProfileRequest};
-use praxis_core::{ClientConfig, Error, PraxisClient, SessionState};
+use praxis_core::{ClientConfig, Error, Fix, FixSource, PraxisClient, SessionState};
 
 use crate::output::{Out, fail};
 
@@ -65,8 +67,159 @@ enum Command {
     /// Your visit schedule (works offline; `praxis sync` sends and fetches).
     #[command(subcommand)]
     Appointments(AppointmentsCommand),
+    /// Your consent per purpose (location_visits, location_sharing,
+    /// marketing, analytics).
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Location: permission, check-in/out of visits, live sharing.
+    #[command(subcommand)]
+    Location(LocationCommand),
     /// Send local changes and fetch everyone else's now.
     Sync,
+}
+
+const PURPOSES: [&str; 4] = [
+    "location_visits",
+    "location_sharing",
+    "marketing",
+    "analytics",
+];
+
+fn purpose(s: &str) -> Result<Purpose, String> {
+    Purpose::parse(s).ok_or_else(|| format!("one of {}", PURPOSES.join(", ")))
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err("on or off".into()),
+    }
+}
+
+fn precision(s: &str) -> Result<Precision, String> {
+    match Precision::parse(s) {
+        Some(p @ (Precision::Approximate | Precision::Precise)) => Ok(p),
+        _ => Err("approximate or precise".into()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsentCommand {
+    /// Where your consent stands, per purpose.
+    Show,
+    /// Give consent for a purpose (for the current privacy policy version).
+    Grant {
+        /// location_visits, location_sharing, marketing or analytics.
+        #[arg(value_parser = purpose)]
+        purpose: Purpose,
+    },
+    /// Withdraw consent; it applies at once on this device.
+    Withdraw {
+        /// location_visits, location_sharing, marketing or analytics.
+        #[arg(value_parser = purpose)]
+        purpose: Purpose,
+    },
+    /// Every grant and withdrawal ever recorded (the proof of consent).
+    History,
+}
+
+#[derive(Debug, Args)]
+struct FixArgs {
+    /// Latitude, degrees.
+    #[arg(long, allow_hyphen_values = true)]
+    lat: f64,
+    /// Longitude, degrees.
+    #[arg(long, allow_hyphen_values = true)]
+    lon: f64,
+    /// Accuracy radius in metres.
+    #[arg(long, default_value_t = 10.0)]
+    accuracy: f64,
+}
+
+#[derive(Debug, Subcommand)]
+enum LocationCommand {
+    /// Whether location may be used now, per purpose, and how precisely.
+    Status,
+    /// Your precision preference: approximate (default) or precise.
+    Precision {
+        /// approximate or precise.
+        #[arg(value_parser = precision)]
+        precision: Precision,
+    },
+    /// Record your arrival at a visit.
+    CheckIn {
+        /// The visit id.
+        appointment_id: uuid::Uuid,
+        #[command(flatten)]
+        fix: FixArgs,
+    },
+    /// Record your departure from a visit.
+    CheckOut {
+        /// The visit id.
+        appointment_id: uuid::Uuid,
+        #[command(flatten)]
+        fix: FixArgs,
+    },
+    /// Share your live location with people of your organisations.
+    Share {
+        /// Their account ids (repeat the flag).
+        #[arg(long = "to", required = true)]
+        to: Vec<uuid::Uuid>,
+        /// For how long, 1 to 480 minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+    },
+    /// Send a position to your running live shares.
+    SendFix(FixArgs),
+    /// Stop a live share.
+    StopShare {
+        /// The share id.
+        share_id: uuid::Uuid,
+    },
+    /// Live positions shared with you.
+    SharedWithMe,
+}
+
+#[derive(Debug, Subcommand)]
+enum LocationPolicyCommand {
+    /// Show an organisation's location policy.
+    Show {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
+    /// Change it (admins). Members' devices apply it at their next sync.
+    Set {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+        /// Visit verification (check-in/out location): on or off.
+        #[arg(long, value_parser = on_off)]
+        visits: Option<bool>,
+        /// Live location sharing: on or off.
+        #[arg(long, value_parser = on_off)]
+        sharing: Option<bool>,
+        /// Finest precision allowed: approximate or precise.
+        #[arg(long, value_parser = precision)]
+        precision: Option<Precision>,
+        /// Days raw fixes are kept (1 to 30).
+        #[arg(long)]
+        retention_days: Option<u32>,
+    },
+    /// Switch location off (or back on) for one member (admins).
+    Member {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+        /// The member's account id.
+        user_id: uuid::Uuid,
+        /// on or off.
+        #[arg(value_parser = on_off)]
+        enabled: bool,
+    },
+    /// Who changed the location settings, and when (admins).
+    Changes {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +354,9 @@ enum OrgCommand {
     },
     /// List your organisations.
     List,
+    /// The organisation's location policy (admins change it).
+    #[command(subcommand)]
+    LocationPolicy(LocationPolicyCommand),
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf, Error> {
@@ -334,6 +490,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let orgs = account.orgs().await?;
             out.orgs(&orgs);
         }
+        Command::Org(OrgCommand::LocationPolicy(cmd)) => {
+            location_policy(&client, &out, cmd).await?
+        }
+        Command::Consent(cmd) => consent(&client, &out, cmd).await?,
+        Command::Location(cmd) => location(&client, &out, cmd).await?,
         Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
         Command::Sync => {
             if account.user_id().is_none() {
@@ -418,6 +579,160 @@ async fn appointments(
             a.delete(id).await?;
             out.done("Visit deleted.", serde_json::json!({ "id": id }));
         }
+    }
+    Ok(())
+}
+
+async fn location_policy(
+    client: &PraxisClient,
+    out: &Out,
+    cmd: LocationPolicyCommand,
+) -> Result<(), Error> {
+    let account = client.account();
+    match cmd {
+        LocationPolicyCommand::Show { org_id } => {
+            out.location_policy(&account.location_policy(org_id).await?);
+        }
+        LocationPolicyCommand::Set {
+            org_id,
+            visits,
+            sharing,
+            precision,
+            retention_days,
+        } => {
+            let change = UpdateLocationPolicyRequest {
+                location_visits: visits,
+                location_sharing: sharing,
+                max_precision: precision,
+                retention_days,
+            };
+            if change == UpdateLocationPolicyRequest::default() {
+                return Err(Error::InvalidInput {
+                    field: "location-policy set",
+                    reason: "give at least one setting, e.g. --visits on",
+                });
+            }
+            out.location_policy(&account.update_location_policy(org_id, &change).await?);
+        }
+        LocationPolicyCommand::Member {
+            org_id,
+            user_id,
+            enabled,
+        } => {
+            account
+                .set_member_location(org_id, user_id, enabled)
+                .await?;
+            out.done(
+                &format!(
+                    "Location {} for member {user_id}; their devices apply it at their next sync.",
+                    if enabled {
+                        "allowed again"
+                    } else {
+                        "switched off"
+                    }
+                ),
+                serde_json::json!({ "user_id": user_id, "enabled": enabled }),
+            );
+        }
+        LocationPolicyCommand::Changes { org_id } => {
+            out.policy_changes(&account.location_policy_changes(org_id).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn consent(client: &PraxisClient, out: &Out, cmd: ConsentCommand) -> Result<(), Error> {
+    if client.account().user_id().is_none() {
+        return Err(Error::NotSignedIn);
+    }
+    let consents = client.consents();
+    match cmd {
+        ConsentCommand::Show => out.consents(&consents.status().await?),
+        ConsentCommand::Grant { purpose } => {
+            consents.grant(purpose).await?;
+            out.done(
+                &format!(
+                    "Consent to {} recorded; it syncs with `praxis sync`.",
+                    purpose.as_str()
+                ),
+                serde_json::json!({ "purpose": purpose, "granted": true }),
+            );
+        }
+        ConsentCommand::Withdraw { purpose } => {
+            consents.withdraw(purpose).await?;
+            out.done(
+                &format!(
+                    "Consent to {} withdrawn; processing stopped on this device.",
+                    purpose.as_str()
+                ),
+                serde_json::json!({ "purpose": purpose, "granted": false }),
+            );
+        }
+        ConsentCommand::History => out.consent_history(&consents.history().await?),
+    }
+    Ok(())
+}
+
+fn fix(a: &FixArgs) -> Fix {
+    Fix {
+        lat: a.lat,
+        lon: a.lon,
+        accuracy_m: a.accuracy,
+        at: chrono::Utc::now(),
+        source: FixSource::Gps,
+    }
+}
+
+async fn location(client: &PraxisClient, out: &Out, cmd: LocationCommand) -> Result<(), Error> {
+    if client.account().user_id().is_none() {
+        return Err(Error::NotSignedIn);
+    }
+    let loc = client.location();
+    match cmd {
+        LocationCommand::Status => out.permissions(&loc.permissions().await?),
+        LocationCommand::Precision { precision } => {
+            loc.set_precision(precision).await?;
+            out.done(
+                &format!(
+                    "Precision preference: {} (never finer than your organisation allows).",
+                    precision.as_str()
+                ),
+                serde_json::json!({ "precision": precision }),
+            );
+        }
+        LocationCommand::CheckIn {
+            appointment_id,
+            fix: f,
+        } => out.visit_event(&loc.check_in(appointment_id, fix(&f)).await?),
+        LocationCommand::CheckOut {
+            appointment_id,
+            fix: f,
+        } => out.visit_event(&loc.check_out(appointment_id, fix(&f)).await?),
+        LocationCommand::Share { to, minutes } => {
+            let share = loc.start_share(to, minutes).await?;
+            out.done(
+                &format!(
+                    "Sharing your location until {} (share {}). Send positions with `praxis location send-fix`.",
+                    share.expires_at, share.share_id
+                ),
+                serde_json::to_value(&share).unwrap_or_default(),
+            );
+        }
+        LocationCommand::SendFix(f) => {
+            let n = loc.share_fix(fix(&f)).await?;
+            out.done(
+                &format!("Position sent to {n} live share(s)."),
+                serde_json::json!({ "shares": n }),
+            );
+        }
+        LocationCommand::StopShare { share_id } => {
+            loc.stop_share(share_id).await?;
+            out.done(
+                "Live share stopped; its position was deleted.",
+                serde_json::json!({ "share_id": share_id }),
+            );
+        }
+        LocationCommand::SharedWithMe => out.shared_with_me(&loc.shared_with_me().await?),
     }
     Ok(())
 }

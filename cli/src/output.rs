@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+use praxis_core::protocol::privacy::{
+    Closed, LocationPolicy, PolicyChange, SharedLocation, consents,
+};
 use praxis_core::protocol::{ErrorCode, JoinCodeResponse, Member, Org, Profile};
 use praxis_core::{Error, NetworkError};
 use serde_json::{Value, json};
@@ -139,6 +142,185 @@ impl Out {
     }
 }
 
+impl Out {
+    pub(crate) fn location_policy(&self, p: &LocationPolicy) {
+        let on = |b: bool| if b { "on" } else { "off" };
+        self.print(
+            &format!(
+                "Visit verification: {}\nLive sharing:       {}\nFinest precision:   {}\nRaw fixes kept:     {} days\nLast changed:       {}{}",
+                on(p.location_visits),
+                on(p.location_sharing),
+                p.max_precision.as_str(),
+                p.retention_days,
+                p.updated_at,
+                p.updated_by.map(|u| format!(" by {u}")).unwrap_or_default()
+            ),
+            serde_json::to_value(p).unwrap_or(Value::Null),
+        );
+    }
+
+    pub(crate) fn policy_changes(&self, changes: &[PolicyChange]) {
+        let human = changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}  by {}{}  {}",
+                    c.at,
+                    c.actor_id,
+                    c.member_id.map(|m| format!(" for {m}")).unwrap_or_default(),
+                    c.change
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(
+            if human.is_empty() {
+                "No changes yet."
+            } else {
+                &human
+            },
+            serde_json::to_value(changes).unwrap_or(Value::Null),
+        );
+    }
+
+    pub(crate) fn consents(&self, list: &[praxis_core::ConsentStatus]) {
+        let human = list
+            .iter()
+            .map(|c| {
+                let state = match (c.granted, c.needs_reconsent, c.given_version) {
+                    (true, _, _) => "granted".to_owned(),
+                    (false, true, _) => format!(
+                        "needs your consent again (policy v{} replaced v{})",
+                        c.current_version,
+                        c.given_version.unwrap_or(0)
+                    ),
+                    (false, false, Some(_)) => "withdrawn".to_owned(),
+                    (false, false, None) => "not given".to_owned(),
+                };
+                format!("{:<18} {state}", c.purpose.as_str())
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let machine: Vec<Value> = list
+            .iter()
+            .map(|c| {
+                json!({
+                    "purpose": c.purpose, "granted": c.granted, "given_version": c.given_version,
+                    "current_version": c.current_version, "needs_reconsent": c.needs_reconsent,
+                    "updated_at": c.updated_at,
+                })
+            })
+            .collect();
+        self.print(&human, Value::Array(machine));
+    }
+
+    pub(crate) fn consent_history(&self, list: &[consents::Entry]) {
+        let human = list
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}  {:<18} {} (policy v{})",
+                    e.at,
+                    e.purpose.as_str(),
+                    if e.granted { "granted" } else { "withdrawn" },
+                    e.policy_version
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(
+            if human.is_empty() {
+                "No consent recorded yet."
+            } else {
+                &human
+            },
+            serde_json::to_value(list).unwrap_or(Value::Null),
+        );
+    }
+
+    pub(crate) fn permissions(&self, list: &[praxis_core::LocationPermission]) {
+        let human = list
+            .iter()
+            .map(|p| {
+                let state = match p.closed {
+                    None => format!("allowed ({})", p.precision.as_str()),
+                    Some(Closed::PolicyDisabled) => {
+                        "off: your organisation does not allow it".into()
+                    }
+                    Some(Closed::ConsentRequired) => format!(
+                        "off: run `praxis consent grant {}` to allow it",
+                        p.purpose.as_str()
+                    ),
+                    Some(Closed::Restricted) => "off: your account is restricted".into(),
+                };
+                format!("{:<18} {state}", p.purpose.as_str())
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let machine: Vec<Value> = list
+            .iter()
+            .map(|p| {
+                json!({
+                    "purpose": p.purpose, "closed": p.closed, "precision": p.precision,
+                    "organisation_allows": p.organisation_allows, "consented": p.consented,
+                    "restricted": p.restricted, "max_precision": p.max_precision,
+                    "retention_days": p.retention_days,
+                })
+            })
+            .collect();
+        self.print(&human, Value::Array(machine));
+    }
+
+    pub(crate) fn visit_event(&self, e: &praxis_core::VisitEvent) {
+        let where_ = match (e.inside, e.distance_m) {
+            (Some(true), _) => "inside the visit's area".to_owned(),
+            (Some(false), Some(d)) => format!("{d:.0} m outside the visit's area"),
+            _ => "no area set for this visit".to_owned(),
+        };
+        self.print(
+            &format!(
+                "{} recorded at {}: {where_}; it syncs with `praxis sync`.",
+                match e.kind {
+                    praxis_core::VisitKind::CheckIn => "Check-in",
+                    praxis_core::VisitKind::CheckOut => "Check-out",
+                },
+                e.at
+            ),
+            json!({
+                "id": e.id, "appointment_id": e.appointment_id, "at": e.at,
+                "inside": e.inside, "distance_m": e.distance_m, "precision": e.precision,
+            }),
+        );
+    }
+
+    pub(crate) fn shared_with_me(&self, list: &[SharedLocation]) {
+        let human = list
+            .iter()
+            .map(|s| {
+                let pos = s.position.as_ref().map_or_else(
+                    || "no position yet".to_owned(),
+                    |p| {
+                        format!(
+                            "{:.5}, {:.5} (±{:.0} m at {})",
+                            p.lat, p.lon, p.accuracy_m, p.at
+                        )
+                    },
+                );
+                format!("{} until {}: {pos}", s.full_name, s.expires_at)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(
+            if human.is_empty() {
+                "No one shares a location with you now."
+            } else {
+                &human
+            },
+            serde_json::to_value(list).unwrap_or(Value::Null),
+        );
+    }
+}
+
 /// Exit code and advice for an error.
 fn classify(e: &Error) -> (u8, String) {
     match e {
@@ -195,6 +377,13 @@ fn classify(e: &Error) -> (u8, String) {
         Error::Api {
             code: ErrorCode::NotFound, ..
         } => (6, "Not found: check the id or code.".into()),
+        Error::Api {
+            code: code @ (ErrorCode::ConsentRequired | ErrorCode::PolicyDisabled | ErrorCode::Restricted),
+            ..
+        } => (
+            3,
+            format!("The server refused it ({code}): sync with `praxis sync`, then check `praxis location status`."),
+        ),
         Error::Api { code, field, .. } => (
             6,
             match field {
@@ -203,6 +392,20 @@ fn classify(e: &Error) -> (u8, String) {
             },
         ),
         Error::InvalidInput { field, reason } => (6, format!("Invalid {field}: {reason}.")),
+        Error::Closed { purpose, reason } => (
+            3,
+            match reason {
+                Closed::PolicyDisabled => format!(
+                    "Your organisation does not allow {} (or you are in none). Nothing was stored.",
+                    purpose.as_str()
+                ),
+                Closed::ConsentRequired => format!(
+                    "You have not consented to {p}. Run `praxis consent grant {p}` first. Nothing was stored.",
+                    p = purpose.as_str()
+                ),
+                Closed::Restricted => "Your account is restricted: nothing is processed. Nothing was stored.".into(),
+            },
+        ),
         Error::KeyMismatch => (
             7,
             "Wrong passphrase for the local data (PRAXIS_PASSPHRASE or the prompt).".into(),

@@ -385,3 +385,172 @@ async fn appointments_sync_between_two_devices() {
     assert_eq!(code(&down.praxis(&["sync"], None).await), 4);
     assert_eq!(phone.json(&["sync"], None).await["pending"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn location_policy_consent_and_check_in() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let admin = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "admin device passphrase",
+    };
+    let nurse = Run {
+        server: &url,
+        dir: d2.path(),
+        passphrase: "nurse device passphrase",
+    };
+    let (pa, pn) = (person("locadmin"), person("locnurse"));
+    for (r, p) in [(&admin, &pa), (&nurse, &pn)] {
+        register(r, p).await;
+        r.json(
+            &["login", "--email", p["email"].as_str().expect("e")],
+            p["password"].as_str(),
+        )
+        .await;
+    }
+    let org = admin.json(&["org", "create", "Loc Clinic"], None).await["org_id"]
+        .as_str()
+        .expect("org")
+        .to_owned();
+    let code_ = admin.json(&["org", "invite", &org], None).await["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    nurse.json(&["org", "join", &code_], None).await;
+
+    // Default off; only an admin can switch it on.
+    let p = nurse
+        .json(&["org", "location-policy", "show", &org], None)
+        .await;
+    assert_eq!(p["location_visits"], false);
+    let o = nurse
+        .praxis(
+            &["org", "location-policy", "set", &org, "--visits", "on"],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = admin
+        .praxis(&["org", "location-policy", "set", &org], None)
+        .await;
+    assert_eq!(code(&o), 6, "nothing to change");
+    let o = admin
+        .praxis(
+            &["org", "location-policy", "set", &org, "--precision", "off"],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 2, "a usage error");
+    let p = admin
+        .json(
+            &[
+                "org",
+                "location-policy",
+                "set",
+                &org,
+                "--visits",
+                "on",
+                "--retention-days",
+                "5",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (p["location_visits"].clone(), p["retention_days"].clone()),
+        (true.into(), 5.into())
+    );
+    let changes = admin
+        .json(&["org", "location-policy", "changes", &org], None)
+        .await;
+    assert_eq!(changes.as_array().map(Vec::len), Some(1));
+
+    // The nurse syncs, consents, checks in.
+    nurse.json(&["sync"], None).await;
+    let o = nurse.praxis(&["location", "status"], None).await;
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("praxis consent grant location_visits"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    nurse
+        .json(&["consent", "grant", "location_visits"], None)
+        .await;
+    let consent = nurse.json(&["consent", "show"], None).await;
+    let visits = consent
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|c| c["purpose"] == "location_visits")
+        .expect("visits")
+        .clone();
+    assert_eq!(visits["granted"], true);
+    let visit = nurse
+        .json(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "Insulin",
+                "--start",
+                "2030-01-01T09:00:00+01:00",
+            ],
+            None,
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let o = nurse
+        .praxis(
+            &[
+                "location", "check-in", &visit, "--lat", "91", "--lon", "3.06",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 6, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("lat"));
+    let ev = nurse
+        .json(
+            &[
+                "location", "check-in", &visit, "--lat", "50.63", "--lon", "3.06",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(ev["precision"], "approximate");
+    nurse.json(&["sync"], None).await;
+
+    // Withdrawal: refused at once, with what to do next.
+    nurse
+        .json(&["consent", "withdraw", "location_visits"], None)
+        .await;
+    let o = nurse
+        .praxis(
+            &[
+                "location",
+                "check-out",
+                &visit,
+                "--lat",
+                "50.63",
+                "--lon",
+                "3.06",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("praxis consent grant location_visits"));
+    let history = nurse.json(&["consent", "history"], None).await;
+    assert_eq!(history.as_array().map(Vec::len), Some(2));
+    let o = nurse.praxis(&["consent", "grant", "tracking"], None).await;
+    assert_eq!(code(&o), 2);
+}

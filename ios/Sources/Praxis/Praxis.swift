@@ -99,6 +99,41 @@ private func publicProfile(_ p: PraxisFFI.Profile) -> Profile {
             language: p.language, profession: p.profession, dateOfBirth: p.dateOfBirth)
 }
 
+public typealias Purpose = PraxisFFI.Purpose
+public typealias Precision = PraxisFFI.Precision
+public typealias GateClosed = PraxisFFI.GateClosed
+public typealias LocationPermission = PraxisFFI.LocationPermission
+public typealias ConsentStatus = PraxisFFI.ConsentStatus
+public typealias VisitEvent = PraxisFFI.VisitEvent
+public typealias LiveShare = PraxisFFI.LiveShare
+public typealias SharedLocation = PraxisFFI.SharedLocation
+public typealias LocationPolicy = PraxisFFI.LocationPolicy
+
+/// A position from Core Location (`CLLocation` gives all four values).
+public struct Fix: Sendable, CustomStringConvertible {
+    public let latitude: Double
+    public let longitude: Double
+    public let accuracyMeters: Double
+    public let timestamp: Date
+    public init(latitude: Double, longitude: Double, accuracyMeters: Double, timestamp: Date = Date()) {
+        self.latitude = latitude
+        self.longitude = longitude
+        self.accuracyMeters = accuracyMeters
+        self.timestamp = timestamp
+    }
+    // Coordinates are personal data: keep them out of logs.
+    public var description: String { "Fix(timestamp: \(timestamp))" }
+    var ffi: PraxisFFI.Fix {
+        PraxisFFI.Fix(lat: latitude, lon: longitude, accuracyM: accuracyMeters, time: timestamp, source: .fused)
+    }
+}
+
+private final class PermissionListener: PraxisFFI.LocationListener, @unchecked Sendable {
+    let continuation: AsyncStream<[LocationPermission]>.Continuation
+    init(_ c: AsyncStream<[LocationPermission]>.Continuation) { continuation = c }
+    func onUpdate(permissions: [PraxisFFI.LocationPermission]) { continuation.yield(permissions) }
+}
+
 /// The Praxis core on this device.
 public final class Praxis: Sendable {
     private let inner: PraxisClient
@@ -157,6 +192,90 @@ public final class Praxis: Sendable {
     public func createOrg(name: String) async throws -> String { try await mapped { try await inner.createOrg(name: name) } }
 
     public func joinOrg(code: String) async throws -> String { try await mapped { try await inner.joinOrg(code: code) } }
+
+    public func createJoinCode(orgId: String) async throws -> String {
+        try await mapped { try await inner.createJoinCode(orgId: orgId).code }
+    }
+
+    public func syncNow(reason: String = "app") async throws {
+        _ = try await mapped { try await inner.syncNow(reason: reason) }
+    }
+
+    // MARK: consent
+
+    public func grantConsent(_ purpose: Purpose) async throws { try await mapped { try await inner.grantConsent(purpose: purpose) } }
+
+    /// Withdraws consent: processing for the purpose stops at once, on this device first.
+    public func withdrawConsent(_ purpose: Purpose) async throws { try await mapped { try await inner.withdrawConsent(purpose: purpose) } }
+
+    public func consentStatus() async throws -> [ConsentStatus] { try await mapped { try await inner.consentStatus() } }
+
+    public func purposesNeedingReconsent() async throws -> [Purpose] {
+        try await mapped { try await inner.purposesNeedingReconsent() }
+    }
+
+    // MARK: location
+
+    /// Both location permissions (visits, sharing), now and at every change.
+    public var locationPermissions: AsyncStream<[LocationPermission]> {
+        AsyncStream { continuation in
+            let handle = inner.subscribeLocation(listener: PermissionListener(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    public func setLocationPrecision(_ precision: Precision) async throws {
+        try await mapped { try await inner.setLocationPrecision(precision: precision) }
+    }
+
+    /// Records a check-in; throws `.policyDisabled`, `.consentRequired` or `.restricted` when a gate is closed.
+    public func checkIn(appointmentId: String, fix: Fix) async throws -> VisitEvent {
+        try await mapped { try await inner.checkIn(appointmentId: appointmentId, fix: fix.ffi) }
+    }
+
+    public func checkOut(appointmentId: String, fix: Fix) async throws -> VisitEvent {
+        try await mapped { try await inner.checkOut(appointmentId: appointmentId, fix: fix.ffi) }
+    }
+
+    public func createAppointment(title: String, start: Date, durationMin: UInt32, latitude: Double, longitude: Double) async throws -> String {
+        try await mapped {
+            try await inner.createAppointment(appointment: NewAppointment(
+                title: title, patientLabel: nil, start: start, durationMin: durationMin, address: nil,
+                point: GeoPoint(lat: latitude, lon: longitude), geofence: nil))
+        }
+    }
+
+    public func startLocationShare(recipients: [String], durationMin: UInt32) async throws -> LiveShare {
+        try await mapped { try await inner.startLocationShare(recipients: recipients, durationMin: durationMin) }
+    }
+
+    /// Sends a fix to the live shares still running; returns how many received it.
+    public func shareLocation(_ fix: Fix) async throws -> UInt32 {
+        try await mapped { try await inner.shareLocation(fix: fix.ffi) }
+    }
+
+    public func stopLocationShare(shareId: String) async throws {
+        try await mapped { try await inner.stopLocationShare(shareId: shareId) }
+    }
+
+    public func sharedWithMe() async throws -> [SharedLocation] { try await mapped { try await inner.sharedWithMe() } }
+
+    // MARK: organisation location policy (admins)
+
+    public func locationPolicy(orgId: String) async throws -> LocationPolicy {
+        try await mapped { try await inner.locationPolicy(orgId: orgId) }
+    }
+
+    public func updateLocationPolicy(orgId: String, locationVisits: Bool? = nil, locationSharing: Bool? = nil,
+                                     maxPrecision: Precision? = nil, retentionDays: UInt32? = nil) async throws -> LocationPolicy {
+        try await mapped {
+            try await inner.updateLocationPolicy(orgId: orgId, update: LocationPolicyUpdate(
+                locationVisits: locationVisits, locationSharing: locationSharing,
+                maxPrecision: maxPrecision, retentionDays: retentionDays))
+        }
+    }
+
+    public func setRestricted(_ restricted: Bool) async throws { try await mapped { try await inner.setRestricted(restricted: restricted) } }
 }
 
 /// A key provider over the iOS Keychain: a random 32-byte key created once,

@@ -79,4 +79,55 @@ final class PraxisTests: XCTestCase {
         _ = await task.result
         XCTAssertEqual(praxis.session, .signedOut)
     }
+
+    func signedIn(_ tag: String, key: UInt8) async throws -> Praxis {
+        let p = person(tag)
+        let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(),
+                                           keyProvider: MemoryKeyProvider(bytes: Data(repeating: key, count: 32)))
+        _ = try await praxis.register(email: p.email, password: p.password, fullName: "Swift \(tag)",
+                                      phone: "+33612345678", country: "FR", language: "fr-FR",
+                                      profession: "nurse", dateOfBirth: "1985-04-12")
+        _ = try await praxis.login(email: p.email, password: p.password)
+        return praxis
+    }
+
+    // Mirrors LocationTest.kt: the organisation and the user's consent gate check-in.
+    func testCheckInNeedsTheOrganisationAndConsent() async throws {
+        let admin = try await signedIn("admin", key: 11)
+        let nurse = try await signedIn("nurse", key: 12)
+        let org = try await admin.createOrg(name: "Soins Nord")
+        _ = try await nurse.joinOrg(code: try await admin.createJoinCode(orgId: org))
+        do {
+            _ = try await nurse.updateLocationPolicy(orgId: org, locationVisits: true)
+            XCTFail("a member cannot change the policy")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .forbidden)
+        }
+        let policy = try await admin.updateLocationPolicy(orgId: org, locationVisits: true)
+        XCTAssertTrue(policy.locationVisits)
+        try await nurse.syncNow()
+        let visit = try await nurse.createAppointment(title: "Insulin", start: Date().addingTimeInterval(3600),
+                                                     durationMin: 15, latitude: 50.6365, longitude: 3.0635)
+        let fix = Fix(latitude: 50.6366, longitude: 3.0636, accuracyMeters: 8)
+        do {
+            _ = try await nurse.checkIn(appointmentId: visit, fix: fix)
+            XCTFail("no consent yet")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .consentRequired(purpose: "location_visits"))
+        }
+        try await nurse.grantConsent(.locationVisits)
+        for await perms in nurse.locationPermissions {
+            if perms.first(where: { $0.purpose == .locationVisits })?.closed == nil { break }
+        }
+        let event = try await nurse.checkIn(appointmentId: visit, fix: fix)
+        XCTAssertEqual(event.inside, true)
+        XCTAssertEqual(event.precision, .approximate)
+        try await nurse.withdrawConsent(.locationVisits)
+        do {
+            _ = try await nurse.checkOut(appointmentId: visit, fix: fix)
+            XCTFail("consent withdrawn")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .consentRequired(purpose: "location_visits"))
+        }
+    }
 }

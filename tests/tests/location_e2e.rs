@@ -759,6 +759,24 @@ async fn raw_fixes_expire_on_the_device_and_the_server() {
         "7 days: the raw fix is gone"
     );
     assert_eq!(ev.inside, Some(true), "the verification stays");
+    // Nothing of the visit or the fix is readable in the device's files.
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(member.dir.path()).expect("dir") {
+        bytes.extend(std::fs::read(entry.expect("entry").path()).expect("read"));
+    }
+    for marker in [
+        "Esquermoise",
+        "P-204",
+        "Pansement",
+        "50.6365",
+        "3.0635",
+        "check_in",
+    ] {
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "{marker} in plaintext in the cache files"
+        );
+    }
     let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
     assert_eq!(report.visit_fixes, 1);
     sync(&member).await;

@@ -136,7 +136,13 @@ impl From<praxis_core::Error> for PraxisError {
                 ErrorCode::EmailTaken
                 | ErrorCode::AlreadyMember
                 | ErrorCode::LastAdmin
-                | ErrorCode::ShareEnded => Self::Conflict {
+                | ErrorCode::ShareEnded
+                | ErrorCode::InvitationUsed
+                | ErrorCode::InvitationExpired
+                | ErrorCode::InvitationInvalid
+                | ErrorCode::OwnInvitation
+                | ErrorCode::InvitationLimit
+                | ErrorCode::Blocked => Self::Conflict {
                     code: code.as_str().to_owned(),
                 },
                 ErrorCode::ValidationFailed

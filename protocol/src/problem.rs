@@ -62,6 +62,18 @@ pub enum ErrorCode {
     Restricted,
     /// The live share has ended (expired or stopped).
     ShareEnded,
+    /// The invitation code is unknown, forged or altered.
+    InvitationInvalid,
+    /// The invitation has expired.
+    InvitationExpired,
+    /// The invitation was already accepted or declined.
+    InvitationUsed,
+    /// One cannot accept one's own invitation.
+    OwnInvitation,
+    /// Too many open invitations: wait for some to expire or be used.
+    InvitationLimit,
+    /// The other person has blocked this.
+    Blocked,
     /// The server is not ready (e.g. its database is unreachable).
     Unavailable,
     /// An unexpected server error; nothing about it is disclosed.
@@ -94,6 +106,12 @@ impl ErrorCode {
             Self::PolicyDisabled => "policy_disabled",
             Self::Restricted => "restricted",
             Self::ShareEnded => "share_ended",
+            Self::InvitationInvalid => "invitation_invalid",
+            Self::InvitationExpired => "invitation_expired",
+            Self::InvitationUsed => "invitation_used",
+            Self::OwnInvitation => "own_invitation",
+            Self::InvitationLimit => "invitation_limit",
+            Self::Blocked => "blocked",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

@@ -65,6 +65,15 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
             "Processing of this account is restricted",
         ),
         ShareEnded => (StatusCode::GONE, "The live share has ended"),
+        InvitationInvalid => (StatusCode::NOT_FOUND, "Invitation code not valid"),
+        InvitationExpired => (StatusCode::GONE, "Invitation expired"),
+        InvitationUsed => (StatusCode::GONE, "Invitation already used"),
+        OwnInvitation => (
+            StatusCode::CONFLICT,
+            "You cannot accept your own invitation",
+        ),
+        InvitationLimit => (StatusCode::CONFLICT, "Too many open invitations"),
+        Blocked => (StatusCode::FORBIDDEN, "Not possible with this person"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }

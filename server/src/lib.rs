@@ -79,7 +79,11 @@ struct Inner {
     settings: Settings,
     rng: SystemRandom,
     dummy_hash: OnceLock<String>,
+    invitation_key: tokio::sync::OnceCell<InvitationKey>,
 }
+
+/// The key that signs contact invitation codes: its id and the key pair.
+pub(crate) type InvitationKey = (String, Arc<ring::signature::Ed25519KeyPair>);
 
 impl AppState {
     /// State over a store and a clock.
@@ -90,6 +94,7 @@ impl AppState {
             settings,
             rng: SystemRandom::new(),
             dummy_hash: OnceLock::new(),
+            invitation_key: tokio::sync::OnceCell::new(),
         }))
     }
 
@@ -110,6 +115,42 @@ impl AppState {
 
     pub(crate) fn rng(&self) -> &SystemRandom {
         &self.0.rng
+    }
+
+    /// The invitation-signing key, loaded from the database (created there
+    /// on first use, so every replica signs with the same key).
+    pub(crate) async fn invitation_key(&self) -> Result<&InvitationKey, error::AppError> {
+        self.0
+            .invitation_key
+            .get_or_try_init(|| async {
+                let rng = &self.0.rng;
+                let (id, pkcs8) = self
+                    .store()
+                    .signing_key(
+                        || {
+                            let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(rng)
+                                .map(|d| d.as_ref().to_vec())
+                                .unwrap_or_default();
+                            let kp = ring::signature::Ed25519KeyPair::from_pkcs8(&pkcs8);
+                            let id = kp.map_or_else(
+                                |_| "invalid".to_owned(),
+                                |kp| {
+                                    let d = auth::tokens::hash_bytes(
+                                        ring::signature::KeyPair::public_key(&kp).as_ref(),
+                                    );
+                                    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+                                },
+                            );
+                            (id, pkcs8)
+                        },
+                        self.now(),
+                    )
+                    .await?;
+                let kp = ring::signature::Ed25519KeyPair::from_pkcs8(&pkcs8)
+                    .map_err(|_| error::AppError::new(praxis_protocol::ErrorCode::Internal))?;
+                Ok((id, Arc::new(kp)))
+            })
+            .await
     }
 
     /// A hash of a random password, verified against when the email is

@@ -129,6 +129,20 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/location/shares/{share_id}"),
     ("put", "/v1/location/shares/{share_id}/position"),
     ("get", "/v1/location/shared-with-me"),
+    ("get", "/v1/contacts/card"),
+    ("put", "/v1/contacts/card"),
+    ("get", "/v1/contacts/signing-key"),
+    ("post", "/v1/contacts/invitations"),
+    ("post", "/v1/contacts/invitations/preview"),
+    ("post", "/v1/contacts/invitations/accept"),
+    ("post", "/v1/contacts/invitations/decline"),
+    ("get", "/v1/contacts/{owner_id}"),
+    ("delete", "/v1/contacts/connections/{user_id}"),
+    ("get", "/v1/contacts/holders"),
+    ("delete", "/v1/contacts/holders/{holder_id}"),
+    ("post", "/v1/contacts/forward"),
+    ("post", "/v1/contacts/blocks"),
+    ("delete", "/v1/contacts/blocks/{user_id}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];
@@ -158,7 +172,9 @@ async fn every_route_is_in_the_openapi_document(s: TestServer) {
             let concrete = path
                 .replace("{org_id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{user_id}", &uuid::Uuid::new_v4().to_string())
-                .replace("{share_id}", &uuid::Uuid::new_v4().to_string());
+                .replace("{share_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{owner_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{holder_id}", &uuid::Uuid::new_v4().to_string());
             let r = s.send(&method.to_uppercase(), &concrete, None, None).await;
             assert!(
                 ![404, 405].contains(&r.status),

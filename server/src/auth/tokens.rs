@@ -27,9 +27,12 @@ pub fn token(rng: &SystemRandom) -> String {
 
 /// The stored form of a token or code.
 pub fn hash(token: &str) -> Vec<u8> {
-    digest::digest(&digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    hash_bytes(token.as_bytes())
+}
+
+/// The stored form of a binary secret (SHA-256).
+pub fn hash_bytes(secret: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA256, secret).as_ref().to_vec()
 }
 
 #[cfg(test)]

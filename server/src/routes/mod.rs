@@ -3,6 +3,7 @@
 //! the same list and cannot drift apart.
 
 mod accounts;
+mod contacts;
 mod health;
 mod orgs;
 mod privacy;
@@ -55,6 +56,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::routes())
         .merge(sync::routes())
         .merge(privacy::routes())
+        .merge(contacts::routes())
         .merge(health::routes())
 }
 

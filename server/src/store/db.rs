@@ -88,6 +88,14 @@ impl Row {
         }
     }
 
+    /// Column `i` as bytes.
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        match self.get(i)? {
+            Val::Bytes(v) => Ok(v.clone()),
+            _ => Err(StoreError::Decode("expected bytes")),
+        }
+    }
+
     /// Column `i` as text.
     pub fn text(&self, i: usize) -> Result<String, StoreError> {
         match self.get(i)? {

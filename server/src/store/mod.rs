@@ -16,6 +16,7 @@
 //! epoch-millisecond timestamps), so a deployment can move to CockroachDB
 //! or YugabyteDB without touching the domain code.
 
+mod contacts;
 mod db;
 mod domain;
 mod migrate;
@@ -24,6 +25,7 @@ mod privacy;
 pub mod sql;
 pub mod sqlite;
 
+pub use contacts::{ForwardOutcome, Offer, RedeemError};
 pub use db::{Db, Dialect, Row, StoreError, Tx, Val};
 pub use domain::{
     Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch, PullPage,

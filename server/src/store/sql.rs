@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (1, V1_ACCOUNTS_AND_ORGS),
     (2, V2_SYNC),
     (3, V3_CONSENT_AND_LOCATION),
+    (4, V4_CONTACTS),
 ];
 
 /// Version 1: accounts, sessions, login throttling, organisations.
@@ -184,6 +185,90 @@ CREATE TABLE location_positions (
     updated_at BIGINT NOT NULL
 );
 ";
+
+/// Version 4: contact sharing.
+///
+/// * `server_keys`: the server's own keys (the Ed25519 key that signs
+///   invitation codes), created once.
+/// * `contact_cards`: each practitioner's card (JSON).
+/// * `contact_invitations`: single-use, expiring; only a SHA-256 of the
+///   code's secret is kept.
+/// * `contact_shares`: who holds whose card, which fields, whether they
+///   may forward it, and who forwarded it. A connection between two people
+///   is a share in either direction.
+/// * `contact_blocks`: invitations and forwards from a blocked person are
+///   refused.
+/// * `rate_limits`: fixed-window counters per account and action.
+const V4_CONTACTS: &str = "
+CREATE TABLE server_keys (
+    key_id TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE contact_cards (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    card TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE contact_invitations (
+    id TEXT PRIMARY KEY,
+    inviter_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    secret_hash BLOB NOT NULL,
+    fields TEXT NOT NULL,
+    allow_forward BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_by TEXT,
+    used_at BIGINT
+);
+CREATE INDEX contact_invitations_inviter ON contact_invitations(inviter_id, expires_at);
+CREATE TABLE contact_shares (
+    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    holder_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    fields TEXT NOT NULL,
+    allow_forward BIGINT NOT NULL,
+    forwarded_by TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (owner_id, holder_id)
+);
+CREATE INDEX contact_shares_holder ON contact_shares(holder_id);
+CREATE TABLE contact_blocks (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    blocked_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, blocked_id)
+);
+CREATE TABLE rate_limits (
+    bucket TEXT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    hits BIGINT NOT NULL
+);
+";
+
+pub(crate) const SERVER_KEY_INSERT: &str = "INSERT INTO server_keys (key_id, purpose, secret, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO NOTHING";
+pub(crate) const SERVER_KEY_GET: &str =
+    "SELECT key_id, secret FROM server_keys WHERE purpose = ?1 ORDER BY created_at, key_id LIMIT 1";
+pub(crate) const CARD_GET: &str = "SELECT card FROM contact_cards WHERE user_id = ?1";
+pub(crate) const CARD_PUT: &str = "INSERT INTO contact_cards (user_id, card, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET card = ?2, updated_at = ?3";
+pub(crate) const INVITATION_INSERT: &str = "INSERT INTO contact_invitations (id, inviter_id, secret_hash, fields, allow_forward, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+pub(crate) const INVITATIONS_OPEN: &str = "SELECT COUNT(*) FROM contact_invitations WHERE inviter_id = ?1 AND used_at IS NULL AND expires_at > ?2";
+pub(crate) const INVITATION_GET: &str = "SELECT inviter_id, secret_hash, fields, allow_forward, expires_at, used_at FROM contact_invitations WHERE id = ?1 /*FOR UPDATE*/";
+pub(crate) const INVITATION_SPEND: &str =
+    "UPDATE contact_invitations SET used_by = ?2, used_at = ?3 WHERE id = ?1 AND used_at IS NULL";
+pub(crate) const SHARE_PUT: &str = "INSERT INTO contact_shares (owner_id, holder_id, fields, allow_forward, forwarded_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (owner_id, holder_id) DO UPDATE SET fields = ?3, allow_forward = ?4, forwarded_by = ?5";
+pub(crate) const SHARE_GET_PAIR: &str = "SELECT fields, allow_forward, forwarded_by, created_at FROM contact_shares WHERE owner_id = ?1 AND holder_id = ?2";
+pub(crate) const SHARE_DELETE_PAIR: &str =
+    "DELETE FROM contact_shares WHERE owner_id = ?1 AND holder_id = ?2";
+pub(crate) const SHARES_BY_OWNER: &str = "SELECT holder_id, fields, allow_forward, forwarded_by, created_at FROM contact_shares WHERE owner_id = ?1 ORDER BY created_at, holder_id";
+pub(crate) const CONNECTED: &str = "SELECT 1 FROM contact_shares WHERE (owner_id = ?1 AND holder_id = ?2) OR (owner_id = ?2 AND holder_id = ?1) LIMIT 1";
+pub(crate) const BLOCK_PUT: &str = "INSERT INTO contact_blocks (user_id, blocked_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id, blocked_id) DO NOTHING";
+pub(crate) const BLOCK_DELETE: &str =
+    "DELETE FROM contact_blocks WHERE user_id = ?1 AND blocked_id = ?2";
+pub(crate) const BLOCKED: &str =
+    "SELECT 1 FROM contact_blocks WHERE user_id = ?1 AND blocked_id = ?2";
+/// Counts one hit in a fixed window; a window older than `?3` starts over.
+pub(crate) const RATE_HIT: &str = "INSERT INTO rate_limits (bucket, window_start, hits) VALUES (?1, ?2, 1) ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start <= ?3 THEN 1 ELSE rate_limits.hits + 1 END, window_start = CASE WHEN rate_limits.window_start <= ?3 THEN ?2 ELSE rate_limits.window_start END RETURNING hits, window_start";
 
 pub(crate) const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
 pub(crate) const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";

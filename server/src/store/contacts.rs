@@ -1,0 +1,630 @@
+//! Contact sharing: cards, invitations, shares (who holds whose card),
+//! blocks and rate-limit counters.
+//!
+//! A holder's copy of a card is a server-authored `contacts` record in the
+//! holder's sync scope, holding only the fields shared with them. It is
+//! rewritten when the owner edits the card and replaced by a tombstone
+//! (no fields) when the share ends: the server keeps no copy for a former
+//! holder, and their devices drop theirs at the next pull.
+
+use chrono::{DateTime, Utc};
+use praxis_protocol::contacts::{self, ContactCard, Holder};
+use praxis_protocol::sync::{FieldValue, Fields};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::db::{Row, StoreError, Tx, Val};
+use super::domain::{at, ms};
+use super::privacy::{publish, server_hlc};
+use super::{Store, sql};
+
+/// Why an invitation could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedeemError {
+    /// Unknown id or wrong secret.
+    Invalid,
+    /// Past its expiry.
+    Expired,
+    /// Already accepted or declined.
+    Used,
+    /// The caller's own invitation.
+    Own,
+    /// The caller blocked the inviter.
+    Blocked,
+    /// The caller's account is restricted.
+    Restricted,
+}
+
+/// What an invitation offers.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// The inviter.
+    pub inviter: Uuid,
+    /// The inviter's card.
+    pub card: ContactCard,
+    /// The fields offered.
+    pub fields: Vec<String>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of a forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Done.
+    Forwarded,
+    /// The caller does not hold that card (or it is unknown).
+    NotHeld,
+    /// The owner did not allow forwarding to the caller.
+    NotAllowed,
+    /// The target is not one of the caller's connections.
+    NotConnected,
+    /// The target blocked the owner or the caller.
+    Blocked,
+}
+
+fn fields_json(fields: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(fields).map_err(|_| StoreError::Decode("fields"))
+}
+
+fn parse_list(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|_| StoreError::Decode("fields"))
+}
+
+fn opt_uuid(r: &Row, i: usize) -> Result<Option<Uuid>, StoreError> {
+    match r.0.get(i) {
+        Some(Val::Text(_)) => Ok(Some(r.uuid(i)?)),
+        _ => Ok(None),
+    }
+}
+
+async fn exists(tx: &mut dyn Tx, sql: &'static str, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
+    Ok(!tx.query(sql, vec![a.into(), b.into()]).await?.is_empty())
+}
+
+async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
+    Ok(tx
+        .query(sql::USER_RESTRICTED, vec![user.into()])
+        .await?
+        .first()
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten()
+        .is_some())
+}
+
+/// The user's card, or one made from their profile if they never set one.
+async fn card_of(tx: &mut dyn Tx, user: Uuid) -> Result<Option<ContactCard>, StoreError> {
+    if let Some(r) = tx.query(sql::CARD_GET, vec![user.into()]).await?.first() {
+        return serde_json::from_str(&r.text(0)?)
+            .map(Some)
+            .map_err(|_| StoreError::Decode("card"));
+    }
+    let rows = tx.query(sql::USER_BY_ID, vec![user.into()]).await?;
+    Ok(rows.first().map(|r| ContactCard {
+        display_name: r.text(2).unwrap_or_default(),
+        profession: r.text(6).ok(),
+        ..ContactCard::default()
+    }))
+}
+
+/// The holder's view of a card: only the shared fields.
+pub(super) fn visible(
+    owner: Uuid,
+    card: &ContactCard,
+    fields: &[String],
+    allow_forward: bool,
+    forwarded_by: Option<Uuid>,
+    t: &str,
+) -> Fields {
+    let fv = |v: Value| FieldValue { v, t: t.to_owned() };
+    let mut out = Fields::new();
+    out.insert("owner_id".into(), fv(owner.to_string().into()));
+    for f in fields {
+        if let Some(v) = card.field(f) {
+            out.insert(f.clone(), fv(v));
+        }
+    }
+    out.insert("shared_fields".into(), fv(fields.to_vec().into()));
+    out.insert("allow_forward".into(), fv(allow_forward.into()));
+    out.insert(
+        "forwarded_by".into(),
+        fv(forwarded_by.map_or(Value::Null, |u| u.to_string().into())),
+    );
+    out
+}
+
+/// Records a share and writes the holder's copy.
+#[allow(clippy::too_many_arguments)]
+async fn share(
+    tx: &mut dyn Tx,
+    owner: Uuid,
+    holder: Uuid,
+    fields: &[String],
+    allow_forward: bool,
+    forwarded_by: Option<Uuid>,
+    card: &ContactCard,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        sql::SHARE_PUT,
+        vec![
+            owner.into(),
+            holder.into(),
+            fields_json(fields)?.into(),
+            i64::from(allow_forward).into(),
+            forwarded_by.into(),
+            ms(now).into(),
+        ],
+    )
+    .await?;
+    let copy = visible(
+        owner,
+        card,
+        fields,
+        allow_forward,
+        forwarded_by,
+        &server_hlc(now),
+    );
+    publish(
+        tx,
+        holder,
+        contacts::COLLECTION,
+        &contacts::record_id(owner, holder).to_string(),
+        &copy,
+        None,
+        now,
+    )
+    .await
+}
+
+/// Ends a share: the row goes, the holder's copy becomes a tombstone.
+/// `false` when there was none.
+async fn unshare(
+    tx: &mut dyn Tx,
+    owner: Uuid,
+    holder: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(sql::SHARE_DELETE_PAIR, vec![owner.into(), holder.into()])
+        .await?;
+    if n == 0 {
+        return Ok(false);
+    }
+    publish(
+        tx,
+        holder,
+        contacts::COLLECTION,
+        &contacts::record_id(owner, holder).to_string(),
+        &Fields::new(),
+        Some(server_hlc(now)),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+impl Store {
+    /// The server's invitation-signing key (PKCS#8), created on first use.
+    pub async fn signing_key(
+        &self,
+        fresh: impl FnOnce() -> (String, Vec<u8>),
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<u8>), StoreError> {
+        let get = |rows: Vec<Row>| -> Result<Option<(String, Vec<u8>)>, StoreError> {
+            rows.first()
+                .map(|r| Ok((r.text(0)?, r.bytes(1)?)))
+                .transpose()
+        };
+        if let Some(k) = get(self
+            .db
+            .query(sql::SERVER_KEY_GET, vec!["invitations".into()])
+            .await?)?
+        {
+            return Ok(k);
+        }
+        let (id, secret) = fresh();
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::SERVER_KEY_INSERT,
+            vec![
+                id.into(),
+                "invitations".into(),
+                secret.as_slice().into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        // Two replicas racing: both read back the first key stored.
+        let k = get(tx
+            .query(sql::SERVER_KEY_GET, vec!["invitations".into()])
+            .await?)?
+        .ok_or(StoreError::Decode("signing key"))?;
+        tx.commit().await?;
+        Ok(k)
+    }
+
+    /// The user's card (or one made from their profile).
+    pub async fn card(&self, user: Uuid) -> Result<Option<ContactCard>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let c = card_of(&mut *tx, user).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Replaces the user's card and rewrites every holder's copy (only the
+    /// fields shared with each), in one transaction. Returns the number of
+    /// holders updated.
+    pub async fn put_card(
+        &self,
+        user: Uuid,
+        card: &ContactCard,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let json = serde_json::to_string(card).map_err(|_| StoreError::Decode("card"))?;
+        tx.execute(
+            sql::CARD_PUT,
+            vec![user.into(), json.into(), ms(now).into()],
+        )
+        .await?;
+        let holders = tx.query(sql::SHARES_BY_OWNER, vec![user.into()]).await?;
+        let t = server_hlc(now);
+        for h in &holders {
+            let holder = h.uuid(0)?;
+            let fields = parse_list(&h.text(1)?)?;
+            let copy = visible(user, card, &fields, h.i64(2)? != 0, opt_uuid(h, 3)?, &t);
+            publish(
+                &mut *tx,
+                holder,
+                contacts::COLLECTION,
+                &contacts::record_id(user, holder).to_string(),
+                &copy,
+                None,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(holders.len())
+    }
+
+    /// Stores a new invitation unless the inviter already has `max_open`
+    /// open ones (`false`) or is restricted (`Err(Restricted)`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_invitation(
+        &self,
+        id: Uuid,
+        inviter: Uuid,
+        secret_hash: &[u8],
+        fields: &[String],
+        allow_forward: bool,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        max_open: i64,
+    ) -> Result<Result<bool, RedeemError>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if restricted(&mut *tx, inviter).await? {
+            return Ok(Err(RedeemError::Restricted));
+        }
+        let open = tx
+            .query(sql::INVITATIONS_OPEN, vec![inviter.into(), ms(now).into()])
+            .await?
+            .first()
+            .map(|r| r.i64(0))
+            .transpose()?
+            .unwrap_or(0);
+        if open >= max_open {
+            return Ok(Ok(false));
+        }
+        tx.execute(
+            sql::INVITATION_INSERT,
+            vec![
+                id.into(),
+                inviter.into(),
+                secret_hash.into(),
+                fields_json(fields)?.into(),
+                i64::from(allow_forward).into(),
+                ms(now).into(),
+                ms(expires_at).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(true))
+    }
+
+    /// Checks an invitation for `caller` inside `tx` (locking it).
+    async fn offer(
+        tx: &mut dyn Tx,
+        id: Uuid,
+        secret_hash: &[u8],
+        caller: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(Offer, bool), RedeemError>, StoreError> {
+        let rows = tx.query(sql::INVITATION_GET, vec![id.into()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(Err(RedeemError::Invalid));
+        };
+        let stored = r.bytes(1)?;
+        // Hashes of a 256-bit secret: comparing them leaks nothing usable.
+        if stored != secret_hash {
+            return Ok(Err(RedeemError::Invalid));
+        }
+        let inviter = r.uuid(0)?;
+        if inviter == caller {
+            return Ok(Err(RedeemError::Own));
+        }
+        if r.opt_i64(5)?.is_some() {
+            return Ok(Err(RedeemError::Used));
+        }
+        let expires_at = r.i64(4)?;
+        if expires_at <= ms(now) {
+            return Ok(Err(RedeemError::Expired));
+        }
+        if exists(tx, sql::BLOCKED, caller, inviter).await?
+            || exists(tx, sql::BLOCKED, inviter, caller).await?
+        {
+            return Ok(Err(RedeemError::Blocked));
+        }
+        let fields = parse_list(&r.text(2)?)?;
+        let allow_forward = r.i64(3)? != 0;
+        let card = card_of(tx, inviter)
+            .await?
+            .ok_or(StoreError::Decode("inviter vanished"))?;
+        Ok(Ok((
+            Offer {
+                inviter,
+                card,
+                fields,
+                expires_at: at(expires_at)?,
+            },
+            allow_forward,
+        )))
+    }
+
+    /// What an invitation offers, without using it.
+    pub async fn preview_invitation(
+        &self,
+        id: Uuid,
+        secret_hash: &[u8],
+        caller: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Offer, RedeemError>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let o = Self::offer(&mut *tx, id, secret_hash, caller, now).await?;
+        tx.commit().await?;
+        Ok(o.map(|(o, _)| o))
+    }
+
+    /// Accepts an invitation: the caller gets the inviter's offered fields
+    /// and the inviter gets the caller's chosen ones, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn accept_invitation(
+        &self,
+        id: Uuid,
+        secret_hash: &[u8],
+        caller: Uuid,
+        back_fields: &[String],
+        back_allow_forward: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Uuid, RedeemError>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if restricted(&mut *tx, caller).await? {
+            return Ok(Err(RedeemError::Restricted));
+        }
+        let (offer, allow_forward) =
+            match Self::offer(&mut *tx, id, secret_hash, caller, now).await? {
+                Ok(o) => o,
+                Err(e) => return Ok(Err(e)),
+            };
+        if tx
+            .execute(
+                sql::INVITATION_SPEND,
+                vec![id.into(), caller.into(), ms(now).into()],
+            )
+            .await?
+            != 1
+        {
+            return Ok(Err(RedeemError::Used));
+        }
+        share(
+            &mut *tx,
+            offer.inviter,
+            caller,
+            &offer.fields,
+            allow_forward,
+            None,
+            &offer.card,
+            now,
+        )
+        .await?;
+        let mine = card_of(&mut *tx, caller)
+            .await?
+            .ok_or(StoreError::Decode("caller vanished"))?;
+        share(
+            &mut *tx,
+            caller,
+            offer.inviter,
+            back_fields,
+            back_allow_forward,
+            None,
+            &mine,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(offer.inviter))
+    }
+
+    /// Declines an invitation (it cannot be used afterwards).
+    pub async fn decline_invitation(
+        &self,
+        id: Uuid,
+        secret_hash: &[u8],
+        caller: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), RedeemError>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        if let Err(e) = Self::offer(&mut *tx, id, secret_hash, caller, now).await? {
+            return Ok(Err(e));
+        }
+        tx.execute(
+            sql::INVITATION_SPEND,
+            vec![id.into(), caller.into(), ms(now).into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// `owner`'s card as `holder` sees it, or `None` when they hold none.
+    pub async fn held_card(&self, owner: Uuid, holder: Uuid) -> Result<Option<Fields>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(sql::SHARE_GET_PAIR, vec![owner.into(), holder.into()])
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let fields = parse_list(&r.text(0)?)?;
+        let card = card_of(&mut *tx, owner).await?.unwrap_or_default();
+        let out = visible(owner, &card, &fields, r.i64(1)? != 0, opt_uuid(r, 2)?, "");
+        tx.commit().await?;
+        Ok(Some(out))
+    }
+
+    /// Ends the connection between `me` and `other`, both ways.
+    pub async fn revoke_connection(
+        &self,
+        me: Uuid,
+        other: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let a = unshare(&mut *tx, me, other, now).await?;
+        let b = unshare(&mut *tx, other, me, now).await?;
+        tx.commit().await?;
+        Ok(a || b)
+    }
+
+    /// Takes `owner`'s card back from one holder.
+    pub async fn revoke_holder(
+        &self,
+        owner: Uuid,
+        holder: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let done = unshare(&mut *tx, owner, holder, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Everyone who holds `owner`'s card.
+    pub async fn holders(&self, owner: Uuid) -> Result<Vec<Holder>, StoreError> {
+        self.db
+            .query(sql::SHARES_BY_OWNER, vec![owner.into()])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Holder {
+                    holder_id: r.uuid(0)?,
+                    fields: parse_list(&r.text(1)?)?,
+                    allow_forward: r.i64(2)? != 0,
+                    forwarded_by: opt_uuid(r, 3)?,
+                    since: at(r.i64(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forwards `owner`'s card from `me` to my connection `to`, with the
+    /// fields I see, not forwardable further.
+    pub async fn forward_card(
+        &self,
+        me: Uuid,
+        owner: Uuid,
+        to: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<ForwardOutcome, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(sql::SHARE_GET_PAIR, vec![owner.into(), me.into()])
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(ForwardOutcome::NotHeld);
+        };
+        if r.i64(1)? == 0 {
+            return Ok(ForwardOutcome::NotAllowed);
+        }
+        if to == owner || to == me || !exists(&mut *tx, sql::CONNECTED, me, to).await? {
+            return Ok(ForwardOutcome::NotConnected);
+        }
+        if exists(&mut *tx, sql::BLOCKED, to, owner).await?
+            || exists(&mut *tx, sql::BLOCKED, to, me).await?
+            || exists(&mut *tx, sql::BLOCKED, owner, to).await?
+        {
+            return Ok(ForwardOutcome::Blocked);
+        }
+        let fields = parse_list(&r.text(0)?)?;
+        if !tx
+            .query(sql::SHARE_GET_PAIR, vec![owner.into(), to.into()])
+            .await?
+            .is_empty()
+        {
+            // They already hold it (directly or forwarded): nothing to add.
+            return Ok(ForwardOutcome::Forwarded);
+        }
+        let card = card_of(&mut *tx, owner).await?.unwrap_or_default();
+        share(&mut *tx, owner, to, &fields, false, Some(me), &card, now).await?;
+        tx.commit().await?;
+        Ok(ForwardOutcome::Forwarded)
+    }
+
+    /// Blocks `other` for `me`: our connection ends both ways, and their
+    /// invitations and forwards to me are refused from now on.
+    pub async fn block(&self, me: Uuid, other: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(
+            sql::BLOCK_PUT,
+            vec![me.into(), other.into(), ms(now).into()],
+        )
+        .await?;
+        unshare(&mut *tx, me, other, now).await?;
+        unshare(&mut *tx, other, me, now).await?;
+        tx.commit().await
+    }
+
+    /// Lifts a block.
+    pub async fn unblock(&self, me: Uuid, other: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .execute(sql::BLOCK_DELETE, vec![me.into(), other.into()])
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Counts one hit in `bucket`'s fixed window of `window_ms`; returns the
+    /// hits so far and when the window started.
+    pub async fn rate_hit(
+        &self,
+        bucket: &str,
+        window_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, DateTime<Utc>), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let rows = tx
+            .query(
+                sql::RATE_HIT,
+                vec![bucket.into(), ms(now).into(), (ms(now) - window_ms).into()],
+            )
+            .await?;
+        let r = rows.first().ok_or(StoreError::Decode("rate limit"))?;
+        let out = (r.i64(0)?, at(r.i64(1)?)?);
+        tx.commit().await?;
+        Ok(out)
+    }
+}

@@ -34,7 +34,6 @@ use uuid::Uuid;
 
 use crate::account::Session;
 use crate::cache::{RecordMeta, blocking};
-use crate::http::Body;
 use crate::privacy::{Enforced, Gates, OWN_SHARES, RECEIVED, SETTINGS, Settings};
 use crate::sync::plan::LocalRecord;
 use crate::sync::{Change, SyncEngine};
@@ -473,23 +472,13 @@ impl Location {
             });
         }
         self.gates().await?.require(Purpose::LocationSharing)?;
-        let api = self.session.api();
         let req = StartShareRequest {
             recipients,
             duration_min,
         };
-        let req = &req;
         let share: Share = self
             .session
-            .authorized(|t| async move {
-                api.json(
-                    Method::POST,
-                    "v1/location/shares",
-                    Some(&t),
-                    Body::Json(req),
-                )
-                .await
-            })
+            .call(Method::POST, "v1/location/shares".into(), Some(&req))
             .await?;
         let stored = share.clone();
         blocking(self.engine.cache(), move |c| {
@@ -557,20 +546,8 @@ impl Location {
         };
         let mut sent = 0;
         for share in shares {
-            let api = self.session.api();
             let path = format!("v1/location/shares/{}/position", share.share_id);
-            let pos = &pos;
-            let r: Result<()> = self
-                .session
-                .authorized(|t| {
-                    let path = path.clone();
-                    async move {
-                        api.send(Method::PUT, &path, Some(&t), Body::Json(pos))
-                            .await
-                            .map(drop)
-                    }
-                })
-                .await;
+            let r: Result<()> = self.session.call(Method::PUT, path, Some(&pos)).await;
             match r {
                 Ok(()) => sent += 1,
                 // Ended, stopped elsewhere, or a gate the server saw closed:
@@ -593,19 +570,8 @@ impl Location {
 
     /// Stops a live share; the server deletes its position.
     pub async fn stop_share(&self, share_id: Uuid) -> Result<()> {
-        let api = self.session.api();
         let path = format!("v1/location/shares/{share_id}");
-        let r: Result<()> = self
-            .session
-            .authorized(|t| {
-                let path = path.clone();
-                async move {
-                    api.send(Method::DELETE, &path, Some(&t), Body::<()>::None)
-                        .await
-                        .map(drop)
-                }
-            })
-            .await;
+        let r: Result<()> = self.session.call::<(), _>(Method::DELETE, path, None).await;
         match r {
             Ok(()) | Err(Error::Api { status: 404, .. }) => {}
             Err(e) => return Err(e),
@@ -630,18 +596,9 @@ impl Location {
     /// encrypted cache for offline reads; offline, the kept copy is
     /// returned without any share that has ended since.
     pub async fn shared_with_me(&self) -> Result<Vec<SharedLocation>> {
-        let api = self.session.api();
         let fetched: Result<Vec<SharedLocation>> = self
             .session
-            .authorized(|t| async move {
-                api.json::<(), _>(
-                    Method::GET,
-                    "v1/location/shared-with-me",
-                    Some(&t),
-                    Body::None,
-                )
-                .await
-            })
+            .call::<(), _>(Method::GET, "v1/location/shared-with-me".into(), None)
             .await;
         let now = self.now();
         match fetched {

@@ -283,31 +283,13 @@ impl Account {
             .await
     }
 
-    /// An authorised JSON call (refresh and retry on 401).
     async fn call<B: serde::Serialize + Sync, R: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: String,
         body: Option<&B>,
     ) -> Result<R> {
-        let api = self.session.api();
-        self.session
-            .authorized(|t| {
-                let (path, method) = (&path, method.clone());
-                async move {
-                    let body = body.map_or(Body::None, Body::Json);
-                    let (status, bytes) = api.send(method, path, Some(&t), body).await?;
-                    let bytes = if bytes.is_empty() {
-                        &b"null"[..]
-                    } else {
-                        &bytes[..]
-                    };
-                    serde_json::from_slice(bytes).map_err(|_| crate::Error::Protocol {
-                        status: status.as_u16(),
-                    })
-                }
-            })
-            .await
+        self.session.call(method, path, body).await
     }
 
     /// An organisation's location policy (members).

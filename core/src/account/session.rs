@@ -230,6 +230,33 @@ impl Session {
         }
     }
 
+    /// An authorised JSON call (refresh and retry on 401); an empty answer
+    /// reads as JSON `null` (for `()`).
+    pub(crate) async fn call<B: serde::Serialize + Sync, R: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: String,
+        body: Option<&B>,
+    ) -> Result<R> {
+        let api = self.api();
+        self.authorized(|t| {
+            let (path, method) = (&path, method.clone());
+            async move {
+                let body = body.map_or(crate::http::Body::None, crate::http::Body::Json);
+                let (status, bytes) = api.send(method, path, Some(&t), body).await?;
+                let bytes = if bytes.is_empty() {
+                    &b"null"[..]
+                } else {
+                    &bytes[..]
+                };
+                serde_json::from_slice(bytes).map_err(|_| Error::Protocol {
+                    status: status.as_u16(),
+                })
+            }
+        })
+        .await
+    }
+
     /// The access token for logout (no refresh: an expired one is fine to
     /// drop locally).
     pub(crate) async fn current_access(&self) -> Option<String> {

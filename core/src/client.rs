@@ -13,6 +13,7 @@ use crate::appointments::Appointments;
 use crate::cache::{Cache, KeyProvider};
 use crate::clock::{Clock, SystemClock};
 use crate::consent::Consents;
+use crate::contacts::Contacts;
 use crate::http::Body;
 use crate::http::{Api, HttpConfig};
 use crate::location::Location;
@@ -179,6 +180,14 @@ impl PraxisClient {
     pub fn consents(&self) -> Consents {
         Consents {
             engine: Arc::clone(&self.sync),
+        }
+    }
+
+    /// The contacts capability (my card, invitations, cards shared with me).
+    pub fn contacts(&self) -> Contacts {
+        Contacts {
+            engine: Arc::clone(&self.sync),
+            session: Arc::clone(&self.account.session),
         }
     }
 

@@ -30,6 +30,7 @@ pub mod cache;
 mod client;
 pub mod clock;
 pub mod consent;
+pub mod contacts;
 mod error;
 pub mod http;
 pub mod location;
@@ -43,6 +44,7 @@ pub use appointments::{
 };
 pub use client::{CACHE_FILE, ClientConfig, PraxisClient};
 pub use consent::{ConsentStatus, Consents};
+pub use contacts::{Contact, Contacts};
 pub use error::{Error, NetworkError, Result};
 pub use location::{Fix, FixSource, Location, LocationPermission, Route, VisitEvent, VisitKind};
 pub use log::{LogLevel, Logger};

@@ -103,7 +103,9 @@ fn schema(collection: &str) -> Option<Option<Schema>> {
             check: visit_events::check_field,
             append_only: true,
         })),
-        "profile" | praxis_protocol::privacy::org_policy::COLLECTION => Some(None),
+        "profile"
+        | praxis_protocol::privacy::org_policy::COLLECTION
+        | praxis_protocol::contacts::COLLECTION => Some(None),
         _ => None,
     }
 }

@@ -48,7 +48,11 @@ async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
     blocking(cache, |c| {
         c.transaction(|tx| {
             tx.delete(PROFILE, ME)?;
-            for collection in crate::sync::SYNCED.iter().chain(crate::privacy::LOCAL) {
+            for collection in crate::sync::SYNCED
+                .iter()
+                .chain(crate::privacy::LOCAL)
+                .chain(crate::contacts::LOCAL)
+            {
                 for r in tx.list::<serde_json::Value>(collection)? {
                     tx.delete(collection, &r.id)?;
                 }

@@ -38,6 +38,7 @@ pub const SYNCED: &[&str] = &[
     "consents",
     "visit_events",
     "org_policy",
+    "contacts",
 ];
 const STATE: (&str, &str) = ("sync_state", "state");
 const PUSH_BATCH: usize = 100;

@@ -8,7 +8,7 @@ use chrono::Duration;
 use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::ManualClock;
 use praxis_core::protocol::contacts::ContactCard;
-use praxis_core::protocol::{ErrorCode, RegisterRequest};
+use praxis_core::protocol::ErrorCode;
 use praxis_core::sync::SyncState;
 use praxis_core::{ClientConfig, Error, PraxisClient};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};

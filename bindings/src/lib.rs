@@ -10,6 +10,7 @@
 uniffi::setup_scaffolding!();
 
 mod client;
+mod contacts;
 mod error;
 mod keys;
 mod listeners;
@@ -17,6 +18,7 @@ mod privacy;
 mod types;
 
 pub use client::PraxisClient;
+pub use contacts::*;
 pub use error::PraxisError;
 pub use keys::{KeyProvider, Logger};
 pub use listeners::{SessionListener, SyncListener, TaskHandle};

@@ -223,6 +223,40 @@ private fun org.praxis.ffi.VisitEvent.toPublic() = VisitEvent(
 
 private fun org.praxis.ffi.LiveShare.toPublic() = LiveShare(shareId, recipients, startedAt, expiresAt)
 
+/** A professional contact card; the owner chooses, per connection, which fields are shared. */
+data class ContactCard(
+    val displayName: String,
+    val profession: String? = null,
+    val specialty: String? = null,
+    val workPhone: String? = null,
+    val workEmail: String? = null,
+    val organisation: String? = null,
+    val clinicAddress: String? = null,
+    val languages: List<String> = emptyList(),
+) {
+    override fun toString() = "ContactCard([redacted])"
+}
+
+/** A card someone shared with me: only the fields they chose are set. */
+data class Contact(
+    val ownerId: String,
+    val card: ContactCard,
+    val sharedFields: List<String>,
+    val allowForward: Boolean,
+    val forwardedBy: String?,
+)
+
+/** A single-use invitation: show [code] as a QR code or send it as a link. */
+data class ContactInvitation(val invitationId: String, val code: String, val expiresAt: Instant) {
+    override fun toString() = "ContactInvitation(invitationId=$invitationId, expiresAt=$expiresAt)"
+}
+
+private fun org.praxis.ffi.ContactCard.toPublic() =
+    ContactCard(displayName, profession, specialty, workPhone, workEmail, organisation, clinicAddress, languages)
+
+private fun ContactCard.toFfi() =
+    org.praxis.ffi.ContactCard(displayName, profession, specialty, workPhone, workEmail, organisation, clinicAddress, languages)
+
 private fun org.praxis.ffi.LocationPolicy.toPublic() =
     LocationPolicy(locationVisits, locationSharing, maxPrecision.toPublic(), retentionDays.toInt(), updatedAt, updatedBy)
 
@@ -458,6 +492,36 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         mapped { inner.setMemberLocation(orgId, userId, enabled) }
 
     suspend fun setRestricted(restricted: Boolean) = mapped { inner.setRestricted(restricted) }
+
+    // --- contacts --------------------------------------------------------------
+
+    suspend fun myCard(): ContactCard = mapped { inner.myCard().toPublic() }
+
+    suspend fun updateCard(card: ContactCard): ContactCard = mapped { inner.updateCard(card.toFfi()).toPublic() }
+
+    suspend fun createInvitation(fields: List<String>, allowForward: Boolean = false, ttlHours: Int? = null): ContactInvitation =
+        mapped {
+            val i = inner.createInvitation(fields, allowForward, ttlHours?.toUInt())
+            ContactInvitation(i.invitationId, i.code, i.expiresAt)
+        }
+
+    /** Accepts an invitation (the code is checked on the device first); returns the inviter's id. */
+    suspend fun acceptInvitation(code: String, fields: List<String>, allowForward: Boolean = false): String =
+        mapped { inner.acceptInvitation(code, fields, allowForward) }
+
+    suspend fun declineInvitation(code: String) = mapped { inner.declineInvitation(code) }
+
+    /** The cards shared with me, from the encrypted cache (works offline). */
+    suspend fun contacts(): List<Contact> = mapped {
+        inner.contacts().map { Contact(it.ownerId, it.card.toPublic(), it.sharedFields, it.allowForward, it.forwardedBy) }
+    }
+
+    /** Ends a connection both ways; each card leaves the other's devices at their next sync. */
+    suspend fun revokeContact(userId: String) = mapped { inner.revokeContact(userId) }
+
+    suspend fun forwardContact(ownerId: String, to: String) = mapped { inner.forwardContact(ownerId, to) }
+
+    suspend fun blockUser(userId: String) = mapped { inner.blockUser(userId) }
 
     override fun close() = inner.close()
 }

@@ -74,6 +74,9 @@ enum Command {
     /// Location: permission, check-in/out of visits, live sharing.
     #[command(subcommand)]
     Location(LocationCommand),
+    /// Contact cards shared between practitioners.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
     /// Send local changes and fetch everyone else's now.
     Sync,
 }
@@ -102,6 +105,107 @@ fn precision(s: &str) -> Result<Precision, String> {
         Some(p @ (Precision::Approximate | Precision::Precise)) => Ok(p),
         _ => Err("approximate or precise".into()),
     }
+}
+
+#[derive(Debug, Args)]
+struct CardArgs {
+    /// Name shown to colleagues.
+    #[arg(long)]
+    name: Option<String>,
+    /// Profession.
+    #[arg(long)]
+    profession: Option<String>,
+    /// Specialty.
+    #[arg(long)]
+    specialty: Option<String>,
+    /// Work phone, E.164.
+    #[arg(long)]
+    work_phone: Option<String>,
+    /// Work email.
+    #[arg(long)]
+    work_email: Option<String>,
+    /// Organisation or clinic name.
+    #[arg(long)]
+    organisation: Option<String>,
+    /// Clinic address.
+    #[arg(long)]
+    clinic_address: Option<String>,
+    /// Languages, comma-separated BCP 47 tags (e.g. fr,en).
+    #[arg(long, value_delimiter = ',')]
+    languages: Option<Vec<String>>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ContactsCommand {
+    /// Your card.
+    Card,
+    /// Change your card (only the fields given); holders see the change at their next sync.
+    EditCard(CardArgs),
+    /// Invite someone: prints a single-use code (for a QR code or a link).
+    Invite {
+        /// Fields they will see, comma-separated (display_name, work_phone, ...).
+        #[arg(long, value_delimiter = ',', required = true)]
+        fields: Vec<String>,
+        /// Let them forward your card to their connections.
+        #[arg(long)]
+        allow_forward: bool,
+        /// Hours until it expires (default 48, at most 168).
+        #[arg(long)]
+        hours: Option<u32>,
+    },
+    /// Who invites you (checks the code on this device first).
+    Preview {
+        /// The invitation code.
+        code: String,
+    },
+    /// Accept an invitation; you share the fields you choose back.
+    Accept {
+        /// The invitation code.
+        code: String,
+        /// Your fields they will see, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        fields: Vec<String>,
+        /// Let them forward your card.
+        #[arg(long)]
+        allow_forward: bool,
+    },
+    /// Decline an invitation.
+    Decline {
+        /// The invitation code.
+        code: String,
+    },
+    /// Cards shared with you (works offline; `praxis sync` refreshes).
+    List,
+    /// Who holds your card.
+    Holders,
+    /// End a connection, both ways.
+    Revoke {
+        /// Their account id.
+        user_id: uuid::Uuid,
+    },
+    /// Take your card back from one holder.
+    RevokeHolder {
+        /// The holder's account id.
+        holder_id: uuid::Uuid,
+    },
+    /// Forward a card you hold to one of your connections (if its owner allowed it).
+    Forward {
+        /// The card's owner.
+        owner_id: uuid::Uuid,
+        /// Your connection to pass it to.
+        #[arg(long)]
+        to: uuid::Uuid,
+    },
+    /// Block someone: your connection ends and their invitations are refused.
+    Block {
+        /// Their account id.
+        user_id: uuid::Uuid,
+    },
+    /// Lift a block.
+    Unblock {
+        /// Their account id.
+        user_id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -495,6 +599,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Consent(cmd) => consent(&client, &out, cmd).await?,
         Command::Location(cmd) => location(&client, &out, cmd).await?,
+        Command::Contacts(cmd) => contacts(&client, &out, cmd).await?,
         Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
         Command::Sync => {
             if account.user_id().is_none() {
@@ -733,6 +838,124 @@ async fn location(client: &PraxisClient, out: &Out, cmd: LocationCommand) -> Res
             );
         }
         LocationCommand::SharedWithMe => out.shared_with_me(&loc.shared_with_me().await?),
+    }
+    Ok(())
+}
+
+async fn contacts(client: &PraxisClient, out: &Out, cmd: ContactsCommand) -> Result<(), Error> {
+    if client.account().user_id().is_none() {
+        return Err(Error::NotSignedIn);
+    }
+    let c = client.contacts();
+    match cmd {
+        ContactsCommand::Card => out.card(&c.my_card().await?),
+        ContactsCommand::EditCard(a) => {
+            let mut card = c.my_card().await?;
+            let before = card.clone();
+            let set = |slot: &mut Option<String>, v: Option<String>| {
+                if v.is_some() {
+                    *slot = v;
+                }
+            };
+            if let Some(n) = a.name {
+                card.display_name = n;
+            }
+            set(&mut card.profession, a.profession);
+            set(&mut card.specialty, a.specialty);
+            set(&mut card.work_phone, a.work_phone);
+            set(&mut card.work_email, a.work_email);
+            set(&mut card.organisation, a.organisation);
+            set(&mut card.clinic_address, a.clinic_address);
+            if let Some(l) = a.languages {
+                card.languages = l;
+            }
+            if card == before {
+                return Err(Error::InvalidInput {
+                    field: "edit-card",
+                    reason: "give at least one field to change, e.g. --work-phone",
+                });
+            }
+            out.card(&c.update_card(&card).await?);
+        }
+        ContactsCommand::Invite {
+            fields,
+            allow_forward,
+            hours,
+        } => {
+            let i = c.invite(fields, allow_forward, hours).await?;
+            out.print(
+                &format!(
+                    "Invitation code (single use, valid until {}):\n{}\nThe recipient runs `praxis contacts accept <code> --fields ...`.",
+                    i.expires_at, i.code
+                ),
+                serde_json::to_value(&i).unwrap_or_default(),
+            );
+        }
+        ContactsCommand::Preview { code } => {
+            let p = c.preview(&code).await?;
+            out.print(
+                &format!(
+                    "{} ({}) invites you to connect and offers: {}. Valid until {}.",
+                    p.display_name,
+                    p.organisation
+                        .as_deref()
+                        .or(p.profession.as_deref())
+                        .unwrap_or("practitioner"),
+                    p.fields.join(", "),
+                    p.expires_at
+                ),
+                serde_json::to_value(&p).unwrap_or_default(),
+            );
+        }
+        ContactsCommand::Accept {
+            code,
+            fields,
+            allow_forward,
+        } => {
+            let owner = c.accept(&code, fields, allow_forward).await?;
+            out.done(
+                &format!("Connected with {owner}; their card is in `praxis contacts list`."),
+                serde_json::json!({ "owner_id": owner }),
+            );
+        }
+        ContactsCommand::Decline { code } => {
+            c.decline(&code).await?;
+            out.done(
+                "Invitation declined.",
+                serde_json::json!({ "declined": true }),
+            );
+        }
+        ContactsCommand::List => out.contacts(&c.list().await?),
+        ContactsCommand::Holders => out.holders(&c.holders().await?),
+        ContactsCommand::Revoke { user_id } => {
+            c.revoke(user_id).await?;
+            out.done(
+                "Connection ended both ways; the cards leave the other devices at their next sync.",
+                serde_json::json!({ "user_id": user_id }),
+            );
+        }
+        ContactsCommand::RevokeHolder { holder_id } => {
+            c.revoke_holder(holder_id).await?;
+            out.done(
+                "Your card was taken back; it leaves their devices at their next sync.",
+                serde_json::json!({ "holder_id": holder_id }),
+            );
+        }
+        ContactsCommand::Forward { owner_id, to } => {
+            c.forward(owner_id, to).await?;
+            out.done(
+                "Card forwarded.",
+                serde_json::json!({ "owner_id": owner_id, "to": to }),
+            );
+        }
+        ContactsCommand::Block { user_id } => {
+            c.block(user_id).await?;
+            out.done("Blocked.", serde_json::json!({ "user_id": user_id }));
+        }
+        ContactsCommand::Unblock { user_id } => {
+            c.unblock(user_id).await?;
+            out.done("Block lifted.", serde_json::json!({ "user_id": user_id }));
+        }
     }
     Ok(())
 }

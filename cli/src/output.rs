@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use praxis_core::protocol::contacts::{ContactCard, Holder};
 use praxis_core::protocol::privacy::{
     Closed, LocationPolicy, PolicyChange, SharedLocation, consents,
 };
@@ -15,7 +16,7 @@ pub(crate) struct Out {
 }
 
 impl Out {
-    fn print(&self, human: &str, machine: Value) {
+    pub(crate) fn print(&self, human: &str, machine: Value) {
         if self.json {
             println!("{machine}");
         } else {
@@ -293,6 +294,86 @@ impl Out {
         );
     }
 
+    pub(crate) fn card(&self, c: &ContactCard) {
+        let line =
+            |k: &str, v: Option<&str>| v.map(|v| format!("\n{k:<15}{v}")).unwrap_or_default();
+        let langs = c.languages.join(", ");
+        let human = format!(
+            "Name:          {}{}{}{}{}{}{}{}",
+            c.display_name,
+            line("Profession:", c.profession.as_deref()),
+            line("Specialty:", c.specialty.as_deref()),
+            line("Work phone:", c.work_phone.as_deref()),
+            line("Work email:", c.work_email.as_deref()),
+            line("Organisation:", c.organisation.as_deref()),
+            line("Address:", c.clinic_address.as_deref()),
+            line("Languages:", (!langs.is_empty()).then_some(langs.as_str())),
+        );
+        self.print(&human, serde_json::to_value(c).unwrap_or(Value::Null));
+    }
+
+    pub(crate) fn contacts(&self, list: &[praxis_core::Contact]) {
+        let human = list
+            .iter()
+            .map(|c| {
+                let detail = [
+                    c.card.profession.as_deref(),
+                    c.card.organisation.as_deref(),
+                    c.card.work_phone.as_deref(),
+                    c.card.work_email.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · ");
+                format!("{} ({})  {detail}", c.card.display_name, c.owner_id)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let machine: Vec<Value> = list
+            .iter()
+            .map(|c| {
+                json!({
+                    "owner_id": c.owner_id, "card": c.card, "shared_fields": c.shared_fields,
+                    "allow_forward": c.allow_forward, "forwarded_by": c.forwarded_by,
+                })
+            })
+            .collect();
+        self.print(
+            if human.is_empty() {
+                "No cards shared with you yet."
+            } else {
+                &human
+            },
+            Value::Array(machine),
+        );
+    }
+
+    pub(crate) fn holders(&self, list: &[Holder]) {
+        let human = list
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} sees {}{}",
+                    h.holder_id,
+                    h.fields.join(", "),
+                    h.forwarded_by
+                        .map(|f| format!(" (forwarded by {f})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(
+            if human.is_empty() {
+                "No one holds your card."
+            } else {
+                &human
+            },
+            serde_json::to_value(list).unwrap_or(Value::Null),
+        );
+    }
+
     pub(crate) fn shared_with_me(&self, list: &[SharedLocation]) {
         let human = list
             .iter()
@@ -367,6 +448,33 @@ fn classify(e: &Error) -> (u8, String) {
         Error::Api {
             code: ErrorCode::Forbidden, ..
         } => (3, "Only an organisation admin can do that.".into()),
+        Error::Api {
+            code: code @ (ErrorCode::InvitationUsed | ErrorCode::InvitationExpired | ErrorCode::InvitationInvalid | ErrorCode::OwnInvitation),
+            ..
+        } => (
+            5,
+            match code {
+                ErrorCode::InvitationUsed => "This invitation was already used: ask for a new one.".into(),
+                ErrorCode::InvitationExpired => "This invitation has expired: ask for a new one.".into(),
+                ErrorCode::OwnInvitation => "This is your own invitation: send it to the colleague instead.".into(),
+                _ => "This invitation code is not valid: check it was copied whole.".into(),
+            },
+        ),
+        Error::Api {
+            code: ErrorCode::InvitationLimit, ..
+        } => (5, "You have too many open invitations: wait for some to be used or expire.".into()),
+        Error::Api {
+            code: ErrorCode::Blocked, ..
+        } => (3, "This is not possible with this person.".into()),
+        Error::InvalidInput { field: "code", reason } => (
+            6,
+            match *reason {
+                "tampered_code" => "This invitation code was altered: ask for a new one. Nothing was sent.".into(),
+                "forged_code" => "This invitation code was not made by this server. Nothing was sent.".into(),
+                "invitation_expired" => "This invitation has expired: ask for a new one. Nothing was sent.".into(),
+                _ => "This is not an invitation code: check it was copied whole. Nothing was sent.".into(),
+            },
+        ),
         Error::Api {
             code: ErrorCode::JoinCodeUsed | ErrorCode::JoinCodeExpired,
             ..

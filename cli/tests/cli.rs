@@ -554,3 +554,115 @@ async fn location_policy_consent_and_check_in() {
     let o = nurse.praxis(&["consent", "grant", "tracking"], None).await;
     assert_eq!(code(&o), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_cards_from_invitation_to_revocation() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let alice = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "alice device passphrase",
+    };
+    let bruno = Run {
+        server: &url,
+        dir: d2.path(),
+        passphrase: "bruno device passphrase",
+    };
+    let (pa, pb) = (person("cardalice"), person("cardbruno"));
+    let mut ids = Vec::new();
+    for (r, p) in [(&alice, &pa), (&bruno, &pb)] {
+        ids.push(register(r, p).await);
+        r.json(
+            &["login", "--email", p["email"].as_str().expect("e")],
+            p["password"].as_str(),
+        )
+        .await;
+    }
+    let card = alice
+        .json(
+            &[
+                "contacts",
+                "edit-card",
+                "--work-phone",
+                "+33320554433",
+                "--specialty",
+                "Endocrinology",
+                "--languages",
+                "fr,en",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(card["languages"], serde_json::json!(["fr", "en"]));
+    let o = alice
+        .praxis(&["contacts", "edit-card", "--work-phone", "0612"], None)
+        .await;
+    assert_eq!(code(&o), 6, "{}", String::from_utf8_lossy(&o.stderr));
+    let inv = alice
+        .json(
+            &["contacts", "invite", "--fields", "display_name,work_phone"],
+            None,
+        )
+        .await;
+    let invite_code = inv["code"].as_str().expect("code").to_owned();
+    let o = alice
+        .praxis(&["contacts", "invite", "--fields", "home_address"], None)
+        .await;
+    assert_eq!(code(&o), 6);
+
+    // A damaged code is refused on the device, with advice.
+    let damaged = format!("{}x", &invite_code[..invite_code.len() - 1]);
+    let o = bruno.praxis(&["contacts", "preview", &damaged], None).await;
+    assert_eq!(code(&o), 6, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing was sent"));
+    let p = bruno
+        .json(&["contacts", "preview", &invite_code], None)
+        .await;
+    assert_eq!(
+        p["fields"],
+        serde_json::json!(["display_name", "work_phone"])
+    );
+    bruno
+        .json(
+            &[
+                "contacts",
+                "accept",
+                &invite_code,
+                "--fields",
+                "display_name",
+            ],
+            None,
+        )
+        .await;
+    let list = bruno.json(&["contacts", "list"], None).await;
+    assert_eq!(list[0]["owner_id"], ids[0].as_str());
+    assert_eq!(list[0]["card"]["work_phone"], "+33320554433");
+    assert!(list[0]["card"].get("specialty").is_none());
+    let o = bruno
+        .praxis(
+            &[
+                "contacts",
+                "accept",
+                &invite_code,
+                "--fields",
+                "display_name",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 5, "used");
+    let holders = alice.json(&["contacts", "holders"], None).await;
+    assert_eq!(holders[0]["holder_id"], ids[1].as_str());
+
+    alice.json(&["contacts", "revoke", &ids[1]], None).await;
+    bruno.json(&["sync"], None).await;
+    let list = bruno.json(&["contacts", "list"], None).await;
+    assert_eq!(list, serde_json::json!([]));
+}

@@ -115,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
             metrics.extend(push_load(*backend, &opts).await?);
         }
     }
+    if on("contacts") {
+        metrics.extend(contact_benchmarks(&opts).await?);
+    }
     if on("location") {
         metrics.extend(location_benchmarks(&opts).await?);
     }
@@ -803,6 +806,145 @@ async fn location_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
         t.elapsed().as_micros() as f64 / n as f64,
         "µs",
         "reads policy, 40 consents and state from the encrypted cache",
+    ));
+    Ok(out)
+}
+
+/// Creates `n` accounts straight in the store (no password hashing: they
+/// never sign in), each with a full card.
+async fn bench_users(server: &TestServer, n: usize, tag: &str) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let store = server.state.store();
+    let now = chrono::Utc::now();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = uuid::Uuid::new_v4();
+        store
+            .create_user(
+                praxis_server::store::NewUser {
+                    id,
+                    email: format!("{tag}{i}@bench-example.org"),
+                    password_hash: "x".into(),
+                    full_name: format!("Bench {tag} {i}"),
+                    phone: "+33612345678".into(),
+                    country: "FR".into(),
+                    language: "fr".into(),
+                    profession: "nurse".into(),
+                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap_or_default(),
+                },
+                now,
+            )
+            .await?;
+        let card = praxis_core::protocol::contacts::ContactCard {
+            display_name: format!("Dr {tag} {i}"),
+            profession: Some("physician".into()),
+            work_phone: Some("+33320554433".into()),
+            work_email: Some(format!("{tag}{i}@clinic-example.org")),
+            organisation: Some("Cabinet Vauban".into()),
+            ..Default::default()
+        };
+        store.put_card(id, &card, now).await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// `owner` invites and `holder` accepts, through the store.
+async fn bench_connect(
+    server: &TestServer,
+    owner: uuid::Uuid,
+    holder: uuid::Uuid,
+) -> anyhow::Result<()> {
+    let store = server.state.store();
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::new_v4();
+    let hash = id.as_bytes().to_vec();
+    let fields: Vec<String> = [
+        "display_name",
+        "profession",
+        "work_phone",
+        "work_email",
+        "organisation",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    store
+        .create_invitation(
+            id,
+            owner,
+            &hash,
+            &fields,
+            false,
+            now,
+            now + chrono::Duration::hours(1),
+            i64::MAX,
+        )
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    store
+        .accept_invitation(id, &hash, holder, &fields[..1], false, now)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}
+
+/// Received cards into a fresh device, and one owner edit fanned out to
+/// every holder (the server's write time).
+async fn contact_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
+    let cards = if opts.quick { 1_000 } else { 10_000 };
+    let holders = if opts.quick { 100 } else { 1_000 };
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("server"))?;
+    let url = server.base_url().expect("http").to_owned();
+    let user = server.user("cardbench").await;
+    let me: uuid::Uuid = user.id.parse()?;
+    for owner in bench_users(&server, cards, "owner").await? {
+        bench_connect(&server, owner, me).await?;
+    }
+    let dir = tempfile::tempdir()?;
+    let client = praxis_core::PraxisClient::open(praxis_core::ClientConfig::new(
+        &url,
+        dir.path(),
+        Arc::new(praxis_core::cache::RawKeyProvider::new([5; 32]))
+            as Arc<dyn praxis_core::cache::KeyProvider>,
+    ))
+    .await?;
+    client.account().login(&user.email, &user.password).await?;
+    let t = Instant::now();
+    client.sync().sync_now("bench").await?;
+    let secs = t.elapsed().as_secs_f64();
+    let got = client.contacts().list().await?.len();
+    anyhow::ensure!(got == cards, "synced {got} of {cards} cards");
+    let mut out = vec![Metric::new(
+        "received cards into a fresh device",
+        cards as f64 / secs,
+        "cards/s",
+        format!("{cards} cards, core + server on loopback, SQLite server"),
+    )];
+
+    let owner = bench_users(&server, 1, "star").await?[0];
+    for holder in bench_users(&server, holders, "holder").await? {
+        bench_connect(&server, owner, holder).await?;
+    }
+    let card = praxis_core::protocol::contacts::ContactCard {
+        display_name: "Dr Star".into(),
+        work_phone: Some("+33320000111".into()),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let n = server
+        .state
+        .store()
+        .put_card(owner, &card, chrono::Utc::now())
+        .await?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(n == holders, "{n} holders updated");
+    out.push(Metric::new(
+        "one card edit written to every holder",
+        ms,
+        "ms",
+        format!("{holders} holders, one transaction, SQLite"),
     ));
     Ok(out)
 }

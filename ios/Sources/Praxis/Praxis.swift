@@ -108,6 +108,9 @@ public typealias VisitEvent = PraxisFFI.VisitEvent
 public typealias LiveShare = PraxisFFI.LiveShare
 public typealias SharedLocation = PraxisFFI.SharedLocation
 public typealias LocationPolicy = PraxisFFI.LocationPolicy
+public typealias ContactCard = PraxisFFI.ContactCard
+public typealias Contact = PraxisFFI.Contact
+public typealias ContactInvitation = PraxisFFI.ContactInvitation
 
 /// A position from Core Location (`CLLocation` gives all four values).
 public struct Fix: Sendable, CustomStringConvertible {
@@ -276,6 +279,28 @@ public final class Praxis: Sendable {
     }
 
     public func setRestricted(_ restricted: Bool) async throws { try await mapped { try await inner.setRestricted(restricted: restricted) } }
+
+    // MARK: contacts
+
+    public func myCard() async throws -> ContactCard { try await mapped { try await inner.myCard() } }
+
+    public func updateCard(_ card: ContactCard) async throws -> ContactCard {
+        try await mapped { try await inner.updateCard(card: card) }
+    }
+
+    /// A single-use invitation: show `code` as a QR code or share it as a link.
+    public func createInvitation(fields: [String], allowForward: Bool = false, ttlHours: UInt32? = nil) async throws -> ContactInvitation {
+        try await mapped { try await inner.createInvitation(fields: fields, allowForward: allowForward, ttlHours: ttlHours) }
+    }
+
+    /// Accepts an invitation (checked on the device first); returns the inviter's id.
+    public func acceptInvitation(code: String, fields: [String], allowForward: Bool = false) async throws -> String {
+        try await mapped { try await inner.acceptInvitation(code: code, fields: fields, allowForward: allowForward) }
+    }
+
+    public func contacts() async throws -> [Contact] { try await mapped { try await inner.contacts() } }
+
+    public func revokeContact(userId: String) async throws { try await mapped { try await inner.revokeContact(userId: userId) } }
 }
 
 /// A key provider over the iOS Keychain: a random 32-byte key created once,

@@ -130,4 +130,26 @@ final class PraxisTests: XCTestCase {
             XCTAssertEqual(e, .consentRequired(purpose: "location_visits"))
         }
     }
+
+    // Mirrors ContactsTest.kt: an invitation connects two practitioners until revoked.
+    func testInvitationConnectsWithChosenFieldsUntilRevoked() async throws {
+        let alice = try await signedIn("alice", key: 21)
+        let bruno = try await signedIn("bruno", key: 22)
+        _ = try await alice.updateCard(ContactCard(displayName: "Dr Alice Morel", profession: nil, specialty: "Endocrinology",
+                                                  workPhone: "+33320554433", workEmail: nil, organisation: nil,
+                                                  clinicAddress: nil, languages: []))
+        let invitation = try await alice.createInvitation(fields: ["display_name", "work_phone"])
+        let aliceId = try await bruno.acceptInvitation(code: invitation.code, fields: ["display_name"])
+        let cards = try await bruno.contacts()
+        XCTAssertEqual(cards.count, 1)
+        XCTAssertEqual(cards[0].ownerId, aliceId)
+        XCTAssertEqual(cards[0].card.workPhone, "+33320554433")
+        XCTAssertNil(cards[0].card.specialty)
+        try await alice.syncNow()
+        let brunoId = try await alice.contacts()[0].ownerId
+        try await alice.revokeContact(userId: brunoId)
+        try await bruno.syncNow()
+        let after = try await bruno.contacts()
+        XCTAssertTrue(after.isEmpty)
+    }
 }

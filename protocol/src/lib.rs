@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod accounts;
+pub mod audit;
 pub mod contacts;
 pub mod location;
 mod orgs;

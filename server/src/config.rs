@@ -33,9 +33,20 @@ pub struct Config {
     /// earlier consent to it stop counting until the user consents again.
     #[arg(long, env = "PRAXIS_POLICY_VERSIONS", default_value = "", value_parser = crate::routes::parse_policy_versions)]
     pub policy_versions: PolicyVersions,
+    /// A maintenance command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Log format.
     #[arg(long, env = "PRAXIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Maintenance commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Recompute the audit log's hash chain; exit 1 if any entry was
+    /// edited or removed.
+    VerifyAudit,
 }
 
 /// How logs are written to standard error.

@@ -4,6 +4,8 @@
 //! * raw location: ended live shares are deleted; the raw fix of a visit
 //!   event is cleared once older than the user's retention (the shortest of
 //!   their organisations' settings, 7 days by default);
+//! * security events (the audit log) older than 12 months are purged, the
+//!   chain's start moving past them;
 //! * sync: tombstones and idempotency answers older than
 //!   [`TOMBSTONE_HORIZON_DAYS`] are pruned (a device offline longer does a
 //!   full resync).
@@ -13,6 +15,8 @@ use chrono::Duration;
 use crate::AppState;
 use crate::store::StoreError;
 
+/// Days security events are kept (12 months).
+pub const AUDIT_RETENTION_DAYS: i64 = 365;
 /// Days tombstones are kept for devices that are offline.
 pub const TOMBSTONE_HORIZON_DAYS: i64 = 90;
 /// How often the jobs run.
@@ -27,6 +31,8 @@ pub struct Report {
     pub visit_fixes: u64,
     /// Tombstones pruned.
     pub tombstones: u64,
+    /// Audit entries past retention.
+    pub audit_entries: u64,
 }
 
 /// Runs every retention job once.
@@ -35,10 +41,15 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
     let (shares, visit_fixes) = state.store().purge_location(now).await?;
     let horizon = now - Duration::days(TOMBSTONE_HORIZON_DAYS);
     let tombstones = state.store().prune_sync(horizon, horizon).await?;
+    let audit_entries = state
+        .store()
+        .purge_audit(now - Duration::days(AUDIT_RETENTION_DAYS))
+        .await?;
     Ok(Report {
         shares,
         visit_fixes,
         tombstones,
+        audit_entries,
     })
 }
 
@@ -50,6 +61,7 @@ pub async fn run_forever(state: AppState) {
                 shares = r.shares,
                 visit_fixes = r.visit_fixes,
                 tombstones = r.tombstones,
+                audit_entries = r.audit_entries,
                 "retention jobs ran"
             ),
             Err(e) => tracing::warn!(error = %e, "retention jobs failed"),

@@ -18,6 +18,25 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(db, chrono::Utc::now())
         .await
         .context("migrating the database")?;
+    if let Some(praxis_server::config::Command::VerifyAudit) = config.command {
+        let check = store
+            .verify_audit()
+            .await
+            .context("reading the audit log")?;
+        return match check.broken_at {
+            None => {
+                println!("audit log intact: {} entries", check.entries);
+                Ok(())
+            }
+            Some(seq) => {
+                println!(
+                    "audit log BROKEN at entry {seq} ({} entries intact before it)",
+                    check.entries
+                );
+                std::process::exit(1)
+            }
+        };
+    }
     let now = chrono::Utc::now();
     for (purpose, version) in &config.policy_versions {
         if store

@@ -7,6 +7,7 @@ use praxis_protocol::{
     ErrorCode, LoginRequest, Problem, Profile, RefreshRequest, RegisterRequest, RegisterResponse,
     TokenResponse, UpdateProfileRequest,
 };
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -16,7 +17,9 @@ use crate::AppState;
 use crate::auth::{password, throttle, tokens};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller};
-use crate::store::{NewSession, NewUser, ProfilePatch, RotateOutcome, StoreError, UserRecord};
+use crate::store::{
+    Event, NewSession, NewUser, ProfilePatch, RotateOutcome, StoreError, UserRecord,
+};
 use crate::validate;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -85,6 +88,10 @@ async fn register(
         }
         Err(e) => return Err(e.into()),
     }
+    state
+        .store()
+        .audit(Event::user("registered", user_id, json!({})), state.now())
+        .await?;
     tracing::info!(%user_id, "account registered");
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
 }
@@ -131,6 +138,7 @@ async fn login(
         return Err(AppError::rate_limited(wait));
     }
     let creds = state.store().credentials(&email).await?;
+    let creds_user = creds.as_ref().map(|c| c.user_id);
     let (user_id, phc) = match creds {
         Some(c) => (Some(c.user_id), c.password_hash),
         None => (None, state.dummy_hash().to_owned()),
@@ -142,6 +150,14 @@ async fn login(
             .store()
             .record_login_failure(&key, now, now - throttle::STREAK_RESET)
             .await?;
+        // About the account when the email is known; about no one otherwise.
+        let failed = Event {
+            event: "login_failed",
+            user: creds_user,
+            org: None,
+            details: json!({}),
+        };
+        state.store().audit(failed, now).await?;
         tracing::warn!("login failed");
         return Err(AppError::new(ErrorCode::InvalidCredentials));
     };
@@ -150,6 +166,10 @@ async fn login(
     state
         .store()
         .create_session(user_id, Uuid::new_v4(), session, now)
+        .await?;
+    state
+        .store()
+        .audit(Event::user("login_succeeded", user_id, json!({})), now)
         .await?;
     tracing::info!(%user_id, "logged in");
     Ok(Json(tokens))
@@ -193,6 +213,13 @@ async fn refresh(
     {
         RotateOutcome::Rotated { .. } => Ok(Json(tokens)),
         RotateOutcome::Reused { user_id } => {
+            state
+                .store()
+                .audit(
+                    Event::user("refresh_token_reused", user_id, json!({})),
+                    state.now(),
+                )
+                .await?;
             tracing::warn!(%user_id, "refresh token reused; token family revoked");
             Err(AppError::new(ErrorCode::Unauthorized))
         }
@@ -207,6 +234,13 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> AppResult<Stat
     state
         .store()
         .revoke_family(caller.family_id, state.now())
+        .await?;
+    state
+        .store()
+        .audit(
+            Event::user("logged_out", caller.user_id, json!({})),
+            state.now(),
+        )
         .await?;
     tracing::info!(user_id = %caller.user_id, "logged out");
     Ok(StatusCode::NO_CONTENT)

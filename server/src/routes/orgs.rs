@@ -223,7 +223,7 @@ async fn update_member(
     membership(&state, org_id, &caller, true).await?;
     let change = state
         .store()
-        .set_role(org_id, user_id, req.role, state.now())
+        .set_role(org_id, user_id, req.role, caller.user_id, state.now())
         .await?;
     member_change(change)?;
     tracing::info!(%org_id, admin = %caller.user_id, member = %user_id, role = req.role.as_str(), "member role changed");
@@ -245,7 +245,7 @@ async fn remove_member(
     membership(&state, org_id, &caller, user_id != caller.user_id).await?;
     let change = state
         .store()
-        .remove_member(org_id, user_id, state.now())
+        .remove_member(org_id, user_id, caller.user_id, state.now())
         .await?;
     member_change(change)?;
     tracing::info!(%org_id, by = %caller.user_id, member = %user_id, "member removed");

@@ -13,6 +13,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Duration;
+use praxis_protocol::audit::AuditEntry;
 use praxis_protocol::location::{self, Precision};
 use praxis_protocol::privacy::{
     Closed, LocationPolicy, MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS, MemberLocationRequest,
@@ -28,7 +29,7 @@ use super::path_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller};
-use crate::store::{PositionOutcome, ShareOutcome};
+use crate::store::{Event, PositionOutcome, ShareOutcome};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,6 +42,40 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop_share))
         .routes(routes!(put_position))
         .routes(routes!(shared_with_me))
+        .routes(routes!(my_audit))
+        .routes(routes!(org_audit))
+}
+
+/// Entries of the audit log shown at most.
+const AUDIT_PAGE: i64 = 1000;
+
+/// The security events about my account, newest first.
+#[utoipa::path(get, path = "/v1/me/audit", tag = "privacy", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = Problem)))]
+async fn my_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<Json<Vec<AuditEntry>>> {
+    Ok(Json(
+        state
+            .store()
+            .audit_of_user(caller.user_id, AUDIT_PAGE)
+            .await?,
+    ))
+}
+
+/// An organisation's admin events, newest first (admins).
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/audit", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn org_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> AppResult<Json<Vec<AuditEntry>>> {
+    let org_id = path_id(&org_id)?;
+    membership(&state, org_id, &caller, true).await?;
+    Ok(Json(state.store().audit_of_org(org_id, AUDIT_PAGE).await?))
 }
 
 /// The error for a closed gate.
@@ -80,6 +115,17 @@ async fn set_restriction(
     state
         .store()
         .set_restricted(caller.user_id, req.restricted, state.now())
+        .await?;
+    state
+        .store()
+        .audit(
+            Event::user(
+                "restriction_changed",
+                caller.user_id,
+                serde_json::json!({ "restricted": req.restricted }),
+            ),
+            state.now(),
+        )
         .await?;
     tracing::info!(user_id = %caller.user_id, restricted = req.restricted, "restriction changed");
     Ok(StatusCode::NO_CONTENT)

@@ -220,6 +220,8 @@ impl Store {
             vec![Uuid::new_v4().simple().to_string().into()],
         )
         .await?;
+        tx.execute(sql::AUDIT_INIT, vec![[0u8; 32].as_slice().into()])
+            .await?;
         tx.commit().await?;
         let epoch = db.query(sql::EPOCH_GET, vec![]).await?;
         let epoch = epoch
@@ -497,6 +499,12 @@ impl Store {
         )
         .await?;
         super::privacy::publish_member_policy(&mut *tx, id, owner, now).await?;
+        super::audit::append(
+            &mut *tx,
+            &super::audit::Event::org("org_created", id, owner, serde_json::json!({})),
+            now,
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -622,6 +630,12 @@ impl Store {
         )
         .await?;
         super::privacy::publish_member_policy(&mut *tx, org, user, now).await?;
+        super::audit::append(
+            &mut *tx,
+            &super::audit::Event::org("member_joined", org, user, serde_json::json!({})),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(RedeemOutcome::Joined(org))
     }
@@ -632,9 +646,10 @@ impl Store {
         org: Uuid,
         user: Uuid,
         new: Role,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
-        self.change_member(org, user, Some(new), now).await
+        self.change_member(org, user, Some(new), actor, now).await
     }
 
     /// Removes a member, refusing to remove the last admin.
@@ -642,9 +657,10 @@ impl Store {
         &self,
         org: Uuid,
         user: Uuid,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
-        self.change_member(org, user, None, now).await
+        self.change_member(org, user, None, actor, now).await
     }
 
     /// Shared by role changes (`Some(role)`) and removal (`None`): both must
@@ -655,6 +671,7 @@ impl Store {
         org: Uuid,
         user: Uuid,
         new: Option<Role>,
+        actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
         let mut tx = self.db.begin().await?;
@@ -686,6 +703,19 @@ impl Store {
                 0
             }
         };
+        let (event, details) = match new {
+            Some(role) => (
+                "member_role_changed",
+                serde_json::json!({ "member_id": user, "role": role.as_str() }),
+            ),
+            None => ("member_removed", serde_json::json!({ "member_id": user })),
+        };
+        super::audit::append(
+            &mut *tx,
+            &super::audit::Event::org(event, org, actor, details),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(MemberChange::Done)
     }
@@ -783,6 +813,21 @@ impl Store {
             if m.collection == praxis_protocol::privacy::consents::COLLECTION
                 && matches!(decision, sync::Decision::Write { changed: true, .. })
             {
+                let field = |k: &str| m.fields.get(k).map(|f| f.v.clone());
+                super::audit::append(
+                    &mut *tx,
+                    &super::audit::Event::user(
+                        "consent_changed",
+                        user,
+                        serde_json::json!({
+                            "purpose": field("purpose"),
+                            "granted": field("granted"),
+                            "policy_version": field("policy_version"),
+                        }),
+                    ),
+                    now,
+                )
+                .await?;
                 gates = None;
                 sharing_consent_changed |= m.fields.get("purpose").and_then(|f| f.v.as_str())
                     == Some(praxis_protocol::privacy::Purpose::LocationSharing.as_str());

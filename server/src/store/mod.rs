@@ -16,6 +16,7 @@
 //! epoch-millisecond timestamps), so a deployment can move to CockroachDB
 //! or YugabyteDB without touching the domain code.
 
+mod audit;
 mod contacts;
 mod db;
 mod domain;
@@ -25,6 +26,7 @@ mod privacy;
 pub mod sql;
 pub mod sqlite;
 
+pub use audit::{AuditCheck, Event};
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
 pub use db::{Db, Dialect, Row, StoreError, Tx, Val};
 pub use domain::{

@@ -450,6 +450,17 @@ impl Store {
             ],
         )
         .await?;
+        super::audit::append(
+            &mut *tx,
+            &super::audit::Event::org(
+                "location_policy_changed",
+                org,
+                actor,
+                serde_json::to_value(req).map_err(|_| StoreError::Decode("change"))?,
+            ),
+            now,
+        )
+        .await?;
         let members = tx.query(sql::MEMBERS_LOCATION, vec![org.into()]).await?;
         for m in &members {
             let user = m.uuid(0)?;
@@ -496,6 +507,17 @@ impl Store {
         .await?;
         publish_member_policy(&mut *tx, org, member, now).await?;
         close_shares_if_gated(&mut *tx, member).await?;
+        super::audit::append(
+            &mut *tx,
+            &super::audit::Event::org(
+                "member_location_changed",
+                org,
+                actor,
+                serde_json::json!({ "member_id": member, "enabled": enabled }),
+            ),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

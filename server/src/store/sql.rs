@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (2, V2_SYNC),
     (3, V3_CONSENT_AND_LOCATION),
     (4, V4_CONTACTS),
+    (5, V5_AUDIT),
 ];
 
 /// Version 1: accounts, sessions, login throttling, organisations.
@@ -269,6 +270,51 @@ pub(crate) const BLOCKED: &str =
     "SELECT 1 FROM contact_blocks WHERE user_id = ?1 AND blocked_id = ?2";
 /// Counts one hit in a fixed window; a window older than `?3` starts over.
 pub(crate) const RATE_HIT: &str = "INSERT INTO rate_limits (bucket, window_start, hits) VALUES (?1, ?2, 1) ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start <= ?3 THEN 1 ELSE rate_limits.hits + 1 END, window_start = CASE WHEN rate_limits.window_start <= ?3 THEN ?2 ELSE rate_limits.window_start END RETURNING hits, window_start";
+
+/// Version 5: the audit log.
+///
+/// * `audit_log`: security events, hash-chained (`prev_hash`, `hash`);
+///   accounts and organisations by id only, details without personal data.
+/// * `audit_head`: one row (`id = 1`): the newest sequence and hash, locked
+///   by every append, and the chain's start after retention purges
+///   (`base_seq`, `base_hash`).
+const V5_AUDIT: &str = "
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    event TEXT NOT NULL,
+    user_id TEXT,
+    org_id TEXT,
+    details TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE INDEX audit_log_user ON audit_log(user_id, seq);
+CREATE INDEX audit_log_org ON audit_log(org_id, seq);
+CREATE TABLE audit_head (
+    id BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash BLOB NOT NULL,
+    base_seq BIGINT NOT NULL,
+    base_hash BLOB NOT NULL
+);
+";
+
+pub(crate) const AUDIT_INIT: &str = "INSERT INTO audit_head (id, seq, hash, base_seq, base_hash) VALUES (1, 0, ?1, 0, ?1) ON CONFLICT (id) DO NOTHING";
+pub(crate) const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 /*FOR UPDATE*/";
+pub(crate) const AUDIT_HEAD_READ: &str =
+    "SELECT seq, hash, base_seq, base_hash FROM audit_head WHERE id = 1";
+pub(crate) const AUDIT_HEAD_SET: &str = "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1";
+pub(crate) const AUDIT_BASE_SET: &str =
+    "UPDATE audit_head SET base_seq = ?1, base_hash = ?2 WHERE id = 1";
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, event, user_id, org_id, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub(crate) const AUDIT_ALL: &str =
+    "SELECT seq, at, event, user_id, org_id, details, prev_hash, hash FROM audit_log ORDER BY seq";
+pub(crate) const AUDIT_OF_USER: &str = "SELECT seq, at, event, user_id, org_id, details FROM audit_log WHERE user_id = ?1 ORDER BY seq DESC LIMIT ?2";
+pub(crate) const AUDIT_OF_ORG: &str = "SELECT seq, at, event, user_id, org_id, details FROM audit_log WHERE org_id = ?1 ORDER BY seq DESC LIMIT ?2";
+pub(crate) const AUDIT_LAST_BEFORE: &str =
+    "SELECT seq, hash FROM audit_log WHERE at < ?1 ORDER BY seq DESC LIMIT 1";
+pub(crate) const AUDIT_PURGE: &str = "DELETE FROM audit_log WHERE seq <= ?1";
 
 pub(crate) const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
 pub(crate) const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";

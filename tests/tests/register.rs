@@ -1,0 +1,132 @@
+//! The register of processing (`docs/processing-register.json`, GDPR
+//! Art. 30) lists every table and column the migrations create, each with
+//! a purpose, legal basis, recipients, retention and protection: a new
+//! column that the register does not describe fails this test.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use praxis_server::store::sql::MIGRATIONS;
+use serde_json::Value;
+
+/// Every `table -> columns` the migrations create or add.
+fn schema() -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (_, ddl) in MIGRATIONS {
+        for stmt in ddl.split(';') {
+            let stmt = stmt.trim();
+            if let Some(rest) = stmt.strip_prefix("CREATE TABLE ") {
+                let (name, body) = rest.split_once('(').expect("a column list");
+                let cols = out.entry(name.trim().to_owned()).or_default();
+                for line in body.lines() {
+                    let line = line.trim();
+                    let first = line.split_whitespace().next().unwrap_or("");
+                    if first.is_empty()
+                        || first == ")"
+                        || line.starts_with("PRIMARY KEY")
+                        || line.starts_with("UNIQUE")
+                    {
+                        continue;
+                    }
+                    cols.insert(first.to_owned());
+                }
+            } else if let Some(rest) = stmt.strip_prefix("ALTER TABLE ") {
+                let mut words = rest.split_whitespace();
+                let table = words.next().expect("table");
+                let col = rest
+                    .split("ADD COLUMN ")
+                    .nth(1)
+                    .and_then(|c| c.split_whitespace().next())
+                    .expect("ADD COLUMN");
+                out.entry(table.to_owned())
+                    .or_default()
+                    .insert(col.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn register() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/processing-register.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("register file")).expect("JSON")
+}
+
+/// Everything wrong with `reg` against `schema`.
+fn problems(schema: &BTreeMap<String, BTreeSet<String>>, reg: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let empty = serde_json::Map::new();
+    let tables = reg["tables"].as_object().unwrap_or(&empty);
+    for (table, cols) in schema {
+        let Some(entry) = tables.get(table) else {
+            out.push(format!("table {table} is not in the register"));
+            continue;
+        };
+        for key in ["purpose", "legal_basis", "retention", "protection"] {
+            if entry[key].as_str().is_none_or(|s| s.trim().is_empty()) {
+                out.push(format!("{table}: {key} missing"));
+            }
+        }
+        if !entry["recipients"].is_array() {
+            out.push(format!("{table}: recipients missing"));
+        }
+        let listed = entry["columns"].as_object().unwrap_or(&empty);
+        for col in cols {
+            match listed.get(col) {
+                None => out.push(format!("column {table}.{col} is not in the register")),
+                Some(c) if !c["personal"].is_boolean() || !c["category"].is_string() => {
+                    out.push(format!("{table}.{col}: personal and category needed"));
+                }
+                Some(_) => {}
+            }
+        }
+        for col in listed.keys().filter(|c| !cols.contains(*c)) {
+            out.push(format!(
+                "the register lists {table}.{col}, which does not exist"
+            ));
+        }
+    }
+    for table in tables.keys().filter(|t| !schema.contains_key(*t)) {
+        out.push(format!(
+            "the register lists table {table}, which does not exist"
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_column_of_the_schema_is_in_the_register_and_nothing_else() {
+    let schema = schema();
+    assert!(schema.contains_key("users") && schema["users"].contains("email"));
+    assert!(schema["users"].contains("restricted_at"), "ALTERs are read");
+    let found = problems(&schema, &register());
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_column_or_table_missing_from_the_register_is_caught() {
+    let schema = schema();
+    let mut reg = register();
+    reg["tables"]["users"]["columns"]
+        .as_object_mut()
+        .expect("columns")
+        .remove("phone");
+    reg["tables"]
+        .as_object_mut()
+        .expect("tables")
+        .remove("location_positions");
+    reg["tables"]["orgs"]["retention"] = Value::Null;
+    let found = problems(&schema, &reg);
+    for expected in [
+        "column users.phone is not in the register",
+        "table location_positions is not in the register",
+        "orgs: retention missing",
+    ] {
+        assert!(
+            found.iter().any(|f| f == expected),
+            "{expected}: {found:#?}"
+        );
+    }
+}

@@ -114,6 +114,7 @@ impl From<praxis_core::Error> for PraxisError {
             },
             E::NotSignedIn | E::SessionExpired => Self::Unauthorized,
             E::Closed { purpose, reason } => closed(purpose.as_str(), reason),
+            E::Restricted => Self::Restricted,
             E::Protocol { status } => Self::Server { status },
             E::Api {
                 status,

@@ -77,6 +77,9 @@ enum Command {
     /// Contact cards shared between practitioners.
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Your account's rights: restriction of processing, the audit log.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Send local changes and fetch everyone else's now.
     Sync,
 }
@@ -209,6 +212,19 @@ enum ContactsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Restrict processing of your account (on) or lift it (off): your data
+    /// is kept but nothing changes it; consent can still be withdrawn.
+    Restrict {
+        /// on or off.
+        #[arg(value_parser = on_off, action = clap::ArgAction::Set)]
+        restricted: bool,
+    },
+    /// The security events recorded about your account.
+    Audit,
+}
+
+#[derive(Debug, Subcommand)]
 enum ConsentCommand {
     /// Where your consent stands, per purpose.
     Show,
@@ -316,7 +332,7 @@ enum LocationPolicyCommand {
         /// The member's account id.
         user_id: uuid::Uuid,
         /// on or off.
-        #[arg(value_parser = on_off)]
+        #[arg(value_parser = on_off, action = clap::ArgAction::Set)]
         enabled: bool,
     },
     /// Who changed the location settings, and when (admins).
@@ -600,6 +616,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Consent(cmd) => consent(&client, &out, cmd).await?,
         Command::Location(cmd) => location(&client, &out, cmd).await?,
         Command::Contacts(cmd) => contacts(&client, &out, cmd).await?,
+        Command::Account(AccountCommand::Restrict { restricted }) => {
+            account.set_restricted(restricted).await?;
+            out.done(
+                if restricted {
+                    "Processing restricted: your data is kept and nothing changes it. Lift it with `praxis account restrict off`."
+                } else {
+                    "Restriction lifted; queued changes sync at the next `praxis sync`."
+                },
+                serde_json::json!({ "restricted": restricted }),
+            );
+        }
+        Command::Account(AccountCommand::Audit) => out.audit(&account.audit().await?),
         Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
         Command::Sync => {
             if account.user_id().is_none() {
@@ -974,5 +1002,16 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap's own consistency checks over every subcommand and argument.
+        super::Cli::command().debug_assert();
     }
 }

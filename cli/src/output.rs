@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use praxis_core::protocol::audit::AuditEntry;
 use praxis_core::protocol::contacts::{ContactCard, Holder};
 use praxis_core::protocol::privacy::{
     Closed, LocationPolicy, PolicyChange, SharedLocation, consents,
@@ -349,6 +350,15 @@ impl Out {
         );
     }
 
+    pub(crate) fn audit(&self, list: &[AuditEntry]) {
+        let human = list
+            .iter()
+            .map(|e| format!("{}  {}  {}", e.at, e.event, e.details))
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(&human, serde_json::to_value(list).unwrap_or(Value::Null));
+    }
+
     pub(crate) fn holders(&self, list: &[Holder]) {
         let human = list
             .iter()
@@ -500,6 +510,10 @@ fn classify(e: &Error) -> (u8, String) {
             },
         ),
         Error::InvalidInput { field, reason } => (6, format!("Invalid {field}: {reason}.")),
+        Error::Restricted => (
+            3,
+            "Your account is restricted: nothing is changed until you lift it (`praxis account restrict off`).".into(),
+        ),
         Error::Closed { purpose, reason } => (
             3,
             match reason {

@@ -666,3 +666,65 @@ async fn contact_cards_from_invitation_to_revocation() {
     let list = bruno.json(&["contacts", "list"], None).await;
     assert_eq!(list, serde_json::json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restriction_and_the_audit_log() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let me = Run {
+        server: &url,
+        dir: dir.path(),
+        passphrase: "restricted device passphrase",
+    };
+    let p = person("clirestrict");
+    register(&me, &p).await;
+    me.json(
+        &["login", "--email", p["email"].as_str().expect("e")],
+        p["password"].as_str(),
+    )
+    .await;
+    me.json(&["account", "restrict", "on"], None).await;
+    let o = me
+        .praxis(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "Refused",
+                "--start",
+                "2030-01-01T09:00:00+01:00",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("restricted"));
+    let o = me
+        .praxis(&["contacts", "invite", "--fields", "display_name"], None)
+        .await;
+    assert_eq!(code(&o), 3);
+    // Objection still works.
+    me.json(&["consent", "withdraw", "analytics"], None).await;
+    me.json(&["sync"], None).await;
+    me.json(&["account", "restrict", "off"], None).await;
+    let audit = me.json(&["account", "audit"], None).await;
+    let events: Vec<&str> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    for e in [
+        "registered",
+        "login_succeeded",
+        "restriction_changed",
+        "consent_changed",
+    ] {
+        assert!(events.contains(&e), "{e} in {events:?}");
+    }
+    let o = me.praxis(&["account", "restrict", "maybe"], None).await;
+    assert_eq!(code(&o), 2);
+}

@@ -85,6 +85,10 @@ pub enum Error {
         /// Which gate is closed.
         reason: praxis_protocol::privacy::Closed,
     },
+    /// Processing of the account is restricted (GDPR Art. 18): its data
+    /// is kept but not changed; only consent can still be withdrawn.
+    #[error("the account is restricted")]
+    Restricted,
     /// The database was written by a newer version of the core.
     #[error("database schema {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

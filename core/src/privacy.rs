@@ -47,6 +47,13 @@ pub(crate) struct StoredState {
     pub restricted: bool,
 }
 
+/// Whether processing is restricted, as last known on this device.
+pub(crate) fn restricted(tx: &CacheTx<'_>) -> Result<bool> {
+    Ok(tx
+        .get::<StoredState>(STATE.0, STATE.1)?
+        .is_some_and(|r| r.value.restricted))
+}
+
 /// The user's location preference on this device.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct Settings {

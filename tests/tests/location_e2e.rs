@@ -783,3 +783,115 @@ async fn raw_fixes_expire_on_the_device_and_the_server() {
     let ev = &loc.events(a).await.expect("events")[0];
     assert_eq!(ev.position, None, "the server's cleared copy agrees");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_account_keeps_its_data_unchanged_but_can_still_object() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let admin = device(&s, "admin", 9).await;
+    let member = device(&s, "nurse", 10).await;
+    let org = org(&admin, &member).await;
+    set_policy(
+        &admin,
+        org,
+        UpdateLocationPolicyRequest {
+            location_visits: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    sync(&member).await;
+    let consents = member.client.consents();
+    consents.grant(Purpose::Marketing).await.expect("grant");
+    consents
+        .grant(Purpose::LocationVisits)
+        .await
+        .expect("grant");
+    let a = visit(&member, None).await;
+    sync(&member).await;
+    // An edit queued before the restriction reached this device.
+    member
+        .client
+        .appointments()
+        .update(
+            a,
+            praxis_core::AppointmentPatch {
+                title: Some("Edited before the restriction".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    member
+        .client
+        .account()
+        .set_restricted(true)
+        .await
+        .expect("restrict");
+    // Nothing new is processed, on the device or the server.
+    assert!(matches!(
+        visit_result(&member).await,
+        Err(Error::Restricted)
+    ));
+    assert_eq!(
+        closed(
+            member
+                .client
+                .location()
+                .check_in(a, fix(&member, CLINIC.0, CLINIC.1))
+                .await
+        ),
+        Closed::Restricted
+    );
+    // Objection still works and reaches the server; the edit waits, kept.
+    member.clock.advance(Duration::seconds(1));
+    consents.withdraw(Purpose::Marketing).await.expect("object");
+    let status = member.client.sync().sync_now("test").await.expect("sync");
+    assert_eq!(status.state, SyncState::Idle, "{status:?}");
+    assert_eq!(status.pending, 1, "the queued edit is kept, not sent");
+    let audit = s
+        .state
+        .store()
+        .audit_of_user(member.client.account().user_id().expect("id"), 100)
+        .await
+        .expect("audit");
+    let withdrawn = audit
+        .iter()
+        .any(|e| e.event == "consent_changed" && e.details["granted"] == false);
+    assert!(withdrawn, "the objection reached the server");
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM sync_records WHERE fields LIKE '%Edited before%'")
+            .await,
+        0
+    );
+    // Lifting the restriction lets the kept edit through.
+    member
+        .client
+        .account()
+        .set_restricted(false)
+        .await
+        .expect("lift");
+    sync(&member).await;
+    assert_eq!(member.client.sync().status().pending, 0);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM sync_records WHERE fields LIKE '%Edited before%'")
+            .await,
+        1
+    );
+}
+
+async fn visit_result(d: &Device) -> Result<Uuid, Error> {
+    d.client
+        .appointments()
+        .create(NewAppointment {
+            title: "Refused".into(),
+            patient_label: None,
+            start: d.clock.now() + Duration::hours(2),
+            duration_min: 30,
+            address: None,
+            point: None,
+            geofence: None,
+        })
+        .await
+}

@@ -350,7 +350,7 @@ async fn run(seed: u64, steps: usize) {
                 // A check-in at a new visit.
                 let lat = 50.6 + rng.unit() * 0.1;
                 let lon = 3.0 + rng.unit() * 0.1;
-                let appointment = w
+                let created = w
                     .member
                     .appointments()
                     .create(NewAppointment {
@@ -362,8 +362,14 @@ async fn run(seed: u64, steps: usize) {
                         point: Some(GeoPoint { lat, lon }),
                         geofence: None,
                     })
-                    .await
-                    .expect("appointment");
+                    .await;
+                if m.restricted {
+                    // A restricted account's data does not change.
+                    assert!(matches!(created, Err(Error::Restricted)), "{what}");
+                    check(&w, &m, &what, &mut last_positions).await;
+                    continue;
+                }
+                let appointment = created.expect("appointment");
                 let fix = Fix {
                     lat: lat + (rng.unit() - 0.5) * 0.01,
                     lon: lon + (rng.unit() - 0.5) * 0.01,

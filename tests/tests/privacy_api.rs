@@ -14,6 +14,7 @@ suite!(
     raising_a_policy_version_voids_earlier_consent,
     live_shares_end_at_expiry_on_withdrawal_and_when_the_org_switches_off,
     retention_clears_raw_fixes_after_the_org_period,
+    restriction_freezes_data_but_objection_still_works,
 );
 
 /// Signs in again (time jumps beyond the 15-minute access tokens).
@@ -448,10 +449,27 @@ async fn visit_events_need_both_gates_and_the_allowed_precision(s: TestServer) {
         .await,
         204,
     );
-    assert_eq!(
-        rejected(&push(&s, &member, "visit_events", precise.clone()).await),
-        Some("restricted")
-    );
+    // Restricted: the whole push is refused, nothing is processed.
+    s.send(
+        "POST",
+        "/v1/sync/push",
+        Some(&member.access),
+        Some(&json!({
+            "client_id": "5b1c0c9e-8d43-4a51-9d0b-6f0e2f1c7a11",
+            "mutations": [{
+                "client_seq": 900_001, "collection": "visit_events",
+                "id": uuid::Uuid::new_v4().to_string(),
+                "fields": precise
+                    .as_object()
+                    .expect("object")
+                    .iter()
+                    .map(|(k, v)| (k.clone(), field(v.clone(), &t(&s, 5))))
+                    .collect::<serde_json::Map<_, _>>(),
+            }],
+        })),
+    )
+    .await
+    .assert_problem(403, "restricted");
     ok(
         &s.send(
             "PUT",
@@ -745,4 +763,75 @@ async fn retention_clears_raw_fixes_after_the_org_period(s: TestServer) {
     assert_eq!(ev["fields"]["inside"]["v"], true, "the verification stays");
     let report = jobs::run_once(&s.state).await.expect("jobs");
     assert_eq!(report.visit_fixes, 0, "cleared once");
+}
+
+async fn restriction_freezes_data_but_objection_still_works(s: TestServer) {
+    let u = s.user("restricted").await;
+    let restrict = |on: bool| json!({ "restricted": on });
+    ok(
+        &s.send(
+            "PUT",
+            "/v1/me/restriction",
+            Some(&u.access),
+            Some(&restrict(true)),
+        )
+        .await,
+        204,
+    );
+    let appointment = json!({
+        "client_id": "5b1c0c9e-8d43-4a51-9d0b-6f0e2f1c7a11",
+        "mutations": [{
+            "client_seq": 77, "collection": "appointments", "id": uuid::Uuid::new_v4(),
+            "fields": {
+                "title": field(json!("Frozen"), &t(&s, 1)),
+                "start": field(json!("2026-11-23T09:00:00Z"), &t(&s, 1)),
+                "duration_min": field(json!(30), &t(&s, 1)),
+            },
+        }],
+    });
+    let before = s.fingerprint().await;
+    s.send("POST", "/v1/sync/push", Some(&u.access), Some(&appointment))
+        .await
+        .assert_problem(403, "restricted");
+    s.send(
+        "POST",
+        "/v1/contacts/invitations",
+        Some(&u.access),
+        Some(&json!({"fields": ["display_name"]})),
+    )
+    .await
+    .assert_problem(403, "restricted");
+    assert_eq!(s.fingerprint().await, before, "nothing changed");
+    // Objecting (withdrawing consent) is not processing: it goes through.
+    assert_eq!(
+        rejected(&consent(&s, &u, "analytics", false, 1).await),
+        None
+    );
+    ok(
+        &s.send(
+            "PUT",
+            "/v1/me/restriction",
+            Some(&u.access),
+            Some(&restrict(false)),
+        )
+        .await,
+        204,
+    );
+    let r = ok(
+        &s.send("POST", "/v1/sync/push", Some(&u.access), Some(&appointment))
+            .await,
+        200,
+    );
+    assert_eq!(r["results"][0]["status"], "applied");
+    let audit = ok(
+        &s.send("GET", "/v1/me/audit", Some(&u.access), None).await,
+        200,
+    );
+    let changes: Vec<&Value> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["event"] == "restriction_changed")
+        .collect();
+    assert_eq!(changes.len(), 2, "both changes are logged");
 }

@@ -337,6 +337,12 @@ impl Account {
         .await
     }
 
+    /// The security events recorded about this account, newest first.
+    pub async fn audit(&self) -> Result<Vec<praxis_protocol::audit::AuditEntry>> {
+        self.call::<NoBody, _>(Method::GET, "v1/me/audit".into(), None)
+            .await
+    }
+
     /// Restricts processing of the account (GDPR Art. 18), or lifts it.
     /// While restricted, location and sharing are refused with
     /// `Restricted`; on this device that applies at once.

@@ -41,6 +41,7 @@ pub const SYNCED: &[&str] = &[
     "contacts",
 ];
 const STATE: (&str, &str) = ("sync_state", "state");
+const CONSENTS: &str = praxis_protocol::privacy::consents::COLLECTION;
 const PUSH_BATCH: usize = 100;
 const PULL_PAGE: u32 = 1000;
 
@@ -279,6 +280,13 @@ impl SyncEngine {
         let seed = self.seed;
         blocking(&self.cache, move |c| {
             c.transaction(|tx| {
+                // A restricted account keeps its data unchanged; only
+                // consent (objection) still goes through.
+                if collection != praxis_protocol::privacy::consents::COLLECTION
+                    && crate::privacy::restricted(tx)?
+                {
+                    return Err(Error::Restricted);
+                }
                 let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
                 let t = clock.tick(now).to_string();
@@ -469,16 +477,31 @@ impl SyncEngine {
     async fn push_step(&self) -> Outcome {
         let seed = self.seed;
         let batch = blocking(&self.cache, move |c| {
-            c.transaction(|tx| Ok((load_state(tx, seed)?, pending_mutations(tx, PUSH_BATCH)?)))
+            c.transaction(|tx| {
+                let restricted = crate::privacy::restricted(tx)?;
+                let entries = if restricted {
+                    // Only consent changes leave a restricted device; the
+                    // rest waits, queued, until the restriction is lifted.
+                    pending_mutations(tx, usize::MAX)?
+                        .into_iter()
+                        .filter(|(_, m)| m.collection == CONSENTS)
+                        .take(PUSH_BATCH)
+                        .collect()
+                } else {
+                    pending_mutations(tx, PUSH_BATCH)?
+                };
+                Ok((load_state(tx, seed)?, entries, restricted))
+            })
         })
         .await;
-        let (state, entries) = match batch {
+        let (state, entries, restricted) = match batch {
             Ok(b) => b,
             Err(e) => return failure(&e),
         };
         let Some(last_entry) = entries.last().map(|(seq, _)| *seq) else {
             return Outcome::Done { more: false };
         };
+        let pushed: Vec<i64> = entries.iter().map(|(seq, _)| *seq).collect();
         let req = PushRequest {
             client_id: state.client_id,
             mutations: entries.into_iter().map(|(_, m)| m).collect(),
@@ -507,7 +530,13 @@ impl SyncEngine {
         }
         let applied = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
-                tx.ack_outbox(last_entry)?;
+                if restricted {
+                    for seq in &pushed {
+                        tx.remove_outbox_entry(*seq)?;
+                    }
+                } else {
+                    tx.ack_outbox(last_entry)?;
+                }
                 let pending = pending_keys(tx)?;
                 let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
@@ -533,8 +562,7 @@ impl SyncEngine {
                                 RejectReason::Gone
                                 | RejectReason::Forbidden
                                 | RejectReason::PolicyDisabled
-                                | RejectReason::ConsentRequired
-                                | RejectReason::Restricted => {
+                                | RejectReason::ConsentRequired => {
                                     tx.delete(&m.collection, &m.id)?;
                                 }
                                 // Anything else means the local copy holds
@@ -547,7 +575,14 @@ impl SyncEngine {
                 }
                 state.hlc = clock.last().to_string();
                 save_state(tx, &state)?;
-                tx.outbox_len()
+                if restricted {
+                    Ok(pending_mutations(tx, usize::MAX)?
+                        .iter()
+                        .filter(|(_, m)| m.collection == CONSENTS)
+                        .count())
+                } else {
+                    tx.outbox_len()
+                }
             })
         })
         .await;

@@ -192,6 +192,9 @@ async fn create_invitation(
     ApiJson(req): ApiJson<CreateInvitationRequest>,
 ) -> AppResult<(StatusCode, Json<Invitation>)> {
     check_fields("fields", &req.fields)?;
+    if state.store().is_restricted(caller.user_id).await? {
+        return Err(AppError::new(ErrorCode::Restricted));
+    }
     let ttl = req.ttl_hours.unwrap_or(contacts::DEFAULT_TTL_HOURS);
     if !(1..=contacts::MAX_TTL_HOURS).contains(&ttl) {
         return Err(AppError::invalid("ttl_hours", "Must be 1 to 168 hours"));
@@ -425,6 +428,7 @@ async fn forward_card(
         ForwardOutcome::NotConnected => Err(AppError::new(ErrorCode::NotFound).field("to")),
         ForwardOutcome::NotAllowed => Err(AppError::new(ErrorCode::Forbidden)),
         ForwardOutcome::Blocked => Err(AppError::new(ErrorCode::Blocked)),
+        ForwardOutcome::Restricted => Err(AppError::new(ErrorCode::Restricted)),
     }
 }
 

@@ -57,6 +57,7 @@ fn decode(raw: &str) -> Option<Cursor> {
         (status = 200, body = PushResponse),
         (status = 400, description = "validation_failed (client_id, mutations)", body = Problem),
         (status = 401, body = Problem),
+        (status = 403, description = "restricted: only consent changes are accepted", body = Problem),
         (status = 413, body = Problem),
     ))]
 async fn push(
@@ -72,6 +73,16 @@ async fn push(
             "mutations",
             "At most 500 mutations per push",
         ));
+    }
+    // A restricted account's data is not changed; withdrawing consent
+    // (objecting) stays possible.
+    if req
+        .mutations
+        .iter()
+        .any(|m| m.collection != praxis_protocol::privacy::consents::COLLECTION)
+        && state.store().is_restricted(caller.user_id).await?
+    {
+        return Err(AppError::new(ErrorCode::Restricted));
     }
     let results = state
         .store()

@@ -61,6 +61,8 @@ pub enum ForwardOutcome {
     NotConnected,
     /// The target blocked the owner or the caller.
     Blocked,
+    /// The caller's account is restricted.
+    Restricted,
 }
 
 fn fields_json(fields: &[String]) -> Result<String, StoreError> {
@@ -550,6 +552,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ForwardOutcome, StoreError> {
         let mut tx = self.db.begin().await?;
+        if restricted(&mut *tx, me).await? {
+            return Ok(ForwardOutcome::Restricted);
+        }
         let rows = tx
             .query(sql::SHARE_GET_PAIR, vec![owner.into(), me.into()])
             .await?;

@@ -363,6 +363,19 @@ impl Store {
         })
     }
 
+    /// Whether processing of the account is restricted.
+    pub async fn is_restricted(&self, user: Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .query(sql::USER_RESTRICTED, vec![user.into()])
+            .await?
+            .first()
+            .map(|r| r.opt_i64(0))
+            .transpose()?
+            .flatten()
+            .is_some())
+    }
+
     /// Restricts processing of the account, or lifts the restriction.
     /// Restricting ends the user's live shares at once.
     pub async fn set_restricted(

@@ -130,6 +130,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/location/shares/{share_id}/position"),
     ("get", "/v1/location/shared-with-me"),
     ("get", "/v1/me/audit"),
+    ("get", "/v1/me/export"),
     ("get", "/v1/orgs/{org_id}/audit"),
     ("get", "/v1/contacts/card"),
     ("put", "/v1/contacts/card"),

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod contacts;
+mod export;
 mod health;
 mod orgs;
 mod privacy;
@@ -57,6 +58,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sync::routes())
         .merge(privacy::routes())
         .merge(contacts::routes())
+        .merge(export::routes())
         .merge(health::routes())
 }
 

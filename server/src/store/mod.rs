@@ -20,6 +20,7 @@ mod audit;
 mod contacts;
 mod db;
 mod domain;
+mod export;
 mod migrate;
 pub mod postgres;
 mod privacy;

@@ -316,6 +316,12 @@ pub(crate) const AUDIT_LAST_BEFORE: &str =
     "SELECT seq, hash FROM audit_log WHERE at < ?1 ORDER BY seq DESC LIMIT 1";
 pub(crate) const AUDIT_PURGE: &str = "DELETE FROM audit_log WHERE seq <= ?1";
 
+pub(crate) const MEMBERSHIPS_OF_USER: &str = "SELECT o.id, o.name, m.role, m.joined_at, m.location_enabled FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?1 ORDER BY m.joined_at, o.id";
+pub(crate) const EXPORT_RECORDS: &str = "SELECT record_id, seq, fields FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL AND seq > ?3 ORDER BY seq LIMIT ?4";
+pub(crate) const POSITIONS_OF_USER: &str = "SELECT s.id, p.position FROM location_shares s LEFT JOIN location_positions p ON p.share_id = s.id WHERE s.user_id = ?1 ORDER BY s.started_at, s.id";
+pub(crate) const BLOCKS_OF_USER: &str =
+    "SELECT blocked_id FROM contact_blocks WHERE user_id = ?1 ORDER BY blocked_id";
+
 pub(crate) const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
 pub(crate) const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";
 pub(crate) const ORG_SETTINGS: &str = "SELECT settings FROM orgs WHERE id = ?1 /*FOR UPDATE*/";

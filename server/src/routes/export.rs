@@ -1,0 +1,172 @@
+//! `GET /v1/me/export`: everything held about the caller, as one JSON
+//! document with a published schema (`docs/export.schema.json`). The large
+//! collections are streamed a page at a time, so a practitioner with
+//! 100,000 visits is exported in constant memory.
+
+use std::io;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use praxis_protocol::{ErrorCode, Problem};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::extract::Caller;
+use crate::store::{Event, Store, StoreError};
+
+/// The export format's version.
+pub const FORMAT: &str = "praxis-export/1";
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(export))
+}
+
+type Chunks = mpsc::Sender<Result<Bytes, io::Error>>;
+
+async fn send(tx: &Chunks, s: impl Into<Bytes>) -> Result<(), StoreError> {
+    tx.send(Ok(s.into()))
+        .await
+        .map_err(|_| StoreError::Decode("export reader went away"))
+}
+
+/// Writes one collection of the user's scope as a JSON array, a page at a
+/// time.
+async fn array(store: &Store, user: Uuid, collection: &str, tx: &Chunks) -> Result<(), StoreError> {
+    send(tx, "[").await?;
+    let (mut after, mut first) = (0, true);
+    loop {
+        let (page, last) = store.export_page(user, collection, after).await?;
+        if page.is_empty() {
+            break;
+        }
+        let mut buf = Vec::with_capacity(page.len() * 256);
+        for v in &page {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut buf, v).map_err(|_| StoreError::Decode("record"))?;
+        }
+        send(tx, buf).await?;
+        after = last;
+    }
+    send(tx, "]").await
+}
+
+fn field(name: &str, v: &Value) -> Result<String, StoreError> {
+    Ok(format!(
+        ",{}:{}",
+        serde_json::to_string(name).map_err(|_| StoreError::Decode("name"))?,
+        serde_json::to_string(v).map_err(|_| StoreError::Decode("value"))?
+    ))
+}
+
+async fn write(
+    store: Store,
+    user: Uuid,
+    head: Value,
+    tail: Value,
+    contacts: Value,
+    tx: &Chunks,
+) -> Result<(), StoreError> {
+    // `head` is an object: open it, leave it open for the streamed parts.
+    let head = serde_json::to_string(&head).map_err(|_| StoreError::Decode("head"))?;
+    send(tx, head[..head.len() - 1].to_owned()).await?;
+    for (name, collection) in [
+        ("consents", "consents"),
+        ("appointments", "appointments"),
+        ("visit_events", "visit_events"),
+    ] {
+        send(tx, format!(",\"{name}\":")).await?;
+        array(&store, user, collection, tx).await?;
+    }
+    send(tx, ",\"contacts\":").await?;
+    let contacts = serde_json::to_string(&contacts).map_err(|_| StoreError::Decode("contacts"))?;
+    send(tx, contacts[..contacts.len() - 1].to_owned()).await?;
+    send(tx, ",\"cards_held\":").await?;
+    array(&store, user, praxis_protocol::contacts::COLLECTION, tx).await?;
+    send(tx, "}").await?;
+    if let Value::Object(map) = tail {
+        for (k, v) in &map {
+            send(tx, field(k, v)?).await?;
+        }
+    }
+    send(tx, "}").await
+}
+
+/// Everything held about me: account, organisations, consents with their
+/// history, visits, visit events, location data still held, contact cards
+/// (mine, who holds it, those I hold) and the security events about me.
+/// One JSON document (schema: `docs/export.schema.json`), streamed.
+#[utoipa::path(get, path = "/v1/me/export", tag = "privacy", security(("bearer" = [])),
+    responses((status = 200, description = "The export document", content_type = "application/json", body = Object),
+        (status = 401, body = Problem)))]
+async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
+    let (store, user, now) = (state.store().clone(), caller.user_id, state.now());
+    // Everything small is read before the first byte, so a failure here is
+    // still a proper error answer.
+    let u = store
+        .user(user)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
+    let head = json!({
+        "format": FORMAT,
+        "exported_at": now,
+        "user_id": user,
+        "account": {
+            "email": u.email, "full_name": u.full_name, "phone": u.phone,
+            "country": u.country, "language": u.language, "profession": u.profession,
+            "date_of_birth": u.date_of_birth, "created_at": u.created_at,
+            "updated_at": u.updated_at,
+            "restricted": store.is_restricted(user).await?,
+        },
+        "organisations": store.memberships(user).await?,
+    });
+    let contacts = json!({
+        "my_card": store.card(user).await?,
+        "holders": store.holders(user).await?,
+        "blocked": store.blocked_by(user).await?,
+    });
+    let tail = json!({
+        "location": {
+            "live_shares": store.shares_of(user, now).await?,
+            "positions": store.my_positions(user).await?,
+            "shared_with_me": store.shared_with(user, now).await?,
+        },
+        "audit": store.audit_of_user(user, i64::MAX).await?,
+    });
+    store
+        .audit(Event::user("exported", user, json!({})), now)
+        .await?;
+    tracing::info!(user_id = %user, "data export");
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);
+    tokio::spawn(async move {
+        if let Err(e) = write(store, user, head, tail, contacts, &tx).await {
+            tracing::error!(error = %e, "export stream failed");
+            let _ = tx.send(Err(io::Error::other("export failed"))).await;
+        }
+    });
+    // Fused: the compression layer may poll once more after the end.
+    let stream =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|c| (c, rx))
+        }));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"praxis-export.json\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

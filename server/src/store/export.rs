@@ -1,0 +1,98 @@
+//! Reads for the data export: everything held about one user, the large
+//! collections a page at a time so the export is streamed, never built
+//! whole in memory.
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::db::{StoreError, Val};
+use super::domain::{at, parse_fields};
+use super::{Store, sql};
+use crate::sync::user_scope;
+
+/// Records of one collection per page.
+pub const EXPORT_PAGE: i64 = 1000;
+
+impl Store {
+    /// The user's memberships: organisation, name, role, when joined,
+    /// whether an admin switched location off for them.
+    pub async fn memberships(&self, user: Uuid) -> Result<Vec<Value>, StoreError> {
+        self.db
+            .query(sql::MEMBERSHIPS_OF_USER, vec![user.into()])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(json!({
+                    "org_id": r.text(0)?,
+                    "name": r.text(1)?,
+                    "role": r.text(2)?,
+                    "joined_at": at(r.i64(3)?)?,
+                    "location_enabled": r.i64(4)? != 0,
+                }))
+            })
+            .collect()
+    }
+
+    /// A page of the live records of one collection in the user's scope,
+    /// after sequence `after`, as `{id, ...fields}` objects, with the last
+    /// sequence read.
+    pub async fn export_page(
+        &self,
+        user: Uuid,
+        collection: &str,
+        after: i64,
+    ) -> Result<(Vec<Value>, i64), StoreError> {
+        let rows = self
+            .db
+            .query(
+                sql::EXPORT_RECORDS,
+                vec![
+                    user_scope(user).into(),
+                    collection.into(),
+                    after.into(),
+                    EXPORT_PAGE.into(),
+                ],
+            )
+            .await?;
+        let mut last = after;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            last = r.i64(1)?;
+            let mut obj = Map::new();
+            obj.insert("id".into(), Value::from(r.text(0)?));
+            for (k, f) in parse_fields(&r.text(2)?)? {
+                obj.insert(k, f.v);
+            }
+            out.push(Value::Object(obj));
+        }
+        Ok((out, last))
+    }
+
+    /// The latest positions of the user's live shares.
+    pub async fn my_positions(&self, user: Uuid) -> Result<Vec<Value>, StoreError> {
+        self.db
+            .query(sql::POSITIONS_OF_USER, vec![user.into()])
+            .await?
+            .iter()
+            .map(|r| {
+                let pos: Value = match r.0.get(1) {
+                    Some(Val::Text(t)) => {
+                        serde_json::from_str(t).map_err(|_| StoreError::Decode("position"))?
+                    }
+                    _ => Value::Null,
+                };
+                Ok(json!({ "share_id": r.text(0)?, "position": pos }))
+            })
+            .collect()
+    }
+
+    /// Whom the user blocked.
+    pub async fn blocked_by(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        self.db
+            .query(sql::BLOCKS_OF_USER, vec![user.into()])
+            .await?
+            .iter()
+            .map(|r| r.uuid(0))
+            .collect()
+    }
+}

@@ -82,6 +82,19 @@ enum Command {
     Account(AccountCommand),
     /// Send local changes and fetch everyone else's now.
     Sync,
+    /// Download everything the server holds about you (JSON; schema in
+    /// docs/export.schema.json).
+    Export {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Encrypt it under a passphrase (asked for, or PRAXIS_EXPORT_PASSPHRASE).
+        #[arg(long)]
+        encrypt: bool,
+        /// Instead of downloading: decrypt an encrypted export to --out.
+        #[arg(long, value_name = "FILE")]
+        decrypt: Option<PathBuf>,
+    },
 }
 
 const PURPOSES: [&str; 4] = [
@@ -629,6 +642,36 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Account(AccountCommand::Audit) => out.audit(&account.audit().await?),
         Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
+        Command::Export {
+            out: path,
+            encrypt,
+            decrypt,
+        } => {
+            if let Some(input) = decrypt {
+                let pass = secret("PRAXIS_EXPORT_PASSPHRASE", "Export passphrase: ")?;
+                let plain = praxis_core::export::decrypt(std::fs::File::open(&input)?, &pass)?;
+                std::fs::write(&path, plain)?;
+                out.done(
+                    &format!("Decrypted to {}.", path.display()),
+                    serde_json::json!({ "out": path }),
+                );
+                return Ok(());
+            }
+            let pass = if encrypt {
+                Some(secret("PRAXIS_EXPORT_PASSPHRASE", "Export passphrase: ")?)
+            } else {
+                None
+            };
+            let n = account.export(&path, pass.as_deref()).await?;
+            out.done(
+                &format!(
+                    "Your data ({n} bytes{}) is in {}.",
+                    if encrypt { ", encrypted" } else { "" },
+                    path.display()
+                ),
+                serde_json::json!({ "out": path, "bytes": n, "encrypted": encrypt }),
+            );
+        }
         Command::Sync => {
             if account.user_id().is_none() {
                 return Err(Error::NotSignedIn);

@@ -728,3 +728,53 @@ async fn restriction_and_the_audit_log() {
     let o = me.praxis(&["account", "restrict", "maybe"], None).await;
     assert_eq!(code(&o), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_plain_and_encrypted() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let me = Run {
+        server: &url,
+        dir: dir.path(),
+        passphrase: "export device passphrase",
+    };
+    let p = person("cliexport");
+    register(&me, &p).await;
+    me.json(
+        &["login", "--email", p["email"].as_str().expect("e")],
+        p["password"].as_str(),
+    )
+    .await;
+    let out = tempfile::tempdir().expect("out");
+    let plain = out.path().join("export.json");
+    me.json(&["export", "--out", plain.to_str().expect("path")], None)
+        .await;
+    let doc: Value = serde_json::from_slice(&std::fs::read(&plain).expect("read")).expect("json");
+    assert_eq!(doc["account"]["email"], p["email"]);
+
+    let sealed = out.path().join("export.enc");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_praxis"));
+    cmd.args(["export", "--encrypt", "--out"])
+        .arg(&sealed)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("PRAXIS_SERVER", &url)
+        .env("PRAXIS_PASSPHRASE", "export device passphrase")
+        .env("PRAXIS_EXPORT_PASSPHRASE", "long export passphrase")
+        .stdin(std::process::Stdio::null());
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&sealed).expect("read");
+    let email = p["email"].as_str().expect("e");
+    assert!(!bytes.windows(email.len()).any(|w| w == email.as_bytes()));
+    let back =
+        praxis_core::export::decrypt(bytes.as_slice(), "long export passphrase").expect("decrypt");
+    let doc2: Value = serde_json::from_slice(&back).expect("json");
+    assert_eq!(doc2["user_id"], doc["user_id"]);
+    assert!(praxis_core::export::decrypt(bytes.as_slice(), "wrong").is_err());
+}

@@ -247,6 +247,42 @@ impl Api {
         }
     }
 
+    /// A GET whose (possibly large) answer is handed over chunk by chunk.
+    pub(crate) async fn download(
+        &self,
+        path: &str,
+        token: &str,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
+        let mut res = self
+            .client
+            .get(self.url(path)?)
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = res.status();
+        if !status.is_success() {
+            let bytes = res.bytes().await?;
+            return Err(match serde_json::from_slice::<Problem>(&bytes) {
+                Ok(p) => Error::Api {
+                    status: status.as_u16(),
+                    code: p.code,
+                    field: p.field,
+                    retry_after: None,
+                },
+                Err(_) => Error::Protocol {
+                    status: status.as_u16(),
+                },
+            });
+        }
+        let mut n = 0u64;
+        while let Some(chunk) = res.chunk().await? {
+            n += chunk.len() as u64;
+            sink(&chunk)?;
+        }
+        Ok(n)
+    }
+
     /// A request whose answer is JSON.
     pub(crate) async fn json<B: Serialize, R: DeserializeOwned>(
         &self,

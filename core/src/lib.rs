@@ -32,6 +32,7 @@ pub mod clock;
 pub mod consent;
 pub mod contacts;
 mod error;
+pub mod export;
 pub mod http;
 pub mod location;
 mod log;

@@ -337,6 +337,13 @@ impl Account {
         .await
     }
 
+    /// Downloads everything the server holds about this user to `path`
+    /// (JSON, or encrypted under `passphrase`; see [`crate::export`]).
+    /// Returns the bytes received.
+    pub async fn export(&self, path: &std::path::Path, passphrase: Option<&str>) -> Result<u64> {
+        crate::export::download(&self.session, path, passphrase).await
+    }
+
     /// The security events recorded about this account, newest first.
     pub async fn audit(&self) -> Result<Vec<praxis_protocol::audit::AuditEntry>> {
         self.call::<NoBody, _>(Method::GET, "v1/me/audit".into(), None)

@@ -26,4 +26,6 @@ pub(crate) async fn blocking<R: Send + 'static>(
         .await
         .map_err(|_| crate::Error::Storage(rusqlite::Error::InvalidQuery))?
 }
-pub use keys::{KekParams, KeyProvider, PassphraseKeyProvider, RawKeyProvider, SecretKey};
+pub use keys::{
+    KekParams, KeyProvider, PBKDF2_ITERATIONS, PassphraseKeyProvider, RawKeyProvider, SecretKey,
+};

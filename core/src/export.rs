@@ -174,11 +174,11 @@ pub(crate) async fn download(
     let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     enum Sink {
         Plain(std::io::BufWriter<std::fs::File>),
-        Sealed(Sealer<std::io::BufWriter<std::fs::File>>),
+        Sealed(Box<Sealer<std::io::BufWriter<std::fs::File>>>),
     }
     let state = std::sync::Mutex::new((
         Some(match passphrase {
-            Some(p) => Sink::Sealed(Sealer::new(file, p)?),
+            Some(p) => Sink::Sealed(Box::new(Sealer::new(file, p)?)),
             None => Sink::Plain(file),
         }),
         0u8,

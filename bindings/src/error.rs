@@ -112,7 +112,7 @@ impl From<praxis_core::Error> for PraxisError {
                 }
                 .to_owned(),
             },
-            E::NotSignedIn | E::SessionExpired => Self::Unauthorized,
+            E::NotSignedIn | E::SessionExpired | E::AccountErased => Self::Unauthorized,
             E::Closed { purpose, reason } => closed(purpose.as_str(), reason),
             E::Restricted => Self::Restricted,
             E::Protocol { status } => Self::Server { status },
@@ -134,7 +134,9 @@ impl From<praxis_core::Error> for PraxisError {
                 },
                 ErrorCode::PolicyDisabled => Self::PolicyDisabled,
                 ErrorCode::Restricted => Self::Restricted,
-                ErrorCode::EmailTaken
+                ErrorCode::AccountErased => Self::Unauthorized,
+                ErrorCode::ReauthRequired
+                | ErrorCode::EmailTaken
                 | ErrorCode::AlreadyMember
                 | ErrorCode::LastAdmin
                 | ErrorCode::ShareEnded

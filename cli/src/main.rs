@@ -235,6 +235,14 @@ enum AccountCommand {
     },
     /// The security events recorded about your account.
     Audit,
+    /// Erase your account and everything about you (asks for your password,
+    /// or PRAXIS_PASSWORD). Your other devices wipe themselves at their next
+    /// contact; colleagues holding your card lose it.
+    Delete {
+        /// Confirm without the interactive question.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -641,6 +649,20 @@ async fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Account(AccountCommand::Audit) => out.audit(&account.audit().await?),
+        Command::Account(AccountCommand::Delete { yes }) => {
+            if !yes {
+                return Err(Error::InvalidInput {
+                    field: "account delete",
+                    reason: "this erases everything; run again with --yes to confirm",
+                });
+            }
+            let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+            account.delete_account(&password).await?;
+            out.done(
+                "Account erased. This device's data was wiped; your other devices wipe theirs at their next contact.",
+                serde_json::json!({ "erased": true }),
+            );
+        }
         Command::Appointments(cmd) => appointments(&client, &out, cmd).await?,
         Command::Export {
             out: path,

@@ -502,6 +502,10 @@ fn classify(e: &Error) -> (u8, String) {
             3,
             format!("The server refused it ({code}): sync with `praxis sync`, then check `praxis location status`."),
         ),
+        Error::Api {
+            code: ErrorCode::ReauthRequired,
+            ..
+        } => (3, "Confirm with your password first.".into()),
         Error::Api { code, field, .. } => (
             6,
             match field {
@@ -510,6 +514,10 @@ fn classify(e: &Error) -> (u8, String) {
             },
         ),
         Error::InvalidInput { field, reason } => (6, format!("Invalid {field}: {reason}.")),
+        Error::AccountErased => (
+            3,
+            "This account was erased; the data on this device was wiped.".into(),
+        ),
         Error::Restricted => (
             3,
             "Your account is restricted: nothing is changed until you lift it (`praxis account restrict off`).".into(),

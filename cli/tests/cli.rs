@@ -727,6 +727,26 @@ async fn restriction_and_the_audit_log() {
     }
     let o = me.praxis(&["account", "restrict", "maybe"], None).await;
     assert_eq!(code(&o), 2);
+
+    // Erasure: confirmed twice (the flag, then the password).
+    let o = me
+        .praxis(&["account", "delete"], p["password"].as_str())
+        .await;
+    assert_eq!(code(&o), 6, "needs --yes");
+    let o = me
+        .praxis(&["account", "delete", "--yes"], Some("not-the-password"))
+        .await;
+    assert_eq!(code(&o), 3);
+    me.json(&["account", "delete", "--yes"], p["password"].as_str())
+        .await;
+    assert_eq!(code(&me.praxis(&["whoami"], None).await), 3, "signed out");
+    let o = me
+        .praxis(
+            &["login", "--email", p["email"].as_str().expect("e")],
+            p["password"].as_str(),
+        )
+        .await;
+    assert_eq!(code(&o), 3, "the account is gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,6 +85,10 @@ pub enum Error {
         /// Which gate is closed.
         reason: praxis_protocol::privacy::Closed,
     },
+    /// The account was erased (here or on another device): the session
+    /// ended and this device's copy of the user's data was wiped.
+    #[error("the account was erased")]
+    AccountErased,
     /// Processing of the account is restricted (GDPR Art. 18): its data
     /// is kept but not changed; only consent can still be withdrawn.
     #[error("the account is restricted")]

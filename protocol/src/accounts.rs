@@ -181,3 +181,14 @@ mod tests {
         assert!(serde_json::from_str::<RegisterRequest>(json).is_err());
     }
 }
+
+/// `POST /v1/sessions/reauth`: the password, re-entered to confirm a
+/// sensitive action (erasure).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReauthRequest {
+    /// The account's password.
+    pub password: String,
+}
+redacted_debug!(ReauthRequest {});

@@ -25,8 +25,8 @@ mod problem;
 pub mod sync;
 
 pub use accounts::{
-    LoginRequest, Profile, RefreshRequest, RegisterRequest, RegisterResponse, TokenResponse,
-    UpdateProfileRequest,
+    LoginRequest, Profile, ReauthRequest, RefreshRequest, RegisterRequest, RegisterResponse,
+    TokenResponse, UpdateProfileRequest,
 };
 pub use orgs::{
     CreateOrgRequest, CreateOrgResponse, JoinCodeResponse, JoinOrgRequest, JoinOrgResponse, Member,

@@ -74,6 +74,11 @@ pub enum ErrorCode {
     InvitationLimit,
     /// The other person has blocked this.
     Blocked,
+    /// This needs the password re-entered in the last five minutes
+    /// (`POST /v1/sessions/reauth`).
+    ReauthRequired,
+    /// The account was erased: the device must wipe its local data.
+    AccountErased,
     /// The server is not ready (e.g. its database is unreachable).
     Unavailable,
     /// An unexpected server error; nothing about it is disclosed.
@@ -112,6 +117,8 @@ impl ErrorCode {
             Self::OwnInvitation => "own_invitation",
             Self::InvitationLimit => "invitation_limit",
             Self::Blocked => "blocked",
+            Self::ReauthRequired => "reauth_required",
+            Self::AccountErased => "account_erased",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

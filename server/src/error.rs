@@ -74,6 +74,8 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
         ),
         InvitationLimit => (StatusCode::CONFLICT, "Too many open invitations"),
         Blocked => (StatusCode::FORBIDDEN, "Not possible with this person"),
+        ReauthRequired => (StatusCode::FORBIDDEN, "Re-enter your password to confirm"),
+        AccountErased => (StatusCode::GONE, "This account was erased"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }

@@ -118,11 +118,13 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
         let hash = tokens::hash(token);
-        let (user_id, family_id) = state
-            .store()
-            .access(&hash, state.now())
-            .await?
-            .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+        let Some((user_id, family_id)) = state.store().access(&hash, state.now()).await? else {
+            // A device of an erased account learns it must wipe itself.
+            if state.store().token_erased(&hash).await? {
+                return Err(AppError::new(ErrorCode::AccountErased));
+            }
+            return Err(AppError::new(ErrorCode::Unauthorized));
+        };
         Ok(Self { user_id, family_id })
     }
 }

@@ -45,6 +45,10 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         .store()
         .purge_audit(now - Duration::days(AUDIT_RETENTION_DAYS))
         .await?;
+    state
+        .store()
+        .purge_erased_tokens(now - Duration::days(crate::store::ERASED_TOKEN_DAYS))
+        .await?;
     Ok(Report {
         shares,
         visit_fixes,

@@ -515,6 +515,18 @@ impl TestServer {
     }
 
     /// The raw bytes of the SQLite database and its WAL (SQLite only).
+    /// Checkpoints the WAL and runs `VACUUM` on the SQLite file (through a
+    /// second connection), as an operator would after an erasure.
+    pub fn sqlite_vacuum(&self) {
+        if let Storage::Sqlite { dir } = &self.storage {
+            let c = rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
+            c.execute_batch(
+                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .expect("vacuum");
+        }
+    }
+
     pub fn sqlite_file_bytes(&self) -> Option<Vec<u8>> {
         let Storage::Sqlite { dir } = &self.storage else {
             return None;

@@ -107,6 +107,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/sessions/current"),
     ("get", "/v1/me"),
     ("patch", "/v1/me"),
+    ("delete", "/v1/me"),
+    ("post", "/v1/sessions/reauth"),
     ("post", "/v1/orgs"),
     ("get", "/v1/orgs"),
     ("get", "/v1/orgs/{org_id}"),

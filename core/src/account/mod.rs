@@ -44,7 +44,7 @@ type NoBody = ();
 
 /// Removes the signed-in user's data from the device: the cached profile,
 /// synced records, queued changes and sync state.
-async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
+pub(crate) async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
     blocking(cache, |c| {
         c.transaction(|tx| {
             tx.delete(PROFILE, ME)?;
@@ -342,6 +342,23 @@ impl Account {
     /// Returns the bytes received.
     pub async fn export(&self, path: &std::path::Path, passphrase: Option<&str>) -> Result<u64> {
         crate::export::download(&self.session, path, passphrase).await
+    }
+
+    /// Erases the account on the server and wipes this device: the
+    /// password is confirmed first (`reauth`), then everything about the
+    /// user is removed; the user's other devices wipe themselves at their
+    /// next contact, and holders of the user's card lose it.
+    pub async fn delete_account(&self, password: &str) -> Result<()> {
+        let reauth = praxis_protocol::ReauthRequest {
+            password: password.to_owned(),
+        };
+        self.call::<_, ()>(Method::POST, "v1/sessions/reauth".into(), Some(&reauth))
+            .await?;
+        self.call::<NoBody, ()>(Method::DELETE, "v1/me".into(), None)
+            .await?;
+        self.session.end(false).await?;
+        session::wipe(&self.cache, &self.log).await?;
+        Ok(())
     }
 
     /// The security events recorded about this account, newest first.

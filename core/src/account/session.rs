@@ -192,6 +192,13 @@ impl Session {
                 self.log.info("account", "access token refreshed");
                 Ok(access)
             }
+            Err(Error::Api {
+                code: ErrorCode::AccountErased,
+                ..
+            }) => {
+                drop(guard);
+                Err(Error::AccountErased)
+            }
             Err(Error::Api { status: 401, .. }) => {
                 self.persist(None).await?;
                 *guard = None;
@@ -204,14 +211,30 @@ impl Session {
         }
     }
 
+    /// The server says the account was erased: forget the session and wipe
+    /// the user's data from this device.
+    async fn erased(&self) -> Error {
+        if self.end(false).await.is_ok() {
+            let _ = wipe(&self.cache, &self.log).await;
+        }
+        Error::AccountErased
+    }
+
     /// Runs an authenticated call with one refresh-and-retry on `401`.
     pub(crate) async fn authorized<R, F, Fut>(&self, call: F) -> Result<R>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<R>>,
     {
-        let token = self.access_token().await?;
+        let token = match self.access_token().await {
+            Err(Error::AccountErased) => return Err(self.erased().await),
+            other => other?,
+        };
         match call(token.clone()).await {
+            Err(Error::Api {
+                code: ErrorCode::AccountErased,
+                ..
+            }) => Err(self.erased().await),
             Err(Error::Api {
                 status: 401,
                 code: ErrorCode::Unauthorized,
@@ -266,4 +289,15 @@ impl Session {
             .as_ref()
             .map(|t| t.access_token.clone())
     }
+}
+
+/// Wipes the signed-in user's data from this device: records, queued
+/// changes and local state are deleted (SQLite `secure_delete` overwrites
+/// them), then the data key is rotated so whatever a file still holds
+/// under the old key can never be decrypted (the old key is destroyed).
+pub(crate) async fn wipe(cache: &Arc<Cache>, log: &Log) -> Result<()> {
+    super::clear_user_data(cache).await?;
+    blocking(cache, |c| c.rotate_dek()).await?;
+    log.warn("account", "account erased; this device's data was wiped");
+    Ok(())
 }

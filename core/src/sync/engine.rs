@@ -203,9 +203,10 @@ fn failure(e: &Error) -> Outcome {
             retry_after,
             ..
         } => Outcome::Failed(Failure::RetryAfter(retry_after.unwrap_or(1))),
-        Error::Api { status: 401, .. } | Error::NotSignedIn | Error::SessionExpired => {
-            Outcome::Failed(Failure::Unauthorized)
-        }
+        Error::Api { status: 401, .. }
+        | Error::NotSignedIn
+        | Error::SessionExpired
+        | Error::AccountErased => Outcome::Failed(Failure::Unauthorized),
         Error::Api { .. } | Error::Protocol { .. } => Outcome::Failed(Failure::Server),
         _ => Outcome::Failed(Failure::Local),
     }

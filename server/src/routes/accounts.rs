@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use praxis_protocol::{
-    ErrorCode, LoginRequest, Problem, Profile, RefreshRequest, RegisterRequest, RegisterResponse,
-    TokenResponse, UpdateProfileRequest,
+    ErrorCode, LoginRequest, Problem, Profile, ReauthRequest, RefreshRequest, RegisterRequest,
+    RegisterResponse, TokenResponse, UpdateProfileRequest,
 };
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,7 +28,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(me, update_me))
+        .routes(routes!(me, update_me, delete_me))
+        .routes(routes!(reauth))
 }
 
 const NAME_MAX: usize = 200;
@@ -94,6 +95,79 @@ async fn register(
         .await?;
     tracing::info!(%user_id, "account registered");
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
+}
+
+/// Confirm the password in this login (erasure needs it within the last
+/// five minutes).
+#[utoipa::path(post, path = "/v1/sessions/reauth", tag = "sessions", security(("bearer" = [])),
+    request_body = ReauthRequest,
+    responses((status = 204), (status = 401, description = "invalid_credentials", body = Problem),
+        (status = 429, body = Problem)))]
+async fn reauth(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ReauthRequest>,
+) -> AppResult<StatusCode> {
+    let now = state.now();
+    let user = state
+        .store()
+        .user(caller.user_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    let key = throttle::key(&user.email);
+    if let Some(wait) = state
+        .store()
+        .throttle(&key)
+        .await?
+        .and_then(|(failures, last)| throttle::retry_after(failures, last, now))
+    {
+        return Err(AppError::rate_limited(wait));
+    }
+    let phc = state
+        .store()
+        .credentials(&user.email)
+        .await?
+        .map(|c| c.password_hash)
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    let password = req.password;
+    if !blocking(move || password::verify(&password, &phc)).await? {
+        state
+            .store()
+            .record_login_failure(&key, now, now - throttle::STREAK_RESET)
+            .await?;
+        return Err(AppError::new(ErrorCode::InvalidCredentials));
+    }
+    state.store().mark_reauth(caller.family_id, now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erase my account and everything about me (password re-entered within
+/// the last five minutes). Every session ends; each of my devices wipes
+/// its data at its next contact; holders of my card lose it.
+#[utoipa::path(delete, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem),
+        (status = 403, description = "reauth_required", body = Problem)))]
+async fn delete_me(State(state): State<AppState>, caller: Caller) -> AppResult<StatusCode> {
+    let now = state.now();
+    let fresh = state
+        .store()
+        .reauth_at(caller.family_id)
+        .await?
+        .is_some_and(|t| now - t <= chrono::Duration::minutes(5) && t <= now);
+    if !fresh {
+        return Err(AppError::new(ErrorCode::ReauthRequired));
+    }
+    let user = state
+        .store()
+        .user(caller.user_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    state
+        .store()
+        .erase_user(caller.user_id, &throttle::key(&user.email), now)
+        .await?;
+    tracing::info!(user_id = %caller.user_id, "account erased");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The user's own data that must not count as password strength: the
@@ -223,7 +297,16 @@ async fn refresh(
             tracing::warn!(%user_id, "refresh token reused; token family revoked");
             Err(AppError::new(ErrorCode::Unauthorized))
         }
-        RotateOutcome::Invalid => Err(AppError::new(ErrorCode::Unauthorized)),
+        RotateOutcome::Invalid => {
+            if state
+                .store()
+                .token_erased(&tokens::hash(&req.refresh_token))
+                .await?
+            {
+                return Err(AppError::new(ErrorCode::AccountErased));
+            }
+            Err(AppError::new(ErrorCode::Unauthorized))
+        }
     }
 }
 

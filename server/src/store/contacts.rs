@@ -182,7 +182,7 @@ async fn share(
 
 /// Ends a share: the row goes, the holder's copy becomes a tombstone.
 /// `false` when there was none.
-async fn unshare(
+pub(super) async fn unshare(
     tx: &mut dyn Tx,
     owner: Uuid,
     holder: Uuid,

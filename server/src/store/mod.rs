@@ -20,6 +20,7 @@ mod audit;
 mod contacts;
 mod db;
 mod domain;
+mod erasure;
 mod export;
 mod migrate;
 pub mod postgres;
@@ -34,4 +35,5 @@ pub use domain::{
     Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch, PullPage,
     RedeemOutcome, RotateOutcome, Store, UserRecord,
 };
+pub use erasure::ERASED_TOKEN_DAYS;
 pub use privacy::{PositionOutcome, ShareOutcome};

@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (3, V3_CONSENT_AND_LOCATION),
     (4, V4_CONTACTS),
     (5, V5_AUDIT),
+    (6, V6_ERASURE),
 ];
 
 /// Version 1: accounts, sessions, login throttling, organisations.
@@ -321,6 +322,45 @@ pub(crate) const EXPORT_RECORDS: &str = "SELECT record_id, seq, fields FROM sync
 pub(crate) const POSITIONS_OF_USER: &str = "SELECT s.id, p.position FROM location_shares s LEFT JOIN location_positions p ON p.share_id = s.id WHERE s.user_id = ?1 ORDER BY s.started_at, s.id";
 pub(crate) const BLOCKS_OF_USER: &str =
     "SELECT blocked_id FROM contact_blocks WHERE user_id = ?1 ORDER BY blocked_id";
+
+/// Version 6: erasure.
+///
+/// * `token_families.reauth_at`: when the password was last re-entered in
+///   this login (erasure needs it within the last five minutes).
+/// * `erased_tokens`: SHA-256 hashes of an erased account's tokens, so a
+///   device that comes back (even after a week offline) is told to wipe
+///   itself; purged after 60 days.
+const V6_ERASURE: &str = "
+ALTER TABLE token_families ADD COLUMN reauth_at BIGINT;
+CREATE TABLE erased_tokens (
+    token_hash BLOB PRIMARY KEY,
+    erased_at BIGINT NOT NULL
+);
+";
+
+pub(crate) const FAMILY_REAUTH: &str = "UPDATE token_families SET reauth_at = ?2 WHERE id = ?1";
+pub(crate) const FAMILY_REAUTH_GET: &str = "SELECT reauth_at FROM token_families WHERE id = ?1";
+pub(crate) const ERASE_KEEP_REFRESH: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM refresh_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
+pub(crate) const ERASE_KEEP_ACCESS: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM access_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
+pub(crate) const ERASED_TOKEN: &str = "SELECT 1 FROM erased_tokens WHERE token_hash = ?1";
+pub(crate) const ERASED_PURGE: &str = "DELETE FROM erased_tokens WHERE erased_at < ?1";
+pub(crate) const MEMBERSHIPS_ROLES: &str =
+    "SELECT org_id, role FROM org_members WHERE user_id = ?1";
+pub(crate) const MEMBER_COUNT: &str = "SELECT COUNT(*) FROM org_members WHERE org_id = ?1";
+pub(crate) const OLDEST_OTHER_MEMBER: &str = "SELECT user_id FROM org_members WHERE org_id = ?1 AND user_id <> ?2 ORDER BY joined_at, user_id LIMIT 1";
+pub(crate) const ORG_DELETE: &str = "DELETE FROM orgs WHERE id = ?1";
+pub(crate) const SCOPE_RECORDS_DELETE: &str = "DELETE FROM sync_records WHERE scope = ?1";
+pub(crate) const SCOPE_DELETE: &str = "DELETE FROM sync_scopes WHERE scope = ?1";
+pub(crate) const MUTATIONS_DELETE_USER: &str = "DELETE FROM sync_mutations WHERE user_id = ?1";
+pub(crate) const RATE_DELETE_USER: &str = "DELETE FROM rate_limits WHERE bucket LIKE ?1";
+pub(crate) const INVITATIONS_FORGET_USER: &str =
+    "UPDATE contact_invitations SET used_by = NULL WHERE used_by = ?1";
+pub(crate) const JOIN_CODES_FORGET_USER: &str =
+    "UPDATE join_codes SET used_by = NULL WHERE used_by = ?1";
+pub(crate) const JOIN_CODES_DELETE_BY: &str = "DELETE FROM join_codes WHERE created_by = ?1";
+pub(crate) const SHARES_FORGET_FORWARDER: &str =
+    "UPDATE contact_shares SET forwarded_by = NULL WHERE forwarded_by = ?1";
+pub(crate) const USER_DELETE: &str = "DELETE FROM users WHERE id = ?1";
 
 pub(crate) const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
 pub(crate) const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";

@@ -15,6 +15,7 @@ mod error;
 mod keys;
 mod listeners;
 mod privacy;
+mod rights;
 mod types;
 
 pub use client::PraxisClient;
@@ -23,6 +24,7 @@ pub use error::PraxisError;
 pub use keys::{KeyProvider, Logger};
 pub use listeners::{SessionListener, SyncListener, TaskHandle};
 pub use privacy::*;
+pub use rights::*;
 pub use types::*;
 
 /// The core's version, e.g. for an about screen (also the cheapest call

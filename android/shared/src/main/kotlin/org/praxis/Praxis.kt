@@ -523,6 +523,18 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     suspend fun blockUser(userId: String) = mapped { inner.blockUser(userId) }
 
+    // --- rights -----------------------------------------------------------------
+
+    /** Downloads everything the server holds about the user into [file] (encrypted when [passphrase] is given). */
+    suspend fun exportData(file: File, passphrase: String? = null): Long =
+        mapped { inner.exportData(file.absolutePath, passphrase).toLong() }
+
+    /** Erases the account after confirming the password; this device is wiped, the others at their next contact. */
+    suspend fun deleteAccount(password: String) = mapped { inner.deleteAccount(password) }
+
+    /** The security events recorded about the user, newest first: (time, event). */
+    suspend fun auditLog(): List<Pair<Instant, String>> = mapped { inner.auditLog().map { it.at to it.event } }
+
     override fun close() = inner.close()
 }
 

@@ -573,7 +573,49 @@ async fn sync_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     );
     m.budget = Some(Budget::Max(1000.0));
     out.push(m);
+    out.extend(export_benchmark(&url, &user.access, n).await?);
     Ok(out)
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The export of a user with `n` visits, from the server in this process:
+/// time, and how much the process's peak memory grew while streaming it
+/// (the peak is reset first through /proc/self/clear_refs).
+async fn export_benchmark(url: &str, token: &str, n: usize) -> anyhow::Result<Vec<Metric>> {
+    let before = rss_kib().unwrap_or(0);
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let t = Instant::now();
+    let mut res = praxis_tests::http_client()
+        .get(format!("{url}/v1/me/export"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status().is_success(), "export: {}", res.status());
+    let mut bytes = 0usize;
+    while let Some(chunk) = res.chunk().await? {
+        bytes += chunk.len();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let grew = peak_rss_kib().unwrap_or(0).saturating_sub(before);
+    Ok(vec![
+        Metric::new(
+            "export of a user's data",
+            secs * 1000.0,
+            "ms",
+            format!("{n} visits, {:.1} MiB of JSON, streamed", bytes as f64 / 1_048_576.0),
+        ),
+        Metric::new(
+            "peak memory growth while exporting",
+            grew as f64 / 1024.0,
+            "MiB",
+            "server and reader in the bench process; the document is never held whole",
+        ),
+    ])
 }
 
 /// 32 clients pushing batches of 100 new records.

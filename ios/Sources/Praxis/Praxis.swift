@@ -111,6 +111,7 @@ public typealias LocationPolicy = PraxisFFI.LocationPolicy
 public typealias ContactCard = PraxisFFI.ContactCard
 public typealias Contact = PraxisFFI.Contact
 public typealias ContactInvitation = PraxisFFI.ContactInvitation
+public typealias AuditEvent = PraxisFFI.AuditEvent
 
 /// A position from Core Location (`CLLocation` gives all four values).
 public struct Fix: Sendable, CustomStringConvertible {
@@ -301,6 +302,18 @@ public final class Praxis: Sendable {
     public func contacts() async throws -> [Contact] { try await mapped { try await inner.contacts() } }
 
     public func revokeContact(userId: String) async throws { try await mapped { try await inner.revokeContact(userId: userId) } }
+
+    // MARK: rights
+
+    /// Downloads everything the server holds about the user (encrypted when a passphrase is given).
+    public func exportData(to url: URL, passphrase: String? = nil) async throws -> UInt64 {
+        try await mapped { try await inner.exportData(path: url.path, passphrase: passphrase) }
+    }
+
+    /// Erases the account after confirming the password; this device is wiped, the others at their next contact.
+    public func deleteAccount(password: String) async throws { try await mapped { try await inner.deleteAccount(password: password) } }
+
+    public func auditLog() async throws -> [AuditEvent] { try await mapped { try await inner.auditLog() } }
 }
 
 /// A key provider over the iOS Keychain: a random 32-byte key created once,

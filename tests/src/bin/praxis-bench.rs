@@ -607,7 +607,10 @@ async fn export_benchmark(url: &str, token: &str, n: usize) -> anyhow::Result<Ve
             "export of a user's data",
             secs * 1000.0,
             "ms",
-            format!("{n} visits, {:.1} MiB of JSON, streamed", bytes as f64 / 1_048_576.0),
+            format!(
+                "{n} visits, {:.1} MiB of JSON, streamed",
+                bytes as f64 / 1_048_576.0
+            ),
         ),
         Metric::new(
             "peak memory growth while exporting",

@@ -178,11 +178,39 @@ impl Account {
         Ok(p)
     }
 
-    /// The profile as last seen, without the network.
+    /// The profile as last seen, without the network: the copy read from
+    /// the server, with the synced `profile` record laid over it (so a
+    /// correction made on another device shows here after a sync).
     pub async fn cached_profile(&self) -> Result<Option<Profile>> {
-        Ok(blocking(&self.cache, |c| c.get::<Profile>(PROFILE, ME))
-            .await?
-            .map(|r| r.value))
+        blocking(&self.cache, |c| {
+            c.transaction(|tx| {
+                let Some(mut p) = tx.get::<Profile>(PROFILE, ME)?.map(|r| r.value) else {
+                    return Ok(None);
+                };
+                let synced = tx
+                    .get::<crate::sync::plan::LocalRecord>("profile", &p.user_id.to_string())?
+                    .map(|r| r.value.fields);
+                if let Some(f) = synced {
+                    let text = |k: &str| f.get(k).and_then(|v| v.v.as_str()).map(str::to_owned);
+                    let set = |slot: &mut String, k: &str| {
+                        if let Some(v) = text(k) {
+                            *slot = v;
+                        }
+                    };
+                    set(&mut p.email, "email");
+                    set(&mut p.full_name, "full_name");
+                    set(&mut p.phone, "phone");
+                    set(&mut p.country, "country");
+                    set(&mut p.language, "language");
+                    set(&mut p.profession, "profession");
+                    if let Some(d) = text("date_of_birth").and_then(|d| d.parse().ok()) {
+                        p.date_of_birth = d;
+                    }
+                }
+                Ok(Some(p))
+            })
+        })
+        .await
     }
 
     /// Rectifies profile fields on the server.

@@ -25,17 +25,18 @@ use crate::output::{Out, fail};
 #[derive(Debug, Parser)]
 #[command(name = "praxis", version, about)]
 struct Cli {
-    /// Server base URL.
-    #[arg(
-        long,
-        global = true,
-        env = "PRAXIS_SERVER",
-        default_value = "http://127.0.0.1:8787"
-    )]
-    server: String,
-    /// Where the encrypted local cache lives (default: the platform's data directory).
+    /// Server base URL (default: the config file's `server`, else
+    /// http://127.0.0.1:8787).
+    #[arg(long, global = true, env = "PRAXIS_SERVER")]
+    server: Option<String>,
+    /// Where the encrypted local cache lives (default: the config file's
+    /// `data_dir`, else the platform's data directory).
     #[arg(long, global = true, env = "PRAXIS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The config file (default: `config.toml` in the platform's config
+    /// directory, e.g. ~/.config/praxis/config.toml).
+    #[arg(long, global = true, env = "PRAXIS_CONFIG")]
+    config: Option<PathBuf>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
@@ -500,8 +501,51 @@ enum OrgCommand {
     LocationPolicy(LocationPolicyCommand),
 }
 
-fn data_dir(cli: &Cli) -> Result<PathBuf, Error> {
-    if let Some(d) = &cli.data_dir {
+/// The optional config file: `server = "..."`, `data_dir = "..."`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    server: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8787";
+
+fn file_config(cli: &Cli) -> Result<FileConfig, Error> {
+    let explicit = cli.config.clone();
+    let path = explicit.clone().or_else(|| {
+        directories::ProjectDirs::from("org", "Praxis", "praxis")
+            .map(|p| p.config_dir().join("config.toml"))
+    });
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|_| Error::InvalidInput {
+            field: "config",
+            reason: "the config file is not valid (keys: server, data_dir)",
+        }),
+        // Only a file named on purpose must exist.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            Ok(FileConfig::default())
+        }
+        Err(_) => Err(Error::InvalidInput {
+            field: "config",
+            reason: "the config file cannot be read",
+        }),
+    }
+}
+
+/// Flags and environment first, then the config file, then defaults.
+fn server_url(cli: &Cli, file: &FileConfig) -> String {
+    cli.server
+        .clone()
+        .or_else(|| file.server.clone())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+}
+
+fn data_dir(cli: &Cli, file: &FileConfig) -> Result<PathBuf, Error> {
+    if let Some(d) = cli.data_dir.as_ref().or(file.data_dir.as_ref()) {
         return Ok(d.clone());
     }
     directories::ProjectDirs::from("org", "Praxis", "praxis")
@@ -524,9 +568,15 @@ fn secret(var: &str, prompt: &str) -> Result<String, Error> {
 }
 
 async fn open(cli: &Cli) -> Result<Arc<PraxisClient>, Error> {
+    let file = file_config(cli)?;
     let passphrase = secret("PRAXIS_PASSPHRASE", "Passphrase for the local data: ")?;
     let provider: Arc<dyn KeyProvider> = Arc::new(PassphraseKeyProvider::new(passphrase)?);
-    PraxisClient::open(ClientConfig::new(&cli.server, data_dir(cli)?, provider)).await
+    PraxisClient::open(ClientConfig::new(
+        server_url(cli, &file),
+        data_dir(cli, &file)?,
+        provider,
+    ))
+    .await
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {

@@ -798,3 +798,56 @@ async fn export_plain_and_encrypted() {
     assert_eq!(doc2["user_id"], doc["user_id"]);
     assert!(praxis_core::export::decrypt(bytes.as_slice(), "wrong").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_file_supplies_server_and_data_dir() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server = \"{url}\"\ndata_dir = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .expect("write");
+    let run = |args: Vec<String>, config: std::path::PathBuf| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_praxis"));
+        cmd.args(&args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("PRAXIS_SERVER")
+            .env_remove("PRAXIS_DATA_DIR")
+            .env("PRAXIS_PASSPHRASE", "config device passphrase")
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let p = person("cliconfig");
+    let mut args = register_args(&p);
+    args.push("--json".into());
+    let mut cmd = run(args, config.clone());
+    cmd.env("PRAXIS_PASSWORD", p["password"].as_str().expect("p"));
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("data").exists(), "data_dir from the file");
+    // A broken file is a clear error, before any passphrase is asked.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "server = 42\ncolour = \"red\"\n").expect("write");
+    let mut cmd = run(vec!["whoami".into()], bad);
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(code(&o), 6, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("config"));
+    let mut cmd = run(vec!["whoami".into()], dir.path().join("missing.toml"));
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(code(&o), 6, "a named config file must exist");
+}

@@ -17,7 +17,7 @@ use praxis_protocol::audit::AuditEntry;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Row, StoreError, Tx, Val};
+use super::db::{Row, StoreError, Tx};
 use super::domain::{at, ms};
 use super::{Store, sql};
 
@@ -121,20 +121,13 @@ pub(super) async fn append(
     Ok(())
 }
 
-fn opt_text(r: &Row, i: usize) -> Option<String> {
-    match r.0.get(i) {
-        Some(Val::Text(t)) => Some(t.clone()),
-        _ => None,
-    }
-}
-
 fn entry(r: &Row) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: r.i64(0)?,
         at: at(r.i64(1)?)?,
         event: r.text(2)?,
-        user_id: opt_text(r, 3).and_then(|u| u.parse().ok()),
-        org_id: opt_text(r, 4).and_then(|u| u.parse().ok()),
+        user_id: r.opt_uuid(3)?,
+        org_id: r.opt_uuid(4)?,
         details: serde_json::from_str(&r.text(5)?).map_err(|_| StoreError::Decode("details"))?,
     })
 }
@@ -191,7 +184,7 @@ impl Store {
         let mut checked = 0;
         for r in &rows {
             let seq = r.i64(0)?;
-            let (user, org) = (opt_text(r, 3), opt_text(r, 4));
+            let (user, org) = (r.opt_text(3)?, r.opt_text(4)?);
             let hash = entry_hash(
                 &prev,
                 seq,

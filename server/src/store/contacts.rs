@@ -13,7 +13,7 @@ use praxis_protocol::sync::{FieldValue, Fields};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Row, StoreError, Tx, Val};
+use super::db::{Row, StoreError, Tx};
 use super::domain::{at, ms};
 use super::privacy::{publish, server_hlc};
 use super::{Store, sql};
@@ -73,26 +73,8 @@ fn parse_list(s: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(s).map_err(|_| StoreError::Decode("fields"))
 }
 
-fn opt_uuid(r: &Row, i: usize) -> Result<Option<Uuid>, StoreError> {
-    match r.0.get(i) {
-        Some(Val::Text(_)) => Ok(Some(r.uuid(i)?)),
-        _ => Ok(None),
-    }
-}
-
 async fn exists(tx: &mut dyn Tx, sql: &'static str, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
     Ok(!tx.query(sql, vec![a.into(), b.into()]).await?.is_empty())
-}
-
-async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
-    Ok(tx
-        .query(sql::USER_RESTRICTED, vec![user.into()])
-        .await?
-        .first()
-        .map(|r| r.opt_i64(0))
-        .transpose()?
-        .flatten()
-        .is_some())
 }
 
 /// The user's card, or one made from their profile if they never set one.
@@ -276,7 +258,7 @@ impl Store {
         for h in &holders {
             let holder = h.uuid(0)?;
             let fields = parse_list(&h.text(1)?)?;
-            let copy = visible(user, card, &fields, h.i64(2)? != 0, opt_uuid(h, 3)?, &t);
+            let copy = visible(user, card, &fields, h.i64(2)? != 0, h.opt_uuid(3)?, &t);
             publish(
                 &mut *tx,
                 holder,
@@ -307,7 +289,7 @@ impl Store {
         max_open: i64,
     ) -> Result<Result<bool, RedeemError>, StoreError> {
         let mut tx = self.db.begin().await?;
-        if restricted(&mut *tx, inviter).await? {
+        if super::privacy::restricted(&mut *tx, inviter).await? {
             return Ok(Err(RedeemError::Restricted));
         }
         let open = tx
@@ -413,7 +395,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<Uuid, RedeemError>, StoreError> {
         let mut tx = self.db.begin().await?;
-        if restricted(&mut *tx, caller).await? {
+        if super::privacy::restricted(&mut *tx, caller).await? {
             return Ok(Err(RedeemError::Restricted));
         }
         let (offer, allow_forward) =
@@ -492,7 +474,7 @@ impl Store {
         };
         let fields = parse_list(&r.text(0)?)?;
         let card = card_of(&mut *tx, owner).await?.unwrap_or_default();
-        let out = visible(owner, &card, &fields, r.i64(1)? != 0, opt_uuid(r, 2)?, "");
+        let out = visible(owner, &card, &fields, r.i64(1)? != 0, r.opt_uuid(2)?, "");
         tx.commit().await?;
         Ok(Some(out))
     }
@@ -535,7 +517,7 @@ impl Store {
                     holder_id: r.uuid(0)?,
                     fields: parse_list(&r.text(1)?)?,
                     allow_forward: r.i64(2)? != 0,
-                    forwarded_by: opt_uuid(r, 3)?,
+                    forwarded_by: r.opt_uuid(3)?,
                     since: at(r.i64(4)?)?,
                 })
             })
@@ -552,7 +534,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ForwardOutcome, StoreError> {
         let mut tx = self.db.begin().await?;
-        if restricted(&mut *tx, me).await? {
+        if super::privacy::restricted(&mut *tx, me).await? {
             return Ok(ForwardOutcome::Restricted);
         }
         let rows = tx

@@ -104,6 +104,22 @@ impl Row {
         }
     }
 
+    /// Column `i` as text, or `None` when NULL.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.get(i)? {
+            Val::Null => Ok(None),
+            Val::Text(v) => Ok(Some(v.clone())),
+            _ => Err(StoreError::Decode("expected text or NULL")),
+        }
+    }
+
+    /// Column `i` as a UUID stored as text, or `None` when NULL.
+    pub fn opt_uuid(&self, i: usize) -> Result<Option<uuid::Uuid>, StoreError> {
+        self.opt_text(i)?
+            .map(|t| uuid::Uuid::parse_str(&t).map_err(|_| StoreError::Decode("expected a uuid")))
+            .transpose()
+    }
+
     /// Column `i` as a UUID stored as text.
     pub fn uuid(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
         uuid::Uuid::parse_str(&self.text(i)?).map_err(|_| StoreError::Decode("expected a uuid"))

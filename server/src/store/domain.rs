@@ -7,10 +7,10 @@ use praxis_protocol::Role;
 use uuid::Uuid;
 
 use praxis_protocol::sync::{
-    FieldValue, Fields, Hlc, Mutation, MutationResult, RejectReason, SyncRecord,
+    FieldValue, Fields, Mutation, MutationResult, RejectReason, SyncRecord,
 };
 
-use super::db::{Db, Row, StoreError, Val};
+use super::db::{Db, Row, StoreError};
 use super::{migrate, sql};
 use crate::sync;
 
@@ -876,10 +876,7 @@ impl Store {
                     id: r.text(1)?,
                     version: r.i64(2)?,
                     fields: parse_fields(&r.text(3)?)?,
-                    deleted: match r.0.get(4) {
-                        Some(Val::Text(t)) => Some(t.clone()),
-                        _ => None,
-                    },
+                    deleted: r.opt_text(4)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -932,10 +929,7 @@ fn stored_record(r: &Row) -> Result<sync::Stored, StoreError> {
         scope: r.text(0)?,
         version: r.i64(1)?,
         fields: parse_fields(&r.text(2)?)?,
-        deleted: match r.0.get(3) {
-            Some(Val::Text(t)) => Some(t.clone()),
-            _ => None,
-        },
+        deleted: r.opt_text(3)?,
     })
 }
 
@@ -951,12 +945,7 @@ fn profile_fields(
     date_of_birth: NaiveDate,
     now: DateTime<Utc>,
 ) -> Fields {
-    let t = Hlc {
-        wall_ms: u64::try_from(ms(now)).unwrap_or(0),
-        counter: 0,
-        node: "server".into(),
-    }
-    .to_string();
+    let t = super::privacy::server_hlc(now);
     [
         ("email", email.to_owned()),
         ("full_name", full_name.to_owned()),

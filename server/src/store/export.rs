@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::db::{StoreError, Val};
+use super::db::StoreError;
 use super::domain::{at, parse_fields};
 use super::{Store, sql};
 use crate::sync::user_scope;
@@ -75,11 +75,11 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
-                let pos: Value = match r.0.get(1) {
-                    Some(Val::Text(t)) => {
-                        serde_json::from_str(t).map_err(|_| StoreError::Decode("position"))?
+                let pos: Value = match r.opt_text(1)? {
+                    Some(t) => {
+                        serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))?
                     }
-                    _ => Value::Null,
+                    None => Value::Null,
                 };
                 Ok(json!({ "share_id": r.text(0)?, "position": pos }))
             })

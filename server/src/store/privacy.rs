@@ -182,6 +182,18 @@ async fn versions(tx: &mut dyn Tx) -> Result<BTreeMap<Purpose, u32>, StoreError>
     Ok(out)
 }
 
+/// Whether processing of `user`'s account is restricted.
+pub(super) async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
+    Ok(tx
+        .query(sql::USER_RESTRICTED, vec![user.into()])
+        .await?
+        .first()
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten()
+        .is_some())
+}
+
 /// What the gates look like for one user, read inside a transaction.
 pub(super) struct Gates {
     restricted: bool,
@@ -202,14 +214,7 @@ impl crate::sync::GateView for Gates {
 
 impl Gates {
     pub(super) async fn load(tx: &mut dyn Tx, user: Uuid) -> Result<Self, StoreError> {
-        let restricted = tx
-            .query(sql::USER_RESTRICTED, vec![user.into()])
-            .await?
-            .first()
-            .map(|r| r.opt_i64(0))
-            .transpose()?
-            .flatten()
-            .is_some();
+        let restricted = restricted(tx, user).await?;
         let policies: Vec<_> = scope_fields(tx, user, org_policy::COLLECTION)
             .await?
             .iter()
@@ -288,12 +293,9 @@ pub enum PositionOutcome {
 }
 
 fn share_position(r: &Row, i: usize) -> Result<Option<SharePosition>, StoreError> {
-    match r.0.get(i) {
-        Some(Val::Text(t)) => serde_json::from_str(t)
-            .map(Some)
-            .map_err(|_| StoreError::Decode("position")),
-        _ => Ok(None),
-    }
+    r.opt_text(i)?
+        .map(|t| serde_json::from_str(&t).map_err(|_| StoreError::Decode("position")))
+        .transpose()
 }
 
 impl Store {
@@ -365,15 +367,10 @@ impl Store {
 
     /// Whether processing of the account is restricted.
     pub async fn is_restricted(&self, user: Uuid) -> Result<bool, StoreError> {
-        Ok(self
-            .db
-            .query(sql::USER_RESTRICTED, vec![user.into()])
-            .await?
-            .first()
-            .map(|r| r.opt_i64(0))
-            .transpose()?
-            .flatten()
-            .is_some())
+        let mut tx = self.db.begin().await?;
+        let r = restricted(&mut *tx, user).await?;
+        tx.commit().await?;
+        Ok(r)
     }
 
     /// Restricts processing of the account, or lifts the restriction.
@@ -544,10 +541,7 @@ impl Store {
             .map(|r| {
                 Ok(PolicyChange {
                     actor_id: r.uuid(0)?,
-                    member_id: match r.0.get(1) {
-                        Some(Val::Text(_)) => Some(r.uuid(1)?),
-                        _ => None,
-                    },
+                    member_id: r.opt_uuid(1)?,
                     change: serde_json::from_str(&r.text(2)?)
                         .map_err(|_| StoreError::Decode("change"))?,
                     at: at(r.i64(3)?)?,

@@ -219,6 +219,25 @@ fn decode_event(id: &str, r: &LocalRecord) -> Option<VisitEvent> {
     })
 }
 
+fn permission_of(g: &Gates, purpose: Purpose) -> LocationPermission {
+    let check = g.check(purpose);
+    LocationPermission {
+        purpose,
+        closed: check.err(),
+        precision: check.unwrap_or(Precision::Off),
+        organisation_allows: g.effective.allows(purpose)
+            && g.effective.max_precision != Precision::Off,
+        consented: praxis_protocol::privacy::consents::counts(
+            &g.consents,
+            purpose,
+            g.version(purpose),
+        ),
+        restricted: g.restricted,
+        max_precision: g.effective.max_precision,
+        retention_days: g.effective.retention_days,
+    }
+}
+
 /// The location capability; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Location {
@@ -237,30 +256,15 @@ impl Location {
 
     /// Whether location may be used for `purpose` now, and how precisely.
     pub async fn permission(&self, purpose: Purpose) -> Result<LocationPermission> {
-        let g = self.gates().await?;
-        let check = g.check(purpose);
-        Ok(LocationPermission {
-            purpose,
-            closed: check.err(),
-            precision: check.unwrap_or(Precision::Off),
-            organisation_allows: g.effective.allows(purpose)
-                && g.effective.max_precision != Precision::Off,
-            consented: praxis_protocol::privacy::consents::counts(
-                &g.consents,
-                purpose,
-                g.version(purpose),
-            ),
-            restricted: g.restricted,
-            max_precision: g.effective.max_precision,
-            retention_days: g.effective.retention_days,
-        })
+        Ok(permission_of(&self.gates().await?, purpose))
     }
 
-    /// Both location purposes' permissions.
+    /// Both location purposes' permissions (one read of the cache).
     pub async fn permissions(&self) -> Result<Vec<LocationPermission>> {
+        let g = self.gates().await?;
         Ok(vec![
-            self.permission(Purpose::LocationVisits).await?,
-            self.permission(Purpose::LocationSharing).await?,
+            permission_of(&g, Purpose::LocationVisits),
+            permission_of(&g, Purpose::LocationSharing),
         ])
     }
 
@@ -456,6 +460,33 @@ impl Location {
 
     // --- live sharing -----------------------------------------------------
 
+    /// The records of a sharing collection that have not ended; ended
+    /// ones are deleted on this read (no timer is relied on).
+    async fn unexpired<T>(
+        &self,
+        collection: &'static str,
+        now: DateTime<Utc>,
+        ends: fn(&T) -> DateTime<Utc>,
+    ) -> Result<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        blocking(self.engine.cache(), move |c| {
+            c.transaction(|tx| {
+                let mut out = Vec::new();
+                for r in tx.list::<T>(collection)? {
+                    if ends(&r.value) <= now {
+                        tx.delete(collection, &r.id)?;
+                    } else {
+                        out.push(r.value);
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
     /// Starts sharing live location with `recipients` (people who share an
     /// organisation with the user) for `duration_min` minutes (at most 480).
     pub async fn start_share(&self, recipients: Vec<Uuid>, duration_min: u32) -> Result<Share> {
@@ -497,20 +528,8 @@ impl Location {
     /// forgotten on this read).
     pub async fn my_shares(&self) -> Result<Vec<Share>> {
         let now = self.now();
-        blocking(self.engine.cache(), move |c| {
-            c.transaction(|tx| {
-                let mut out = Vec::new();
-                for r in tx.list::<Share>(OWN_SHARES)? {
-                    if r.value.expires_at <= now {
-                        tx.delete(OWN_SHARES, &r.id)?;
-                    } else {
-                        out.push(r.value);
-                    }
-                }
-                Ok(out)
-            })
-        })
-        .await
+        self.unexpired(OWN_SHARES, now, |s: &Share| s.expires_at)
+            .await
     }
 
     /// Feeds a fix to every live share of the user. Each share's end and
@@ -619,20 +638,8 @@ impl Location {
             Err(Error::Network(_)) => {}
             Err(e) => return Err(e),
         }
-        blocking(self.engine.cache(), move |c| {
-            c.transaction(|tx| {
-                let mut out = Vec::new();
-                for r in tx.list::<SharedLocation>(RECEIVED)? {
-                    if r.value.expires_at <= now {
-                        tx.delete(RECEIVED, &r.id)?;
-                    } else {
-                        out.push(r.value);
-                    }
-                }
-                Ok(out)
-            })
-        })
-        .await
+        self.unexpired(RECEIVED, now, |s: &SharedLocation| s.expires_at)
+            .await
     }
 
     /// Applies the gates and retention now (also done at every sync):

@@ -421,6 +421,48 @@ impl TestServer {
         )
     }
 
+    /// Creates an organisation whose admin is the token's user; its id.
+    pub async fn create_org(&self, token: &str, name: &str) -> String {
+        let r = self
+            .send(
+                "POST",
+                "/v1/orgs",
+                Some(token),
+                Some(&json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["org_id"].as_str().expect("org_id").to_owned()
+    }
+
+    /// A single-use join code for `org` (an admin's token).
+    pub async fn join_code(&self, token: &str, org: &str) -> String {
+        let r = self
+            .send(
+                "POST",
+                &format!("/v1/orgs/{org}/join-codes"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["code"].as_str().expect("code").to_owned()
+    }
+
+    /// The member joins `org` with a fresh code from its admin.
+    pub async fn add_member(&self, admin_token: &str, member_token: &str, org: &str) {
+        let code = self.join_code(admin_token, org).await;
+        let r = self
+            .send(
+                "POST",
+                "/v1/orgs/join",
+                Some(member_token),
+                Some(&json!({ "code": code })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
     /// Registers and logs in a fresh user.
     pub async fn user(&self, tag: &str) -> TestUser {
         let profile = person(tag);

@@ -494,27 +494,8 @@ async fn database_holds_no_plaintext_password_or_token(s: TestServer) {
         .await;
     let j = r.json();
     let admin_access = j["access_token"].as_str().expect("a").to_owned();
-    let org = s
-        .send(
-            "POST",
-            "/v1/orgs",
-            Some(&admin_access),
-            Some(&json!({"name": "Clinic"})),
-        )
-        .await;
-    let org_id = org.json()["org_id"].as_str().expect("org").to_owned();
-    let code = s
-        .send(
-            "POST",
-            &format!("/v1/orgs/{org_id}/join-codes"),
-            Some(&admin_access),
-            None,
-        )
-        .await
-        .json()["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let org_id = s.create_org(&admin_access, "Clinic").await;
+    let code = s.join_code(&admin_access, &org_id).await;
     let secrets = [
         u.password.clone(),
         u.access.clone(),

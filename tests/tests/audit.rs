@@ -61,42 +61,8 @@ async fn security_events_are_recorded_without_personal_data(s: TestServer) {
         .await,
         204,
     );
-    let org = ok(
-        &s.send(
-            "POST",
-            "/v1/orgs",
-            Some(&admin.access),
-            Some(&json!({"name": "Audit Clinic"})),
-        )
-        .await,
-        201,
-    )["org_id"]
-        .as_str()
-        .expect("org")
-        .to_owned();
-    let code = ok(
-        &s.send(
-            "POST",
-            &format!("/v1/orgs/{org}/join-codes"),
-            Some(&admin.access),
-            None,
-        )
-        .await,
-        201,
-    )["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
-    ok(
-        &s.send(
-            "POST",
-            "/v1/orgs/join",
-            Some(&access),
-            Some(&json!({ "code": code })),
-        )
-        .await,
-        200,
-    );
+    let org = s.create_org(&admin.access, "Audit Clinic").await;
+    s.add_member(&admin.access, &access, &org).await;
     ok(
         &s.send(
             "PATCH",

@@ -136,20 +136,8 @@ async fn seeded(s: &TestServer) -> (TestUser, Value) {
     )
     .await;
     // An organisation with location on; the member joins.
-    let org = call(s, &u, "POST", "/v1/orgs", json!({"name": "Export Clinic"})).await["org_id"]
-        .as_str()
-        .expect("org")
-        .to_owned();
-    let code = call(
-        s,
-        &u,
-        "POST",
-        &format!("/v1/orgs/{org}/join-codes"),
-        Value::Null,
-    )
-    .await["code"]
-        .clone();
-    call(s, &m, "POST", "/v1/orgs/join", json!({"code": code})).await;
+    let org = s.create_org(&u.access, "Export Clinic").await;
+    s.add_member(&u.access, &m.access, &org).await;
     call(
         s,
         &u,

@@ -87,24 +87,8 @@ async fn logs_of_a_full_account_run_hold_no_personal_data() {
     )
     .await;
     let (access3, _) = s.login(&u.email, &u.password).await;
-    let org = s
-        .send(
-            "POST",
-            "/v1/orgs",
-            Some(&access3),
-            Some(&json!({"name": "Logscan Clinic"})),
-        )
-        .await;
-    let org_id = org.json()["org_id"].as_str().expect("org").to_owned();
-    let code = s
-        .send(
-            "POST",
-            &format!("/v1/orgs/{org_id}/join-codes"),
-            Some(&access3),
-            None,
-        )
-        .await;
-    let code = code.json()["code"].as_str().expect("code").to_owned();
+    let org_id = s.create_org(&access3, "Logscan Clinic").await;
+    let code = s.join_code(&access3, &org_id).await;
     assert_eq!(
         s.send("DELETE", "/v1/sessions/current", Some(&access3), None)
             .await

@@ -14,29 +14,11 @@ suite!(
 );
 
 async fn create_org(s: &TestServer, admin: &TestUser, name: &str) -> String {
-    let r = s
-        .send(
-            "POST",
-            "/v1/orgs",
-            Some(&admin.access),
-            Some(&json!({"name": name})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["org_id"].as_str().expect("org_id").to_owned()
+    s.create_org(&admin.access, name).await
 }
 
 async fn join_code(s: &TestServer, admin: &TestUser, org: &str) -> String {
-    let r = s
-        .send(
-            "POST",
-            &format!("/v1/orgs/{org}/join-codes"),
-            Some(&admin.access),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["code"].as_str().expect("code").to_owned()
+    s.join_code(&admin.access, org).await
 }
 
 async fn join(s: &TestServer, user: &TestUser, code: &str) -> praxis_tests::Resp {

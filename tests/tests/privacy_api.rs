@@ -33,42 +33,8 @@ fn ok(r: &Resp, status: u16) -> Value {
 async fn org(s: &TestServer) -> (String, TestUser, TestUser) {
     let admin = s.user("admin").await;
     let member = s.user("member").await;
-    let org = ok(
-        &s.send(
-            "POST",
-            "/v1/orgs",
-            Some(&admin.access),
-            Some(&json!({"name": "Soins à domicile Est"})),
-        )
-        .await,
-        201,
-    )["org_id"]
-        .as_str()
-        .expect("org")
-        .to_owned();
-    let code = ok(
-        &s.send(
-            "POST",
-            &format!("/v1/orgs/{org}/join-codes"),
-            Some(&admin.access),
-            None,
-        )
-        .await,
-        201,
-    )["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
-    ok(
-        &s.send(
-            "POST",
-            "/v1/orgs/join",
-            Some(&member.access),
-            Some(&json!({ "code": code })),
-        )
-        .await,
-        200,
-    );
+    let org = s.create_org(&admin.access, "Soins à domicile Est").await;
+    s.add_member(&admin.access, &member.access, &org).await;
     (org, admin, member)
 }
 

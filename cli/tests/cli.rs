@@ -76,6 +76,22 @@ async fn register(r: &Run<'_>, p: &Value) -> String {
     v["user_id"].as_str().expect("user_id").to_owned()
 }
 
+/// `praxis login` for a registered person on this device.
+async fn login(r: &Run<'_>, p: &Value) {
+    r.json(
+        &["login", "--email", p["email"].as_str().expect("e")],
+        p["password"].as_str(),
+    )
+    .await;
+}
+
+/// Registers a person and signs them in on this device; their id.
+async fn sign_up(r: &Run<'_>, p: &Value) -> String {
+    let id = register(r, p).await;
+    login(r, p).await;
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_practitioner_scenario() {
     let server = TestServer::start(Backend::Sqlite, Transport::Http)
@@ -275,11 +291,7 @@ async fn appointments_sync_between_two_devices() {
     let p = person("cliappt");
     register(&phone, &p).await;
     for d in [&phone, &laptop] {
-        d.json(
-            &["login", "--email", p["email"].as_str().expect("e")],
-            p["password"].as_str(),
-        )
-        .await;
+        login(d, &p).await;
     }
     let added = phone
         .json(
@@ -408,12 +420,7 @@ async fn location_policy_consent_and_check_in() {
     };
     let (pa, pn) = (person("locadmin"), person("locnurse"));
     for (r, p) in [(&admin, &pa), (&nurse, &pn)] {
-        register(r, p).await;
-        r.json(
-            &["login", "--email", p["email"].as_str().expect("e")],
-            p["password"].as_str(),
-        )
-        .await;
+        sign_up(r, p).await;
     }
     let org = admin.json(&["org", "create", "Loc Clinic"], None).await["org_id"]
         .as_str()
@@ -578,12 +585,7 @@ async fn contact_cards_from_invitation_to_revocation() {
     let (pa, pb) = (person("cardalice"), person("cardbruno"));
     let mut ids = Vec::new();
     for (r, p) in [(&alice, &pa), (&bruno, &pb)] {
-        ids.push(register(r, p).await);
-        r.json(
-            &["login", "--email", p["email"].as_str().expect("e")],
-            p["password"].as_str(),
-        )
-        .await;
+        ids.push(sign_up(r, p).await);
     }
     let card = alice
         .json(
@@ -680,12 +682,7 @@ async fn restriction_and_the_audit_log() {
         passphrase: "restricted device passphrase",
     };
     let p = person("clirestrict");
-    register(&me, &p).await;
-    me.json(
-        &["login", "--email", p["email"].as_str().expect("e")],
-        p["password"].as_str(),
-    )
-    .await;
+    sign_up(&me, &p).await;
     me.json(&["account", "restrict", "on"], None).await;
     let o = me
         .praxis(
@@ -762,12 +759,7 @@ async fn export_plain_and_encrypted() {
         passphrase: "export device passphrase",
     };
     let p = person("cliexport");
-    register(&me, &p).await;
-    me.json(
-        &["login", "--email", p["email"].as_str().expect("e")],
-        p["password"].as_str(),
-    )
-    .await;
+    sign_up(&me, &p).await;
     let out = tempfile::tempdir().expect("out");
     let plain = out.path().join("export.json");
     me.json(&["export", "--out", plain.to_str().expect("path")], None)

@@ -151,23 +151,9 @@ pub(crate) fn apply_state(
         }
     }
     for incoming in &state.org_policies {
-        let local = tx.get::<LocalRecord>(org_policy::COLLECTION, &incoming.id)?;
-        if local
-            .as_ref()
-            .and_then(|l| l.meta.server_version)
-            .is_some_and(|v| v > incoming.version)
-        {
-            continue;
-        }
-        tx.put(
-            org_policy::COLLECTION,
-            &incoming.id,
-            &LocalRecord {
-                fields: incoming.fields.clone(),
-                deleted: None,
-            },
-            RecordMeta::synced(incoming.version),
-        )?;
+        // Server-authored and read-only here: the same merge as a pull
+        // (an older copy never replaces a newer one).
+        crate::sync::engine::merge_in(tx, incoming, false)?;
     }
     tx.put(
         STATE.0,

@@ -180,7 +180,8 @@ fn apply_plan(tx: &mut CacheTx<'_>, collection: &str, id: &str, plan: Plan) -> R
     }
 }
 
-fn merge_in(tx: &mut CacheTx<'_>, incoming: &SyncRecord, pending: bool) -> Result<()> {
+/// Applies a server copy of a record, rebasing local changes still queued.
+pub(crate) fn merge_in(tx: &mut CacheTx<'_>, incoming: &SyncRecord, pending: bool) -> Result<()> {
     let local = tx.get::<LocalRecord>(&incoming.collection, &incoming.id)?;
     let plan = plan_incoming(
         local.as_ref().map(|r| (&r.value, &r.meta)),

@@ -10,7 +10,17 @@ use praxis_protocol::privacy::Purpose;
 /// Published policy versions by purpose.
 pub type PolicyVersions = std::collections::BTreeMap<Purpose, u32>;
 
-use crate::store::{Db, StoreError, postgres::PostgresDb, sqlite::SqliteDb};
+use crate::store::{Db, MasterKeys, StoreError, postgres::PostgresDb, sqlite::SqliteDb};
+
+/// Creates a file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(text.as_bytes())
+}
 
 /// The Praxis backend.
 #[derive(Debug, Clone, Parser)]
@@ -33,6 +43,14 @@ pub struct Config {
     /// earlier consent to it stop counting until the user consents again.
     #[arg(long, env = "PRAXIS_POLICY_VERSIONS", default_value = "", value_parser = crate::routes::parse_policy_versions)]
     pub policy_versions: PolicyVersions,
+    /// File of master keys (`id:base64` lines, the current key first) that
+    /// wrap the per-user data keys. See README, "Encryption at rest".
+    #[arg(long, env = "PRAXIS_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Development mode: without a master key, one is created in
+    /// `<data-dir>/dev-master.key`. Never for real data.
+    #[arg(long)]
+    pub dev: bool,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -47,6 +65,15 @@ pub enum Command {
     /// Recompute the audit log's hash chain; exit 1 if any entry was
     /// edited or removed.
     VerifyAudit,
+    /// Print a new random master key line (`id:base64`) and exit.
+    GenMasterKey {
+        /// The key's id, e.g. the date it was made.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Rewrap every data and server key under the current (first) master
+    /// key, after a rotation; older keys can then be removed.
+    RewrapKeys,
 }
 
 /// How logs are written to standard error.
@@ -59,6 +86,40 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The master keys: `PRAXIS_MASTER_KEY` (lines or comma-separated),
+    /// else `--master-key-file`; in `--dev` mode only, a key file made in
+    /// the data directory. Anything else refuses to start.
+    pub fn master_keys(&self) -> anyhow::Result<MasterKeys> {
+        use anyhow::Context as _;
+        if let Ok(text) = std::env::var("PRAXIS_MASTER_KEY") {
+            return MasterKeys::parse(&text).context("PRAXIS_MASTER_KEY");
+        }
+        if let Some(path) = &self.master_key_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the master key file {}", path.display()))?;
+            return MasterKeys::parse(&text)
+                .with_context(|| format!("the master key file {}", path.display()));
+        }
+        if !self.dev {
+            anyhow::bail!(
+                "no master key: set PRAXIS_MASTER_KEY_FILE (or --master-key-file) to a file made \
+                 with `praxis-server gen-master-key > master.key`, or run with --dev for local \
+                 development"
+            );
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let path = self.data_dir.join("dev-master.key");
+        if !path.exists() {
+            let line = format!(
+                "# development only: praxis-server --dev made this key\n{}\n",
+                MasterKeys::generate_line("dev")
+            );
+            write_private(&path, &line).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        MasterKeys::parse(&text).with_context(|| format!("the master key file {}", path.display()))
+    }
+
     /// Opens the configured database backend.
     pub async fn open_db(&self) -> anyhow::Result<Arc<dyn Db>> {
         match &self.database_url {

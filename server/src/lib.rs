@@ -11,7 +11,8 @@
 //! use std::sync::Arc;
 //! use praxis_server::{AppState, Settings, clock::SystemClock, store};
 //! let db = store::sqlite::SqliteDb::open("praxis.db".as_ref())?;
-//! let store = store::Store::open(Arc::new(db), chrono::Utc::now()).await?;
+//! let vault = store::Vault::new(store::MasterKeys::random());
+//! let store = store::Store::open(Arc::new(db), vault, chrono::Utc::now()).await?;
 //! let state = AppState::new(store, Arc::new(SystemClock), Settings::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! praxis_server::serve(listener, state, std::future::pending()).await?;

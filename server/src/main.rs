@@ -5,20 +5,33 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use praxis_server::clock::SystemClock;
-use praxis_server::config::Config;
-use praxis_server::store::Store;
+use praxis_server::config::{Command, Config};
+use praxis_server::store::{MasterKeys, Store, Vault};
 use praxis_server::{AppState, Settings, serve, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(config.log_format);
+    if let Some(Command::GenMasterKey { id }) = &config.command {
+        println!("{}", MasterKeys::generate_line(id));
+        return Ok(());
+    }
+    let master = config.master_keys()?;
+    if config.dev {
+        tracing::warn!("development mode: the master key sits next to the data");
+    }
     let db = config.open_db().await.context("opening the database")?;
     let backend = format!("{:?}", db.dialect());
-    let store = Store::open(db, chrono::Utc::now())
+    let store = Store::open(db, Vault::new(master), chrono::Utc::now())
         .await
         .context("migrating the database")?;
-    if let Some(praxis_server::config::Command::VerifyAudit) = config.command {
+    if let Some(Command::RewrapKeys) = config.command {
+        let n = store.rewrap_keys().await.context("rewrapping keys")?;
+        println!("{n} keys rewrapped under the current master key");
+        return Ok(());
+    }
+    if let Some(Command::VerifyAudit) = config.command {
         let check = store
             .verify_audit()
             .await

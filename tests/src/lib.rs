@@ -19,7 +19,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use praxis_server::clock::{Clock, ManualClock};
-use praxis_server::store::{Db, Store, postgres::PostgresDb, sqlite::SqliteDb};
+use praxis_server::store::{Db, MasterKeys, Store, Vault, postgres::PostgresDb, sqlite::SqliteDb};
 use praxis_server::{AppState, Settings};
 use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
@@ -103,6 +103,8 @@ pub struct TestServer {
     router: Router,
     http: Option<Http>,
     storage: Storage,
+    /// The master key (a restart opens the same data with it).
+    master_key: String,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -238,7 +240,9 @@ impl TestServer {
                 (Arc::new(db), Storage::Postgres { url, schema })
             }
         };
-        let store = Store::open(db, epoch()).await.expect("migrations");
+        let master_key = MasterKeys::generate_line("test");
+        let vault = Vault::new(MasterKeys::parse(&master_key).expect("master key"));
+        let store = Store::open(db, vault, epoch()).await.expect("migrations");
         let state = AppState::new(store, clock.clone(), Settings::default());
         let router = praxis_server::app(state.clone());
         let http = match transport {
@@ -271,7 +275,13 @@ impl TestServer {
             router,
             http,
             storage,
+            master_key,
         })
+    }
+
+    /// The server's master keys (to open a copy of its database).
+    pub fn master_keys(&self) -> MasterKeys {
+        MasterKeys::parse(&self.master_key).expect("master key")
     }
 
     /// The router of a freshly started server process on the same
@@ -287,7 +297,8 @@ impl TestServer {
                     .expect("reconnect postgres"),
             ),
         };
-        let store = Store::open(db, self.clock.now())
+        let vault = Vault::new(MasterKeys::parse(&self.master_key).expect("master key"));
+        let store = Store::open(db, vault, self.clock.now())
             .await
             .expect("reopen store");
         praxis_server::app(AppState::new(

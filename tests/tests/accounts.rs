@@ -552,11 +552,6 @@ async fn parallel_registrations_of_one_email_create_one_account(s: TestServer) {
         }
     }
     assert_eq!(created, 1);
-    let n = s
-        .count(&format!(
-            "SELECT COUNT(*) FROM users WHERE email = '{}'",
-            email.to_lowercase()
-        ))
-        .await;
+    let n = s.count("SELECT COUNT(*) FROM users").await;
     assert_eq!(n, 1);
 }

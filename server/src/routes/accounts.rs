@@ -114,7 +114,7 @@ async fn reauth(
         .user(caller.user_id)
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
-    let key = throttle::key(&user.email);
+    let key = state.store().throttle_key(&user.email);
     if let Some(wait) = state
         .store()
         .throttle(&key)
@@ -164,7 +164,11 @@ async fn delete_me(State(state): State<AppState>, caller: Caller) -> AppResult<S
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     state
         .store()
-        .erase_user(caller.user_id, &throttle::key(&user.email), now)
+        .erase_user(
+            caller.user_id,
+            &state.store().throttle_key(&user.email),
+            now,
+        )
         .await?;
     tracing::info!(user_id = %caller.user_id, "account erased");
     Ok(StatusCode::NO_CONTENT)
@@ -202,7 +206,7 @@ async fn login(
     // as an unknown one.
     let email =
         validate::email("email", &req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
-    let key = throttle::key(&email);
+    let key = state.store().throttle_key(&email);
     let now = state.now();
     let streak = state.store().throttle(&key).await?;
     if let Some(wait) =

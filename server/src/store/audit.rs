@@ -144,7 +144,7 @@ pub struct AuditCheck {
 impl Store {
     /// Appends one event in its own transaction.
     pub async fn audit(&self, e: Event, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         append(&mut *tx, &e, now).await?;
         tx.commit().await
     }
@@ -214,7 +214,7 @@ impl Store {
     /// Deletes entries older than `before`, moving the chain's start past
     /// them. Returns how many went.
     pub async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.query(sql::AUDIT_HEAD, vec![]).await?;
         let last = tx
             .query(sql::AUDIT_LAST_BEFORE, vec![ms(before).into()])

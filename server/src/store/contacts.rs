@@ -13,9 +13,10 @@ use praxis_protocol::sync::{FieldValue, Fields};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Row, StoreError, Tx};
-use super::domain::{at, ms};
+use super::db::{StoreError, Tx};
+use super::domain::{at, ms, read_user};
 use super::privacy::{publish, server_hlc};
+use super::vault::{open_for, seal_for};
 use super::{Store, sql};
 
 /// Why an invitation could not be used.
@@ -80,16 +81,21 @@ async fn exists(tx: &mut dyn Tx, sql: &'static str, a: Uuid, b: Uuid) -> Result<
 /// The user's card, or one made from their profile if they never set one.
 async fn card_of(tx: &mut dyn Tx, user: Uuid) -> Result<Option<ContactCard>, StoreError> {
     if let Some(r) = tx.query(sql::CARD_GET, vec![user.into()]).await?.first() {
-        return serde_json::from_str(&r.text(0)?)
+        let text = open_for(tx, user, &card_context(user), r.text(0)?).await?;
+        return serde_json::from_str(&text)
             .map(Some)
             .map_err(|_| StoreError::Decode("card"));
     }
-    let rows = tx.query(sql::USER_BY_ID, vec![user.into()]).await?;
-    Ok(rows.first().map(|r| ContactCard {
-        display_name: r.text(2).unwrap_or_default(),
-        profession: r.text(6).ok(),
+    Ok(read_user(tx, user).await?.map(|u| ContactCard {
+        display_name: u.full_name,
+        profession: Some(u.profession),
         ..ContactCard::default()
     }))
+}
+
+/// The associated data of a sealed contact card.
+pub(super) fn card_context(user: Uuid) -> String {
+    format!("contact_cards/{user}")
 }
 
 /// The holder's view of a card: only the shared fields.
@@ -196,42 +202,18 @@ impl Store {
         fresh: impl FnOnce() -> (String, Vec<u8>),
         now: DateTime<Utc>,
     ) -> Result<(String, Vec<u8>), StoreError> {
-        let get = |rows: Vec<Row>| -> Result<Option<(String, Vec<u8>)>, StoreError> {
-            rows.first()
-                .map(|r| Ok((r.text(0)?, r.bytes(1)?)))
-                .transpose()
-        };
-        if let Some(k) = get(self
-            .db
-            .query(sql::SERVER_KEY_GET, vec!["invitations".into()])
-            .await?)?
-        {
-            return Ok(k);
-        }
-        let (id, secret) = fresh();
-        let mut tx = self.db.begin().await?;
-        tx.execute(
-            sql::SERVER_KEY_INSERT,
-            vec![
-                id.into(),
-                "invitations".into(),
-                secret.as_slice().into(),
-                ms(now).into(),
-            ],
-        )
-        .await?;
-        // Two replicas racing: both read back the first key stored.
-        let k = get(tx
-            .query(sql::SERVER_KEY_GET, vec!["invitations".into()])
-            .await?)?
-        .ok_or(StoreError::Decode("signing key"))?;
+        let mut tx = self.begin().await?;
+        let (id, secret) = self
+            .vault
+            .server_secret(&mut *tx, "invitations", ms(now), || Ok(fresh()))
+            .await?;
         tx.commit().await?;
-        Ok(k)
+        Ok((id, secret.to_vec()))
     }
 
     /// The user's card (or one made from their profile).
     pub async fn card(&self, user: Uuid) -> Result<Option<ContactCard>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let c = card_of(&mut *tx, user).await?;
         tx.commit().await?;
         Ok(c)
@@ -246,8 +228,9 @@ impl Store {
         card: &ContactCard,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let json = serde_json::to_string(card).map_err(|_| StoreError::Decode("card"))?;
+        let json = seal_for(&mut *tx, user, &card_context(user), &json, ms(now)).await?;
         tx.execute(
             sql::CARD_PUT,
             vec![user.into(), json.into(), ms(now).into()],
@@ -288,7 +271,7 @@ impl Store {
         expires_at: DateTime<Utc>,
         max_open: i64,
     ) -> Result<Result<bool, RedeemError>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if super::privacy::restricted(&mut *tx, inviter).await? {
             return Ok(Err(RedeemError::Restricted));
         }
@@ -376,7 +359,7 @@ impl Store {
         caller: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Result<Offer, RedeemError>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let o = Self::offer(&mut *tx, id, secret_hash, caller, now).await?;
         tx.commit().await?;
         Ok(o.map(|(o, _)| o))
@@ -394,7 +377,7 @@ impl Store {
         back_allow_forward: bool,
         now: DateTime<Utc>,
     ) -> Result<Result<Uuid, RedeemError>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if super::privacy::restricted(&mut *tx, caller).await? {
             return Ok(Err(RedeemError::Restricted));
         }
@@ -450,7 +433,7 @@ impl Store {
         caller: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Result<(), RedeemError>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if let Err(e) = Self::offer(&mut *tx, id, secret_hash, caller, now).await? {
             return Ok(Err(e));
         }
@@ -465,7 +448,7 @@ impl Store {
 
     /// `owner`'s card as `holder` sees it, or `None` when they hold none.
     pub async fn held_card(&self, owner: Uuid, holder: Uuid) -> Result<Option<Fields>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = tx
             .query(sql::SHARE_GET_PAIR, vec![owner.into(), holder.into()])
             .await?;
@@ -486,7 +469,7 @@ impl Store {
         other: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let a = unshare(&mut *tx, me, other, now).await?;
         let b = unshare(&mut *tx, other, me, now).await?;
         tx.commit().await?;
@@ -500,7 +483,7 @@ impl Store {
         holder: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let done = unshare(&mut *tx, owner, holder, now).await?;
         tx.commit().await?;
         Ok(done)
@@ -533,7 +516,7 @@ impl Store {
         to: Uuid,
         now: DateTime<Utc>,
     ) -> Result<ForwardOutcome, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if super::privacy::restricted(&mut *tx, me).await? {
             return Ok(ForwardOutcome::Restricted);
         }
@@ -573,7 +556,7 @@ impl Store {
     /// Blocks `other` for `me`: our connection ends both ways, and their
     /// invitations and forwards to me are refused from now on.
     pub async fn block(&self, me: Uuid, other: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::BLOCK_PUT,
             vec![me.into(), other.into(), ms(now).into()],
@@ -586,7 +569,7 @@ impl Store {
 
     /// Lifts a block.
     pub async fn unblock(&self, me: Uuid, other: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let n = tx
             .execute(sql::BLOCK_DELETE, vec![me.into(), other.into()])
             .await?;
@@ -602,7 +585,7 @@ impl Store {
         window_ms: i64,
         now: DateTime<Utc>,
     ) -> Result<(i64, DateTime<Utc>), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = tx
             .query(
                 sql::RATE_HIT,

@@ -180,6 +180,10 @@ pub trait Tx: Send {
     async fn batch(&mut self, sql: String) -> Result<(), StoreError>;
     /// Commits.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// The vault of a transaction begun by the store (backends have none).
+    fn vault(&self) -> Option<&std::sync::Arc<super::vault::Vault>> {
+        None
+    }
 }
 
 /// Rewrites portable SQL into PostgreSQL's form: `?N` placeholders become

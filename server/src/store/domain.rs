@@ -31,6 +31,7 @@ fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(super) db: Arc<dyn Db>,
+    pub(super) vault: Arc<super::Vault>,
     epoch: Arc<str>,
 }
 
@@ -212,9 +213,16 @@ pub enum MemberChange {
 
 impl Store {
     /// Wraps a backend and brings its schema up to date.
-    pub async fn open(db: Arc<dyn Db>, now: DateTime<Utc>) -> Result<Self, StoreError> {
-        migrate::run(db.as_ref(), ms(now)).await?;
+    /// Personal columns are sealed under per-user keys that `vault`'s
+    /// master keys wrap.
+    pub async fn open(
+        db: Arc<dyn Db>,
+        vault: Arc<super::Vault>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        migrate::run(db.as_ref(), &vault, ms(now)).await?;
         let mut tx = db.begin().await?;
+        vault.load(&mut *tx, ms(now)).await?;
         tx.execute(
             sql::EPOCH_INIT,
             vec![Uuid::new_v4().simple().to_string().into()],
@@ -230,8 +238,26 @@ impl Store {
             .text(0)?;
         Ok(Self {
             db,
+            vault,
             epoch: epoch.into(),
         })
+    }
+
+    /// Starts a write transaction that carries the vault.
+    pub(super) async fn begin(&self) -> Result<Box<dyn super::Tx>, StoreError> {
+        Ok(Box::new(super::vault::VaultTx {
+            inner: self.db.begin().await?,
+            vault: self.vault.clone(),
+        }))
+    }
+
+    /// Rewraps every key under the current master key (after a rotation);
+    /// returns how many were rewrapped.
+    pub async fn rewrap_keys(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = self.vault.rewrap_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// The sync epoch: cursors from another epoch force a full resync.
@@ -253,43 +279,47 @@ impl Store {
 
     /// Inserts an account; [`StoreError::Conflict`] when the email is taken.
     pub async fn create_user(&self, u: NewUser, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        let profile = profile_fields(
-            &u.email,
-            &u.full_name,
-            &u.phone,
-            &u.country,
-            &u.language,
-            &u.profession,
-            u.date_of_birth,
-            now,
-        );
-        let user_id = u.id;
+        let mut tx = self.begin().await?;
+        let profile = SealedProfile {
+            email: u.email,
+            full_name: u.full_name,
+            phone: u.phone,
+            country: u.country,
+            language: u.language,
+            profession: u.profession,
+            date_of_birth: u.date_of_birth,
+        };
+        let sealed = seal_profile(&mut *tx, u.id, &profile, ms(now)).await?;
         tx.execute(
             sql::USER_INSERT,
             vec![
                 u.id.into(),
-                u.email.into(),
+                self.email_index(&profile.email).into(),
                 u.password_hash.into(),
-                u.full_name.into(),
-                u.phone.into(),
-                u.country.into(),
-                u.language.into(),
-                u.profession.into(),
-                u.date_of_birth.to_string().into(),
+                sealed.into(),
                 ms(now).into(),
             ],
         )
         .await?;
-        publish_profile(tx.as_mut(), user_id, profile, now).await?;
+        publish_profile(tx.as_mut(), u.id, profile_fields(&profile, now), now).await?;
         tx.commit().await
+    }
+
+    /// The blind index of a normalised email (hex), as stored.
+    pub(crate) fn email_index(&self, email: &str) -> String {
+        hex(&self.vault.blind_index("email", email))
+    }
+
+    /// The keyed login-throttle key of a normalised email.
+    pub fn throttle_key(&self, email: &str) -> Vec<u8> {
+        self.vault.blind_index("login-throttle", email)
     }
 
     /// The password hash for a normalised email, if an account has it.
     pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
         let rows = self
             .db
-            .query(sql::USER_CREDENTIALS, vec![email.into()])
+            .query(sql::USER_CREDENTIALS, vec![self.email_index(email).into()])
             .await?;
         rows.first()
             .map(|r| {
@@ -304,7 +334,29 @@ impl Store {
     /// An account by id.
     pub async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
         let rows = self.db.query(sql::USER_BY_ID, vec![id.into()]).await?;
-        rows.first().map(user_record).transpose()
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let plain = self.open_read(id, &user_context(id), r.text(1)?).await?;
+        user_record(r, &plain).map(Some)
+    }
+
+    /// Opens a value sealed for `user` that was read outside a transaction.
+    pub(super) async fn open_read(
+        &self,
+        user: Uuid,
+        context: &str,
+        stored: String,
+    ) -> Result<String, StoreError> {
+        if !super::Vault::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        let key = self
+            .vault
+            .user_key_for_read(self.db.as_ref(), user)
+            .await?
+            .ok_or(StoreError::Decode("user key destroyed"))?;
+        super::Vault::open(&key, context, stored)
     }
 
     /// Applies a profile patch; `None` when the account does not exist,
@@ -315,39 +367,50 @@ impl Store {
         p: ProfilePatch,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let mut tx = self.db.begin().await?;
-        let rows = tx
-            .query(
-                sql::USER_UPDATE,
-                vec![
-                    id.into(),
-                    p.email.into(),
-                    p.full_name.into(),
-                    p.phone.into(),
-                    p.country.into(),
-                    p.language.into(),
-                    p.profession.into(),
-                    p.date_of_birth.map(|d| d.to_string()).into(),
-                    ms(now).into(),
-                ],
-            )
-            .await?;
-        let user = rows.first().map(user_record).transpose()?;
-        if let Some(u) = &user {
-            let fields = profile_fields(
-                &u.email,
-                &u.full_name,
-                &u.phone,
-                &u.country,
-                &u.language,
-                &u.profession,
-                u.date_of_birth,
-                now,
-            );
-            publish_profile(tx.as_mut(), u.id, fields, now).await?;
+        let mut tx = self.begin().await?;
+        let Some(mut user) = read_user(&mut *tx, id).await? else {
+            return Ok(None);
+        };
+        let mut profile = SealedProfile {
+            email: user.email,
+            full_name: user.full_name,
+            phone: user.phone,
+            country: user.country,
+            language: user.language,
+            profession: user.profession,
+            date_of_birth: user.date_of_birth,
+        };
+        let patch = [
+            (&mut profile.email, p.email),
+            (&mut profile.full_name, p.full_name),
+            (&mut profile.phone, p.phone),
+            (&mut profile.country, p.country),
+            (&mut profile.language, p.language),
+            (&mut profile.profession, p.profession),
+        ];
+        for (field, new) in patch {
+            if let Some(v) = new {
+                *field = v;
+            }
         }
+        if let Some(d) = p.date_of_birth {
+            profile.date_of_birth = d;
+        }
+        let sealed = seal_profile(&mut *tx, id, &profile, ms(now)).await?;
+        tx.execute(
+            sql::USER_UPDATE,
+            vec![
+                id.into(),
+                self.email_index(&profile.email).into(),
+                sealed.into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        publish_profile(tx.as_mut(), id, profile_fields(&profile, now), now).await?;
         tx.commit().await?;
-        Ok(user)
+        user = profile.into_record(id, user.created_at, now);
+        Ok(Some(user))
     }
 
     // --- login throttling ------------------------------------------------
@@ -368,7 +431,7 @@ impl Store {
         now: DateTime<Utc>,
         streak_start: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::THROTTLE_FAIL,
             vec![key.into(), ms(now).into(), ms(streak_start).into()],
@@ -379,7 +442,7 @@ impl Store {
 
     /// Forgets the failures after a successful login.
     pub async fn clear_login_failures(&self, key: &[u8]) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(sql::THROTTLE_CLEAR, vec![key.into()]).await?;
         tx.commit().await
     }
@@ -394,7 +457,7 @@ impl Store {
         s: NewSession,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::FAMILY_INSERT,
             vec![family_id.into(), user_id.into(), ms(now).into()],
@@ -428,7 +491,7 @@ impl Store {
         next: NewSession,
         now: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = tx.query(sql::REFRESH_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(RotateOutcome::Invalid);
@@ -467,7 +530,7 @@ impl Store {
         family_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         revoke_family(tx.as_mut(), family_id, now).await?;
         tx.commit().await
     }
@@ -482,7 +545,7 @@ impl Store {
         owner: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::ORG_INSERT,
             vec![id.into(), name.into(), ms(now).into()],
@@ -534,7 +597,7 @@ impl Store {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::ORG_RENAME,
             vec![org.into(), name.into(), ms(now).into()],
@@ -546,17 +609,23 @@ impl Store {
     /// Members of an organisation.
     pub async fn members(&self, org: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
         let rows = self.db.query(sql::MEMBERS_OF_ORG, vec![org.into()]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MemberRecord {
-                    user_id: r.uuid(0)?,
-                    full_name: r.text(1)?,
-                    profession: r.text(2)?,
-                    role: role(r, 3)?,
-                    joined_at: at(r.i64(4)?)?,
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let user_id = r.uuid(0)?;
+            let plain = self
+                .open_read(user_id, &user_context(user_id), r.text(1)?)
+                .await?;
+            let p: SealedProfile =
+                serde_json::from_str(&plain).map_err(|_| StoreError::Decode("sealed profile"))?;
+            out.push(MemberRecord {
+                user_id,
+                full_name: p.full_name,
+                profession: p.profession,
+                role: role(r, 2)?,
+                joined_at: at(r.i64(3)?)?,
+            });
+        }
+        Ok(out)
     }
 
     /// Stores the hash of a new join code.
@@ -568,7 +637,7 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::JOIN_CODE_INSERT,
             vec![
@@ -590,7 +659,7 @@ impl Store {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = tx.query(sql::JOIN_CODE_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(RedeemOutcome::Unknown);
@@ -674,7 +743,7 @@ impl Store {
         actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.query(sql::ORG_LOCK, vec![org.into()]).await?;
         let rows = tx
             .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
@@ -735,7 +804,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<MutationResult>, StoreError> {
         let scope = sync::user_scope(user);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let mut results = Vec::with_capacity(mutations.len());
         // Loaded when a mutation needs them; a consent written in this
         // batch changes them, so they are reloaded after one.
@@ -743,8 +812,11 @@ impl Store {
         let mut sharing_consent_changed = false;
         for m in mutations {
             let key = vec![user.into(), client_id.into(), m.client_seq.into()];
+            let answer_context = format!("sync_mutations/{user}/{client_id}/{}", m.client_seq);
             if let Some(r) = tx.query(sql::MUTATION_GET, key.clone()).await?.first() {
-                let stored: MutationResult = serde_json::from_str(&r.text(0)?)
+                let text =
+                    super::vault::open_for(&mut *tx, user, &answer_context, r.text(0)?).await?;
+                let stored: MutationResult = serde_json::from_str(&text)
                     .map_err(|_| StoreError::Decode("stored mutation result"))?;
                 results.push(stored);
                 continue;
@@ -755,7 +827,26 @@ impl Store {
                     vec![m.collection.as_str().into(), m.id.as_str().into()],
                 )
                 .await?;
-            let stored = rows.first().map(stored_record).transpose()?;
+            let stored = match rows.first() {
+                Some(r) => {
+                    let owner = r.text(0)?;
+                    // Another scope's record is refused by `decide`
+                    // without looking at its fields (sealed under its
+                    // owner's key).
+                    let fields = if owner == scope {
+                        open_fields(&mut *tx, user, &m.collection, &m.id, r.text(2)?).await?
+                    } else {
+                        Fields::default()
+                    };
+                    Some(sync::Stored {
+                        scope: owner,
+                        version: r.i64(1)?,
+                        fields,
+                        deleted: r.opt_text(3)?,
+                    })
+                }
+                None => None,
+            };
             if sync::needs_gates(&m.collection) && gates.is_none() {
                 gates = Some(super::privacy::Gates::load(&mut *tx, user).await?);
             }
@@ -770,6 +861,9 @@ impl Store {
                     ..
                 } => {
                     let version = if *changed {
+                        let sealed =
+                            seal_fields(&mut *tx, user, &m.collection, &m.id, fields, ms(now))
+                                .await?;
                         let seq = tx
                             .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
                             .await?;
@@ -785,7 +879,7 @@ impl Store {
                                     m.id.as_str().into(),
                                     scope.as_str().into(),
                                     seq.into(),
-                                    json_fields(fields)?.into(),
+                                    sealed.into(),
                                     deleted.clone().into(),
                                     ms(now).into(),
                                 ],
@@ -837,6 +931,8 @@ impl Store {
             if !matches!(result, MutationResult::Rejected { .. }) {
                 let text = serde_json::to_string(&result)
                     .map_err(|_| StoreError::Decode("mutation result"))?;
+                let text =
+                    super::vault::seal_for(&mut *tx, user, &answer_context, &text, ms(now)).await?;
                 let mut put = key;
                 put.push(text.into());
                 put.push(ms(now).into());
@@ -867,19 +963,21 @@ impl Store {
             )
             .await?;
         let more = rows.len() > limit as usize;
-        let changes = rows
-            .iter()
-            .take(limit as usize)
-            .map(|r| {
-                Ok(SyncRecord {
-                    collection: r.text(0)?,
-                    id: r.text(1)?,
-                    version: r.i64(2)?,
-                    fields: parse_fields(&r.text(3)?)?,
-                    deleted: r.opt_text(4)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let user = scope_user(scope)?;
+        let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
+        for r in rows.into_iter().take(limit as usize) {
+            let (collection, id) = (r.text(0)?, r.text(1)?);
+            let fields = self
+                .open_fields_read(user, &collection, &id, r.text(3)?)
+                .await?;
+            changes.push(SyncRecord {
+                collection,
+                id,
+                version: r.i64(2)?,
+                fields,
+                deleted: r.opt_text(4)?,
+            });
+        }
         let last_seq = changes.last().map_or(after, |c| c.version);
         Ok(PullPage {
             changes,
@@ -898,7 +996,7 @@ impl Store {
         tombstones_before: DateTime<Utc>,
         mutations_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let horizons = tx
             .query(sql::TOMBSTONES_PRUNABLE, vec![ms(tombstones_before).into()])
             .await?;
@@ -916,44 +1014,76 @@ impl Store {
     }
 }
 
-pub(super) fn json_fields(f: &Fields) -> Result<String, StoreError> {
-    serde_json::to_string(f).map_err(|_| StoreError::Decode("fields"))
+/// The associated data of a sync record's sealed fields.
+fn record_context(collection: &str, id: &str) -> String {
+    format!("sync_records/{collection}/{id}")
 }
 
-pub(super) fn parse_fields(s: &str) -> Result<Fields, StoreError> {
+/// Seals a record's fields under the scope owner's key.
+pub(super) async fn seal_fields(
+    tx: &mut dyn super::Tx,
+    user: Uuid,
+    collection: &str,
+    id: &str,
+    fields: &Fields,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let json = serde_json::to_string(fields).map_err(|_| StoreError::Decode("fields"))?;
+    super::vault::seal_for(tx, user, &record_context(collection, id), &json, now_ms).await
+}
+
+/// Opens a record's fields read inside a transaction.
+pub(super) async fn open_fields(
+    tx: &mut dyn super::Tx,
+    user: Uuid,
+    collection: &str,
+    id: &str,
+    stored: String,
+) -> Result<Fields, StoreError> {
+    let plain = super::vault::open_for(tx, user, &record_context(collection, id), stored).await?;
+    parse_fields(&plain)
+}
+
+fn parse_fields(s: &str) -> Result<Fields, StoreError> {
     serde_json::from_str(s).map_err(|_| StoreError::Decode("fields"))
 }
 
-fn stored_record(r: &Row) -> Result<sync::Stored, StoreError> {
-    Ok(sync::Stored {
-        scope: r.text(0)?,
-        version: r.i64(1)?,
-        fields: parse_fields(&r.text(2)?)?,
-        deleted: r.opt_text(3)?,
-    })
+/// The account a `u:<id>` sync scope belongs to.
+pub(super) fn scope_user(scope: &str) -> Result<Uuid, StoreError> {
+    scope
+        .strip_prefix("u:")
+        .and_then(|u| Uuid::parse_str(u).ok())
+        .ok_or(StoreError::Decode("sync scope"))
+}
+
+impl Store {
+    /// Opens a record's fields read outside a transaction.
+    pub(super) async fn open_fields_read(
+        &self,
+        user: Uuid,
+        collection: &str,
+        id: &str,
+        stored: String,
+    ) -> Result<Fields, StoreError> {
+        let plain = self
+            .open_read(user, &record_context(collection, id), stored)
+            .await?;
+        parse_fields(&plain)
+    }
 }
 
 /// The profile as a server-authored sync record (all fields, one HLC).
 #[allow(clippy::too_many_arguments)]
-fn profile_fields(
-    email: &str,
-    full_name: &str,
-    phone: &str,
-    country: &str,
-    language: &str,
-    profession: &str,
-    date_of_birth: NaiveDate,
-    now: DateTime<Utc>,
-) -> Fields {
+fn profile_fields(p: &SealedProfile, now: DateTime<Utc>) -> Fields {
     let t = super::privacy::server_hlc(now);
     [
-        ("email", email.to_owned()),
-        ("full_name", full_name.to_owned()),
-        ("phone", phone.to_owned()),
-        ("country", country.to_owned()),
-        ("language", language.to_owned()),
-        ("profession", profession.to_owned()),
-        ("date_of_birth", date_of_birth.to_string()),
+        ("email", p.email.clone()),
+        ("full_name", p.full_name.clone()),
+        ("phone", p.phone.clone()),
+        ("country", p.country.clone()),
+        ("language", p.language.clone()),
+        ("profession", p.profession.clone()),
+        ("date_of_birth", p.date_of_birth.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| {
@@ -1020,22 +1150,77 @@ async fn revoke_family(
     Ok(())
 }
 
-fn user_record(r: &Row) -> Result<UserRecord, StoreError> {
-    Ok(UserRecord {
-        id: r.uuid(0)?,
-        email: r.text(1)?,
-        full_name: r.text(2)?,
-        phone: r.text(3)?,
-        country: r.text(4)?,
-        language: r.text(5)?,
-        profession: r.text(6)?,
-        date_of_birth: r
-            .text(7)?
-            .parse()
-            .map_err(|_| StoreError::Decode("date of birth"))?,
-        created_at: at(r.i64(8)?)?,
-        updated_at: at(r.i64(9)?)?,
-    })
+/// The profile as sealed in `users.sealed`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct SealedProfile {
+    pub(super) email: String,
+    pub(super) full_name: String,
+    pub(super) phone: String,
+    pub(super) country: String,
+    pub(super) language: String,
+    pub(super) profession: String,
+    pub(super) date_of_birth: NaiveDate,
+}
+
+impl SealedProfile {
+    fn into_record(
+        self,
+        id: Uuid,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> UserRecord {
+        UserRecord {
+            id,
+            email: self.email,
+            full_name: self.full_name,
+            phone: self.phone,
+            country: self.country,
+            language: self.language,
+            profession: self.profession,
+            date_of_birth: self.date_of_birth,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+/// The associated data of a user's sealed profile.
+pub(super) fn user_context(id: Uuid) -> String {
+    format!("users/{id}")
+}
+
+pub(super) async fn seal_profile(
+    tx: &mut dyn super::Tx,
+    id: Uuid,
+    p: &SealedProfile,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let json = serde_json::to_string(p).map_err(|_| StoreError::Decode("profile"))?;
+    super::vault::seal_for(tx, id, &user_context(id), &json, now_ms).await
+}
+
+/// A `USER_BY_ID` row and its opened profile.
+fn user_record(r: &Row, plain: &str) -> Result<UserRecord, StoreError> {
+    let p: SealedProfile =
+        serde_json::from_str(plain).map_err(|_| StoreError::Decode("sealed profile"))?;
+    Ok(p.into_record(r.uuid(0)?, at(r.i64(2)?)?, at(r.i64(3)?)?))
+}
+
+/// An account read inside a transaction.
+pub(super) async fn read_user(
+    tx: &mut dyn super::Tx,
+    id: Uuid,
+) -> Result<Option<UserRecord>, StoreError> {
+    let rows = tx.query(sql::USER_BY_ID, vec![id.into()]).await?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let plain = super::vault::open_for(tx, id, &user_context(id), r.text(1)?).await?;
+    user_record(r, &plain).map(Some)
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn org_view(r: &Row) -> Result<OrgView, StoreError> {

@@ -11,6 +11,9 @@
 //! * Sessions: all end; their token hashes are kept for 60 days in
 //!   `erased_tokens` so each device, at its next contact, learns it must
 //!   wipe itself (`410 account_erased`).
+//! * Keys: the user's data key is destroyed in the same transaction
+//!   (crypto-shredding), so any sealed copy of their data that outlives the
+//!   deletion (a database backup, a free page) no longer opens.
 //! * What stays: security events naming the user's id (kept 12 months, ids
 //!   only) and organisation change records naming it by id.
 
@@ -29,7 +32,7 @@ pub const ERASED_TOKEN_DAYS: i64 = 60;
 impl Store {
     /// Records that the password was just re-entered in this login.
     pub async fn mark_reauth(&self, family: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(sql::FAMILY_REAUTH, vec![family.into(), ms(now).into()])
             .await?;
         tx.commit().await
@@ -60,7 +63,7 @@ impl Store {
 
     /// Deletes erased-token markers older than `before`.
     pub async fn purge_erased_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let n = tx
             .execute(sql::ERASED_PURGE, vec![ms(before).into()])
             .await?;
@@ -75,7 +78,7 @@ impl Store {
         throttle_key: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         // Organisations first: none may be left without an admin.
         let memberships = tx.query(sql::MEMBERSHIPS_ROLES, vec![user.into()]).await?;
         for m in &memberships {
@@ -159,6 +162,10 @@ impl Store {
         // The account itself; sessions, cards, shares, blocks, invitations
         // and memberships follow by cascade.
         tx.execute(sql::USER_DELETE, vec![user.into()]).await?;
+        // Crypto-shredding: whatever sealed copy of this account's data
+        // survives elsewhere (a backup, a page not yet reused) no longer
+        // opens.
+        self.vault.shred(&mut *tx, user).await?;
         super::audit::append(
             &mut *tx,
             &super::audit::Event::user("account_erased", user, json!({})),

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::db::StoreError;
-use super::domain::{at, parse_fields};
+use super::domain::at;
 use super::{Store, sql};
 use crate::sync::user_scope;
 
@@ -59,8 +59,12 @@ impl Store {
         for r in &rows {
             last = r.i64(1)?;
             let mut obj = Map::new();
-            obj.insert("id".into(), Value::from(r.text(0)?));
-            for (k, f) in parse_fields(&r.text(2)?)? {
+            let id = r.text(0)?;
+            obj.insert("id".into(), Value::from(id.clone()));
+            for (k, f) in self
+                .open_fields_read(user, collection, &id, r.text(2)?)
+                .await?
+            {
                 obj.insert(k, f.v);
             }
             out.push(Value::Object(obj));
@@ -70,20 +74,25 @@ impl Store {
 
     /// The latest positions of the user's live shares.
     pub async fn my_positions(&self, user: Uuid) -> Result<Vec<Value>, StoreError> {
-        self.db
+        let rows = self
+            .db
             .query(sql::POSITIONS_OF_USER, vec![user.into()])
-            .await?
-            .iter()
-            .map(|r| {
-                let pos: Value = match r.opt_text(1)? {
-                    Some(t) => {
-                        serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))?
-                    }
-                    None => Value::Null,
-                };
-                Ok(json!({ "share_id": r.text(0)?, "position": pos }))
-            })
-            .collect()
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let share = r.uuid(0)?;
+            let pos: Value = match r.opt_text(1)? {
+                Some(t) => {
+                    let t = self
+                        .open_read(user, &super::privacy::position_context(share), t)
+                        .await?;
+                    serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))?
+                }
+                None => Value::Null,
+            };
+            out.push(json!({ "share_id": share, "position": pos }));
+        }
+        Ok(out)
     }
 
     /// Whom the user blocked.

@@ -5,10 +5,22 @@
 
 use super::db::{Db, Dialect, StoreError};
 use super::sql;
+use super::vault::Vault;
+use std::sync::Arc;
+
+/// The migration after which plaintext rows are sealed.
+const SEAL_AFTER: u32 = 7;
 
 /// Applies every migration newer than the database's version.
-pub(crate) async fn run(db: &dyn Db, now_ms: i64) -> Result<Vec<u32>, StoreError> {
-    let mut tx = db.begin().await?;
+pub(crate) async fn run(
+    db: &dyn Db,
+    vault: &Arc<Vault>,
+    now_ms: i64,
+) -> Result<Vec<u32>, StoreError> {
+    let mut tx: Box<dyn super::Tx> = Box::new(super::vault::VaultTx {
+        inner: db.begin().await?,
+        vault: vault.clone(),
+    });
     if db.dialect() == Dialect::Postgres {
         tx.execute(sql::PG_MIGRATION_LOCK, vec![]).await?;
     }
@@ -31,6 +43,12 @@ pub(crate) async fn run(db: &dyn Db, now_ms: i64) -> Result<Vec<u32>, StoreError
         tx.batch(ddl)
             .await
             .map_err(|_| StoreError::Migration(version))?;
+        if version == SEAL_AFTER {
+            // Rows written in clear before encryption at rest are sealed
+            // before the next version drops the plaintext columns.
+            vault.load(&mut *tx, now_ms).await?;
+            super::legacy::seal(&mut *tx, vault, now_ms).await?;
+        }
         tx.execute(
             sql::MIGRATION_RECORD,
             vec![i64::from(version).into(), now_ms.into()],

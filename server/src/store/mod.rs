@@ -22,11 +22,13 @@ mod db;
 mod domain;
 mod erasure;
 mod export;
+mod legacy;
 mod migrate;
 pub mod postgres;
 mod privacy;
 pub mod sql;
 pub mod sqlite;
+mod vault;
 
 pub use audit::{AuditCheck, Event};
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
@@ -37,3 +39,4 @@ pub use domain::{
 };
 pub use erasure::ERASED_TOKEN_DAYS;
 pub use privacy::{PositionOutcome, ShareOutcome};
+pub use vault::{KeyError, MasterKeys, Vault};

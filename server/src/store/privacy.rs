@@ -20,8 +20,9 @@ use praxis_protocol::sync::{FieldValue, Fields, Hlc, SyncRecord};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Row, StoreError, Tx, Val};
-use super::domain::{at, json_fields, ms, parse_fields};
+use super::db::{StoreError, Tx, Val};
+use super::domain::{SealedProfile, at, ms, open_fields, scope_user, seal_fields, user_context};
+use super::vault::{open_for, seal_for};
 use super::{Store, sql};
 use crate::sync::user_scope;
 
@@ -47,6 +48,7 @@ pub(super) async fn publish(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let scope = user_scope(user);
+    let sealed = seal_fields(tx, user, collection, id, fields, ms(now)).await?;
     let seq = tx
         .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
         .await?
@@ -60,7 +62,7 @@ pub(super) async fn publish(
             id.into(),
             scope.as_str().into(),
             seq.into(),
-            json_fields(fields)?.into(),
+            sealed.into(),
             deleted.into(),
             ms(now).into(),
         ],
@@ -162,14 +164,19 @@ async fn scope_fields(
     user: Uuid,
     collection: &str,
 ) -> Result<Vec<(String, Fields)>, StoreError> {
-    tx.query(
-        sql::SCOPE_COLLECTION,
-        vec![user_scope(user).into(), collection.into()],
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.text(0)?, parse_fields(&r.text(1)?)?)))
-    .collect()
+    let rows = tx
+        .query(
+            sql::SCOPE_COLLECTION,
+            vec![user_scope(user).into(), collection.into()],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id = r.text(0)?;
+        let fields = open_fields(tx, user, collection, &id, r.text(1)?).await?;
+        out.push((id, fields));
+    }
+    Ok(out)
 }
 
 async fn versions(tx: &mut dyn Tx) -> Result<BTreeMap<Purpose, u32>, StoreError> {
@@ -292,16 +299,26 @@ pub enum PositionOutcome {
     Closed(Closed),
 }
 
-fn share_position(r: &Row, i: usize) -> Result<Option<SharePosition>, StoreError> {
-    r.opt_text(i)?
-        .map(|t| serde_json::from_str(&t).map_err(|_| StoreError::Decode("position")))
-        .transpose()
+/// The associated data of a share's sealed position.
+pub(super) fn position_context(share: Uuid) -> String {
+    format!("location_positions/{share}")
+}
+
+/// A share's latest position, sealed under the sharer's key.
+pub(super) async fn open_position(
+    tx: &mut dyn Tx,
+    sharer: Uuid,
+    share: Uuid,
+    stored: String,
+) -> Result<SharePosition, StoreError> {
+    let t = open_for(tx, sharer, &position_context(share), stored).await?;
+    serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))
 }
 
 impl Store {
     /// The published policy version of every purpose (1 until raised).
     pub async fn policy_versions(&self) -> Result<BTreeMap<Purpose, u32>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let v = versions(&mut *tx).await?;
         tx.commit().await?;
         Ok(v)
@@ -316,7 +333,7 @@ impl Store {
         version: u32,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let n = tx
             .execute(
                 sql::CONSENT_POLICY_PUBLISH,
@@ -338,25 +355,26 @@ impl Store {
 
     /// What a device needs before other sync work (see [`PrivacyState`]).
     pub async fn privacy_state(&self, user: Uuid) -> Result<PrivacyState, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let gates = Gates::load(&mut *tx, user).await?;
-        let org_policies = tx
+        let rows = tx
             .query(
                 sql::SCOPE_COLLECTION_RECORDS,
                 vec![user_scope(user).into(), org_policy::COLLECTION.into()],
             )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(SyncRecord {
-                    collection: r.text(0)?,
-                    id: r.text(1)?,
-                    version: r.i64(2)?,
-                    fields: parse_fields(&r.text(3)?)?,
-                    deleted: None,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .await?;
+        let mut org_policies = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (collection, id) = (r.text(0)?, r.text(1)?);
+            let fields = open_fields(&mut *tx, user, &collection, &id, r.text(3)?).await?;
+            org_policies.push(SyncRecord {
+                collection,
+                id,
+                version: r.i64(2)?,
+                fields,
+                deleted: None,
+            });
+        }
         tx.commit().await?;
         Ok(PrivacyState {
             policy_versions: gates.versions,
@@ -367,7 +385,7 @@ impl Store {
 
     /// Whether processing of the account is restricted.
     pub async fn is_restricted(&self, user: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let r = restricted(&mut *tx, user).await?;
         tx.commit().await?;
         Ok(r)
@@ -381,7 +399,7 @@ impl Store {
         restricted: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(
             sql::USER_SET_RESTRICTED,
             vec![user.into(), restricted.then(|| ms(now)).into()],
@@ -400,7 +418,7 @@ impl Store {
         org: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<LocationPolicy>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let p = read_policy(&mut *tx, org, now).await?;
         tx.commit().await?;
         Ok(p)
@@ -415,7 +433,7 @@ impl Store {
         req: &UpdateLocationPolicyRequest,
         now: DateTime<Utc>,
     ) -> Result<LocationPolicy, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let mut policy = read_policy(&mut *tx, org, now)
             .await?
             .ok_or(StoreError::Decode("organisation vanished"))?;
@@ -491,7 +509,7 @@ impl Store {
         enabled: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let n = tx
             .execute(
                 sql::MEMBER_SET_LOCATION,
@@ -558,7 +576,7 @@ impl Store {
         minutes: u32,
         now: DateTime<Utc>,
     ) -> Result<ShareOutcome, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if let Err(closed) = Gates::load(&mut *tx, user)
             .await?
             .check(Purpose::LocationSharing)
@@ -612,7 +630,7 @@ impl Store {
         mut pos: SharePosition,
         now: DateTime<Utc>,
     ) -> Result<PositionOutcome, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = tx.query(sql::SHARE_GET, vec![share.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(PositionOutcome::NotFound);
@@ -641,6 +659,8 @@ impl Store {
                     (pos.lat, pos.lon, pos.accuracy_m, pos.precision) = (lat, lon, acc, precision);
                     let json =
                         serde_json::to_string(&pos).map_err(|_| StoreError::Decode("position"))?;
+                    let json =
+                        seal_for(&mut *tx, user, &position_context(share), &json, ms(now)).await?;
                     tx.execute(
                         sql::POSITION_PUT,
                         vec![share.into(), json.into(), ms(now).into()],
@@ -660,7 +680,7 @@ impl Store {
     /// Stops a share of `user` (its position goes with it); `false` when
     /// there is no such share.
     pub async fn stop_share(&self, user: Uuid, share: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let rows = tx.query(sql::SHARE_GET, vec![share.into()]).await?;
         if rows.first().map(|r| r.uuid(0)).transpose()? != Some(user) {
             return Ok(false);
@@ -676,7 +696,7 @@ impl Store {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<Share>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
         let rows = tx.query(sql::SHARES_OF_USER, vec![user.into()]).await?;
@@ -707,24 +727,30 @@ impl Store {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<SharedLocation>, StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         tx.execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
         let rows = tx
             .query(sql::SHARES_WITH_USER, vec![user.into(), ms(now).into()])
             .await?;
-        let out = rows
-            .iter()
-            .map(|r| {
-                Ok(SharedLocation {
-                    share_id: r.uuid(0)?,
-                    user_id: r.uuid(1)?,
-                    full_name: r.text(2)?,
-                    expires_at: at(r.i64(3)?)?,
-                    position: share_position(r, 4)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (share_id, sharer) = (r.uuid(0)?, r.uuid(1)?);
+            let profile = open_for(&mut *tx, sharer, &user_context(sharer), r.text(2)?).await?;
+            let profile: SealedProfile =
+                serde_json::from_str(&profile).map_err(|_| StoreError::Decode("sealed profile"))?;
+            let position = match r.opt_text(4)? {
+                Some(t) => Some(open_position(&mut *tx, sharer, share_id, t).await?),
+                None => None,
+            };
+            out.push(SharedLocation {
+                share_id,
+                user_id: sharer,
+                full_name: profile.full_name,
+                expires_at: at(r.i64(3)?)?,
+                position,
+            });
+        }
         tx.commit().await?;
         Ok(out)
     }
@@ -733,7 +759,7 @@ impl Store {
     /// raw fix of visit events older than the user's retention period.
     /// Returns (shares deleted, visit fixes cleared).
     pub async fn purge_location(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let shares = tx
             .execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
@@ -748,19 +774,18 @@ impl Store {
         let mut cleared = 0;
         for r in &rows {
             let scope = r.text(0)?;
-            let mut fields = parse_fields(&r.text(2)?)?;
+            let Ok(user) = scope_user(&scope) else {
+                continue;
+            };
+            let id = r.text(1)?;
+            let mut fields =
+                open_fields(&mut *tx, user, visit_events::COLLECTION, &id, r.text(2)?).await?;
             if visit_events::RAW_FIX
                 .iter()
                 .all(|k| fields.get(*k).is_none_or(|f| f.v.is_null()))
             {
                 continue;
             }
-            let Some(user) = scope
-                .strip_prefix("u:")
-                .and_then(|u| u.parse::<Uuid>().ok())
-            else {
-                continue;
-            };
             let days = match retention.get(&scope) {
                 Some(d) => *d,
                 None => {
@@ -790,7 +815,7 @@ impl Store {
                 &mut *tx,
                 user,
                 visit_events::COLLECTION,
-                &r.text(1)?,
+                &id,
                 &fields,
                 None,
                 now,

@@ -11,6 +11,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (4, V4_CONTACTS),
     (5, V5_AUDIT),
     (6, V6_ERASURE),
+    (7, V7_ENCRYPTION),
+    (8, V8_DROP_PLAINTEXT),
 ];
 
 /// Version 1: accounts, sessions, login throttling, organisations.
@@ -338,6 +340,61 @@ CREATE TABLE erased_tokens (
 );
 ";
 
+/// Version 7: encryption at rest (see `store::vault`).
+///
+/// * `user_keys`: each account's data key, wrapped by a master key from
+///   configuration. Deleting the row crypto-shreds everything sealed under
+///   it, so it has no foreign key: erasure deletes it explicitly.
+/// * `users.email` becomes `email_index`, the keyed blind index of the
+///   address; the profile moves into `users.sealed`, encrypted under the
+///   user's key. The profile columns are dropped by version 8, after the
+///   rows were sealed (`Store::seal_legacy`).
+/// * Server keys written before this version were stored in clear: they
+///   are dropped and made again, wrapped (open invitation codes signed
+///   with the old key stop verifying).
+const V7_ENCRYPTION: &str = "
+CREATE TABLE user_keys (
+    user_id TEXT PRIMARY KEY,
+    wrapped BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+DELETE FROM server_keys;
+ALTER TABLE users RENAME COLUMN email TO email_index;
+ALTER TABLE users ADD COLUMN sealed TEXT;
+";
+
+/// Version 8: the plaintext profile columns, sealed by then, are dropped.
+const V8_DROP_PLAINTEXT: &str = "
+ALTER TABLE users DROP COLUMN full_name;
+ALTER TABLE users DROP COLUMN phone;
+ALTER TABLE users DROP COLUMN country;
+ALTER TABLE users DROP COLUMN language;
+ALTER TABLE users DROP COLUMN profession;
+ALTER TABLE users DROP COLUMN date_of_birth;
+";
+
+pub(crate) const USER_KEY_GET: &str = "SELECT wrapped FROM user_keys WHERE user_id = ?1";
+pub(crate) const USER_KEY_INSERT: &str = "INSERT INTO user_keys (user_id, wrapped, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO NOTHING";
+pub(crate) const USER_KEY_DELETE: &str = "DELETE FROM user_keys WHERE user_id = ?1";
+pub(crate) const USER_KEYS_ALL: &str = "SELECT user_id, wrapped FROM user_keys";
+pub(crate) const USER_KEY_REWRAP: &str = "UPDATE user_keys SET wrapped = ?2 WHERE user_id = ?1";
+pub(crate) const SERVER_KEYS_ALL: &str = "SELECT key_id, purpose, secret FROM server_keys";
+pub(crate) const SERVER_KEY_REWRAP: &str = "UPDATE server_keys SET secret = ?2 WHERE key_id = ?1";
+pub(crate) const LEGACY_USERS: &str = "SELECT id, email_index, full_name, phone, country, language, profession, date_of_birth FROM users WHERE sealed IS NULL";
+pub(crate) const LEGACY_USER_SEAL: &str =
+    "UPDATE users SET email_index = ?2, sealed = ?3 WHERE id = ?1";
+pub(crate) const LEGACY_RECORDS: &str =
+    "SELECT collection, record_id, scope, fields FROM sync_records WHERE fields NOT LIKE 'px1:%'";
+pub(crate) const LEGACY_RECORD_SEAL: &str =
+    "UPDATE sync_records SET fields = ?3 WHERE collection = ?1 AND record_id = ?2";
+pub(crate) const LEGACY_MUTATIONS: &str = "SELECT user_id, client_id, client_seq, result FROM sync_mutations WHERE result NOT LIKE 'px1:%'";
+pub(crate) const LEGACY_MUTATION_SEAL: &str = "UPDATE sync_mutations SET result = ?4 WHERE user_id = ?1 AND client_id = ?2 AND client_seq = ?3";
+pub(crate) const LEGACY_CARDS: &str =
+    "SELECT user_id, card FROM contact_cards WHERE card NOT LIKE 'px1:%'";
+pub(crate) const LEGACY_POSITIONS: &str = "SELECT p.share_id, s.user_id, p.position FROM location_positions p JOIN location_shares s ON s.id = p.share_id WHERE p.position NOT LIKE 'px1:%'";
+pub(crate) const LEGACY_POSITION_SEAL: &str =
+    "UPDATE location_positions SET position = ?2 WHERE share_id = ?1";
+
 pub(crate) const FAMILY_REAUTH: &str = "UPDATE token_families SET reauth_at = ?2 WHERE id = ?1";
 pub(crate) const FAMILY_REAUTH_GET: &str = "SELECT reauth_at FROM token_families WHERE id = ?1";
 pub(crate) const ERASE_KEEP_REFRESH: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM refresh_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
@@ -391,7 +448,7 @@ pub(crate) const SHARE_RECIPIENTS: &str =
 pub(crate) const SHARE_DELETE: &str = "DELETE FROM location_shares WHERE id = ?1";
 pub(crate) const SHARES_DELETE_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1";
 pub(crate) const SHARES_DELETE_EXPIRED: &str = "DELETE FROM location_shares WHERE expires_at <= ?1";
-pub(crate) const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.full_name, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 ORDER BY s.started_at, s.id";
+pub(crate) const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.sealed, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 ORDER BY s.started_at, s.id";
 pub(crate) const POSITION_PUT: &str = "INSERT INTO location_positions (share_id, position, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (share_id) DO UPDATE SET position = ?2, updated_at = ?3";
 pub(crate) const SHARE_COMEMBER: &str = "SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = ?2 LIMIT 1";
 pub(crate) const VISIT_FIXES_EXPIRED: &str = "SELECT scope, record_id, fields FROM sync_records WHERE collection = 'visit_events' AND deleted IS NULL AND updated_at < ?1";
@@ -425,10 +482,13 @@ pub(crate) const PG_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7468201
 
 pub(crate) const PING: &str = "SELECT 1";
 
-pub(crate) const USER_INSERT: &str = "INSERT INTO users (id, email, password_hash, full_name, phone, country, language, profession, date_of_birth, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
-pub(crate) const USER_CREDENTIALS: &str = "SELECT id, password_hash FROM users WHERE email = ?1";
-pub(crate) const USER_BY_ID: &str = "SELECT id, email, full_name, phone, country, language, profession, date_of_birth, created_at, updated_at FROM users WHERE id = ?1";
-pub(crate) const USER_UPDATE: &str = "UPDATE users SET email = COALESCE(?2, email), full_name = COALESCE(?3, full_name), phone = COALESCE(?4, phone), country = COALESCE(?5, country), language = COALESCE(?6, language), profession = COALESCE(?7, profession), date_of_birth = COALESCE(?8, date_of_birth), updated_at = ?9 WHERE id = ?1 RETURNING id, email, full_name, phone, country, language, profession, date_of_birth, created_at, updated_at";
+pub(crate) const USER_INSERT: &str = "INSERT INTO users (id, email_index, password_hash, sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)";
+pub(crate) const USER_CREDENTIALS: &str =
+    "SELECT id, password_hash FROM users WHERE email_index = ?1";
+pub(crate) const USER_BY_ID: &str =
+    "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
+pub(crate) const USER_UPDATE: &str =
+    "UPDATE users SET email_index = ?2, sealed = ?3, updated_at = ?4 WHERE id = ?1";
 
 pub(crate) const THROTTLE_GET: &str =
     "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = ?1";
@@ -463,7 +523,7 @@ pub(crate) const MEMBER_SET_ROLE: &str =
 pub(crate) const MEMBER_DELETE: &str = "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2";
 pub(crate) const ADMIN_COUNT: &str =
     "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'admin'";
-pub(crate) const MEMBERS_OF_ORG: &str = "SELECT m.user_id, u.full_name, u.profession, m.role, m.joined_at FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 ORDER BY m.joined_at, m.user_id";
+pub(crate) const MEMBERS_OF_ORG: &str = "SELECT m.user_id, u.sealed, m.role, m.joined_at FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 ORDER BY m.joined_at, m.user_id";
 pub(crate) const JOIN_CODE_INSERT: &str = "INSERT INTO join_codes (code_hash, org_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 pub(crate) const JOIN_CODE_LOOKUP: &str =
     "SELECT org_id, expires_at, used_at FROM join_codes WHERE code_hash = ?1 /*FOR UPDATE*/";

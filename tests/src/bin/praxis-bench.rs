@@ -107,6 +107,9 @@ async fn main() -> anyhow::Result<()> {
             metrics.extend(get_me_load(*backend, &opts).await?);
         }
     }
+    if on("login") {
+        metrics.extend(login_benchmarks(&opts).await?);
+    }
     if on("sync") {
         metrics.extend(sync_benchmarks(&opts).await?);
     }
@@ -204,6 +207,141 @@ async fn get_me_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Met
         Metric::new(
             format!("server GET /v1/me ({name}) latency p99"),
             pct(0.99),
+            "ms",
+            &note,
+        ),
+    ])
+}
+
+/// Login with the blind-index lookup: the lookup alone against a plain
+/// email index in the same database (the cost of not storing emails in
+/// clear), and whole logins over HTTP (argon2id dominates).
+async fn login_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
+    let (users, rounds, duration) = if opts.quick {
+        (200, 2, Duration::from_secs(2))
+    } else {
+        (2_000, 10, Duration::from_secs(10))
+    };
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("sqlite unavailable"))?;
+    let store = server.state.store();
+    let now = chrono::Utc::now();
+    let mut emails = Vec::with_capacity(users);
+    let db = store.db().clone();
+    let mut tx = db.begin().await?;
+    tx.batch("CREATE TABLE bench_plain_emails (email TEXT PRIMARY KEY, id TEXT NOT NULL)".into())
+        .await?;
+    tx.commit().await?;
+    for i in 0..users {
+        let id = uuid::Uuid::new_v4();
+        let email = format!("login{i}@bench-example.org");
+        store
+            .create_user(
+                praxis_server::store::NewUser {
+                    id,
+                    email: email.clone(),
+                    password_hash: "x".into(),
+                    full_name: format!("Bench Login {i}"),
+                    phone: "+33612345678".into(),
+                    country: "FR".into(),
+                    language: "fr".into(),
+                    profession: "nurse".into(),
+                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap_or_default(),
+                },
+                now,
+            )
+            .await?;
+        let mut tx = db.begin().await?;
+        tx.execute(
+            "INSERT INTO bench_plain_emails (email, id) VALUES (?1, ?2)",
+            vec![email.clone().into(), id.into()],
+        )
+        .await?;
+        tx.commit().await?;
+        emails.push(email);
+    }
+    let lookups = (users * rounds) as f64;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for e in &emails {
+            store
+                .credentials(e)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("lookup"))?;
+        }
+    }
+    let blind = lookups / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for e in &emails {
+            let rows = db
+                .query(
+                    "SELECT id FROM bench_plain_emails WHERE email = ?1",
+                    vec![e.as_str().into()],
+                )
+                .await?;
+            anyhow::ensure!(!rows.is_empty(), "plain lookup");
+        }
+    }
+    let plain = lookups / t.elapsed().as_secs_f64();
+    let mut lookup = Metric::new(
+        "login lookup by email: blind index (HMAC-SHA256 + index)",
+        blind,
+        "lookups/s",
+        format!("{users} accounts, SQLite; baseline: the same lookup on a plain email index"),
+    );
+    lookup.baseline = Some(plain);
+
+    // Whole logins over HTTP, 4 at a time.
+    let person = praxis_tests::person("loginbench");
+    server.register(&person).await;
+    let url = format!("{}/v1/sessions", server.base_url().expect("http"));
+    let body = Arc::new(serde_json::json!({
+        "email": person["email"], "password": person["password"],
+    }));
+    let stop_at = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let client = praxis_tests::http_client();
+        let (url, body) = (url.clone(), Arc::clone(&body));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < stop_at {
+                let t = Instant::now();
+                let ok = client
+                    .post(&url)
+                    .json(&*body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if ok {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let (all, errors) = gather(tasks).await?;
+    let note = format!(
+        "4 concurrent, {}s, {errors} errors, argon2id m=19 MiB t=2",
+        duration.as_secs()
+    );
+    Ok(vec![
+        lookup,
+        Metric::new(
+            "server login (POST /v1/sessions, SQLite) throughput",
+            all.len() as f64 / duration.as_secs_f64(),
+            "logins/s",
+            &note,
+        ),
+        Metric::new(
+            "server login latency p50",
+            percentile_ms(&all, 0.5),
             "ms",
             &note,
         ),

@@ -19,7 +19,7 @@ class TestServer : AutoCloseable {
 
     init {
         val bin = System.getProperty("praxis.server.bin") ?: error("praxis.server.bin is not set")
-        process = ProcessBuilder(bin, "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath)
+        process = ProcessBuilder(bin, "--dev", "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath)
             .redirectErrorStream(true)
             .redirectOutput(File(dataDir, "server.log"))
             .start()

@@ -1,0 +1,650 @@
+//! Encryption at rest of personal data in the server database.
+//!
+//! Key hierarchy:
+//!
+//! * **Master keys** come from configuration (a file or the environment,
+//!   never the database): one or more `id:base64` lines, the first being
+//!   the current key. They only wrap other keys.
+//! * **Server keys** (`server_keys`): the blind-index key and the
+//!   invitation-signing key, each stored wrapped by a master key.
+//! * **User data keys** (`user_keys`): one random AES-256-GCM key per
+//!   account, stored wrapped. Every personal column written for a user
+//!   (profile, sync record fields, stored push answers, contact card, live
+//!   position) is sealed under that user's key, with associated data naming
+//!   the table and row so a ciphertext copied elsewhere fails to open.
+//!   Erasure deletes the row: everything sealed under it is unreadable from
+//!   then on (crypto-shredding).
+//!
+//! Lookups by email use a **blind index**: HMAC-SHA256 under the
+//! blind-index key of the normalised address, so the database holds no
+//! address in clear and equal addresses still collide for `UNIQUE`.
+//!
+//! Rotation: put a new key first in the master-key file (keep the old one
+//! below it), restart, run `praxis-server rewrap-keys`, then remove the old
+//! line. Wrapped blobs name the master key they were wrapped with.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::db::{Db, StoreError, Tx};
+use super::sql;
+
+const KEY_LEN: usize = 32;
+const TAG_LEN: usize = 16;
+/// Prefix of a sealed text column value.
+const SEALED: &str = "px1:";
+/// Most user keys kept unwrapped in memory; the cache is emptied when full.
+const CACHE_MAX: usize = 50_000;
+
+/// Why master keys could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No key at all.
+    #[error("no master key given")]
+    Missing,
+    /// A line is not `id:base64-of-32-bytes`.
+    #[error("master key line {0} is not `id:base64` of 32 bytes")]
+    Malformed(usize),
+    /// Two lines share an id.
+    #[error("master key id on line {0} is used twice")]
+    Duplicate(usize),
+}
+
+/// The configured master keys; the first one wraps, any of them unwraps.
+pub struct MasterKeys {
+    keys: Vec<(String, LessSafeKey)>,
+}
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKeys")
+            .field("current", &self.keys.first().map(|k| &k.0))
+            .field("count", &self.keys.len())
+            .finish()
+    }
+}
+
+fn aead_key(bytes: &[u8]) -> Option<LessSafeKey> {
+    UnboundKey::new(&AES_256_GCM, bytes)
+        .ok()
+        .map(LessSafeKey::new)
+}
+
+impl MasterKeys {
+    /// Parses `id:base64` lines (blank lines and `#` comments ignored;
+    /// commas separate keys too, for an environment variable).
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let mut keys: Vec<(String, LessSafeKey)> = Vec::new();
+        for (n, line) in text.split(['\n', ',']).enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (id, b64) = line.split_once(':').ok_or(KeyError::Malformed(n + 1))?;
+            let id = id.trim();
+            let bytes = Zeroizing::new(
+                B64.decode(b64.trim().trim_end_matches('='))
+                    .map_err(|_| KeyError::Malformed(n + 1))?,
+            );
+            if id.is_empty() || id.len() > 64 || bytes.len() != KEY_LEN {
+                return Err(KeyError::Malformed(n + 1));
+            }
+            if keys.iter().any(|(k, _)| k == id) {
+                return Err(KeyError::Duplicate(n + 1));
+            }
+            keys.push((
+                id.to_owned(),
+                aead_key(&bytes).ok_or(KeyError::Malformed(n + 1))?,
+            ));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Missing);
+        }
+        Ok(Self { keys })
+    }
+
+    /// A new random key as one `id:base64` line.
+    pub fn generate_line(id: &str) -> String {
+        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        SystemRandom::new()
+            .fill(k.as_mut())
+            .expect("the OS random generator");
+        format!("{id}:{}", B64.encode(k.as_ref()))
+    }
+
+    /// One fresh random key (tests and throwaway servers).
+    pub fn random() -> Self {
+        Self::parse(&Self::generate_line("k1")).expect("a generated key parses")
+    }
+
+    /// The id of the key that wraps.
+    pub fn current_id(&self) -> &str {
+        &self.keys[0].0
+    }
+
+    /// `[id len][id][nonce][ciphertext+tag]` under the current key.
+    fn wrap(
+        &self,
+        rng: &SystemRandom,
+        context: &str,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let (id, key) = &self.keys[0];
+        let mut out = Vec::with_capacity(1 + id.len() + NONCE_LEN + secret.len() + TAG_LEN);
+        out.push(u8::try_from(id.len()).map_err(|_| StoreError::Decode("master key id"))?);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&seal_raw(key, rng, context.as_bytes(), secret)?);
+        Ok(out)
+    }
+
+    /// The master key id a wrapped blob names.
+    fn wrapped_by(blob: &[u8]) -> Option<&str> {
+        let n = usize::from(*blob.first()?);
+        std::str::from_utf8(blob.get(1..1 + n)?).ok()
+    }
+
+    fn unwrap(&self, context: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let id = Self::wrapped_by(blob).ok_or(StoreError::Decode("wrapped key"))?;
+        let (_, key) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == id)
+            .ok_or(StoreError::Decode("wrapped by an unknown master key"))?;
+        open_raw(key, context.as_bytes(), &blob[1 + id.len()..])
+            .map(Zeroizing::new)
+            .ok_or(StoreError::Decode("wrapped key does not open"))
+    }
+}
+
+fn seal_raw(
+    key: &LessSafeKey,
+    rng: &SystemRandom,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce)
+        .map_err(|_| StoreError::Decode("random nonce"))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[NONCE_LEN..],
+        )
+        .map_err(|_| StoreError::Decode("sealing"))?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(out)
+}
+
+fn open_raw(key: &LessSafeKey, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
+    if blob.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let nonce = Nonce::try_assume_unique_for_key(&blob[..NONCE_LEN]).ok()?;
+    let mut buf = blob[NONCE_LEN..].to_vec();
+    let len = key
+        .open_in_place(nonce, Aad::from(aad), &mut buf)
+        .ok()?
+        .len();
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// Master keys, the server keys they unwrap, and a cache of user keys.
+pub struct Vault {
+    master: MasterKeys,
+    rng: SystemRandom,
+    index: OnceLock<hmac::Key>,
+    users: Mutex<HashMap<Uuid, Arc<LessSafeKey>>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("master", &self.master)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server key ids.
+const INDEX_KEY: &str = "blind-index";
+
+impl Vault {
+    /// A vault over the configured master keys.
+    pub fn new(master: MasterKeys) -> Arc<Self> {
+        Arc::new(Self {
+            master,
+            rng: SystemRandom::new(),
+            index: OnceLock::new(),
+            users: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The master keys.
+    pub fn master(&self) -> &MasterKeys {
+        &self.master
+    }
+
+    /// Loads (creating it on first start) the blind-index key.
+    pub(super) async fn load(&self, tx: &mut dyn Tx, now_ms: i64) -> Result<(), StoreError> {
+        let (_, secret) = self
+            .server_secret(tx, INDEX_KEY, now_ms, || {
+                let mut k = vec![0u8; KEY_LEN];
+                self.rng
+                    .fill(&mut k)
+                    .map(|()| (INDEX_KEY.to_owned(), k))
+                    .map_err(|_| StoreError::Decode("random key"))
+            })
+            .await?;
+        let _ = self.index.set(hmac::Key::new(hmac::HMAC_SHA256, &secret));
+        Ok(())
+    }
+
+    /// A server key by purpose: its id and unwrapped secret. `fresh` makes
+    /// one when none is stored (two replicas racing both read back the
+    /// first one stored).
+    pub(super) async fn server_secret(
+        &self,
+        tx: &mut dyn Tx,
+        purpose: &str,
+        now_ms: i64,
+        fresh: impl FnOnce() -> Result<(String, Vec<u8>), StoreError>,
+    ) -> Result<(String, Zeroizing<Vec<u8>>), StoreError> {
+        let context = format!("server_keys/{purpose}");
+        if tx
+            .query(sql::SERVER_KEY_GET, vec![purpose.into()])
+            .await?
+            .is_empty()
+        {
+            let (id, secret) = fresh()?;
+            let secret = Zeroizing::new(secret);
+            let wrapped = self.master.wrap(&self.rng, &context, &secret)?;
+            tx.execute(
+                sql::SERVER_KEY_INSERT,
+                vec![
+                    id.into(),
+                    purpose.into(),
+                    wrapped.as_slice().into(),
+                    now_ms.into(),
+                ],
+            )
+            .await?;
+        }
+        let rows = tx.query(sql::SERVER_KEY_GET, vec![purpose.into()]).await?;
+        let row = rows.first().ok_or(StoreError::Decode("server key"))?;
+        Ok((row.text(0)?, self.master.unwrap(&context, &row.bytes(1)?)?))
+    }
+
+    /// The keyed blind index of a value under a label (`"email"`,
+    /// `"login-throttle"`): equal inputs give equal outputs, and without
+    /// the key nothing can be learnt or guessed from it.
+    pub fn blind_index(&self, label: &str, value: &str) -> Vec<u8> {
+        let key = self
+            .index
+            .get()
+            .expect("the vault is loaded at Store::open");
+        let mut ctx = hmac::Context::with_key(key);
+        ctx.update(label.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    fn cached(&self, user: Uuid) -> Option<Arc<LessSafeKey>> {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user)
+            .cloned()
+    }
+
+    fn remember(&self, user: Uuid, wrapped: &[u8]) -> Result<Arc<LessSafeKey>, StoreError> {
+        let raw = self.master.unwrap(&user_context(user), wrapped)?;
+        let key = Arc::new(aead_key(&raw).ok_or(StoreError::Decode("user key"))?);
+        let mut cache = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(user, key.clone());
+        Ok(key)
+    }
+
+    /// The user's data key, created on first use. A key found in the
+    /// database is cached; a key created here is not until a later read
+    /// finds it (the only uncommitted key a read can find is one created
+    /// earlier in the same transaction, for an account created in it).
+    pub(super) async fn user_key(
+        &self,
+        tx: &mut dyn Tx,
+        user: Uuid,
+        now_ms: i64,
+    ) -> Result<Arc<LessSafeKey>, StoreError> {
+        if let Some(k) = self.cached(user) {
+            return Ok(k);
+        }
+        let rows = tx.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        if let Some(r) = rows.first() {
+            return self.remember(user, &r.bytes(0)?);
+        }
+        let mut raw = Zeroizing::new([0u8; KEY_LEN]);
+        self.rng
+            .fill(raw.as_mut())
+            .map_err(|_| StoreError::Decode("random key"))?;
+        let wrapped = self
+            .master
+            .wrap(&self.rng, &user_context(user), raw.as_ref())?;
+        tx.execute(
+            sql::USER_KEY_INSERT,
+            vec![user.into(), wrapped.as_slice().into(), now_ms.into()],
+        )
+        .await?;
+        // Not cached: this transaction may still roll back. (A concurrent
+        // creator may have won: read back the row that counts.)
+        let rows = tx.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        let r = rows.first().ok_or(StoreError::Decode("user key"))?;
+        let raw = self.master.unwrap(&user_context(user), &r.bytes(0)?)?;
+        Ok(Arc::new(
+            aead_key(&raw).ok_or(StoreError::Decode("user key"))?,
+        ))
+    }
+
+    /// The user's data key for reading outside a transaction; `None` once
+    /// the key was destroyed.
+    pub(super) async fn user_key_for_read(
+        &self,
+        db: &dyn Db,
+        user: Uuid,
+    ) -> Result<Option<Arc<LessSafeKey>>, StoreError> {
+        if let Some(k) = self.cached(user) {
+            return Ok(Some(k));
+        }
+        let rows = db.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        rows.first()
+            .map(|r| self.remember(user, &r.bytes(0)?))
+            .transpose()
+    }
+
+    /// Destroys the user's data key (in the caller's transaction) and
+    /// forgets the cached copy.
+    pub(super) async fn shred(&self, tx: &mut dyn Tx, user: Uuid) -> Result<(), StoreError> {
+        tx.execute(sql::USER_KEY_DELETE, vec![user.into()]).await?;
+        self.forget(user);
+        Ok(())
+    }
+
+    /// Drops a cached user key (after its transaction rolled back or the
+    /// key was destroyed).
+    pub(super) fn forget(&self, user: Uuid) {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&user);
+    }
+
+    /// Seals a text value for a column: `px1:` + base64 of nonce,
+    /// ciphertext and tag.
+    pub(super) fn seal(
+        &self,
+        key: &LessSafeKey,
+        context: &str,
+        plaintext: &str,
+    ) -> Result<String, StoreError> {
+        let blob = seal_raw(key, &self.rng, context.as_bytes(), plaintext.as_bytes())?;
+        Ok(format!("{SEALED}{}", B64.encode(blob)))
+    }
+
+    /// Opens a sealed column value. A value without the prefix was written
+    /// before encryption at rest and is returned as it is (until
+    /// [`super::Store::seal_legacy`] rewrote it).
+    pub(super) fn open(
+        key: &LessSafeKey,
+        context: &str,
+        stored: String,
+    ) -> Result<String, StoreError> {
+        let Some(b64) = stored.strip_prefix(SEALED) else {
+            return Ok(stored);
+        };
+        let blob = B64
+            .decode(b64)
+            .map_err(|_| StoreError::Decode("sealed value"))?;
+        let plain = open_raw(key, context.as_bytes(), &blob)
+            .ok_or(StoreError::Decode("sealed value does not open"))?;
+        String::from_utf8(plain).map_err(|_| StoreError::Decode("sealed value"))
+    }
+
+    /// Whether a stored column value is sealed.
+    pub(super) fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(SEALED)
+    }
+
+    /// Rewraps every server and user key under the current master key;
+    /// returns how many were rewrapped.
+    pub(super) async fn rewrap_all(&self, tx: &mut dyn Tx) -> Result<u64, StoreError> {
+        let current = self.master.current_id().to_owned();
+        let mut n = 0;
+        for r in tx.query(sql::SERVER_KEYS_ALL, vec![]).await? {
+            let (key_id, purpose, blob) = (r.text(0)?, r.text(1)?, r.bytes(2)?);
+            if MasterKeys::wrapped_by(&blob) == Some(current.as_str()) {
+                continue;
+            }
+            let context = format!("server_keys/{purpose}");
+            let secret = self.master.unwrap(&context, &blob)?;
+            let wrapped = self.master.wrap(&self.rng, &context, &secret)?;
+            tx.execute(
+                sql::SERVER_KEY_REWRAP,
+                vec![key_id.into(), wrapped.as_slice().into()],
+            )
+            .await?;
+            n += 1;
+        }
+        for r in tx.query(sql::USER_KEYS_ALL, vec![]).await? {
+            let (user, blob) = (r.uuid(0)?, r.bytes(1)?);
+            if MasterKeys::wrapped_by(&blob) == Some(current.as_str()) {
+                continue;
+            }
+            let context = user_context(user);
+            let secret = self.master.unwrap(&context, &blob)?;
+            let wrapped = self.master.wrap(&self.rng, &context, &secret)?;
+            tx.execute(
+                sql::USER_KEY_REWRAP,
+                vec![user.into(), wrapped.as_slice().into()],
+            )
+            .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn user_context(user: Uuid) -> String {
+    format!("user_keys/{user}")
+}
+
+/// A transaction that carries the vault, so that code deep in the store
+/// can seal and open without threading it through every call.
+pub(super) struct VaultTx {
+    pub(super) inner: Box<dyn Tx>,
+    pub(super) vault: Arc<Vault>,
+}
+
+#[async_trait::async_trait]
+impl Tx for VaultTx {
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: Vec<super::Val>,
+    ) -> Result<Vec<super::Row>, StoreError> {
+        self.inner.query(sql, params).await
+    }
+    async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: Vec<super::Val>,
+    ) -> Result<u64, StoreError> {
+        self.inner.execute(sql, params).await
+    }
+    async fn batch(&mut self, sql: String) -> Result<(), StoreError> {
+        self.inner.batch(sql).await
+    }
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.inner.commit().await
+    }
+    fn vault(&self) -> Option<&Arc<Vault>> {
+        Some(&self.vault)
+    }
+}
+
+/// The vault of a transaction begun by the store.
+pub(super) fn of(tx: &dyn Tx) -> Result<Arc<Vault>, StoreError> {
+    tx.vault()
+        .cloned()
+        .ok_or(StoreError::Decode("transaction without a vault"))
+}
+
+/// Seals `plaintext` for `user` in `tx`.
+pub(super) async fn seal_for(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    context: &str,
+    plaintext: &str,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let vault = of(tx)?;
+    let key = vault.user_key(tx, user, now_ms).await?;
+    vault.seal(&key, context, plaintext)
+}
+
+/// Opens a value sealed for `user`, read in `tx`.
+pub(super) async fn open_for(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    context: &str,
+    stored: String,
+) -> Result<String, StoreError> {
+    if !Vault::is_sealed(&stored) {
+        return Ok(stored);
+    }
+    let vault = of(tx)?;
+    let key = vault.user_key(tx, user, 0).await?;
+    Vault::open(&key, context, stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_keys_parse_and_refuse_bad_lines() {
+        let a = MasterKeys::generate_line("a");
+        let b = MasterKeys::generate_line("b");
+        let keys = MasterKeys::parse(&format!("# comment\n{a}\n\n{b}\n")).expect("test value");
+        assert_eq!(keys.current_id(), "a");
+        assert!(matches!(MasterKeys::parse(""), Err(KeyError::Missing)));
+        assert!(matches!(
+            MasterKeys::parse("a:AAAA"),
+            Err(KeyError::Malformed(1))
+        ));
+        assert!(matches!(
+            MasterKeys::parse("nokey"),
+            Err(KeyError::Malformed(1))
+        ));
+        assert!(matches!(
+            MasterKeys::parse(&format!("{a},{a}")),
+            Err(KeyError::Duplicate(2))
+        ));
+        assert!(!format!("{keys:?}").contains(a.split_once(':').expect("test value").1));
+    }
+
+    #[test]
+    fn a_wrapped_key_opens_with_any_listed_master_key_and_its_context_only() {
+        let rng = SystemRandom::new();
+        let old = MasterKeys::parse(&MasterKeys::generate_line("old")).expect("test value");
+        let blob = old
+            .wrap(&rng, "user_keys/x", b"secret")
+            .expect("test value");
+        assert_eq!(MasterKeys::wrapped_by(&blob), Some("old"));
+        assert!(old.unwrap("user_keys/y", &blob).is_err());
+        let mut tampered = blob.clone();
+        *tampered.last_mut().expect("test value") ^= 1;
+        assert!(old.unwrap("user_keys/x", &tampered).is_err());
+        // After rotation the old key is still listed second and opens it.
+        let line_old = MasterKeys::generate_line("old");
+        let rotated =
+            MasterKeys::parse(&format!("{}\n{line_old}", MasterKeys::generate_line("new")))
+                .expect("test value");
+        // A different key under the same id does not open it.
+        assert!(rotated.unwrap("user_keys/x", &blob).is_err());
+        let both = MasterKeys {
+            keys: vec![
+                aead_pair("new"),
+                (
+                    "old".into(),
+                    old.keys.into_iter().next().expect("test value").1,
+                ),
+            ],
+        };
+        assert_eq!(
+            &**both.unwrap("user_keys/x", &blob).expect("test value"),
+            b"secret"
+        );
+        assert!(both.unwrap("user_keys/x", &[]).is_err());
+    }
+
+    fn aead_pair(id: &str) -> (String, LessSafeKey) {
+        MasterKeys::parse(&MasterKeys::generate_line(id))
+            .expect("test value")
+            .keys
+            .remove(0)
+    }
+
+    #[test]
+    fn sealed_values_open_only_in_their_context_and_legacy_text_passes_through() {
+        let vault = Vault::new(MasterKeys::random());
+        let key = aead_key(&[7u8; KEY_LEN]).expect("test value");
+        let sealed = vault.seal(&key, "users/1", "Ana Lima").expect("test value");
+        assert!(sealed.starts_with(SEALED) && !sealed.contains("Ana"));
+        assert_eq!(
+            Vault::open(&key, "users/1", sealed.clone()).expect("test value"),
+            "Ana Lima"
+        );
+        assert!(Vault::open(&key, "users/2", sealed.clone()).is_err());
+        let other = aead_key(&[8u8; KEY_LEN]).expect("test value");
+        assert!(Vault::open(&other, "users/1", sealed).is_err());
+        assert_eq!(
+            Vault::open(&key, "users/1", "{\"a\":1}".into()).expect("test value"),
+            "{\"a\":1}"
+        );
+    }
+
+    #[test]
+    fn blind_indexes_are_keyed_per_label_and_deterministic() {
+        let a = Vault::new(MasterKeys::random());
+        let b = Vault::new(MasterKeys::random());
+        for (v, k) in [(&a, [1u8; 32]), (&b, [2u8; 32])] {
+            let _ = v.index.set(hmac::Key::new(hmac::HMAC_SHA256, &k));
+        }
+        let e = "ana@example.org";
+        assert_eq!(a.blind_index("email", e), a.blind_index("email", e));
+        assert_ne!(
+            a.blind_index("email", e),
+            a.blind_index("login-throttle", e)
+        );
+        assert_ne!(
+            a.blind_index("email", e),
+            a.blind_index("email", "bo@example.org")
+        );
+        assert_ne!(a.blind_index("email", e), b.blind_index("email", e));
+        assert_eq!(a.blind_index("email", e).len(), 32);
+    }
+}

@@ -734,7 +734,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
             } else {
                 None
             };
-            let n = account.export(&path, pass.as_deref()).await?;
+            let bar = out.progress("Downloading your data", true);
+            let tick = bar.clone();
+            let n = account
+                .export_with_progress(&path, pass.as_deref(), &move |bytes| {
+                    tick.set_position(bytes)
+                })
+                .await;
+            bar.finish_and_clear();
+            let n = n?;
             out.done(
                 &format!(
                     "Your data ({n} bytes{}) is in {}.",
@@ -748,7 +756,20 @@ async fn run(cli: Cli) -> Result<(), Error> {
             if account.user_id().is_none() {
                 return Err(Error::NotSignedIn);
             }
-            let status = client.sync().sync_now("cli").await?;
+            let bar = out.progress("Syncing", false);
+            let sync = client.sync();
+            let mut watch = sync.subscribe();
+            let shown = bar.clone();
+            let follow = tokio::spawn(async move {
+                while watch.changed().await.is_ok() {
+                    let pending = watch.borrow().pending;
+                    shown.set_message(format!("Syncing: {pending} local change(s) to send"));
+                }
+            });
+            let status = sync.sync_now("cli").await;
+            follow.abort();
+            bar.finish_and_clear();
+            let status = status?;
             out.sync(&status);
             match status.state {
                 praxis_core::sync::SyncState::Idle => {}

@@ -29,6 +29,27 @@ impl Out {
         self.print(human, machine);
     }
 
+    /// A progress indicator on standard error for a long operation: drawn
+    /// only for a person at a terminal (hidden with `--json` or when
+    /// standard error is not a terminal, so scripts see nothing).
+    pub(crate) fn progress(&self, message: &'static str, bytes: bool) -> indicatif::ProgressBar {
+        use std::io::IsTerminal as _;
+        if self.json || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(if bytes {
+                "{spinner} {msg}: {binary_bytes} ({elapsed})"
+            } else {
+                "{spinner} {msg} ({elapsed})"
+            })
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
     pub(crate) fn whoami(&self, user_id: uuid::Uuid, profile: Option<&Profile>) {
         let name = profile.map_or("", |p| p.full_name.as_str());
         let email = profile.map_or("", |p| p.email.as_str());

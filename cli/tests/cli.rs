@@ -2,95 +2,11 @@
 //! organisation scenario for an admin and a practitioner, bad input, and
 //! the exit codes scripts rely on.
 
-use std::path::Path;
-use std::process::Output;
+mod common;
 
+use common::{Run, code, login, register, register_args, sign_up};
 use praxis_tests::{Backend, TestServer, Transport, person};
 use serde_json::Value;
-
-struct Run<'a> {
-    server: &'a str,
-    dir: &'a Path,
-    passphrase: &'a str,
-}
-
-impl Run<'_> {
-    async fn praxis(&self, args: &[&str], password: Option<&str>) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_praxis"));
-        cmd.args(args)
-            .arg("--data-dir")
-            .arg(self.dir)
-            .env("PRAXIS_SERVER", self.server)
-            .env("PRAXIS_PASSPHRASE", self.passphrase)
-            .env_remove("PRAXIS_PASSWORD")
-            .stdin(std::process::Stdio::null());
-        if let Some(p) = password {
-            cmd.env("PRAXIS_PASSWORD", p);
-        }
-        tokio::task::spawn_blocking(move || cmd.output().expect("run praxis"))
-            .await
-            .expect("join")
-    }
-
-    async fn json(&self, args: &[&str], password: Option<&str>) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.praxis(&all, password).await;
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json output")
-    }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-/// `praxis register` arguments for a registration body.
-fn register_args(p: &Value) -> Vec<String> {
-    let s = |k: &str| p[k].as_str().expect("field").to_owned();
-    let mut args = vec!["register".to_owned()];
-    for (flag, key) in [
-        ("--email", "email"),
-        ("--name", "full_name"),
-        ("--phone", "phone"),
-        ("--country", "country"),
-        ("--language", "language"),
-        ("--profession", "profession"),
-        ("--date-of-birth", "date_of_birth"),
-    ] {
-        args.push(flag.to_owned());
-        args.push(s(key));
-    }
-    args
-}
-
-async fn register(r: &Run<'_>, p: &Value) -> String {
-    let args = register_args(p);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let v = r.json(&args, p["password"].as_str()).await;
-    v["user_id"].as_str().expect("user_id").to_owned()
-}
-
-/// `praxis login` for a registered person on this device.
-async fn login(r: &Run<'_>, p: &Value) {
-    r.json(
-        &["login", "--email", p["email"].as_str().expect("e")],
-        p["password"].as_str(),
-    )
-    .await;
-}
-
-/// Registers a person and signs them in on this device; their id.
-async fn sign_up(r: &Run<'_>, p: &Value) -> String {
-    let id = register(r, p).await;
-    login(r, p).await;
-    id
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_and_practitioner_scenario() {

@@ -169,6 +169,7 @@ pub(crate) async fn download(
     session: &crate::account::Session,
     path: &Path,
     passphrase: Option<&str>,
+    progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<u64> {
     let tmp = path.with_extension("partial");
     let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
@@ -182,6 +183,7 @@ pub(crate) async fn download(
             None => Sink::Plain(file),
         }),
         0u8,
+        0u64,
     ));
     let api = session.api();
     let got = session
@@ -193,6 +195,8 @@ pub(crate) async fn download(
                     if let Some(b) = chunk.last() {
                         g.1 = *b;
                     }
+                    g.2 += chunk.len() as u64;
+                    progress(g.2);
                     match g.0.as_mut() {
                         Some(Sink::Plain(w)) => w.write_all(chunk).map_err(Error::from),
                         Some(Sink::Sealed(s)) => s.write(chunk),
@@ -203,7 +207,7 @@ pub(crate) async fn download(
             }
         })
         .await;
-    let (sink, last) = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (sink, last, _) = state.into_inner().unwrap_or_else(|p| p.into_inner());
     let result = got.and_then(|n| {
         if last != b'}' {
             return Err(Error::Network(crate::NetworkError::Interrupted));

@@ -369,7 +369,18 @@ impl Account {
     /// (JSON, or encrypted under `passphrase`; see [`crate::export`]).
     /// Returns the bytes received.
     pub async fn export(&self, path: &std::path::Path, passphrase: Option<&str>) -> Result<u64> {
-        crate::export::download(&self.session, path, passphrase).await
+        self.export_with_progress(path, passphrase, &|_| {}).await
+    }
+
+    /// [`Self::export`], calling `progress` with the bytes received so far
+    /// after each chunk (for a progress bar).
+    pub async fn export_with_progress(
+        &self,
+        path: &std::path::Path,
+        passphrase: Option<&str>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64> {
+        crate::export::download(&self.session, path, passphrase, progress).await
     }
 
     /// Erases the account on the server and wipes this device: the

@@ -385,6 +385,16 @@ enum AppointmentsCommand {
         /// Visit address.
         #[arg(long)]
         address: Option<String>,
+        /// The visit's point, latitude in degrees (with --lon): check-in
+        /// and check-out are then judged against a circle around it.
+        #[arg(long, requires = "lon", allow_negative_numbers = true)]
+        lat: Option<f64>,
+        /// The visit's point, longitude in degrees (with --lat).
+        #[arg(long, requires = "lat", allow_negative_numbers = true)]
+        lon: Option<f64>,
+        /// Radius of that circle in metres (default 150).
+        #[arg(long, requires = "lat")]
+        radius: Option<f64>,
     },
     /// Change a visit.
     Edit {
@@ -776,6 +786,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 praxis_core::sync::SyncState::Offline => {
                     return Err(Error::Network(praxis_core::NetworkError::Unreachable));
                 }
+                // Signed out (rather than asked to sign in again) during the
+                // sync: the server said the account was erased, and the core
+                // wiped this device.
+                _ if account.user_id().is_none()
+                    && account.state() == praxis_core::SessionState::SignedOut =>
+                {
+                    return Err(Error::AccountErased);
+                }
                 _ if account.user_id().is_none() => return Err(Error::SessionExpired),
                 _ => return Err(Error::Protocol { status: 0 }),
             }
@@ -799,7 +817,20 @@ async fn appointments(
             minutes,
             patient,
             address,
+            lat,
+            lon,
+            radius,
         } => {
+            let point = lat
+                .zip(lon)
+                .map(|(lat, lon)| praxis_core::GeoPoint { lat, lon });
+            let geofence = point.zip(radius).map(|(p, radius_m)| {
+                praxis_core::appointments::Geofence::Circle {
+                    lat: p.lat,
+                    lon: p.lon,
+                    radius_m,
+                }
+            });
             let id = a
                 .create(NewAppointment {
                     title,
@@ -807,8 +838,8 @@ async fn appointments(
                     start: start.with_timezone(&chrono::Utc),
                     duration_min: minutes,
                     address,
-                    point: None,
-                    geofence: None,
+                    point,
+                    geofence,
                 })
                 .await?;
             out.done(

@@ -35,7 +35,7 @@ async fn every_subcommand_in_one_working_day() {
     // shares end by the clock).
     server.clock.set(chrono::Utc::now());
     let url = server.base_url().expect("url").to_owned();
-    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let dirs: Vec<tempfile::TempDir> = (0..5).map(|_| tempfile::tempdir().expect("dir")).collect();
     let device = |i: usize, passphrase| Run {
         server: &url,
         dir: dirs[i].path(),
@@ -45,6 +45,7 @@ async fn every_subcommand_in_one_working_day() {
     let bruno = device(1, "bruno's phone passphrase");
     let bruno_laptop = device(2, "bruno's laptop passphrase");
     let chloe = device(3, "chloe's phone passphrase");
+    let chloe_tablet = device(4, "chloe's tablet passphrase");
     let (pa, pb, pc) = (person("ada"), person("bruno"), person("chloe"));
 
     // Accounts.
@@ -146,6 +147,12 @@ async fn every_subcommand_in_one_working_day() {
                     "P-204",
                     "--address",
                     "12 rue Esquermoise, Lille",
+                    "--lat",
+                    "50.6372",
+                    "--lon",
+                    "3.0635",
+                    "--radius",
+                    "80",
                 ],
                 None,
             )
@@ -172,7 +179,11 @@ async fn every_subcommand_in_one_working_day() {
             None,
         )
         .await;
-    assert_eq!(ev["precision"], "precise");
+    assert_eq!(
+        (&ev["precision"], &ev["inside"]),
+        (&Value::from("precise"), &Value::from(true)),
+        "{ev}"
+    );
     bruno
         .json(
             &[
@@ -385,13 +396,18 @@ async fn every_subcommand_in_one_working_day() {
     let doc: Value = serde_json::from_slice(&std::fs::read(&opened).expect("read")).expect("json");
     assert_eq!(doc["account"]["email"], pb["email"]);
 
-    // The visit is done; Chloé leaves for good; Bruno signs out.
+    // The visit is done; Chloé leaves for good (her tablet wipes itself at
+    // its next contact); Bruno signs out.
+    login(&chloe_tablet, &pc).await;
     bruno.json(&["appointments", "delete", &visit], None).await;
     chloe
         .json(&["account", "delete", "--yes"], pc["password"].as_str())
         .await;
     let o = chloe.praxis(&["whoami"], None).await;
     assert_eq!(code(&o), 3, "the device was wiped: {}", stderr(&o));
+    let o = chloe_tablet.praxis(&["sync"], None).await;
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("erased"), "{}", stderr(&o));
     bruno.json(&["logout"], None).await;
     assert_eq!(code(&bruno.praxis(&["sync"], None).await), 3);
 

@@ -86,7 +86,7 @@ async fn card_of(tx: &mut dyn Tx, user: Uuid) -> Result<Option<ContactCard>, Sto
             .map(Some)
             .map_err(|_| StoreError::Decode("card"));
     }
-    Ok(read_user(tx, user).await?.map(|u| ContactCard {
+    Ok(read_user(tx, user, false).await?.map(|u| ContactCard {
         display_name: u.full_name,
         profession: Some(u.profession),
         ..ContactCard::default()

@@ -368,7 +368,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
         let mut tx = self.begin().await?;
-        let Some(mut user) = read_user(&mut *tx, id).await? else {
+        let Some(mut user) = read_user(&mut *tx, id, true).await? else {
             return Ok(None);
         };
         let mut profile = SealedProfile {
@@ -1206,12 +1206,19 @@ fn user_record(r: &Row, plain: &str) -> Result<UserRecord, StoreError> {
     Ok(p.into_record(r.uuid(0)?, at(r.i64(2)?)?, at(r.i64(3)?)?))
 }
 
-/// An account read inside a transaction.
+/// An account read inside a transaction; `lock` holds its row until
+/// commit (PostgreSQL), for a read-modify-write.
 pub(super) async fn read_user(
     tx: &mut dyn super::Tx,
     id: Uuid,
+    lock: bool,
 ) -> Result<Option<UserRecord>, StoreError> {
-    let rows = tx.query(sql::USER_BY_ID, vec![id.into()]).await?;
+    let sql = if lock {
+        sql::USER_BY_ID_LOCKED
+    } else {
+        sql::USER_BY_ID
+    };
+    let rows = tx.query(sql, vec![id.into()]).await?;
     let Some(r) = rows.first() else {
         return Ok(None);
     };

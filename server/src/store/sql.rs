@@ -486,6 +486,9 @@ pub(crate) const USER_INSERT: &str = "INSERT INTO users (id, email_index, passwo
 pub(crate) const USER_CREDENTIALS: &str =
     "SELECT id, password_hash FROM users WHERE email_index = ?1";
 pub(crate) const USER_BY_ID: &str =
+    "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1";
+/// The same, locking the row until commit (read-modify-write of the profile).
+pub(crate) const USER_BY_ID_LOCKED: &str =
     "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
 pub(crate) const USER_UPDATE: &str =
     "UPDATE users SET email_index = ?2, sealed = ?3, updated_at = ?4 WHERE id = ?1";

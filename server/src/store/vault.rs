@@ -330,12 +330,8 @@ impl Vault {
         user: Uuid,
         now_ms: i64,
     ) -> Result<Arc<LessSafeKey>, StoreError> {
-        if let Some(k) = self.cached(user) {
+        if let Some(k) = self.existing_user_key(tx, user).await? {
             return Ok(k);
-        }
-        let rows = tx.query(sql::USER_KEY_GET, vec![user.into()]).await?;
-        if let Some(r) = rows.first() {
-            return self.remember(user, &r.bytes(0)?);
         }
         let mut raw = Zeroizing::new([0u8; KEY_LEN]);
         self.rng
@@ -359,6 +355,20 @@ impl Vault {
         ))
     }
 
+    /// The user's data key for reading inside a transaction, never created
+    /// here; `None` once the key was destroyed.
+    pub(super) async fn existing_user_key(
+        &self,
+        tx: &mut dyn Tx,
+        user: Uuid,
+    ) -> Result<Option<Arc<LessSafeKey>>, StoreError> {
+        if let Some(k) = self.cached(user) {
+            return Ok(Some(k));
+        }
+        let rows = tx.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        self.found(user, &rows)
+    }
+
     /// The user's data key for reading outside a transaction; `None` once
     /// the key was destroyed.
     pub(super) async fn user_key_for_read(
@@ -370,6 +380,15 @@ impl Vault {
             return Ok(Some(k));
         }
         let rows = db.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        self.found(user, &rows)
+    }
+
+    /// The key in a `USER_KEY_GET` answer, unwrapped and cached.
+    fn found(
+        &self,
+        user: Uuid,
+        rows: &[super::Row],
+    ) -> Result<Option<Arc<LessSafeKey>>, StoreError> {
         rows.first()
             .map(|r| self.remember(user, &r.bytes(0)?))
             .transpose()
@@ -536,7 +555,10 @@ pub(super) async fn open_for(
         return Ok(stored);
     }
     let vault = of(tx)?;
-    let key = vault.user_key(tx, user, 0).await?;
+    let key = vault
+        .existing_user_key(tx, user)
+        .await?
+        .ok_or(StoreError::Decode("user key destroyed"))?;
     Vault::open(&key, context, stored)
 }
 

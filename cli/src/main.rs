@@ -312,7 +312,8 @@ enum LocationCommand {
         #[arg(long, default_value_t = 60)]
         minutes: u32,
     },
-    /// Send a position to your running live shares.
+    /// Send a position to your running live shares (alias: `fix`).
+    #[command(visible_alias = "fix")]
     SendFix(FixArgs),
     /// Stop a live share.
     StopShare {
@@ -491,7 +492,8 @@ enum OrgCommand {
     },
     /// Join an organisation with a code from an admin.
     Join {
-        /// The join code.
+        /// The join code (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         code: String,
     },
     /// Create a single-use join code (admins).
@@ -1180,5 +1182,20 @@ mod tests {
     fn the_command_line_is_well_formed() {
         // clap's own consistency checks over every subcommand and argument.
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_join_code_may_start_with_a_hyphen() {
+        // Join codes are base64url: one in 64 starts with `-`.
+        use clap::Parser as _;
+        let cli =
+            super::Cli::try_parse_from(["praxis", "org", "join", "-_szyijO5g2EP"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            super::Command::Org(super::OrgCommand::Join { code }) if code == "-_szyijO5g2EP"
+        ));
+        let cli =
+            super::Cli::try_parse_from(["praxis", "org", "join", "-_x", "--json"]).expect("parses");
+        assert!(cli.json);
     }
 }

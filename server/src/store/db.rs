@@ -156,6 +156,10 @@ pub enum StoreError {
     /// A migration could not be applied.
     #[error("migration {0} failed")]
     Migration(u32),
+    /// Processing of the account is restricted (Art. 18): nothing but
+    /// consent changes.
+    #[error("processing of the account is restricted")]
+    Restricted,
 }
 
 /// A database backend.

@@ -805,6 +805,23 @@ impl Store {
     ) -> Result<Vec<MutationResult>, StoreError> {
         let scope = sync::user_scope(user);
         let mut tx = self.begin().await?;
+        // A restricted account's data is not changed; withdrawing consent
+        // (objecting) stays possible. Checked under the account's row lock,
+        // so a restriction cannot slip in before this batch commits.
+        if mutations
+            .iter()
+            .any(|m| m.collection != praxis_protocol::privacy::consents::COLLECTION)
+            && tx
+                .query(sql::USER_RESTRICTED_LOCKED, vec![user.into()])
+                .await?
+                .first()
+                .map(|r| r.opt_i64(0))
+                .transpose()?
+                .flatten()
+                .is_some()
+        {
+            return Err(StoreError::Restricted);
+        }
         let mut results = Vec::with_capacity(mutations.len());
         // Loaded when a mutation needs them; a consent written in this
         // batch changes them, so they are reloaded after one.

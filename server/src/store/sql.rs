@@ -420,6 +420,10 @@ pub(crate) const SHARES_FORGET_FORWARDER: &str =
 pub(crate) const USER_DELETE: &str = "DELETE FROM users WHERE id = ?1";
 
 pub(crate) const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
+/// The same, holding the account's row until commit: a restriction set
+/// meanwhile waits for the transaction that checked it.
+pub(crate) const USER_RESTRICTED_LOCKED: &str =
+    "SELECT restricted_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
 pub(crate) const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";
 pub(crate) const ORG_SETTINGS: &str = "SELECT settings FROM orgs WHERE id = ?1 /*FOR UPDATE*/";
 pub(crate) const ORG_SET_SETTINGS: &str =

@@ -46,6 +46,7 @@ impl Out {
             })
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
+        bar.tick(); // drawn now, not at the first tick of the timer
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     }

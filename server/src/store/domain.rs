@@ -1090,7 +1090,6 @@ impl Store {
 }
 
 /// The profile as a server-authored sync record (all fields, one HLC).
-#[allow(clippy::too_many_arguments)]
 fn profile_fields(p: &SealedProfile, now: DateTime<Utc>) -> Fields {
     let t = super::privacy::server_hlc(now);
     [

@@ -823,6 +823,27 @@ impl Store {
             return Err(StoreError::Restricted);
         }
         let mut results = Vec::with_capacity(mutations.len());
+        // The answers already given to this device for this batch's
+        // sequence numbers (a retried push), read in one query.
+        let (lo, hi) = mutations.iter().fold((i64::MAX, i64::MIN), |(lo, hi), m| {
+            (lo.min(m.client_seq), hi.max(m.client_seq))
+        });
+        let mut answered: std::collections::HashMap<i64, String> = if mutations.is_empty() {
+            Default::default()
+        } else {
+            tx.query(
+                sql::MUTATIONS_RANGE,
+                vec![user.into(), client_id.into(), lo.into(), hi.into()],
+            )
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.i64(0)?, r.text(1)?)))
+            .collect::<Result<_, StoreError>>()?
+        };
+        // The scope's sequence: taken (and its row locked) at the first
+        // change, then counted here and written back once after the loop.
+        let mut last_seq: Option<i64> = None;
+        let mut numbered = 0u32;
         // Loaded when a mutation needs them; a consent written in this
         // batch changes them, so they are reloaded after one.
         let mut gates: Option<super::privacy::Gates> = None;
@@ -830,9 +851,8 @@ impl Store {
         for m in mutations {
             let key = vec![user.into(), client_id.into(), m.client_seq.into()];
             let answer_context = format!("sync_mutations/{user}/{client_id}/{}", m.client_seq);
-            if let Some(r) = tx.query(sql::MUTATION_GET, key.clone()).await?.first() {
-                let text =
-                    super::vault::open_for(&mut *tx, user, &answer_context, r.text(0)?).await?;
+            if let Some(stored) = answered.get(&m.client_seq).cloned() {
+                let text = super::vault::open_for(&mut *tx, user, &answer_context, stored).await?;
                 let stored: MutationResult = serde_json::from_str(&text)
                     .map_err(|_| StoreError::Decode("stored mutation result"))?;
                 results.push(stored);
@@ -881,13 +901,17 @@ impl Store {
                         let sealed =
                             seal_fields(&mut *tx, user, &m.collection, &m.id, fields, ms(now))
                                 .await?;
-                        let seq = tx
-                            .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
-                            .await?;
-                        let seq = seq
-                            .first()
-                            .ok_or(StoreError::Decode("scope sequence"))?
-                            .i64(0)?;
+                        let seq = match last_seq {
+                            Some(prev) => prev + 1,
+                            None => tx
+                                .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
+                                .await?
+                                .first()
+                                .ok_or(StoreError::Decode("scope sequence"))?
+                                .i64(0)?,
+                        };
+                        last_seq = Some(seq);
+                        numbered += 1;
                         let written = tx
                             .execute(
                                 sql::RECORD_UPSERT,
@@ -951,11 +975,16 @@ impl Store {
                 let text =
                     super::vault::seal_for(&mut *tx, user, &answer_context, &text, ms(now)).await?;
                 let mut put = key;
-                put.push(text.into());
+                put.push(text.clone().into());
                 put.push(ms(now).into());
                 tx.execute(sql::MUTATION_PUT, put).await?;
+                answered.insert(m.client_seq, text);
             }
             results.push(result);
+        }
+        if let (Some(seq), 2..) = (last_seq, numbered) {
+            tx.execute(sql::SCOPE_SET, vec![scope.as_str().into(), seq.into()])
+                .await?;
         }
         if sharing_consent_changed {
             // A withdrawal ends the user's live shares in this transaction.

@@ -461,14 +461,17 @@ pub(crate) const EPOCH_INIT: &str = "INSERT INTO sync_meta (meta_key, meta_value
 pub(crate) const EPOCH_GET: &str = "SELECT meta_value FROM sync_meta WHERE meta_key = 'epoch'";
 /// Takes the next sequence number of a scope, locking its row until commit.
 pub(crate) const SCOPE_NEXT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, 1) ON CONFLICT (scope) DO UPDATE SET seq = sync_scopes.seq + 1 RETURNING seq";
+/// Sets a scope's sequence after a batch numbered its changes itself
+/// (its row is locked since the batch's first `SCOPE_NEXT`).
+pub(crate) const SCOPE_SET: &str = "UPDATE sync_scopes SET seq = ?2 WHERE scope = ?1";
+/// The stored answers of a device in a range of its sequence numbers.
+pub(crate) const MUTATIONS_RANGE: &str = "SELECT client_seq, result FROM sync_mutations WHERE user_id = ?1 AND client_id = ?2 AND client_seq BETWEEN ?3 AND ?4";
 pub(crate) const SCOPE_GET: &str = "SELECT seq, pruned_below FROM sync_scopes WHERE scope = ?1";
 pub(crate) const RECORD_GET: &str = "SELECT scope, seq, fields, deleted FROM sync_records WHERE collection = ?1 AND record_id = ?2 /*FOR UPDATE*/";
 /// Never changes a record of another scope: two users racing to create the
 /// same id cannot end up writing into each other's record (0 rows changed).
 pub(crate) const RECORD_UPSERT: &str = "INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (collection, record_id) DO UPDATE SET seq = ?4, fields = ?5, deleted = ?6, updated_at = ?7 WHERE sync_records.scope = ?3";
 pub(crate) const RECORDS_SINCE: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
-pub(crate) const MUTATION_GET: &str =
-    "SELECT result FROM sync_mutations WHERE user_id = ?1 AND client_id = ?2 AND client_seq = ?3";
 pub(crate) const MUTATION_PUT: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 pub(crate) const TOMBSTONES_PRUNABLE: &str = "SELECT scope, MAX(seq) FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1 GROUP BY scope";
 pub(crate) const TOMBSTONES_PRUNE: &str =

@@ -205,6 +205,33 @@ pub fn epoch() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// A device's core client configuration: a real encrypted cache in `dir`
+/// under the raw key `[key; 32]`, talking to `server_url`.
+pub fn client_config(
+    server_url: &str,
+    dir: &std::path::Path,
+    key: u8,
+) -> praxis_core::ClientConfig {
+    praxis_core::ClientConfig::new(
+        server_url,
+        dir,
+        Arc::new(praxis_core::cache::RawKeyProvider::new([key; 32]))
+            as Arc<dyn praxis_core::cache::KeyProvider>,
+    )
+}
+
+/// Signs `client` in as the person of registration body `body`.
+pub async fn sign_in(client: &praxis_core::PraxisClient, body: &Value) {
+    client
+        .account()
+        .login(
+            body["email"].as_str().expect("email"),
+            body["password"].as_str().expect("password"),
+        )
+        .await
+        .expect("login");
+}
+
 /// A valid registration body with unique email and name.
 pub fn person(tag: &str) -> Value {
     let n = uuid::Uuid::new_v4().simple().to_string();

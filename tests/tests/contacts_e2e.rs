@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::ManualClock;
 use praxis_core::protocol::ErrorCode;
 use praxis_core::protocol::contacts::ContactCard;
 use praxis_core::sync::SyncState;
-use praxis_core::{ClientConfig, Error, PraxisClient};
+use praxis_core::{Error, PraxisClient};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
 use uuid::Uuid;
 
@@ -27,11 +26,7 @@ async fn open(
     key: u8,
     clock: &Arc<ManualClock>,
 ) -> Arc<PraxisClient> {
-    let mut config = ClientConfig::new(
-        url,
-        dir.path(),
-        Arc::new(RawKeyProvider::new([key; 32])) as Arc<dyn KeyProvider>,
-    );
+    let mut config = praxis_tests::client_config(url, dir.path(), key);
     config.clock = clock.clone();
     PraxisClient::open(config).await.expect("open")
 }

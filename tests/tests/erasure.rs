@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::{Clock as _, ManualClock};
 use praxis_core::protocol::ErrorCode;
-use praxis_core::{ClientConfig, Error, NewAppointment, PraxisClient, SessionState};
+use praxis_core::{Error, NewAppointment, PraxisClient, SessionState};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
 use serde_json::Value;
 
@@ -21,21 +20,10 @@ struct Device {
 async fn device(s: &TestServer, body: &Value, key: u8) -> Device {
     let dir = tempfile::tempdir().expect("dir");
     let clock = Arc::new(ManualClock::new(epoch()));
-    let mut config = ClientConfig::new(
-        s.base_url().expect("url"),
-        dir.path(),
-        Arc::new(RawKeyProvider::new([key; 32])) as Arc<dyn KeyProvider>,
-    );
+    let mut config = praxis_tests::client_config(s.base_url().expect("url"), dir.path(), key);
     config.clock = clock.clone();
     let client = PraxisClient::open(config).await.expect("open");
-    client
-        .account()
-        .login(
-            body["email"].as_str().expect("e"),
-            body["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    praxis_tests::sign_in(&client, body).await;
     Device { client, clock, dir }
 }
 

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use praxis_core::appointments::Geofence;
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::Clock as _;
 use praxis_core::clock::ManualClock;
 use praxis_core::protocol::location::{LatLon, Precision, is_snapped};
@@ -14,7 +13,7 @@ use praxis_core::protocol::privacy::{Closed, Purpose, UpdateLocationPolicyReques
 use praxis_core::protocol::{ErrorCode, RegisterRequest};
 use praxis_core::sync::SyncState;
 use praxis_core::{
-    ClientConfig, Error, Fix, FixSource, LogLevel, Logger, NewAppointment, PraxisClient, VisitKind,
+    Error, Fix, FixSource, LogLevel, Logger, NewAppointment, PraxisClient, VisitKind,
 };
 use praxis_server::clock::Clock as _;
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
@@ -55,11 +54,7 @@ async fn open(
     clock: &Arc<ManualClock>,
     log: &Arc<Capture>,
 ) -> Arc<PraxisClient> {
-    let mut config = ClientConfig::new(
-        url,
-        dir.path(),
-        Arc::new(RawKeyProvider::new([key; 32])) as Arc<dyn KeyProvider>,
-    );
+    let mut config = praxis_tests::client_config(url, dir.path(), key);
     config.clock = clock.clone();
     config.logger = Some(log.clone());
     PraxisClient::open(config).await.expect("open")
@@ -73,14 +68,7 @@ async fn device(s: &TestServer, tag: &str, key: u8) -> Device {
     let body = person(tag);
     let req: RegisterRequest = serde_json::from_value(body.clone()).expect("body");
     let user_id = client.account().register(&req).await.expect("register");
-    client
-        .account()
-        .login(
-            body["email"].as_str().expect("e"),
-            body["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    praxis_tests::sign_in(&client, &body).await;
     Device {
         log,
         client,

@@ -22,13 +22,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Duration;
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::{Clock as _, ManualClock};
 use praxis_core::protocol::RegisterRequest;
 use praxis_core::protocol::location::{APPROXIMATE_ACCURACY_M, Precision, is_snapped};
 use praxis_core::protocol::privacy::{Closed, Purpose, UpdateLocationPolicyRequest};
 use praxis_core::sync::SyncState;
-use praxis_core::{ClientConfig, Error, Fix, FixSource, GeoPoint, NewAppointment, PraxisClient};
+use praxis_core::{Error, Fix, FixSource, GeoPoint, NewAppointment, PraxisClient};
 use praxis_server::clock::Clock as _;
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
 use uuid::Uuid;
@@ -176,23 +175,13 @@ async fn client(
     key: u8,
 ) -> (Arc<PraxisClient>, Uuid, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
-    let mut config = ClientConfig::new(
-        s.base_url().expect("url"),
-        dir.path(),
-        Arc::new(RawKeyProvider::new([key; 32])) as Arc<dyn KeyProvider>,
-    );
+    let mut config = praxis_tests::client_config(s.base_url().expect("url"), dir.path(), key);
     config.clock = clock.clone();
     let c = PraxisClient::open(config).await.expect("open");
     let body = person("prop");
     let req: RegisterRequest = serde_json::from_value(body.clone()).expect("body");
     let id = c.account().register(&req).await.expect("register");
-    c.account()
-        .login(
-            body["email"].as_str().expect("e"),
-            body["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    praxis_tests::sign_in(&c, &body).await;
     (c, id, dir)
 }
 

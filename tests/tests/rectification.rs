@@ -4,30 +4,22 @@
 
 use std::sync::Arc;
 
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
+use praxis_core::PraxisClient;
 use praxis_core::protocol::contacts::{ContactCard, FIELDS};
 use praxis_core::protocol::{Profile, UpdateProfileRequest};
-use praxis_core::{ClientConfig, PraxisClient};
 use praxis_tests::{Backend, TestServer, Transport, person};
 use serde_json::Value;
 
 async fn device(s: &TestServer, body: &Value, key: u8) -> (Arc<PraxisClient>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
-    let client = PraxisClient::open(ClientConfig::new(
+    let client = PraxisClient::open(praxis_tests::client_config(
         s.base_url().expect("url"),
         dir.path(),
-        Arc::new(RawKeyProvider::new([key; 32])) as Arc<dyn KeyProvider>,
+        key,
     ))
     .await
     .expect("open");
-    client
-        .account()
-        .login(
-            body["email"].as_str().expect("e"),
-            body["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    praxis_tests::sign_in(&client, body).await;
     (client, dir)
 }
 

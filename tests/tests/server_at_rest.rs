@@ -9,13 +9,12 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::{Clock as _, ManualClock};
 use praxis_core::protocol::contacts::ContactCard;
 use praxis_core::protocol::location::Precision;
 use praxis_core::protocol::privacy::{Purpose, UpdateLocationPolicyRequest};
 use praxis_core::protocol::{RegisterRequest, UpdateProfileRequest};
-use praxis_core::{ClientConfig, Fix, FixSource, GeoPoint, NewAppointment, PraxisClient};
+use praxis_core::{Fix, FixSource, GeoPoint, NewAppointment, PraxisClient};
 use praxis_server::clock::Clock as _;
 use praxis_server::store::{Store, Vault, sqlite::SqliteDb};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
@@ -31,24 +30,13 @@ struct Device {
 async fn device(s: &TestServer, tag: &str, key: u8) -> Device {
     let dir = tempfile::tempdir().expect("dir");
     let clock = Arc::new(ManualClock::new(epoch()));
-    let mut config = ClientConfig::new(
-        s.base_url().expect("url"),
-        dir.path(),
-        Arc::new(RawKeyProvider::new([key; 32])) as Arc<dyn KeyProvider>,
-    );
+    let mut config = praxis_tests::client_config(s.base_url().expect("url"), dir.path(), key);
     config.clock = clock.clone();
     let client = PraxisClient::open(config).await.expect("open");
     let body = person(tag);
     let req: RegisterRequest = serde_json::from_value(body.clone()).expect("body");
     client.account().register(&req).await.expect("register");
-    client
-        .account()
-        .login(
-            body["email"].as_str().expect("e"),
-            body["password"].as_str().expect("p"),
-        )
-        .await
-        .expect("login");
+    praxis_tests::sign_in(&client, &body).await;
     Device {
         client,
         clock,

@@ -4,12 +4,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use praxis_core::cache::{KeyProvider, RawKeyProvider};
 use praxis_core::clock::ManualClock;
 use praxis_core::sync::SyncState;
-use praxis_core::{
-    AppointmentPatch, AppointmentStatus, ClientConfig, NewAppointment, PraxisClient,
-};
+use praxis_core::{AppointmentPatch, AppointmentStatus, NewAppointment, PraxisClient};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
 
 struct Device {
@@ -21,11 +18,7 @@ struct Device {
 async fn device(s: &TestServer, email: &str, password: &str, n: u8) -> Device {
     let dir = tempfile::tempdir().expect("dir");
     let clock = Arc::new(ManualClock::new(epoch()));
-    let mut config = ClientConfig::new(
-        s.base_url().expect("url"),
-        dir.path(),
-        Arc::new(RawKeyProvider::new([n; 32])) as Arc<dyn KeyProvider>,
-    );
+    let mut config = praxis_tests::client_config(s.base_url().expect("url"), dir.path(), n);
     config.clock = clock.clone();
     let client = PraxisClient::open(config).await.expect("open");
     client

@@ -811,14 +811,7 @@ impl Store {
         if mutations
             .iter()
             .any(|m| m.collection != praxis_protocol::privacy::consents::COLLECTION)
-            && tx
-                .query(sql::USER_RESTRICTED_LOCKED, vec![user.into()])
-                .await?
-                .first()
-                .map(|r| r.opt_i64(0))
-                .transpose()?
-                .flatten()
-                .is_some()
+            && super::privacy::restricted_locked(&mut *tx, user).await?
         {
             return Err(StoreError::Restricted);
         }

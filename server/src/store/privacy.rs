@@ -191,8 +191,22 @@ async fn versions(tx: &mut dyn Tx) -> Result<BTreeMap<Purpose, u32>, StoreError>
 
 /// Whether processing of `user`'s account is restricted.
 pub(super) async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
+    restricted_by(tx, user, sql::USER_RESTRICTED).await
+}
+
+/// The same, holding the account's row until commit: a restriction set
+/// meanwhile waits for this transaction.
+pub(super) async fn restricted_locked(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
+    restricted_by(tx, user, sql::USER_RESTRICTED_LOCKED).await
+}
+
+async fn restricted_by(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    query: &'static str,
+) -> Result<bool, StoreError> {
     Ok(tx
-        .query(sql::USER_RESTRICTED, vec![user.into()])
+        .query(query, vec![user.into()])
         .await?
         .first()
         .map(|r| r.opt_i64(0))

@@ -450,36 +450,35 @@ impl Vault {
     /// Rewraps every server and user key under the current master key;
     /// returns how many were rewrapped.
     pub(super) async fn rewrap_all(&self, tx: &mut dyn Tx) -> Result<u64, StoreError> {
-        let current = self.master.current_id().to_owned();
-        let mut n = 0;
+        // (row id, unwrap context, wrapped blob, the update that stores it)
+        let mut keys: Vec<(super::Val, String, Vec<u8>, &'static str)> = Vec::new();
         for r in tx.query(sql::SERVER_KEYS_ALL, vec![]).await? {
-            let (key_id, purpose, blob) = (r.text(0)?, r.text(1)?, r.bytes(2)?);
-            if MasterKeys::wrapped_by(&blob) == Some(current.as_str()) {
-                continue;
-            }
-            let context = format!("server_keys/{purpose}");
-            let secret = self.master.unwrap(&context, &blob)?;
-            let wrapped = self.master.wrap(&self.rng, &context, &secret)?;
-            tx.execute(
+            let context = format!("server_keys/{}", r.text(1)?);
+            keys.push((
+                r.text(0)?.into(),
+                context,
+                r.bytes(2)?,
                 sql::SERVER_KEY_REWRAP,
-                vec![key_id.into(), wrapped.as_slice().into()],
-            )
-            .await?;
-            n += 1;
+            ));
         }
         for r in tx.query(sql::USER_KEYS_ALL, vec![]).await? {
-            let (user, blob) = (r.uuid(0)?, r.bytes(1)?);
-            if MasterKeys::wrapped_by(&blob) == Some(current.as_str()) {
+            let user = r.uuid(0)?;
+            keys.push((
+                user.into(),
+                user_context(user),
+                r.bytes(1)?,
+                sql::USER_KEY_REWRAP,
+            ));
+        }
+        let mut n = 0;
+        for (id, context, blob, update) in keys {
+            if MasterKeys::wrapped_by(&blob) == Some(self.master.current_id()) {
                 continue;
             }
-            let context = user_context(user);
             let secret = self.master.unwrap(&context, &blob)?;
             let wrapped = self.master.wrap(&self.rng, &context, &secret)?;
-            tx.execute(
-                sql::USER_KEY_REWRAP,
-                vec![user.into(), wrapped.as_slice().into()],
-            )
-            .await?;
+            tx.execute(update, vec![id, wrapped.as_slice().into()])
+                .await?;
             n += 1;
         }
         Ok(n)

@@ -236,22 +236,7 @@ async fn login_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     for i in 0..users {
         let id = uuid::Uuid::new_v4();
         let email = format!("login{i}@bench-example.org");
-        store
-            .create_user(
-                praxis_server::store::NewUser {
-                    id,
-                    email: email.clone(),
-                    password_hash: "x".into(),
-                    full_name: format!("Bench Login {i}"),
-                    phone: "+33612345678".into(),
-                    country: "FR".into(),
-                    language: "fr".into(),
-                    profession: "nurse".into(),
-                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap_or_default(),
-                },
-                now,
-            )
-            .await?;
+        bench_account(store, id, &email, &format!("Bench Login {i}"), now).await?;
         let mut tx = db.begin().await?;
         tx.execute(
             "INSERT INTO bench_plain_emails (email, id) VALUES (?1, ?2)",
@@ -995,28 +980,42 @@ async fn location_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
 
 /// Creates `n` accounts straight in the store (no password hashing: they
 /// never sign in), each with a full card.
+/// An account written straight into the store (no password hashing).
+async fn bench_account(
+    store: &praxis_server::store::Store,
+    id: uuid::Uuid,
+    email: &str,
+    full_name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let user = praxis_server::store::NewUser {
+        id,
+        email: email.to_owned(),
+        password_hash: "x".into(),
+        full_name: full_name.to_owned(),
+        phone: "+33612345678".into(),
+        country: "FR".into(),
+        language: "fr".into(),
+        profession: "nurse".into(),
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap_or_default(),
+    };
+    Ok(store.create_user(user, now).await?)
+}
+
 async fn bench_users(server: &TestServer, n: usize, tag: &str) -> anyhow::Result<Vec<uuid::Uuid>> {
     let store = server.state.store();
     let now = chrono::Utc::now();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let id = uuid::Uuid::new_v4();
-        store
-            .create_user(
-                praxis_server::store::NewUser {
-                    id,
-                    email: format!("{tag}{i}@bench-example.org"),
-                    password_hash: "x".into(),
-                    full_name: format!("Bench {tag} {i}"),
-                    phone: "+33612345678".into(),
-                    country: "FR".into(),
-                    language: "fr".into(),
-                    profession: "nurse".into(),
-                    date_of_birth: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap_or_default(),
-                },
-                now,
-            )
-            .await?;
+        bench_account(
+            store,
+            id,
+            &format!("{tag}{i}@bench-example.org"),
+            &format!("Bench {tag} {i}"),
+            now,
+        )
+        .await?;
         let card = praxis_core::protocol::contacts::ContactCard {
             display_name: format!("Dr {tag} {i}"),
             profession: Some("physician".into()),

@@ -76,6 +76,14 @@ impl PraxisClient {
         self.inner.account().user_id().is_some()
     }
 
+    /// Seconds the server's clock is ahead of this device's (negative when
+    /// the device is ahead), when the last answer showed the device clock
+    /// off by more than two minutes; `None` otherwise. The core already
+    /// runs on the server's time: show the user that the clock is wrong.
+    pub fn clock_skew_seconds(&self) -> Option<i64> {
+        self.inner.clock_skew().map(|d| d.num_seconds())
+    }
+
     /// The session state now.
     pub fn session_state(&self) -> SessionState {
         self.inner.account().state().into()

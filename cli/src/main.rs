@@ -782,7 +782,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             follow.abort();
             bar.finish_and_clear();
             let status = status?;
-            out.sync(&status);
+            out.sync(&status, client.clock_skew());
             match status.state {
                 praxis_core::sync::SyncState::Idle => {}
                 praxis_core::sync::SyncState::Offline => {
@@ -857,12 +857,8 @@ async fn appointments(
             status,
             address,
         } => {
-            let status = status.map(|s| match s.as_str() {
-                "completed" => AppointmentStatus::Completed,
-                "cancelled" => AppointmentStatus::Cancelled,
-                "no_show" => AppointmentStatus::NoShow,
-                _ => AppointmentStatus::Scheduled,
-            });
+            let status = status
+                .map(|s| AppointmentStatus::parse(&s).expect("clap accepts only the wire names"));
             a.update(
                 id,
                 AppointmentPatch {

@@ -127,7 +127,7 @@ impl Out {
                         a.id,
                         a.start.format("%Y-%m-%d %H:%M"),
                         a.duration_min,
-                        format!("{:?}", a.status).to_lowercase(),
+                        a.status.as_str(),
                         a.title,
                         a.address
                             .as_deref()
@@ -143,7 +143,7 @@ impl Out {
             .map(|a| {
                 json!({
                     "id": a.id, "title": a.title, "patient_label": a.patient_label, "start": a.start,
-                    "duration_min": a.duration_min, "status": format!("{:?}", a.status).to_lowercase(),
+                    "duration_min": a.duration_min, "status": a.status.as_str(),
                     "address": a.address,
                 })
             })
@@ -151,17 +151,36 @@ impl Out {
         self.print(&human, Value::Array(machine));
     }
 
-    pub(crate) fn sync(&self, s: &praxis_core::sync::SyncStatus) {
-        let human = match s.state {
+    /// The sync outcome; `skew` is how far the server's clock is ahead of
+    /// this device's, when the device clock is found to be off.
+    pub(crate) fn sync(&self, s: &praxis_core::sync::SyncStatus, skew: Option<chrono::Duration>) {
+        let mut human = match s.state {
             praxis_core::sync::SyncState::Idle => "Up to date.".to_owned(),
             other => format!(
                 "Sync incomplete ({other:?}); {} change(s) still queued.",
                 s.pending
             ),
         };
+        if let Some(skew) = skew {
+            let minutes = skew.num_minutes().abs();
+            let (h, m) = (minutes / 60, minutes % 60);
+            let way = if skew < chrono::Duration::zero() {
+                "ahead of"
+            } else {
+                "behind"
+            };
+            human.push_str(&format!(
+                "\nThis device's clock is {h} h {m} min {way} the server's; Praxis uses the server's time. Check the date and time settings."
+            ));
+        }
         self.print(
             &human,
-            json!({ "state": format!("{:?}", s.state).to_lowercase(), "pending": s.pending, "last_success": s.last_success }),
+            json!({
+                "state": format!("{:?}", s.state).to_lowercase(),
+                "pending": s.pending,
+                "last_success": s.last_success,
+                "clock_skew_s": skew.map(|d| d.num_seconds()),
+            }),
         );
     }
 }

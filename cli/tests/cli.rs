@@ -249,6 +249,15 @@ async fn appointments_sync_between_two_devices() {
         phone.json(&["appointments", "list"], None).await[0]["status"],
         "completed"
     );
+    // Regression: `no_show` was printed as `noshow` (a Debug name), which
+    // `--status` does not accept. The printed name must be the one typed.
+    phone
+        .json(&["appointments", "edit", &id, "--status", "no_show"], None)
+        .await;
+    let listed = phone.json(&["appointments", "list"], None).await;
+    assert_eq!(listed[0]["status"], "no_show");
+    let human = phone.praxis(&["appointments", "list"], None).await;
+    assert!(String::from_utf8_lossy(&human.stdout).contains(" no_show "));
     // Bad input: a start that is not RFC 3339 is a usage error; an unknown id is invalid input.
     let o = phone
         .praxis(

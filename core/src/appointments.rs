@@ -31,7 +31,9 @@ pub enum AppointmentStatus {
 }
 
 impl AppointmentStatus {
-    fn as_str(self) -> &'static str {
+    /// The wire name (`no_show`, …): the one name shown and accepted
+    /// everywhere.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Scheduled => "scheduled",
             Self::Completed => "completed",
@@ -40,7 +42,8 @@ impl AppointmentStatus {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The status of a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "scheduled" => Self::Scheduled,
             "completed" => Self::Completed,

@@ -10,8 +10,8 @@ use reqwest::Method;
 
 use crate::account::{Account, Session};
 use crate::appointments::Appointments;
-use crate::cache::{Cache, KeyProvider};
-use crate::clock::{Clock, SystemClock};
+use crate::cache::{Cache, KeyProvider, RecordMeta, blocking};
+use crate::clock::{Clock, ServerClock, SystemClock};
 use crate::consent::Consents;
 use crate::contacts::Contacts;
 use crate::http::Body;
@@ -73,6 +73,26 @@ pub struct PraxisClient {
     cache: Arc<Cache>,
     account: Account,
     sync: Arc<SyncEngine>,
+    server_clock: Arc<ServerClock>,
+}
+
+/// Where the learned offset to the server's clock is kept (a local record,
+/// never synced).
+const CLOCK_OFFSET: (&str, &str) = ("device_clock", "offset_ms");
+
+/// Starts the server clock from the offset the cache remembers, and keeps
+/// later changes there.
+async fn restore_clock_offset(clock: &ServerClock, cache: &Arc<Cache>) -> Result<()> {
+    let stored = blocking(cache, |c| c.get::<i64>(CLOCK_OFFSET.0, CLOCK_OFFSET.1)).await?;
+    let cache = Arc::clone(cache);
+    clock.restore(stored.map_or(0, |r| r.value), move |ms| {
+        // A one-row write, only when the device clock is found to be off
+        // (or set right): rare enough to run in place, and done before the
+        // answer is used, so even a one-shot CLI command keeps it. A
+        // failed write only means relearning the offset at the next answer.
+        let _ = cache.put(CLOCK_OFFSET.0, CLOCK_OFFSET.1, &ms, RecordMeta::default());
+    });
+    Ok(())
 }
 
 /// Sync over HTTP, through the session (refresh and retry on 401).
@@ -117,7 +137,11 @@ impl PraxisClient {
     /// Opens (or creates) the encrypted cache in `data_dir`, restores any
     /// stored session, and prepares the HTTP client. Nothing is sent.
     pub async fn open(config: ClientConfig) -> Result<Arc<Self>> {
-        let api = Api::new(&config.server_url, &config.http)?;
+        // Everything in the core runs on the server's time as the device
+        // best knows it (see `clock`): a phone set days off still syncs.
+        let server_clock = Arc::new(ServerClock::new(Arc::clone(&config.clock)));
+        let clock: Arc<dyn Clock> = Arc::clone(&server_clock) as Arc<dyn Clock>;
+        let api = Api::new(&config.server_url, &config.http, Arc::clone(&server_clock))?;
         std::fs::create_dir_all(&config.data_dir)?;
         let path = config.data_dir.join(CACHE_FILE);
         let provider = Arc::clone(&config.key_provider);
@@ -125,28 +149,26 @@ impl PraxisClient {
             .await
             .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))??;
         let cache = Arc::new(cache);
+        restore_clock_offset(&server_clock, &cache).await?;
         let log = Log::new(config.logger.clone());
         let session = Arc::new(
-            Session::restore(
-                api,
-                Arc::clone(&cache),
-                Arc::clone(&config.clock),
-                log.clone(),
-            )
-            .await?,
+            Session::restore(api, Arc::clone(&cache), Arc::clone(&clock), log.clone()).await?,
         );
         let seed = u64::from_le_bytes(
             uuid::Uuid::new_v4().as_bytes()[..8]
                 .try_into()
                 .unwrap_or([1; 8]),
         );
-        let sync = Arc::new(SyncEngine::new(
-            Arc::clone(&cache),
-            Arc::new(HttpSync(Arc::clone(&session))),
-            Arc::clone(&config.clock),
-            config.logger.clone(),
-            seed,
-        ));
+        let sync = Arc::new(
+            SyncEngine::new(
+                Arc::clone(&cache),
+                Arc::new(HttpSync(Arc::clone(&session))),
+                clock,
+                config.logger.clone(),
+                seed,
+            )
+            .requiring_session(),
+        );
         log.info("client", "opened");
         Ok(Arc::new(Self {
             account: Account {
@@ -156,7 +178,17 @@ impl PraxisClient {
             },
             cache,
             sync,
+            server_clock,
         }))
+    }
+
+    /// How far the server's clock is ahead of this device's (negative when
+    /// the device is ahead), once the last answer from the server showed a
+    /// difference beyond [`crate::clock::SKEW_TOLERANCE`]; `None` otherwise.
+    /// The core already runs on the server's time; the app may tell the
+    /// user that the device clock is wrong.
+    pub fn clock_skew(&self) -> Option<chrono::Duration> {
+        self.server_clock.skew()
     }
 
     /// The account capability.

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::clock::ServerClock;
 use crate::{Error, Result};
 
 /// Network settings of the client.
@@ -56,8 +57,11 @@ pub fn check_server_url(raw: &str) -> Result<Url> {
     match url.scheme() {
         "https" => {}
         "http" => {
+            // Loopback addresses only: a name, even `localhost`, is
+            // resolved by whatever the device's resolver (or an attacker
+            // on its network) says, and plain HTTP would then leave it.
             let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Domain(_)) => false,
                 Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
                 Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
                 None => false,
@@ -171,11 +175,40 @@ fn tls_config(pins: &[[u8; 32]]) -> Result<rustls::ClientConfig> {
     Ok(config)
 }
 
+/// The largest answer body read into memory (a pull page of 1,000
+/// records is a few hundred KiB); anything larger is refused as not the
+/// API's shape, whatever the server or a man in the middle sends.
+/// Downloads (the export) stream to a sink instead and are not capped.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reads a whole answer body, up to [`MAX_RESPONSE_BYTES`] (after
+/// decompression, so a compressed bomb is cut off too).
+async fn read_capped(mut res: reqwest::Response) -> Result<bytes::Bytes> {
+    let status = res.status().as_u16();
+    let too_large = || Error::Protocol { status };
+    if res
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = res.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// A configured client for one server.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
     base: Url,
     client: reqwest::Client,
+    /// Learns the server's time from every answer's `Date` header.
+    clock: Arc<ServerClock>,
 }
 
 /// What to do with a response body.
@@ -185,7 +218,7 @@ pub(crate) enum Body<'a, T: Serialize> {
 }
 
 impl Api {
-    pub(crate) fn new(server_url: &str, cfg: &HttpConfig) -> Result<Self> {
+    pub(crate) fn new(server_url: &str, cfg: &HttpConfig, clock: Arc<ServerClock>) -> Result<Self> {
         let base = check_server_url(server_url)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config(&cfg.spki_pins)?)
@@ -195,7 +228,21 @@ impl Api {
             .user_agent(concat!("praxis-core/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| Error::Network(crate::NetworkError::Tls))?;
-        Ok(Self { base, client })
+        Ok(Self {
+            base,
+            client,
+            clock,
+        })
+    }
+
+    fn note_server_time(&self, res: &reqwest::Response) {
+        if let Some(date) = res
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.clock.observe_date_header(date);
+        }
     }
 
     fn url(&self, path: &str) -> Result<Url> {
@@ -224,13 +271,14 @@ impl Api {
             req = req.json(b);
         }
         let res = req.send().await?;
+        self.note_server_time(&res);
         let status = res.status();
         let retry_after = res
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let bytes = res.bytes().await?;
+        let bytes = read_capped(res).await?;
         if status.is_success() {
             return Ok((status, bytes));
         }
@@ -260,9 +308,10 @@ impl Api {
             .bearer_auth(token)
             .send()
             .await?;
+        self.note_server_time(&res);
         let status = res.status();
         if !status.is_success() {
-            let bytes = res.bytes().await?;
+            let bytes = read_capped(res).await?;
             return Err(match serde_json::from_slice::<Problem>(&bytes) {
                 Ok(p) => Error::Api {
                     status: status.as_u16(),
@@ -308,13 +357,16 @@ mod tests {
             "https://api.example.org",
             "https://api.example.org/base/",
             "http://127.0.0.1:8787",
-            "http://localhost:1",
+            "http://127.8.9.10:1",
             "http://[::1]:80",
         ] {
             assert!(check_server_url(ok).is_ok(), "{ok}");
         }
         for bad in [
             "http://api.example.org",
+            // Regression: the name is resolved, not known to be loopback.
+            "http://localhost:8787",
+            "http://LOCALHOST",
             "http://10.0.0.1",
             "ftp://x",
             "not a url",

@@ -250,6 +250,15 @@ impl Location {
         self.engine.clock().now()
     }
 
+    /// A fix from the platform, its time moved from the device's clock to
+    /// the core's (the server's, when the device clock is off), checked.
+    fn accept_fix(&self, mut fix: Fix) -> Result<Fix> {
+        let clock = self.engine.clock();
+        fix.at = clock.adjust_device_time(fix.at);
+        check_fix(&fix, clock.now())?;
+        Ok(fix)
+    }
+
     async fn gates(&self) -> Result<Gates> {
         blocking(self.engine.cache(), |c| c.transaction(|tx| Gates::load(tx))).await
     }
@@ -301,8 +310,7 @@ impl Location {
     }
 
     async fn visit(&self, appointment_id: Uuid, kind: VisitKind, fix: Fix) -> Result<VisitEvent> {
-        let now = self.now();
-        check_fix(&fix, now)?;
+        let fix = self.accept_fix(fix)?;
         let appointment = self
             .engine
             .record(appointments::COLLECTION, appointment_id.to_string())
@@ -414,8 +422,8 @@ impl Location {
     /// place (starting now or later). Uses the fix on the device only:
     /// nothing is stored, but the visits gate must be open.
     pub async fn route_to_next(&self, fix: Fix) -> Result<Option<Route>> {
+        let fix = self.accept_fix(fix)?;
         let now = self.now();
-        check_fix(&fix, now)?;
         self.gates().await?.require(Purpose::LocationVisits)?;
         let mut next: Option<(DateTime<Utc>, Uuid, LatLon)> = None;
         for (id, r) in self.engine.records(appointments::COLLECTION).await? {
@@ -536,8 +544,7 @@ impl Location {
     /// both gates are checked first; a share that has ended is forgotten
     /// and gets nothing. Returns how many shares received the position.
     pub async fn share_fix(&self, fix: Fix) -> Result<usize> {
-        let now = self.now();
-        check_fix(&fix, now)?;
+        let fix = self.accept_fix(fix)?;
         let precision = match self.gates().await?.require(Purpose::LocationSharing) {
             Ok(p) => p,
             Err(e) => {

@@ -58,6 +58,12 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     // its first values already have the wrong type.
     serde_json::from_slice::<serde::de::IgnoredAny>(body)
         .map_err(|_| AppError::new(ErrorCode::MalformedJson))?;
+    // Every body of the API is an object. serde's derived structs also take
+    // an array, field by field in declaration order: `["x@y.org", "Name"]`
+    // must not be read as an email and a name.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AppError::invalid("body", "The body must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();

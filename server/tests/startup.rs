@@ -72,6 +72,13 @@ fn dev_mode_makes_a_private_key_and_rotation_rewraps_every_key() {
     }
     // First start made the blind-index and nothing else: 0 to rewrap.
     assert!(text(&o).contains("0 keys rewrapped"), "{}", text(&o));
+    // Regression: logs to a pipe carried terminal colour codes.
+    let logs = String::from_utf8_lossy(&o.stderr);
+    assert!(logs.contains("development mode"), "{logs}");
+    assert!(
+        !logs.contains('\x1b'),
+        "colour codes in piped logs: {logs:?}"
+    );
 
     // Rotation: a new key first, the dev key second.
     let new = Command::new(env!("CARGO_BIN_EXE_praxis-server"))

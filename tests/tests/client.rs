@@ -438,3 +438,58 @@ async fn a_new_user_on_the_device_never_sees_the_previous_users_data() {
         second["email"].as_str().expect("e")
     );
 }
+
+/// Regression: answer bodies were read whole, however large. A server (or
+/// anything between) that streams an endless answer is cut off at the cap
+/// with a protocol error, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_cut_off_at_the_cap() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let hostile = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = sock.read(&mut head).await;
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+                    )
+                    .await;
+                // Up to 4x the cap, 1 MiB a chunk, no length announced.
+                let chunk = vec![b' '; 1 << 20];
+                for _ in 0..((4 * praxis_core::http::MAX_RESPONSE_BYTES) >> 20) {
+                    let framed =
+                        [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                    if sock.write_all(&framed).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+                let _ = sock.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    let c = client(&url, &dir).await;
+    let e = c
+        .account()
+        .login("someone@clinic-example.org", "whatever-password")
+        .await;
+    assert!(matches!(e, Err(Error::Protocol { status: 200 })), "{e:?}");
+    assert!(stored_session(&dir).is_none());
+    // The client stopped reading near the cap, not at the end.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let streamed = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        streamed < 3 * praxis_core::http::MAX_RESPONSE_BYTES,
+        "read {streamed} bytes"
+    );
+    hostile.abort();
+}

@@ -447,6 +447,18 @@ async fn blocking_ends_the_connection_and_refuses_invitations(s: TestServer) {
     )
     .await
     .assert_problem(400, "validation_failed");
+    // Regression: a well-formed id of no account answered 500 (a foreign
+    // key error); it names nothing, so it is a 404, and nothing changes.
+    let before = s.fingerprint().await;
+    s.send(
+        "POST",
+        "/v1/contacts/blocks",
+        Some(&b.access),
+        Some(&json!({"user_id": uuid::Uuid::new_v4()})),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    assert_eq!(s.fingerprint().await, before);
     ok(
         &s.send(
             "DELETE",

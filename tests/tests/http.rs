@@ -11,7 +11,43 @@ suite!(
     unknown_routes_and_methods_are_problems,
     health_and_readiness_answer,
     every_route_is_in_the_openapi_document,
+    arrays_are_not_read_as_objects,
 );
+
+/// Regression: serde's derived structs take an array field by field, so
+/// `PATCH /v1/me ["x@y.org", "Name"]` changed the email and the name, and
+/// `POST /v1/orgs ["Org"]` created an organisation.
+async fn arrays_are_not_read_as_objects(s: TestServer) {
+    let u = s.user("arrays").await;
+    let before = s.fingerprint().await;
+    let calls: [(&str, &str, Value); 5] = [
+        (
+            "PATCH",
+            "/v1/me",
+            json!(["x@clinic-example.org", "Someone Else"]),
+        ),
+        ("POST", "/v1/orgs", json!(["Org"])),
+        ("POST", "/v1/orgs", json!([])),
+        ("POST", "/v1/sync/pull", json!([])),
+        ("POST", "/v1/sync/push", json!(["c", []])),
+    ];
+    for (method, path, body) in calls {
+        s.send(method, path, Some(&u.access), Some(&body))
+            .await
+            .assert_problem(400, "validation_failed")
+            .assert_field("body");
+    }
+    let r = s
+        .send(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&json!([u.email, u.password])),
+        )
+        .await;
+    r.assert_problem(400, "validation_failed");
+    assert_eq!(s.fingerprint().await, before, "a refused body changed data");
+}
 
 async fn malformed_json_is_refused_and_changes_nothing(s: TestServer) {
     let before = s.fingerprint().await;

@@ -16,8 +16,19 @@ struct Device {
 }
 
 async fn device(s: &TestServer, email: &str, password: &str, n: u8) -> Device {
+    device_at(s, email, password, n, epoch()).await
+}
+
+/// A device whose own clock reads `now` while the server's reads `epoch()`.
+async fn device_at(
+    s: &TestServer,
+    email: &str,
+    password: &str,
+    n: u8,
+    now: DateTime<Utc>,
+) -> Device {
     let dir = tempfile::tempdir().expect("dir");
-    let clock = Arc::new(ManualClock::new(epoch()));
+    let clock = Arc::new(ManualClock::new(now));
     let mut config = praxis_tests::client_config(s.base_url().expect("url"), dir.path(), n);
     config.clock = clock.clone();
     let client = PraxisClient::open(config).await.expect("open");
@@ -405,4 +416,178 @@ async fn changes_after_logout_and_login_again_are_not_mistaken_for_replays() {
             .expect("get")
             .is_some()
     );
+}
+
+/// The device's measured skew, to the hour.
+fn skew_hours(client: &PraxisClient) -> Option<i64> {
+    client
+        .clock_skew()
+        .map(|k| (k.num_milliseconds() as f64 / 3_600_000.0).round() as i64)
+}
+
+fn titles(list: &[praxis_core::Appointment]) -> Vec<&str> {
+    list.iter().map(|a| a.title.as_str()).collect()
+}
+
+/// A phone set three days fast and one set three days slow: both sync,
+/// later edits win by the server's time (not by the wrong clocks), each
+/// device reports its skew, and a restarted device remembers it before any
+/// contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_three_days_fast_and_slow_sync_on_the_servers_time() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let p = person("skew");
+    s.register(&p).await;
+    let (e, pw) = (
+        p["email"].as_str().expect("e"),
+        p["password"].as_str().expect("p"),
+    );
+    let fast = device_at(&s, e, pw, 1, epoch() + Duration::days(3)).await;
+    let slow = device_at(&s, e, pw, 2, epoch() - Duration::days(3)).await;
+    // Signing in was a contact with the server: each knows its clock is off.
+    let hours = |d: &Device| skew_hours(&d.client);
+    assert_eq!(hours(&fast), Some(-72));
+    assert_eq!(hours(&slow), Some(72));
+
+    // The fast phone's write would carry a stamp three days ahead (refused
+    // by the server) if it used its own clock.
+    let start = epoch() + Duration::days(1);
+    let id = fast
+        .client
+        .appointments()
+        .create(visit("Written fast", start))
+        .await
+        .expect("create");
+    sync(&fast).await;
+    sync(&slow).await;
+    let on_slow = slow.client.appointments().list().await.expect("list");
+    assert_eq!(titles(&on_slow), ["Written fast"]);
+
+    // A minute later (for everyone), the slow phone edits: by its own clock
+    // the edit is six days older than the fast phone's write, by the
+    // server's it is later, and it wins.
+    for c in [&fast.clock, &slow.clock] {
+        c.advance(Duration::minutes(1));
+    }
+    s.clock.advance(Duration::minutes(1));
+    slow.client
+        .appointments()
+        .update(
+            id,
+            AppointmentPatch {
+                title: Some("Edited slow".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    sync(&slow).await;
+    sync(&fast).await;
+    let on_fast = fast.client.appointments().list().await.expect("list");
+    assert_eq!(titles(&on_fast), ["Edited slow"]);
+
+    // Then the fast phone edits again, later still: it wins in turn.
+    for c in [&fast.clock, &slow.clock] {
+        c.advance(Duration::minutes(1));
+    }
+    s.clock.advance(Duration::minutes(1));
+    fast.client
+        .appointments()
+        .update(
+            id,
+            AppointmentPatch {
+                title: Some("Edited fast".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+    sync(&fast).await;
+    sync(&slow).await;
+    for d in [&fast, &slow] {
+        let list = d.client.appointments().list().await.expect("list");
+        assert_eq!(titles(&list), ["Edited fast"]);
+    }
+
+    // Restarted, the fast phone remembers its skew before any contact, so
+    // an edit made offline is stamped on the server's time and accepted.
+    let Device {
+        client,
+        clock,
+        _dir,
+    } = fast;
+    drop(client);
+    let mut config = praxis_tests::client_config(s.base_url().expect("url"), _dir.path(), 1);
+    config.clock = clock.clone();
+    let client = PraxisClient::open(config).await.expect("reopen");
+    assert_eq!(skew_hours(&client), Some(-72));
+    client
+        .appointments()
+        .update(
+            id,
+            AppointmentPatch {
+                title: Some("After restart".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit offline");
+    let fast = Device {
+        client,
+        clock,
+        _dir,
+    };
+    sync(&fast).await;
+    sync(&slow).await;
+    let list = slow.client.appointments().list().await.expect("list");
+    assert_eq!(titles(&list), ["After restart"]);
+}
+
+/// Regression: with nobody signed in, appointment writes were accepted,
+/// queued, and pushed into whichever account signed in next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_while_nobody_is_signed_in_are_refused_and_queue_nothing() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let p = person("nobody");
+    s.register(&p).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = praxis_tests::client_config(s.base_url().expect("url"), dir.path(), 9);
+    config.clock = Arc::new(ManualClock::new(epoch()));
+    let client = PraxisClient::open(config).await.expect("open");
+    let refused = client
+        .appointments()
+        .create(visit("Nobody's", epoch() + Duration::days(1)))
+        .await;
+    assert!(
+        matches!(refused, Err(praxis_core::Error::NotSignedIn)),
+        "{refused:?}"
+    );
+    assert_eq!(client.cache().outbox(10).expect("outbox").len(), 0);
+
+    // Signed in, a write goes through; signed out again, it is refused.
+    praxis_tests::sign_in(&client, &p).await;
+    let id = client
+        .appointments()
+        .create(visit("Mine", epoch() + Duration::days(1)))
+        .await
+        .expect("create while signed in");
+    client.account().logout().await.expect("logout");
+    for attempt in [
+        client
+            .appointments()
+            .create(visit("After logout", epoch() + Duration::days(2)))
+            .await
+            .map(drop),
+        client.appointments().delete(id).await,
+    ] {
+        assert!(
+            matches!(attempt, Err(praxis_core::Error::NotSignedIn)),
+            "{attempt:?}"
+        );
+    }
+    assert_eq!(client.cache().outbox(10).expect("outbox").len(), 0);
 }

@@ -1,10 +1,12 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
-//! * `test`: every test. Rust (unit, API, end-to-end) always; the
+//! * `test [--shifted-clock]`: every test. Rust (unit, API, end-to-end) always; the
 //!   PostgreSQL suite when `PRAXIS_TEST_DATABASE_URL` is set or a local
 //!   server answers at the default test URL, and a loud notice when it is
 //!   skipped.
 //!   Then the Kotlin bindings on the JVM (Maven, JNA, a real server).
+//!   With `--shifted-clock`, the same tests (less doc tests) run under
+//!   libfaketime with the clock a year ahead, so none depends on the date.
 //! * `bindings [--debug]`: Kotlin and Swift bindings generated from the
 //!   release (or debug) `praxis-ffi` cdylib into `target/bindings/`.
 //! * `swift`: the iOS XCFramework (macOS only).
@@ -70,9 +72,33 @@ fn postgres_url() -> Option<String> {
     reachable.then(|| DEFAULT_PG_URL.to_owned())
 }
 
-fn test(extra: &[String]) -> Result<()> {
-    let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--all-targets"]);
+/// How far `test --shifted-clock` moves the clock: more than a year, so
+/// that a date written into a test, a benchmark or a fixture fails.
+const CLOCK_SHIFT: &str = "+400 days";
+
+fn test(args: &[String]) -> Result<()> {
+    // `--shifted-clock`: the same suite (less the doc tests, which
+    // libfaketime can hang) with every process's clock moved by
+    // CLOCK_SHIFT through libfaketime, so no test can depend on the date
+    // it runs on.
+    let shifted = args.iter().any(|a| a == "--shifted-clock");
+    let extra: Vec<&String> = args.iter().filter(|a| *a != "--shifted-clock").collect();
+    if shifted && Command::new("faketime").arg("--version").output().is_err() {
+        bail!("--shifted-clock needs libfaketime's `faketime` (Debian package faketime)");
+    }
+    let wrap = |program: &str| {
+        if shifted {
+            let mut c = Command::new("faketime");
+            c.arg(CLOCK_SHIFT).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    };
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = wrap(&cargo_bin);
+    // One failing binary must not hide the others.
+    cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
     cmd.args(extra);
     match postgres_url() {
         Some(url) => {
@@ -90,10 +116,15 @@ fn test(extra: &[String]) -> Result<()> {
             cmd.env_remove("PRAXIS_TEST_DATABASE_URL");
         }
     }
+    if shifted {
+        eprintln!("xtask: every test process runs with its clock moved {CLOCK_SHIFT}");
+    }
     run(&mut cmd)?;
-    // Doc tests (not covered by --all-targets).
-    run(cargo().args(["test", "--workspace", "--doc"]))?;
-    kotlin_tests()
+    if !shifted {
+        // Doc tests (not covered by --all-targets).
+        run(cargo().args(["test", "--workspace", "--doc"]))?;
+    }
+    kotlin_tests(shifted.then_some(CLOCK_SHIFT))
 }
 
 fn workspace() -> PathBuf {
@@ -151,7 +182,7 @@ fn bindings(release: bool) -> Result<PathBuf> {
 
 /// The Kotlin wrapper and generated bindings, compiled with Maven and run
 /// on the JVM through JNA against the debug cdylib and a real server.
-fn kotlin_tests() -> Result<()> {
+fn kotlin_tests(clock_shift: Option<&str>) -> Result<()> {
     if Command::new("mvn").arg("--version").output().is_err() {
         if std::env::var_os("CI").is_some() {
             bail!("Maven is required in CI for the Kotlin tests");
@@ -165,7 +196,17 @@ fn kotlin_tests() -> Result<()> {
     run(cargo().args(["build", "-p", "praxis-server"]))?;
     let _ = std::fs::remove_file(target_dir().join("jna-bench.json"));
     let target = target_dir();
-    run(Command::new("mvn")
+    let mut mvn = match clock_shift {
+        Some(shift) => {
+            // Offline: the first run fetched everything, and the registry's
+            // certificate may not be valid a year from now.
+            let mut c = Command::new("faketime");
+            c.args([shift, "mvn", "-o"]);
+            c
+        }
+        None => Command::new("mvn"),
+    };
+    run(mvn
         .current_dir(workspace().join("android/jvm-tests"))
         .args(["-B", "--no-transfer-progress", "test"])
         .arg(format!("-Dcargo.target.dir={}", target.display()))

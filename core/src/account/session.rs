@@ -25,8 +25,8 @@ use crate::http::{Api, Body};
 use crate::log::Log;
 use crate::{Error, Result};
 
-const COLLECTION: &str = "session";
-const CURRENT: &str = "current";
+const COLLECTION: &str = crate::cache::SESSION_RECORD.0;
+const CURRENT: &str = crate::cache::SESSION_RECORD.1;
 /// Refresh a little before the server's expiry, not after a failed call.
 const EXPIRY_MARGIN: Duration = Duration::seconds(30);
 

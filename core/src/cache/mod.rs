@@ -15,6 +15,10 @@ pub mod schema;
 
 pub use db::{Cache, CacheTx, OutboxEntry, Record, RecordMeta};
 
+/// The record holding the signed-in session's tokens: present exactly
+/// while someone is signed in on this device.
+pub(crate) const SESSION_RECORD: (&str, &str) = ("session", "current");
+
 /// Runs cache work on tokio's blocking pool: SQLite and crypto never run
 /// on a thread the app's async code is using.
 pub(crate) async fn blocking<R: Send + 'static>(

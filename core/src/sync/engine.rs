@@ -102,6 +102,9 @@ pub struct SyncEngine {
     running: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
     seed: u64,
+    /// Local writes need someone signed in (the app's engine; the sync
+    /// simulation drives an engine without sessions).
+    require_session: bool,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -237,7 +240,15 @@ impl SyncEngine {
             running: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             seed,
+            require_session: false,
         }
+    }
+
+    /// Refuses local writes (`NotSignedIn`) while nobody is signed in on
+    /// the device, so nothing is queued for whoever signs in next.
+    pub fn requiring_session(mut self) -> Self {
+        self.require_session = true;
+        self
     }
 
     fn machine(&self) -> std::sync::MutexGuard<'_, SyncMachine> {
@@ -280,8 +291,15 @@ impl SyncEngine {
     pub async fn write(&self, collection: &'static str, id: String, change: Change) -> Result<()> {
         let now = now_ms(self.clock.now());
         let seed = self.seed;
+        let require_session = self.require_session;
         blocking(&self.cache, move |c| {
             c.transaction(|tx| {
+                // Checked in the write's own transaction: a sign-out that
+                // wiped the cache cannot be followed by a write it missed.
+                let (session, current) = crate::cache::SESSION_RECORD;
+                if require_session && tx.get::<serde::de::IgnoredAny>(session, current)?.is_none() {
+                    return Err(Error::NotSignedIn);
+                }
                 // A restricted account keeps its data unchanged; only
                 // consent (objection) still goes through.
                 if collection != praxis_protocol::privacy::consents::COLLECTION

@@ -8,6 +8,10 @@
 
 use praxis_protocol::sync::Hlc;
 
+/// How far ahead of the (server-corrected) wall clock a timestamp may be:
+/// the server refuses HLCs more than a day ahead of its clock.
+pub const MAX_LEAD_MS: u64 = 24 * 3600 * 1000;
+
 /// Issues timestamps for one device (`node`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HlcClock {
@@ -37,8 +41,14 @@ impl HlcClock {
     }
 
     /// A new timestamp for a write at wall time `now_ms`.
+    ///
+    /// A last timestamp more than [`MAX_LEAD_MS`] ahead of `now_ms` was
+    /// issued while the device clock was wrong (the server refuses such
+    /// stamps, so following it would get every later write refused too):
+    /// the clock starts again from `now_ms`.
     pub fn tick(&mut self, now_ms: u64) -> Hlc {
-        if now_ms > self.last.wall_ms {
+        let stale_lead = self.last.wall_ms > now_ms.saturating_add(MAX_LEAD_MS);
+        if stale_lead || now_ms > self.last.wall_ms {
             self.last.wall_ms = now_ms;
             self.last.counter = 0;
         } else {
@@ -69,6 +79,22 @@ mod tests {
         let t4 = c.tick(2000);
         assert!(t1 < t2 && t2 < t3 && t3 < t4);
         assert_eq!(t4.counter, 0);
+    }
+
+    #[test]
+    fn stamps_issued_under_a_clock_days_fast_are_not_followed() {
+        let day = MAX_LEAD_MS;
+        let mut c = HlcClock::new("a");
+        let wrong = c.tick(10 * day);
+        // The device learns it was three days fast.
+        let fixed = c.tick(7 * day);
+        assert_eq!((fixed.wall_ms, fixed.counter), (7 * day, 0));
+        assert!(fixed < wrong);
+        // Less than a day ahead is an ordinary HLC lead, and is followed.
+        let mut c = HlcClock::new("a");
+        c.tick(10 * day);
+        let t = c.tick(10 * day - 3_600_000);
+        assert_eq!((t.wall_ms, t.counter), (10 * day, 1));
     }
 
     #[test]

@@ -156,6 +156,12 @@ public final class Praxis: Sendable {
 
     public var session: SessionState { publicState(inner.sessionState()) }
 
+    /// Seconds the server's clock is ahead of this device's (negative when
+    /// the device is ahead), when the last answer showed the device clock
+    /// more than two minutes off; nil otherwise. The core already runs on
+    /// the server's time: show the user that the clock is wrong.
+    public var clockSkewSeconds: Int64? { inner.clockSkewSeconds() }
+
     /// The session state now and at every change.
     public var sessionStates: AsyncStream<SessionState> {
         AsyncStream { continuation in

@@ -436,7 +436,7 @@ async fn forward_card(
 /// to me are refused.
 #[utoipa::path(post, path = "/v1/contacts/blocks", tag = "contacts", security(("bearer" = [])),
     request_body = BlockRequest,
-    responses((status = 204), (status = 400, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem), (status = 404, description = "no such account", body = Problem)))]
 async fn block(
     State(state): State<AppState>,
     caller: Caller,
@@ -445,10 +445,13 @@ async fn block(
     if req.user_id == caller.user_id {
         return Err(AppError::invalid("user_id", "You cannot block yourself"));
     }
-    state
+    if !state
         .store()
         .block(caller.user_id, req.user_id, state.now())
-        .await?;
+        .await?
+    {
+        return Err(AppError::new(ErrorCode::NotFound));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

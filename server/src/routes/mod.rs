@@ -87,6 +87,10 @@ pub(crate) fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            server_date,
+        ))
         // Sync pages compress well (repeated field names and HLCs); small
         // answers are not worth the CPU.
         .layer(
@@ -118,6 +122,20 @@ pub(crate) fn router(state: AppState) -> Router {
                 }),
         )
         .with_state(state)
+}
+
+/// Every answer's `Date` comes from the server's (injected) clock: devices
+/// learn the server's time from it and run on it when their own clock is
+/// off (see the core's `clock` module).
+async fn server_date(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut res: Response,
+) -> Response {
+    let date = state.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        res.headers_mut().insert(header::DATE, v);
+    }
+    res
 }
 
 fn panic_response() -> Response {

@@ -555,8 +555,22 @@ impl Store {
 
     /// Blocks `other` for `me`: our connection ends both ways, and their
     /// invitations and forwards to me are refused from now on.
-    pub async fn block(&self, me: Uuid, other: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn block(
+        &self,
+        me: Uuid,
+        other: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        // An id of no account is nothing to block (and would break the
+        // foreign key).
+        if tx
+            .query(sql::USER_EXISTS, vec![other.into()])
+            .await?
+            .is_empty()
+        {
+            return Ok(false);
+        }
         tx.execute(
             sql::BLOCK_PUT,
             vec![me.into(), other.into(), ms(now).into()],
@@ -564,7 +578,8 @@ impl Store {
         .await?;
         unshare(&mut *tx, me, other, now).await?;
         unshare(&mut *tx, other, me, now).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Lifts a block.

@@ -267,6 +267,7 @@ pub(crate) const SHARE_DELETE_PAIR: &str =
 pub(crate) const SHARES_BY_OWNER: &str = "SELECT holder_id, fields, allow_forward, forwarded_by, created_at FROM contact_shares WHERE owner_id = ?1 ORDER BY created_at, holder_id";
 pub(crate) const CONNECTED: &str = "SELECT 1 FROM contact_shares WHERE (owner_id = ?1 AND holder_id = ?2) OR (owner_id = ?2 AND holder_id = ?1) LIMIT 1";
 pub(crate) const BLOCK_PUT: &str = "INSERT INTO contact_blocks (user_id, blocked_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id, blocked_id) DO NOTHING";
+pub(crate) const USER_EXISTS: &str = "SELECT 1 FROM users WHERE id = ?1";
 pub(crate) const BLOCK_DELETE: &str =
     "DELETE FROM contact_blocks WHERE user_id = ?1 AND blocked_id = ?2";
 pub(crate) const BLOCKED: &str =

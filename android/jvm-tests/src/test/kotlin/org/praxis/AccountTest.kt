@@ -80,7 +80,11 @@ class AccountTest {
             assertEquals("password", weak.field)
             assertEquals("weak_password", weak.reason)
             val minor = assertFailsWith<PraxisError.InvalidInput> {
-                praxis.register("kid@clinic-example.org", "violet-tram-oboe-99", "N", "+33612345678", "FR", "fr", "nurse", "2015-01-01")
+                praxis.register(
+                    "kid@clinic-example.org", "violet-tram-oboe-99", "N", "+33612345678", "FR", "fr", "nurse",
+                    // Ten years old on whatever day the test runs.
+                    java.time.LocalDate.now(java.time.ZoneOffset.UTC).minusYears(10).toString(),
+                )
             }
             assertEquals("too_young", minor.reason)
             assertEquals(SessionState.SignedOut, praxis.session)

@@ -298,6 +298,14 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     /** Whether someone is signed in. */
     val isSignedIn: Boolean get() = inner.isSignedIn()
 
+    /**
+     * How far the server's clock is ahead of this device's (negative when the
+     * device is ahead), when the last answer showed the device clock more than
+     * two minutes off; null otherwise. The core already runs on the server's
+     * time: show the user that the phone's clock is wrong.
+     */
+    val clockSkew: Duration? get() = inner.clockSkewSeconds()?.seconds
+
     /** The current session state. */
     val session: SessionState get() = inner.sessionState().toPublic()
 

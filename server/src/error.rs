@@ -118,6 +118,14 @@ impl AppError {
         e
     }
 
+    /// `503 unavailable` with a `Retry-After` in whole seconds: the server
+    /// is saturated for now (e.g. every password-hashing slot is busy).
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(ErrorCode::Unavailable);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
     /// The problem body.
     pub fn problem(&self) -> &Problem {
         &self.problem

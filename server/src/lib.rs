@@ -81,7 +81,14 @@ struct Inner {
     rng: SystemRandom,
     dummy_hash: OnceLock<String>,
     invitation_key: tokio::sync::OnceCell<InvitationKey>,
+    /// One permit per hashing thread (see [`AppState::hashing`]).
+    hash_permits: Arc<tokio::sync::Semaphore>,
+    hash_pool: auth::pool::HashPool,
 }
+
+/// How long a password check may queue for a hashing slot before the
+/// request is answered `503` with `Retry-After`.
+const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The key that signs contact invitation codes: its id and the key pair.
 pub(crate) type InvitationKey = (String, Arc<ring::signature::Ed25519KeyPair>);
@@ -89,6 +96,9 @@ pub(crate) type InvitationKey = (String, Arc<ring::signature::Ed25519KeyPair>);
 impl AppState {
     /// State over a store and a clock.
     pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let hash_pool = auth::pool::HashPool::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        );
         Self(Arc::new(Inner {
             store,
             clock,
@@ -96,6 +106,8 @@ impl AppState {
             rng: SystemRandom::new(),
             dummy_hash: OnceLock::new(),
             invitation_key: tokio::sync::OnceCell::new(),
+            hash_permits: Arc::new(tokio::sync::Semaphore::new(hash_pool.threads())),
+            hash_pool,
         }))
     }
 
@@ -152,6 +164,28 @@ impl AppState {
                 Ok((id, Arc::new(kp)))
             })
             .await
+    }
+
+    /// Runs password hashing (argon2id: ~19 MiB and tens of ms each) on the
+    /// hashing threads (`auth::pool`), one per core. A request that
+    /// cannot get a slot within [`HASH_QUEUE_WAIT`] is answered `503` with
+    /// `Retry-After`: memory stays bounded however many unauthenticated
+    /// logins or registrations arrive at once.
+    pub(crate) async fn hashing<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, error::AppError> {
+        let permits = Arc::clone(&self.0.hash_permits);
+        let permit = tokio::time::timeout(HASH_QUEUE_WAIT, permits.acquire_owned())
+            .await
+            .map_err(|_| {
+                tracing::warn!("password hashing saturated");
+                error::AppError::busy(1)
+            })?
+            .map_err(|_| error::AppError::new(praxis_protocol::ErrorCode::Internal))?;
+        let out = self.0.hash_pool.run(f).await;
+        drop(permit);
+        out.ok_or_else(|| error::AppError::new(praxis_protocol::ErrorCode::Internal))
     }
 
     /// A hash of a random password, verified against when the email is

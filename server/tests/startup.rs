@@ -101,3 +101,134 @@ fn dev_mode_makes_a_private_key_and_rotation_rewraps_every_key() {
         "the old key alone cannot open the data"
     );
 }
+
+/// A `--dev` server process on a free loopback port, with its address.
+struct Running {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_dev_server() -> Running {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_praxis-server"))
+        .args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("PRAXIS_MASTER_KEY")
+        .env_remove("PRAXIS_MASTER_KEY_FILE")
+        .env_remove("DATABASE_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start praxis-server");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .expect("log line");
+        if line.contains("praxis-server listening")
+            && let Some(rest) = line.split("addr=").nth(1)
+        {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining the logs so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// The peak resident memory of process `pid`, in MiB (Linux).
+fn peak_rss_mib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
+}
+
+/// `n` parallel logins with unknown emails over plain HTTP/1.1; each is
+/// answered 401, or 503 with `Retry-After` when hashing is saturated.
+fn login_burst(addr: &str, from: usize, n: usize) {
+    use std::io::{Read as _, Write as _};
+    let threads: Vec<_> = (from..from + n)
+        .map(|i| {
+            let addr = addr.to_owned();
+            std::thread::spawn(move || {
+                let body = format!(
+                    r#"{{"email":"nobody-{i}@clinic-example.org","password":"not-the-password-1"}}"#
+                );
+                let mut sock = std::net::TcpStream::connect(&addr).expect("connect");
+                write!(
+                    sock,
+                    "POST /v1/sessions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .expect("send");
+                let mut answer = String::new();
+                sock.read_to_string(&mut answer).expect("answer");
+                answer
+            })
+        })
+        .collect();
+    for t in threads {
+        let answer = t.join().expect("thread");
+        let status = answer.split_whitespace().nth(1).unwrap_or("");
+        match status {
+            "401" => assert!(answer.contains("invalid_credentials"), "{answer}"),
+            "503" => assert!(
+                answer.to_ascii_lowercase().contains("retry-after"),
+                "{answer}"
+            ),
+            other => panic!("unexpected status {other}: {answer}"),
+        }
+    }
+}
+
+/// Regression: every argon2id hash (19 MiB) ran on tokio's blocking pool
+/// with no cap, so parallel logins with unknown emails grew the server's
+/// memory with their number (measured on the old code: +725 MiB for 40,
+/// then +1,957 MiB for 120 more). Hashes now run on one thread per core;
+/// the others queue briefly, then get `503` with `Retry-After`. The real
+/// server process is measured: 40 parallel logins grow its peak memory by
+/// less than 400 MiB, and 120 more by less than 64 MiB.
+#[test]
+fn parallel_logins_keep_the_servers_memory_bounded() {
+    let server = start_dev_server();
+    let pid = server.child.id();
+    login_burst(&server.addr, 0, 2);
+    let Some(start) = peak_rss_mib(pid) else {
+        eprintln!("SKIPPED: no /proc/<pid>/status here");
+        return;
+    };
+    login_burst(&server.addr, 2, 40);
+    let after_40 = peak_rss_mib(pid).expect("peak");
+    login_burst(&server.addr, 42, 120);
+    let after_160 = peak_rss_mib(pid).expect("peak");
+    let (first, second) = (after_40 - start, after_160 - after_40);
+    eprintln!(
+        "server peak memory: {start} MiB, +{first} MiB for 40 parallel logins, +{second} MiB for 120 more"
+    );
+    assert!(
+        first < 400,
+        "40 parallel logins grew the peak by {first} MiB"
+    );
+    assert!(second < 64, "120 more grew the peak by {second} MiB");
+}

@@ -19,6 +19,7 @@ suite!(
     profile_rectification_validates_every_field,
     database_holds_no_plaintext_password_or_token,
     parallel_registrations_of_one_email_create_one_account,
+    parallel_wrong_passwords_are_checked_at_most_the_free_attempts,
 );
 
 async fn register_login_and_read_profile(s: TestServer) {
@@ -554,4 +555,60 @@ async fn parallel_registrations_of_one_email_create_one_account(s: TestServer) {
     assert_eq!(created, 1);
     let n = s.count("SELECT COUNT(*) FROM users").await;
     assert_eq!(n, 1);
+}
+
+/// Regression: login read the failure streak, hashed for ~50 ms, then
+/// recorded the failure, so parallel guesses for one email were all
+/// checked. Attempts are now reserved atomically before the hash: however
+/// many arrive at once, only the free ones are checked (the rest wait), for
+/// a known email and an unknown one alike, and for reauthentication too.
+async fn parallel_wrong_passwords_are_checked_at_most_the_free_attempts(s: TestServer) {
+    let s = std::sync::Arc::new(s);
+    let u = s.user("par").await;
+    for email in [u.email.clone(), "ghost-par@clinic-example.org".to_owned()] {
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let s = std::sync::Arc::clone(&s);
+            let body = json!({"email": email, "password": format!("wrong-guess-{i}")});
+            tasks.push(tokio::spawn(async move {
+                s.send("POST", "/v1/sessions", None, Some(&body)).await
+            }));
+        }
+        let (mut checked, mut refused) = (0, 0);
+        for t in tasks {
+            let r = t.await.expect("task");
+            match r.code().as_deref() {
+                Some("invalid_credentials") => checked += 1,
+                Some("rate_limited") => {
+                    assert!(r.header("retry-after").is_some());
+                    refused += 1;
+                }
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!(
+            (checked, refused),
+            (3, 9),
+            "only the free failures are checked"
+        );
+    }
+    // Reauthentication reserves its attempts the same way.
+    let other = s.user("par2").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = std::sync::Arc::clone(&s);
+        let token = other.access.clone();
+        let body = json!({"password": format!("wrong-guess-{i}")});
+        tasks.push(tokio::spawn(async move {
+            s.send("POST", "/v1/sessions/reauth", Some(&token), Some(&body))
+                .await
+        }));
+    }
+    let mut checked = 0;
+    for t in tasks {
+        if t.await.expect("task").code().as_deref() == Some("invalid_credentials") {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "reauth checks only the free attempts too");
 }

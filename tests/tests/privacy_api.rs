@@ -15,6 +15,7 @@ suite!(
     live_shares_end_at_expiry_on_withdrawal_and_when_the_org_switches_off,
     retention_clears_raw_fixes_after_the_org_period,
     restriction_freezes_data_but_objection_still_works,
+    a_member_who_leaves_the_org_stops_receiving_and_sending_live_location,
 );
 
 /// Signs in again (time jumps beyond the 15-minute access tokens).
@@ -800,4 +801,75 @@ async fn restriction_freezes_data_but_objection_still_works(s: TestServer) {
         .filter(|e| e["event"] == "restriction_changed")
         .collect();
     assert_eq!(changes.len(), 2, "both changes are logged");
+}
+
+/// Regression (high): the "recipient shares an organisation with the
+/// sharer" rule was checked only when a share started, so a removed member
+/// kept receiving a colleague's live position for up to 8 h. It now holds
+/// on every read and every position written, and the removal itself ends
+/// the shares in both directions.
+async fn a_member_who_leaves_the_org_stops_receiving_and_sending_live_location(s: TestServer) {
+    let (org, admin, member) = org(&s).await;
+    let colleague = s.user("colleague").await;
+    s.add_member(&admin.access, &colleague.access, &org).await;
+    ok(
+        &set_policy(
+            &s,
+            &org,
+            &admin,
+            json!({"location_sharing": true, "max_precision": "precise"}),
+        )
+        .await,
+        200,
+    );
+    for u in [&member, &colleague] {
+        consent(&s, u, "location_sharing", true, 1).await;
+    }
+    // The colleague shares with the member alone, and with member + admin;
+    // the member shares with the colleague.
+    let to_member = ok(&start_share(&s, &colleague, &[&member], 120).await, 201);
+    let to_member = to_member["share_id"].as_str().expect("id").to_owned();
+    let to_both = ok(
+        &start_share(&s, &colleague, &[&member, &admin], 120).await,
+        201,
+    );
+    let to_both = to_both["share_id"].as_str().expect("id").to_owned();
+    let from_member = ok(&start_share(&s, &member, &[&colleague], 120).await, 201);
+    let from_member = from_member["share_id"].as_str().expect("id").to_owned();
+    for id in [&to_member, &to_both] {
+        ok(&put_position(&s, &colleague, id, 50.63).await, 204);
+    }
+    ok(&put_position(&s, &member, &from_member, 50.64).await, 204);
+    assert_eq!(seen_by(&s, &member).await.len(), 2);
+    assert_eq!(seen_by(&s, &colleague).await.len(), 1);
+
+    // The admin removes the member.
+    let r = s
+        .send(
+            "DELETE",
+            &format!("/v1/orgs/{org}/members/{}", member.id),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+
+    // Nothing reaches the former member, nothing of theirs reaches the
+    // colleague, and the admin still sees the colleague.
+    assert!(seen_by(&s, &member).await.is_empty());
+    assert!(seen_by(&s, &colleague).await.is_empty());
+    let admin_sees = seen_by(&s, &admin).await;
+    assert_eq!(admin_sees.len(), 1);
+    assert_eq!(admin_sees[0]["share_id"], to_both.as_str());
+    // The shares left with nobody (the colleague's to the former member
+    // alone, and the former member's own) ended with the removal and are
+    // gone; the other goes on for the admin alone.
+    put_position(&s, &colleague, &to_member, 50.65)
+        .await
+        .assert_problem(404, "not_found");
+    ok(&put_position(&s, &colleague, &to_both, 50.65).await, 204);
+    put_position(&s, &member, &from_member, 50.66)
+        .await
+        .assert_problem(404, "not_found");
+    assert!(seen_by(&s, &member).await.is_empty());
 }

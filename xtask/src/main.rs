@@ -77,30 +77,17 @@ fn postgres_url() -> Option<String> {
 const CLOCK_SHIFT: &str = "+400 days";
 
 fn test(args: &[String]) -> Result<()> {
-    // `--shifted-clock`: the same suite (less the doc tests, which
-    // libfaketime can hang) with every process's clock moved by
-    // CLOCK_SHIFT through libfaketime, so no test can depend on the date
-    // it runs on.
+    // `--shifted-clock`: the same tests (less the doc tests) with every
+    // test process's clock moved by CLOCK_SHIFT through libfaketime, so no
+    // test can depend on the date it runs on.
     let shifted = args.iter().any(|a| a == "--shifted-clock");
     let extra: Vec<&String> = args.iter().filter(|a| *a != "--shifted-clock").collect();
-    if shifted && Command::new("faketime").arg("--version").output().is_err() {
-        bail!("--shifted-clock needs libfaketime's `faketime` (Debian package faketime)");
-    }
-    let wrap = |program: &str| {
-        if shifted {
-            let mut c = Command::new("faketime");
-            c.arg(CLOCK_SHIFT).arg(program);
-            c
-        } else {
-            Command::new(program)
-        }
-    };
-    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = wrap(&cargo_bin);
+    let mut cmd = cargo();
     // One failing binary must not hide the others.
     cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
-    cmd.args(extra);
-    match postgres_url() {
+    cmd.args(&extra);
+    let postgres = postgres_url();
+    match &postgres {
         Some(url) => {
             eprintln!("xtask: PostgreSQL suite ON");
             cmd.env("PRAXIS_TEST_DATABASE_URL", url)
@@ -117,14 +104,99 @@ fn test(args: &[String]) -> Result<()> {
         }
     }
     if shifted {
-        eprintln!("xtask: every test process runs with its clock moved {CLOCK_SHIFT}");
+        shifted_clock_tests(&extra, postgres.as_deref())?;
+        return kotlin_tests(Some(CLOCK_SHIFT));
     }
     run(&mut cmd)?;
-    if !shifted {
-        // Doc tests (not covered by --all-targets).
-        run(cargo().args(["test", "--workspace", "--doc"]))?;
+    // Doc tests (not covered by --all-targets).
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    kotlin_tests(None)
+}
+
+/// A command run under libfaketime with the clock moved by `shift`. File
+/// times stay real (`NO_FAKE_STAT`), so build tools judge staleness as
+/// usual.
+fn faketime(shift: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("faketime");
+    c.arg(shift).arg(program).env("NO_FAKE_STAT", "1");
+    c
+}
+
+/// Builds every test executable as `cargo test` would (compilers are not
+/// run under libfaketime: rustc and rustdoc can hang there), then runs
+/// each one under libfaketime from its package's directory, as `cargo
+/// test` does. Every executable runs; the failures are listed at the end.
+fn shifted_clock_tests(extra: &[&String], postgres: Option<&str>) -> Result<()> {
+    if Command::new("faketime").arg("--version").output().is_err() {
+        bail!("--shifted-clock needs libfaketime's `faketime` (Debian package faketime)");
     }
-    kotlin_tests(shifted.then_some(CLOCK_SHIFT))
+    let out = cargo()
+        .args(["test", "--workspace", "--all-targets", "--no-run"])
+        .args(["--message-format", "json-render-diagnostics"])
+        .args(extra)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("building the tests")?;
+    if !out.status.success() {
+        bail!("building the tests failed");
+    }
+    let mut executables = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let is_test = msg["reason"] == "compiler-artifact" && msg["profile"]["test"] == true;
+        if let (true, Some(exe), Some(manifest)) = (
+            is_test,
+            msg["executable"].as_str(),
+            msg["manifest_path"].as_str(),
+        ) {
+            let dir = Path::new(manifest)
+                .parent()
+                .context("manifest has a directory")?;
+            executables.push((PathBuf::from(exe), dir.to_owned()));
+        }
+    }
+    if executables.is_empty() {
+        bail!("no test executable was built");
+    }
+    eprintln!(
+        "xtask: running {} test executables with the clock moved {CLOCK_SHIFT}",
+        executables.len()
+    );
+    let mut failed = Vec::new();
+    for (exe, dir) in &executables {
+        let mut cmd = faketime(CLOCK_SHIFT, exe);
+        cmd.current_dir(dir)
+            .env("CARGO_MANIFEST_DIR", dir)
+            .stdin(std::process::Stdio::null());
+        match postgres {
+            Some(url) => {
+                cmd.env("PRAXIS_TEST_DATABASE_URL", url)
+                    .env("PRAXIS_REQUIRE_POSTGRES", "1");
+            }
+            None => {
+                cmd.env_remove("PRAXIS_TEST_DATABASE_URL");
+            }
+        }
+        eprintln!("xtask: (clock {CLOCK_SHIFT}) {}", exe.display());
+        if !cmd
+            .status()
+            .with_context(|| format!("starting {exe:?}"))?
+            .success()
+        {
+            failed.push(exe.display().to_string());
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} test executables failed with the clock moved {CLOCK_SHIFT}: {}",
+            failed.len(),
+            executables.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn workspace() -> PathBuf {
@@ -200,8 +272,8 @@ fn kotlin_tests(clock_shift: Option<&str>) -> Result<()> {
         Some(shift) => {
             // Offline: the first run fetched everything, and the registry's
             // certificate may not be valid a year from now.
-            let mut c = Command::new("faketime");
-            c.args([shift, "mvn", "-o"]);
+            let mut c = faketime(shift, "mvn");
+            c.arg("-o");
             c
         }
         None => Command::new("mvn"),

@@ -2,5 +2,6 @@
 //! throttling.
 
 pub mod password;
+pub mod pool;
 pub mod throttle;
 pub mod tokens;

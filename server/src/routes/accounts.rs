@@ -12,7 +12,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::blocking;
 use crate::AppState;
 use crate::auth::{password, throttle, tokens};
 use crate::error::{AppError, AppResult};
@@ -59,16 +58,17 @@ async fn register(
     )?;
     let password = req.password;
     let inputs = personal_inputs(&email, &full_name);
-    let password_hash = blocking(move || {
-        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        password::check_strength(&password, &inputs).map(|()| password::hash(&password))
-    })
-    .await?
-    .map_err(|w| {
-        AppError::new(ErrorCode::WeakPassword)
-            .field("password")
-            .detail(w.message())
-    })?;
+    let password_hash = state
+        .hashing(move || {
+            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            password::check_strength(&password, &inputs).map(|()| password::hash(&password))
+        })
+        .await?
+        .map_err(|w| {
+            AppError::new(ErrorCode::WeakPassword)
+                .field("password")
+                .detail(w.message())
+        })?;
 
     let user_id = Uuid::new_v4();
     let user = NewUser {
@@ -97,6 +97,21 @@ async fn register(
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
 }
 
+/// Reserves one password check against the throttle of `key` (see
+/// `Store::reserve_login_attempt`); `Some(seconds)` to wait when refused.
+async fn reserve_attempt(
+    state: &AppState,
+    key: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<Option<u64>> {
+    Ok(state
+        .store()
+        .reserve_login_attempt(key, now, now - throttle::STREAK_RESET, |failures, last| {
+            throttle::retry_after(failures, last, now)
+        })
+        .await?)
+}
+
 /// Confirm the password in this login (erasure needs it within the last
 /// five minutes).
 #[utoipa::path(post, path = "/v1/sessions/reauth", tag = "sessions", security(("bearer" = [])),
@@ -115,12 +130,7 @@ async fn reauth(
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     let key = state.store().throttle_key(&user.email);
-    if let Some(wait) = state
-        .store()
-        .throttle(&key)
-        .await?
-        .and_then(|(failures, last)| throttle::retry_after(failures, last, now))
-    {
+    if let Some(wait) = reserve_attempt(&state, &key, now).await? {
         return Err(AppError::rate_limited(wait));
     }
     let phc = state
@@ -130,13 +140,14 @@ async fn reauth(
         .map(|c| c.password_hash)
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     let password = req.password;
-    if !blocking(move || password::verify(&password, &phc)).await? {
-        state
-            .store()
-            .record_login_failure(&key, now, now - throttle::STREAK_RESET)
-            .await?;
+    // A failure was counted when the attempt was reserved.
+    if !state
+        .hashing(move || password::verify(&password, &phc))
+        .await?
+    {
         return Err(AppError::new(ErrorCode::InvalidCredentials));
     }
+    state.store().clear_login_failures(&key).await?;
     state.store().mark_reauth(caller.family_id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -208,10 +219,7 @@ async fn login(
         validate::email("email", &req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
     let key = state.store().throttle_key(&email);
     let now = state.now();
-    let streak = state.store().throttle(&key).await?;
-    if let Some(wait) =
-        streak.and_then(|(failures, last)| throttle::retry_after(failures, last, now))
-    {
+    if let Some(wait) = reserve_attempt(&state, &key, now).await? {
         tracing::warn!("login throttled");
         return Err(AppError::rate_limited(wait));
     }
@@ -222,12 +230,11 @@ async fn login(
         None => (None, state.dummy_hash().to_owned()),
     };
     let password = req.password;
-    let matches = blocking(move || password::verify(&password, &phc)).await?;
+    let matches = state
+        .hashing(move || password::verify(&password, &phc))
+        .await?;
+    // The failure was counted when the attempt was reserved.
     let Some(user_id) = user_id.filter(|_| matches) else {
-        state
-            .store()
-            .record_login_failure(&key, now, now - throttle::STREAK_RESET)
-            .await?;
         // About the account when the email is known; about no one otherwise.
         let failed = Event {
             event: "login_failed",

@@ -150,12 +150,3 @@ fn panic_response() -> Response {
 pub(crate) fn path_id(raw: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(raw).map_err(|_| AppError::new(ErrorCode::NotFound))
 }
-
-/// Runs CPU-heavy work (password hashing) off the async workers.
-pub(crate) async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| AppError::new(ErrorCode::Internal))
-}

@@ -415,29 +415,37 @@ impl Store {
 
     // --- login throttling ------------------------------------------------
 
-    /// Consecutive failures and the time of the last one.
-    pub async fn throttle(&self, key: &[u8]) -> Result<Option<(u32, DateTime<Utc>)>, StoreError> {
-        let rows = self.db.query(sql::THROTTLE_GET, vec![key.into()]).await?;
-        rows.first()
-            .map(|r| Ok((u32::try_from(r.i64(0)?).unwrap_or(u32::MAX), at(r.i64(1)?)?)))
-            .transpose()
-    }
-
-    /// Counts a failure; a streak whose last failure is before `streak_start`
-    /// starts over at one.
-    pub async fn record_login_failure(
+    /// Reserves one password check for `key`, atomically: under a lock on
+    /// the key's row, `locked(failures, last_failure)` decides whether the
+    /// streak allows an attempt now (`Some(seconds)` to wait refuses it);
+    /// an allowed attempt is counted as a failure before the password is
+    /// checked, and [`Self::clear_login_failures`] settles it on success.
+    /// So however many attempts arrive at once, no more are checked than
+    /// the streak allows.
+    pub async fn reserve_login_attempt(
         &self,
         key: &[u8],
         now: DateTime<Utc>,
         streak_start: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        locked: impl FnOnce(u32, DateTime<Utc>) -> Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.begin().await?;
+        tx.execute(sql::THROTTLE_ENSURE, vec![key.into()]).await?;
+        let rows = tx.query(sql::THROTTLE_GET_LOCKED, vec![key.into()]).await?;
+        let row = rows.first().ok_or(StoreError::Decode("throttle row"))?;
+        let (failures, last) = (u32::try_from(row.i64(0)?).unwrap_or(u32::MAX), row.i64(1)?);
+        if failures > 0
+            && let Some(wait) = locked(failures, at(last)?)
+        {
+            return Ok(Some(wait));
+        }
         tx.execute(
             sql::THROTTLE_FAIL,
             vec![key.into(), ms(now).into(), ms(streak_start).into()],
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(None)
     }
 
     /// Forgets the failures after a successful login.

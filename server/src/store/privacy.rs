@@ -156,7 +156,25 @@ pub(super) async fn withdraw_member_policy(
         now,
     )
     .await?;
-    close_shares_if_gated(tx, user).await
+    close_shares_if_gated(tx, user).await?;
+    end_shares_without_common_org(tx, user).await
+}
+
+/// Live location goes only to people who share an organisation with the
+/// sharer. After a membership change of `user`, in the same transaction:
+/// `user` stops receiving from sharers they no longer share an
+/// organisation with, those recipients stop receiving from `user`, and a
+/// share left with no recipient ends (its position is deleted).
+pub(super) async fn end_shares_without_common_org(
+    tx: &mut dyn Tx,
+    user: Uuid,
+) -> Result<(), StoreError> {
+    tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
+        .await?;
+    tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT, vec![user.into()])
+        .await?;
+    tx.execute(sql::SHARES_DELETE_EMPTY, vec![]).await?;
+    Ok(())
 }
 
 async fn scope_fields(
@@ -652,7 +670,15 @@ impl Store {
         if r.uuid(0)? != user {
             return Ok(PositionOutcome::NotFound);
         }
-        let outcome = if r.i64(2)? <= ms(now) {
+        let expires_at = r.i64(2)?;
+        // The common-organisation rule holds on every position written: a
+        // recipient who left (or was removed) gets nothing more.
+        end_shares_without_common_org(&mut *tx, user).await?;
+        let ended = tx
+            .query(sql::SHARE_GET, vec![share.into()])
+            .await?
+            .is_empty();
+        let outcome = if ended || expires_at <= ms(now) {
             PositionOutcome::Expired
         } else {
             match Gates::load(&mut *tx, user)

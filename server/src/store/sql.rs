@@ -453,7 +453,18 @@ pub(crate) const SHARE_RECIPIENTS: &str =
 pub(crate) const SHARE_DELETE: &str = "DELETE FROM location_shares WHERE id = ?1";
 pub(crate) const SHARES_DELETE_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1";
 pub(crate) const SHARES_DELETE_EXPIRED: &str = "DELETE FROM location_shares WHERE expires_at <= ?1";
-pub(crate) const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.sealed, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 ORDER BY s.started_at, s.id";
+/// Shares others run with ?1 that have not ended and whose sharer still
+/// shares an organisation with ?1 (checked on every read, not only when
+/// the share started).
+pub(crate) const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.sealed, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 AND EXISTS (SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = s.user_id AND b.user_id = ?1) ORDER BY s.started_at, s.id";
+/// Drops the recipients of ?1's shares who no longer share an
+/// organisation with ?1.
+pub(crate) const SHARE_RECIPIENTS_PRUNE_OF_SHARER: &str = "DELETE FROM location_share_recipients WHERE share_id IN (SELECT id FROM location_shares WHERE user_id = ?1) AND NOT EXISTS (SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = location_share_recipients.user_id)";
+/// Drops ?1 from the shares of sharers who no longer share an organisation
+/// with ?1.
+pub(crate) const SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT: &str = "DELETE FROM location_share_recipients WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM location_shares s JOIN org_members a ON a.user_id = s.user_id JOIN org_members b ON b.org_id = a.org_id WHERE s.id = location_share_recipients.share_id AND b.user_id = ?1)";
+/// Ends the shares left with nobody to receive them (positions go too).
+pub(crate) const SHARES_DELETE_EMPTY: &str = "DELETE FROM location_shares WHERE NOT EXISTS (SELECT 1 FROM location_share_recipients r WHERE r.share_id = location_shares.id)";
 pub(crate) const POSITION_PUT: &str = "INSERT INTO location_positions (share_id, position, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (share_id) DO UPDATE SET position = ?2, updated_at = ?3";
 pub(crate) const SHARE_COMEMBER: &str = "SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = ?2 LIMIT 1";
 pub(crate) const VISIT_FIXES_EXPIRED: &str = "SELECT scope, record_id, fields FROM sync_records WHERE collection = 'visit_events' AND deleted IS NULL AND updated_at < ?1";
@@ -501,11 +512,13 @@ pub(crate) const USER_BY_ID_LOCKED: &str =
 pub(crate) const USER_UPDATE: &str =
     "UPDATE users SET email_index = ?2, sealed = ?3, updated_at = ?4 WHERE id = ?1";
 
-pub(crate) const THROTTLE_GET: &str =
-    "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = ?1";
 /// Counts one more failure; a streak older than `?3` starts over.
 pub(crate) const THROTTLE_FAIL: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 1, ?2) ON CONFLICT (throttle_key) DO UPDATE SET failures = CASE WHEN login_throttle.last_failure_at < ?3 THEN 1 ELSE login_throttle.failures + 1 END, last_failure_at = ?2";
 pub(crate) const THROTTLE_CLEAR: &str = "DELETE FROM login_throttle WHERE throttle_key = ?1";
+/// Makes sure the key has a row to lock (no failure counted yet).
+pub(crate) const THROTTLE_ENSURE: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 0, 0) ON CONFLICT (throttle_key) DO NOTHING";
+pub(crate) const THROTTLE_GET_LOCKED: &str =
+    "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = ?1 /*FOR UPDATE*/";
 
 pub(crate) const FAMILY_INSERT: &str =
     "INSERT INTO token_families (id, user_id, created_at) VALUES (?1, ?2, ?3)";

@@ -161,6 +161,7 @@ impl From<praxis_core::Error> for PraxisError {
                 },
                 ErrorCode::MethodNotAllowed
                 | ErrorCode::ResyncRequired
+                | ErrorCode::RequestTimeout
                 | ErrorCode::Unavailable
                 | ErrorCode::Internal => Self::Server { status },
             },

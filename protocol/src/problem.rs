@@ -79,6 +79,8 @@ pub enum ErrorCode {
     ReauthRequired,
     /// The account was erased: the device must wipe its local data.
     AccountErased,
+    /// The request was not received (or not handled) in time.
+    RequestTimeout,
     /// The server is not ready (e.g. its database is unreachable).
     Unavailable,
     /// An unexpected server error; nothing about it is disclosed.
@@ -119,6 +121,7 @@ impl ErrorCode {
             Self::Blocked => "blocked",
             Self::ReauthRequired => "reauth_required",
             Self::AccountErased => "account_erased",
+            Self::RequestTimeout => "request_timeout",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -206,6 +209,7 @@ mod tests {
             ErrorCode::JoinCodeExpired,
             ErrorCode::LastAdmin,
             ErrorCode::ResyncRequired,
+            ErrorCode::RequestTimeout,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {

@@ -76,6 +76,7 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
         Blocked => (StatusCode::FORBIDDEN, "Not possible with this person"),
         ReauthRequired => (StatusCode::FORBIDDEN, "Re-enter your password to confirm"),
         AccountErased => (StatusCode::GONE, "This account was erased"),
+        RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "Request timed out"),
         Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }

@@ -1,6 +1,7 @@
 //! HTTP-level behaviour: problem+json for every failure, body limits,
 //! content types, unknown routes, health probes and the OpenAPI document.
 
+use praxis_server::clock::Clock as _;
 use praxis_tests::{TestServer, person, suite};
 use serde_json::{Value, json};
 
@@ -12,7 +13,31 @@ suite!(
     health_and_readiness_answer,
     every_route_is_in_the_openapi_document,
     arrays_are_not_read_as_objects,
+    rejections_no_handler_wrote_are_problems_too,
 );
+
+/// Regression: axum's own path rejections answered `400 text/plain`
+/// (quoting the request). Every refusal is problem+json with a stable code.
+async fn rejections_no_handler_wrote_are_problems_too(s: TestServer) {
+    let u = s.user("paths").await;
+    let before = s.fingerprint().await;
+    let position = json!({"lat": 50.6, "lon": 3.06, "accuracy_m": 10.0,
+        "at": s.clock.now().to_rfc3339(), "precision": "precise"});
+    for path in [
+        "/v1/location/shares/%ff/position",
+        "/v1/location/shares/%c3%28/position",
+    ] {
+        let r = s.send("PUT", path, Some(&u.access), Some(&position)).await;
+        r.assert_problem(400, "validation_failed");
+        assert!(!String::from_utf8_lossy(&r.body).contains("%ff"));
+    }
+    for path in ["/v1/orgs/%ff/members/%fe", "/v1/contacts/blocks/%ff"] {
+        s.send("DELETE", path, Some(&u.access), None)
+            .await
+            .assert_problem(400, "validation_failed");
+    }
+    assert_eq!(s.fingerprint().await, before);
+}
 
 /// Regression: serde's derived structs take an array field by field, so
 /// `PATCH /v1/me ["x@y.org", "Name"]` changed the email and the name, and

@@ -86,6 +86,7 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
@@ -136,6 +137,40 @@ async fn server_date(
         res.headers_mut().insert(header::DATE, v);
     }
     res
+}
+
+/// Every refusal is problem+json, including those no handler wrote:
+/// axum's own extractor rejections (a path segment that is not UTF-8, a
+/// bad query string), the timeout layer's empty `408`, and any other bare
+/// error status. Their text (which may quote the request) is dropped.
+async fn problem_for_bare_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == praxis_protocol::PROBLEM_CONTENT_TYPE.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    use axum::http::StatusCode as S;
+    let code = match status {
+        S::NOT_FOUND => ErrorCode::NotFound,
+        S::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        S::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+        S::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        S::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        S::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        S::UNAUTHORIZED => ErrorCode::Unauthorized,
+        S::FORBIDDEN => ErrorCode::Forbidden,
+        S::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_client_error() => ErrorCode::ValidationFailed,
+        _ => ErrorCode::Internal,
+    };
+    let mut problem = AppError::new(code);
+    if code == ErrorCode::ValidationFailed {
+        problem = problem.detail("The request's path or query could not be read");
+    }
+    problem.into_response()
 }
 
 fn panic_response() -> Response {

@@ -131,9 +131,9 @@ impl std::fmt::Debug for ContactInvitation {
 pub struct InvitationPreview {
     /// Their account id.
     pub inviter_id: String,
-    /// Their name.
-    pub display_name: String,
-    /// Their profession.
+    /// Their name, if offered.
+    pub display_name: Option<String>,
+    /// Their profession, if offered.
     pub profession: Option<String>,
     /// Their organisation.
     pub organisation: Option<String>,

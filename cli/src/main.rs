@@ -1089,7 +1089,7 @@ async fn contacts(client: &PraxisClient, out: &Out, cmd: ContactsCommand) -> Res
             out.print(
                 &format!(
                     "{} ({}) invites you to connect and offers: {}. Valid until {}.",
-                    p.display_name,
+                    p.display_name.as_deref().unwrap_or("Someone"),
                     p.organisation
                         .as_deref()
                         .or(p.profession.as_deref())

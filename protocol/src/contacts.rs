@@ -147,12 +147,13 @@ redacted_debug!(InvitationCodeRequest {});
 pub struct InvitationPreview {
     /// The inviter's account id.
     pub inviter_id: Uuid,
-    /// Their display name.
-    pub display_name: String,
-    /// Their profession, if on their card.
+    /// Their display name, if offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Their profession, if offered and on their card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profession: Option<String>,
-    /// Their organisation, if on their card.
+    /// Their organisation, if offered and on their card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
     /// The fields they offer.

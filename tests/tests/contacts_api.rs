@@ -12,7 +12,93 @@ suite!(
     blocking_ends_the_connection_and_refuses_invitations,
     rate_limits_hold_under_100_rapid_requests,
     card_and_invitation_input_is_validated,
+    a_preview_shows_only_the_offered_fields,
+    a_restricted_account_cannot_change_its_card,
 );
+
+async fn preview(s: &TestServer, u: &TestUser, code: &str) -> Value {
+    ok(
+        &s.send(
+            "POST",
+            "/v1/contacts/invitations/preview",
+            Some(&u.access),
+            Some(&json!({ "code": code })),
+        )
+        .await,
+        200,
+    )
+}
+
+/// Regression: offered only `display_name`, the preview also showed the
+/// profession and organisation, to anyone holding the code, without using
+/// it up.
+async fn a_preview_shows_only_the_offered_fields(s: TestServer) {
+    let (a, b) = (s.user("a").await, s.user("b").await);
+    set_card(&s, &a, &full_card("pv")).await;
+    let name_only = invite(&s, &a, &["display_name"], false).await;
+    let p = preview(&s, &b, &name_only).await;
+    assert_eq!(p["display_name"], "Dr pv Morel");
+    assert!(p.get("profession").is_none(), "{p}");
+    assert!(p.get("organisation").is_none(), "{p}");
+    let phone_only = invite(&s, &a, &["work_phone"], false).await;
+    let p = preview(&s, &b, &phone_only).await;
+    for hidden in ["display_name", "profession", "organisation"] {
+        assert!(p.get(hidden).is_none(), "{hidden} shown: {p}");
+    }
+    assert_eq!(p["fields"], json!(["work_phone"]));
+    let all = invite(
+        &s,
+        &a,
+        &["display_name", "profession", "organisation"],
+        false,
+    )
+    .await;
+    let p = preview(&s, &b, &all).await;
+    assert_eq!(p["profession"], "physician");
+    assert_eq!(p["organisation"], "Maison de Santé Wazemmes");
+}
+
+/// Regression: while invitations, accept and forward were refused to a
+/// restricted account, its card edits still reached every holder.
+async fn a_restricted_account_cannot_change_its_card(s: TestServer) {
+    let (a, b) = (s.user("a").await, s.user("b").await);
+    set_card(&s, &a, &full_card("rs")).await;
+    connect(&s, &a, &b, false).await;
+    ok(
+        &s.send(
+            "PUT",
+            "/v1/me/restriction",
+            Some(&a.access),
+            Some(&json!({ "restricted": true })),
+        )
+        .await,
+        204,
+    );
+    let before = s.fingerprint().await;
+    let held_before = held(&s, &b).await;
+    s.send(
+        "PUT",
+        "/v1/contacts/card",
+        Some(&a.access),
+        Some(&full_card("changed")),
+    )
+    .await
+    .assert_problem(403, "restricted");
+    assert_eq!(s.fingerprint().await, before);
+    assert_eq!(held(&s, &b).await, held_before);
+    // Lifted, the edit goes through again.
+    ok(
+        &s.send(
+            "PUT",
+            "/v1/me/restriction",
+            Some(&a.access),
+            Some(&json!({ "restricted": false })),
+        )
+        .await,
+        204,
+    );
+    set_card(&s, &a, &full_card("changed")).await;
+}
 
 fn ok(r: &Resp, status: u16) -> Value {
     assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));

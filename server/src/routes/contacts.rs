@@ -152,7 +152,8 @@ async fn get_card(State(state): State<AppState>, caller: Caller) -> AppResult<Js
 /// Replace my card; every holder's copy is updated (their fields only).
 #[utoipa::path(put, path = "/v1/contacts/card", tag = "contacts", security(("bearer" = [])),
     request_body = ContactCard,
-    responses((status = 200, body = ContactCard), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = ContactCard), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, description = "restricted", body = Problem)))]
 async fn put_card(
     State(state): State<AppState>,
     caller: Caller,
@@ -265,11 +266,22 @@ async fn preview_invitation(
         .preview_invitation(payload.i, &hash, caller.user_id, state.now())
         .await?
         .map_err(redeem_error)?;
+    // Only what the invitation offers: anyone holding the code can preview
+    // it without using it up.
+    let offered = |f: &str| offer.fields.iter().any(|x| x == f);
     Ok(Json(InvitationPreview {
         inviter_id: offer.inviter,
-        display_name: offer.card.display_name.clone(),
-        profession: offer.card.profession.clone(),
-        organisation: offer.card.organisation.clone(),
+        display_name: offered("display_name").then(|| offer.card.display_name.clone()),
+        profession: offer
+            .card
+            .profession
+            .clone()
+            .filter(|_| offered("profession")),
+        organisation: offer
+            .card
+            .organisation
+            .clone()
+            .filter(|_| offered("organisation")),
         fields: offer.fields,
         expires_at: offer.expires_at,
     }))

@@ -229,6 +229,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin().await?;
+        // A restricted account's data is kept as it is: its card (and so
+        // every holder's copy) is frozen too.
+        if super::privacy::restricted(&mut *tx, user).await? {
+            return Err(StoreError::Restricted);
+        }
         let json = serde_json::to_string(card).map_err(|_| StoreError::Decode("card"))?;
         let json = seal_for(&mut *tx, user, &card_context(user), &json, ms(now)).await?;
         tx.execute(

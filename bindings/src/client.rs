@@ -128,7 +128,14 @@ impl PraxisClient {
         Ok(self.inner.account().cached_profile().await?.map(Into::into))
     }
 
-    /// Rectifies profile fields.
+    /// Confirms the password in this sign-in; changing the login email
+    /// needs it within the five minutes before.
+    pub async fn reauthenticate(&self, password: String) -> Result<(), PraxisError> {
+        Ok(self.inner.account().reauthenticate(&password).await?)
+    }
+
+    /// Rectifies profile fields (a new email needs `reauthenticate` first
+    /// and signs the other devices out).
     pub async fn update_profile(&self, update: ProfileUpdate) -> Result<Profile, PraxisError> {
         Ok(self
             .inner

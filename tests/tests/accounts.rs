@@ -427,11 +427,45 @@ async fn profile_rectification_validates_every_field(s: TestServer) {
         "profession": "physiotherapist",
         "date_of_birth": "1979-02-28",
     });
+    // The login email is a credential: changing it needs the password
+    // re-entered (regression: it did not, and answered email_taken at
+    // once), and ends every other session.
+    let before = s.fingerprint().await;
+    s.send("PATCH", "/v1/me", Some(&u.access), Some(&changes))
+        .await
+        .assert_problem(403, "reauth_required");
+    s.send(
+        "PATCH",
+        "/v1/me",
+        Some(&u.access),
+        Some(&json!({"email": other.email})),
+    )
+    .await
+    .assert_problem(403, "reauth_required");
+    assert_eq!(s.fingerprint().await, before);
+    let (other_device, _) = s.login(&u.email, &u.password).await;
+    let r = s
+        .send(
+            "POST",
+            "/v1/sessions/reauth",
+            Some(&u.access),
+            Some(&json!({"password": u.password})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
     let r = s
         .send("PATCH", "/v1/me", Some(&u.access), Some(&changes))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let p = r.json();
+    s.send("GET", "/v1/me", Some(&other_device), None)
+        .await
+        .assert_problem(401, "unauthorized");
+    let audit = s.send("GET", "/v1/me/audit", Some(&u.access), None).await;
+    assert!(
+        String::from_utf8_lossy(&audit.body).contains("email_changed"),
+        "audited"
+    );
     assert_eq!(p["email"], "rectified.address@clinic-example.org");
     assert_eq!(p["country"], "US");
     for f in [

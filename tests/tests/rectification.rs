@@ -125,7 +125,44 @@ async fn every_editable_field_reaches_every_device_and_holder() {
             "{f} has no rectification test"
         );
     }
+    let password = me["password"].as_str().expect("password");
     for (field, edit, read) in edits {
+        if let Some(email) = &edit.email {
+            // The login email is a credential: without the password
+            // re-entered, the change is refused.
+            let refused = phone.account().update_profile(&edit).await;
+            assert!(
+                matches!(&refused, Err(praxis_core::Error::Api { code, .. }) if *code == praxis_core::protocol::ErrorCode::ReauthRequired),
+                "{refused:?}"
+            );
+            phone
+                .account()
+                .reauthenticate(password)
+                .await
+                .expect("reauth");
+            let updated = phone.account().update_profile(&edit).await.expect(field);
+            // It signs the other devices out: the tablet learns it at its
+            // next contact, signs in with the new address, and sees it.
+            let _ = tablet.sync().sync_now("test").await;
+            assert!(
+                tablet.account().user_id().is_none(),
+                "tablet still signed in"
+            );
+            tablet
+                .account()
+                .login(email, password)
+                .await
+                .expect("sign in with the new email");
+            tablet.sync().sync_now("test").await.expect("sync");
+            let seen = tablet
+                .account()
+                .cached_profile()
+                .await
+                .expect("read")
+                .expect("profile");
+            assert_eq!(read(&seen), read(&updated), "{field} on the other device");
+            continue;
+        }
         let updated = phone.account().update_profile(&edit).await.expect(field);
         tablet.sync().sync_now("test").await.expect("sync");
         let seen = tablet

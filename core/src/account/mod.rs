@@ -213,7 +213,9 @@ impl Account {
         .await
     }
 
-    /// Rectifies profile fields on the server.
+    /// Rectifies profile fields on the server. A change of the login email
+    /// needs [`Self::reauthenticate`] first (else `reauth_required`) and
+    /// signs the account's other devices out.
     pub async fn update_profile(&self, req: &UpdateProfileRequest) -> Result<Profile> {
         let api = self.session.api();
         let p: Profile = self
@@ -383,16 +385,23 @@ impl Account {
         crate::export::download(&self.session, path, passphrase, progress).await
     }
 
+    /// Confirms the password in this sign-in. Sensitive changes need it in
+    /// the five minutes before: changing the login email
+    /// ([`Self::update_profile`]) and erasure.
+    pub async fn reauthenticate(&self, password: &str) -> Result<()> {
+        let reauth = praxis_protocol::ReauthRequest {
+            password: password.to_owned(),
+        };
+        self.call::<_, ()>(Method::POST, "v1/sessions/reauth".into(), Some(&reauth))
+            .await
+    }
+
     /// Erases the account on the server and wipes this device: the
     /// password is confirmed first (`reauth`), then everything about the
     /// user is removed; the user's other devices wipe themselves at their
     /// next contact, and holders of the user's card lose it.
     pub async fn delete_account(&self, password: &str) -> Result<()> {
-        let reauth = praxis_protocol::ReauthRequest {
-            password: password.to_owned(),
-        };
-        self.call::<_, ()>(Method::POST, "v1/sessions/reauth".into(), Some(&reauth))
-            .await?;
+        self.reauthenticate(password).await?;
         self.call::<NoBody, ()>(Method::DELETE, "v1/me".into(), None)
             .await?;
         self.session.end(false).await?;

@@ -191,6 +191,9 @@ public final class Praxis: Sendable {
         try await mapped { try await inner.cachedProfile().map(publicProfile) }
     }
 
+    /// Confirms the password; changing the login email needs it in the five minutes before.
+    public func reauthenticate(password: String) async throws { try await mapped { try await inner.reauthenticate(password: password) } }
+
     public func updateProfile(profession: String? = nil, fullName: String? = nil, phone: String? = nil) async throws -> Profile {
         try await mapped {
             publicProfile(try await inner.updateProfile(update: ProfileUpdate(

@@ -360,17 +360,21 @@ impl Store {
     }
 
     /// Applies a profile patch; `None` when the account does not exist,
-    /// [`StoreError::Conflict`] when the new email is taken.
+    /// [`StoreError::Conflict`] when the new email is taken. A change of the
+    /// login email ends every other session than `family` (the caller's)
+    /// and is audited, in the same transaction.
     pub async fn update_user(
         &self,
         id: Uuid,
         p: ProfilePatch,
+        family: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
         let mut tx = self.begin().await?;
         let Some(mut user) = read_user(&mut *tx, id, true).await? else {
             return Ok(None);
         };
+        let email_changed = p.email.as_ref().is_some_and(|e| *e != user.email);
         let mut profile = SealedProfile {
             email: user.email,
             full_name: user.full_name,
@@ -408,6 +412,19 @@ impl Store {
         )
         .await?;
         publish_profile(tx.as_mut(), id, profile_fields(&profile, now), now).await?;
+        if email_changed {
+            tx.execute(
+                sql::FAMILIES_REVOKE_OTHERS,
+                vec![id.into(), family.into(), ms(now).into()],
+            )
+            .await?;
+            super::audit::append(
+                &mut *tx,
+                &super::audit::Event::user("email_changed", id, serde_json::json!({})),
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         user = profile.into_record(id, user.created_at, now);
         Ok(Some(user))

@@ -522,6 +522,8 @@ pub(crate) const THROTTLE_GET_LOCKED: &str =
 
 pub(crate) const FAMILY_INSERT: &str =
     "INSERT INTO token_families (id, user_id, created_at) VALUES (?1, ?2, ?3)";
+/// Ends every session of ?1 but the family ?2 (the caller's own).
+pub(crate) const FAMILIES_REVOKE_OTHERS: &str = "UPDATE token_families SET revoked_at = ?3 WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL";
 pub(crate) const FAMILY_REVOKE: &str =
     "UPDATE token_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
 pub(crate) const ACCESS_INSERT: &str = "INSERT INTO access_tokens (token_hash, family_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)";

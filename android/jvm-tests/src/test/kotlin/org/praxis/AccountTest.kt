@@ -58,6 +58,12 @@ class AccountTest {
             assertEquals(SessionState.SignedIn(userId), praxis.session)
             assertEquals(person.email, praxis.cachedProfile()?.email)
             assertEquals("midwife", praxis.updateProfile(profession = "midwife").profession)
+            // The login email is a credential: it changes only with the password re-entered.
+            val newEmail = "renamed.${person.email}"
+            val refused = assertFailsWith<PraxisError.Conflict> { praxis.updateProfile(email = newEmail) }
+            assertEquals("reauth_required", refused.code)
+            praxis.reauthenticate(person.password)
+            assertEquals(newEmail, praxis.updateProfile(email = newEmail).email)
             praxis.logout()
             assertEquals(SessionState.SignedOut, praxis.session)
             assertNull(praxis.cachedProfile())

@@ -343,6 +343,10 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     suspend fun cachedProfile(): Profile? = mapped { inner.cachedProfile()?.toPublic() }
 
+    /** Confirms the password; changing the login email needs it in the five minutes before. */
+    suspend fun reauthenticate(password: String) = mapped { inner.reauthenticate(password) }
+
+    /** Rectifies profile fields; a new email needs [reauthenticate] first and signs the other devices out. */
     suspend fun updateProfile(
         email: String? = null,
         fullName: String? = null,

@@ -200,6 +200,19 @@ pub fn decide(
                 return d;
             }
         }
+        // A consent entry's time is the device's word: bounded like an HLC
+        // (a day ahead at most), so a wrong clock cannot date a grant in
+        // the far future. (The gates also rank entries by receipt; see
+        // `store::privacy`.)
+        if m.collection == consents::COLLECTION
+            && m.fields["at"]
+                .v
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_none_or(|t| t.with_timezone(&Utc) > now + Duration::days(1))
+        {
+            return Decision::Reject(RejectReason::InvalidRecord, Some("at".to_owned()));
+        }
         return Decision::Write {
             fields: if m.delete.is_some() {
                 Fields::new()

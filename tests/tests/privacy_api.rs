@@ -16,6 +16,7 @@ suite!(
     retention_clears_raw_fixes_after_the_org_period,
     restriction_freezes_data_but_objection_still_works,
     a_member_who_leaves_the_org_stops_receiving_and_sending_live_location,
+    a_future_dated_grant_cannot_outrank_a_later_withdrawal,
 );
 
 /// Signs in again (time jumps beyond the 15-minute access tokens).
@@ -872,4 +873,86 @@ async fn a_member_who_leaves_the_org_stops_receiving_and_sending_live_location(s
         .await
         .assert_problem(404, "not_found");
     assert!(seen_by(&s, &member).await.is_empty());
+}
+
+/// A consent entry dated by the device clock, `ahead` of the server's.
+async fn consent_dated(
+    s: &TestServer,
+    u: &TestUser,
+    purpose: &str,
+    granted: bool,
+    ahead: chrono::Duration,
+) -> Value {
+    push(
+        s,
+        u,
+        "consents",
+        json!({
+            "purpose": purpose,
+            "granted": granted,
+            "policy_version": 1,
+            "at": (s.clock.now() + ahead).to_rfc3339(),
+            "device": "phone-1",
+        }),
+    )
+    .await
+}
+
+/// Regression (GDPR Art. 7(3)): the ledger picked the latest entry by the
+/// device's own `at`, unbounded, so a grant dated a year ahead outranked a
+/// withdrawal made now and sharing stayed allowed. `at` is now bounded
+/// like an HLC, and the gates rank each entry from the earlier of its
+/// device time and its receipt.
+async fn a_future_dated_grant_cannot_outrank_a_later_withdrawal(s: TestServer) {
+    let (org, admin, member) = org(&s).await;
+    ok(
+        &set_policy(
+            &s,
+            &org,
+            &admin,
+            json!({"location_sharing": true, "max_precision": "precise"}),
+        )
+        .await,
+        200,
+    );
+    // A year ahead is refused outright.
+    let far = consent_dated(
+        &s,
+        &member,
+        "location_sharing",
+        true,
+        chrono::Duration::days(365),
+    )
+    .await;
+    assert_eq!(rejected(&far), Some("invalid_record"), "{far}");
+    assert_eq!(far["field"], "at");
+    // Twenty hours ahead is within the bound, and grants for now...
+    let near = consent_dated(
+        &s,
+        &member,
+        "location_sharing",
+        true,
+        chrono::Duration::hours(20),
+    )
+    .await;
+    assert_eq!(rejected(&near), None, "{near}");
+    ok(&start_share(&s, &member, &[&admin], 30).await, 201);
+    // ...but a withdrawal received a minute later wins at once.
+    s.clock.advance(chrono::Duration::minutes(1));
+    let w = consent_dated(
+        &s,
+        &member,
+        "location_sharing",
+        false,
+        chrono::Duration::zero(),
+    )
+    .await;
+    assert_eq!(rejected(&w), None, "{w}");
+    start_share(&s, &member, &[&admin], 30)
+        .await
+        .assert_problem(403, "consent_required");
+    // A later grant (an honest re-consent) counts again.
+    s.clock.advance(chrono::Duration::minutes(1));
+    consent(&s, &member, "location_sharing", true, 1).await;
+    ok(&start_share(&s, &member, &[&admin], 30).await, 201);
 }

@@ -177,6 +177,27 @@ pub(super) async fn end_shares_without_common_org(
     Ok(())
 }
 
+/// The user's consent ledger as the gates rank it. Each entry counts from
+/// the earlier of its device time and the server's receipt (records of the
+/// ledger are append-only, so `updated_at` is the receipt): a grant dated
+/// in the future by a wrong clock cannot outrank a withdrawal received
+/// after it, while an entry made offline keeps its earlier device time.
+async fn consent_ledger(tx: &mut dyn Tx, user: Uuid) -> Result<Vec<consents::Entry>, StoreError> {
+    let rows = tx
+        .query(sql::SCOPE_CONSENTS, vec![user_scope(user).into()])
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id = r.text(0)?;
+        let fields = open_fields(tx, user, consents::COLLECTION, &id, r.text(1)?).await?;
+        if let Some(mut e) = consents::Entry::from_fields(&id, &fields) {
+            e.at = e.at.min(at(r.i64(2)?)?);
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 async fn scope_fields(
     tx: &mut dyn Tx,
     user: Uuid,
@@ -259,11 +280,7 @@ impl Gates {
             .iter()
             .filter_map(|(_, f)| org_policy::MemberPolicy::from_fields(f))
             .collect();
-        let consents = scope_fields(tx, user, consents::COLLECTION)
-            .await?
-            .iter()
-            .filter_map(|(id, f)| consents::Entry::from_fields(id, f))
-            .collect();
+        let consents = consent_ledger(tx, user).await?;
         Ok(Self {
             restricted,
             effective: Effective::of(&policies),

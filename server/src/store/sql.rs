@@ -439,6 +439,8 @@ pub(crate) const POLICY_CHANGE_INSERT: &str = "INSERT INTO org_policy_changes (i
 pub(crate) const POLICY_CHANGES: &str = "SELECT actor_id, member_id, change, changed_at FROM org_policy_changes WHERE org_id = ?1 ORDER BY changed_at, id";
 pub(crate) const CONSENT_POLICIES: &str = "SELECT purpose, version FROM consent_policies";
 pub(crate) const CONSENT_POLICY_PUBLISH: &str = "INSERT INTO consent_policies (purpose, version, published_at) VALUES (?1, ?2, ?3) ON CONFLICT (purpose) DO UPDATE SET version = ?2, published_at = ?3 WHERE consent_policies.version < ?2";
+/// The consent ledger of a scope, with when the server received each entry.
+pub(crate) const SCOPE_CONSENTS: &str = "SELECT record_id, fields, updated_at FROM sync_records WHERE scope = ?1 AND collection = 'consents' AND deleted IS NULL";
 pub(crate) const SCOPE_COLLECTION: &str = "SELECT record_id, fields FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL";
 pub(crate) const SCOPE_COLLECTION_RECORDS: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL ORDER BY seq";
 pub(crate) const SHARE_INSERT: &str =

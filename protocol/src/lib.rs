@@ -29,8 +29,8 @@ pub use accounts::{
     TokenResponse, UpdateProfileRequest,
 };
 pub use orgs::{
-    CreateOrgRequest, CreateOrgResponse, JoinCodeResponse, JoinOrgRequest, JoinOrgResponse, Member,
-    Org, Role, UpdateMemberRequest, UpdateOrgRequest,
+    CreateOrgRequest, CreateOrgResponse, JoinCodeInfo, JoinCodeResponse, JoinOrgRequest,
+    JoinOrgResponse, Member, Org, Role, UpdateMemberRequest, UpdateOrgRequest,
 };
 pub use problem::{ErrorCode, PROBLEM_CONTENT_TYPE, Problem};
 

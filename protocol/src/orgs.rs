@@ -83,10 +83,28 @@ pub struct Org {
 pub struct JoinCodeResponse {
     /// Single-use code to hand to the person joining.
     pub code: String,
+    /// The code's id, to revoke it (`DELETE …/join-codes/{id}`); it does
+    /// not reveal the code.
+    pub id: String,
     /// After this instant the code no longer works.
     pub expires_at: DateTime<Utc>,
 }
-redacted_debug!(JoinCodeResponse { expires_at });
+redacted_debug!(JoinCodeResponse { id, expires_at });
+
+/// An open join code of an organisation, as admins list it (never the code
+/// itself: only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinCodeInfo {
+    /// The code's id (to revoke it).
+    pub id: String,
+    /// The admin who made it (the code dies with their admin role).
+    pub created_by: Uuid,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
 
 /// `POST /v1/orgs/join`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

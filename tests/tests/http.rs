@@ -179,6 +179,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org_id}/members"),
     ("patch", "/v1/orgs/{org_id}/members/{user_id}"),
     ("delete", "/v1/orgs/{org_id}/members/{user_id}"),
+    ("get", "/v1/orgs/{org_id}/join-codes"),
+    ("delete", "/v1/orgs/{org_id}/join-codes/{code_id}"),
     ("post", "/v1/sync/push"),
     ("post", "/v1/sync/pull"),
     ("get", "/v1/me/privacy"),
@@ -240,7 +242,8 @@ async fn every_route_is_in_the_openapi_document(s: TestServer) {
                 .replace("{user_id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{share_id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{owner_id}", &uuid::Uuid::new_v4().to_string())
-                .replace("{holder_id}", &uuid::Uuid::new_v4().to_string());
+                .replace("{holder_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{code_id}", "AAAA");
             let r = s.send(&method.to_uppercase(), &concrete, None, None).await;
             assert!(
                 ![404, 405].contains(&r.status),

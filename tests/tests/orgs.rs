@@ -11,7 +11,138 @@ suite!(
     outsiders_learn_nothing_about_an_org,
     roles_change_but_an_org_keeps_an_admin,
     org_input_is_validated,
+    join_codes_are_listed_revoked_and_die_with_their_creators_admin_role,
 );
+
+async fn set_role(s: &TestServer, admin: &TestUser, org: &str, user: &TestUser, role: &str) {
+    let r = s
+        .send(
+            "PATCH",
+            &format!("/v1/orgs/{org}/members/{}", user.id),
+            Some(&admin.access),
+            Some(&json!({ "role": role })),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn open_codes(s: &TestServer, admin: &TestUser, org: &str) -> Vec<Value> {
+    let r = s
+        .send(
+            "GET",
+            &format!("/v1/orgs/{org}/join-codes"),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json().as_array().expect("list").clone()
+}
+
+/// Regression: a code made by an admin who was later demoted or removed
+/// still let people in, and admins could neither list nor revoke codes.
+async fn join_codes_are_listed_revoked_and_die_with_their_creators_admin_role(s: TestServer) {
+    let (org, admin, second) = org_with_member(&s).await;
+    set_role(&s, &admin, &org, &second, "admin").await;
+    let made = s
+        .send(
+            "POST",
+            &format!("/v1/orgs/{org}/join-codes"),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    let (code_a, id_a) = (
+        made.json()["code"].as_str().expect("code").to_owned(),
+        made.json()["id"].as_str().expect("id").to_owned(),
+    );
+    let code_b = join_code(&s, &second, &org).await;
+    let listed = open_codes(&s, &admin, &org).await;
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .any(|c| c["id"] == id_a.as_str() && c["created_by"] == admin.id.as_str())
+    );
+    assert!(listed.iter().any(|c| c["created_by"] == second.id.as_str()));
+    assert!(
+        !listed.iter().any(|c| c.to_string().contains(&code_a)),
+        "codes are never listed"
+    );
+
+    // Members and outsiders learn nothing; unknown and garbage ids are 404.
+    let member = s.user("member").await;
+    s.send(
+        "POST",
+        "/v1/orgs/join",
+        Some(&member.access),
+        Some(&json!({"code": join_code(&s, &admin, &org).await})),
+    )
+    .await;
+    let outsider = s.user("outsider").await;
+    for (who, status, code) in [(&member, 403, "forbidden"), (&outsider, 404, "not_found")] {
+        s.send(
+            "GET",
+            &format!("/v1/orgs/{org}/join-codes"),
+            Some(&who.access),
+            None,
+        )
+        .await
+        .assert_problem(status, code);
+        s.send(
+            "DELETE",
+            &format!("/v1/orgs/{org}/join-codes/{id_a}"),
+            Some(&who.access),
+            None,
+        )
+        .await
+        .assert_problem(status, code);
+    }
+    for bad in ["AAAA", "not*base64", &"x".repeat(300)] {
+        s.send(
+            "DELETE",
+            &format!("/v1/orgs/{org}/join-codes/{bad}"),
+            Some(&admin.access),
+            None,
+        )
+        .await
+        .assert_problem(404, "not_found");
+    }
+
+    // Revoked: the code lets nobody in.
+    let r = s
+        .send(
+            "DELETE",
+            &format!("/v1/orgs/{org}/join-codes/{id_a}"),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let newcomer = s.user("newcomer").await;
+    join(&s, &newcomer, &code_a)
+        .await
+        .assert_problem(404, "not_found");
+    s.send(
+        "DELETE",
+        &format!("/v1/orgs/{org}/join-codes/{id_a}"),
+        Some(&admin.access),
+        None,
+    )
+    .await
+    .assert_problem(404, "not_found");
+
+    // The second admin is demoted: their open code dies with the role.
+    set_role(&s, &admin, &org, &second, "member").await;
+    assert!(open_codes(&s, &admin, &org).await.is_empty());
+    join(&s, &newcomer, &code_b)
+        .await
+        .assert_problem(404, "not_found");
+    // A fresh code from the remaining admin still works.
+    let fresh = join_code(&s, &admin, &org).await;
+    assert_eq!(join(&s, &newcomer, &fresh).await.status, 200);
+}
 
 async fn create_org(s: &TestServer, admin: &TestUser, name: &str) -> String {
     s.create_org(&admin.access, name).await

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use praxis_protocol::{
-    CreateOrgRequest, CreateOrgResponse, ErrorCode, JoinCodeResponse, JoinOrgRequest,
+    CreateOrgRequest, CreateOrgResponse, ErrorCode, JoinCodeInfo, JoinCodeResponse, JoinOrgRequest,
     JoinOrgResponse, Member, Org, Problem, Role, UpdateMemberRequest, UpdateOrgRequest,
 };
 use utoipa_axum::router::OpenApiRouter;
@@ -25,7 +25,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_org, list_orgs))
         .routes(routes!(get_org, update_org))
-        .routes(routes!(create_join_code))
+        .routes(routes!(create_join_code, list_join_codes))
+        .routes(routes!(revoke_join_code))
         .routes(routes!(join_org))
         .routes(routes!(list_members))
         .routes(routes!(update_member, remove_member))
@@ -136,21 +137,81 @@ async fn create_join_code(
     let code = tokens::generate::<16>(state.rng());
     let now = state.now();
     let expires_at = now + state.settings().join_code_ttl;
+    let hash = tokens::hash(&code);
     state
         .store()
-        .create_join_code(
-            &tokens::hash(&code),
-            org_id,
-            caller.user_id,
-            now,
-            expires_at,
-        )
+        .create_join_code(&hash, org_id, caller.user_id, now, expires_at)
         .await?;
     tracing::info!(%org_id, user_id = %caller.user_id, "join code created");
     Ok((
         StatusCode::CREATED,
-        Json(JoinCodeResponse { code, expires_at }),
+        Json(JoinCodeResponse {
+            code,
+            id: code_id(&hash),
+            expires_at,
+        }),
     ))
+}
+
+/// A join code's public id: its stored hash, base64url (it does not reveal
+/// the code).
+fn code_id(hash: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
+}
+
+/// The organisation's open join codes (admins): who made each, and until
+/// when it works. The codes themselves are not stored, so not listed.
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/join-codes", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = [JoinCodeInfo]), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+async fn list_join_codes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+) -> AppResult<Json<Vec<JoinCodeInfo>>> {
+    let org_id = path_id(&org_id)?;
+    membership(&state, org_id, &caller, true).await?;
+    let codes = state.store().open_join_codes(org_id, state.now()).await?;
+    Ok(Json(
+        codes
+            .into_iter()
+            .map(|(hash, created_by, created_at, expires_at)| JoinCodeInfo {
+                id: code_id(&hash),
+                created_by,
+                created_at,
+                expires_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Revoke an open join code (admins); audited.
+#[utoipa::path(delete, path = "/v1/orgs/{org_id}/join-codes/{code_id}", tag = "orgs", security(("bearer" = [])),
+    params(("org_id" = Uuid, Path), ("code_id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, description = "no such open code", body = Problem)))]
+async fn revoke_join_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org_id, code_id)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    use base64::Engine as _;
+    let org_id = path_id(&org_id)?;
+    membership(&state, org_id, &caller, true).await?;
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(code_id)
+        .map_err(|_| AppError::new(ErrorCode::NotFound))?;
+    if !state
+        .store()
+        .revoke_join_code(org_id, &hash, caller.user_id, state.now())
+        .await?
+    {
+        return Err(AppError::new(ErrorCode::NotFound));
+    }
+    tracing::info!(%org_id, user_id = %caller.user_id, "join code revoked");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Join an organisation with a code.

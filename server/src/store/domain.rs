@@ -677,6 +677,48 @@ impl Store {
         tx.commit().await
     }
 
+    /// The organisation's open join codes: (hash, creator, created, expires).
+    pub async fn open_join_codes(
+        &self,
+        org: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Vec<u8>, Uuid, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::JOIN_CODES_OPEN, vec![org.into(), ms(now).into()])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.bytes(0)?, r.uuid(1)?, at(r.i64(2)?)?, at(r.i64(3)?)?)))
+            .collect()
+    }
+
+    /// Revokes an unused join code of `org` (audited); `false` when there
+    /// is no such open code.
+    pub async fn revoke_join_code(
+        &self,
+        org: Uuid,
+        hash: &[u8],
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        if tx
+            .execute(sql::JOIN_CODE_REVOKE, vec![org.into(), hash.into()])
+            .await?
+            == 0
+        {
+            return Ok(false);
+        }
+        super::audit::append(
+            &mut *tx,
+            &super::audit::Event::org("join_code_revoked", org, actor, serde_json::json!({})),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Spends a join code and adds `user` as a member, atomically.
     pub async fn redeem_join_code(
         &self,
@@ -695,6 +737,14 @@ impl Store {
         }
         if expires_at <= ms(now) {
             return Ok(RedeemOutcome::Expired);
+        }
+        // A code lives only while its creator is an admin of the
+        // organisation (removal and demotion also delete their codes).
+        let creator_role = tx
+            .query(sql::MEMBER_ROLE, vec![org.into(), r.uuid(3)?.into()])
+            .await?;
+        if creator_role.first().map(|r| role(r, 0)).transpose()? != Some(Role::Admin) {
+            return Ok(RedeemOutcome::Unknown);
         }
         if !tx
             .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
@@ -781,6 +831,10 @@ impl Store {
             if admins.first().map(|r| r.i64(0)).transpose()?.unwrap_or(0) <= 1 {
                 return Ok(MemberChange::LastAdmin);
             }
+        }
+        if current == Role::Admin && new != Some(Role::Admin) {
+            tx.execute(sql::JOIN_CODES_DROP_OF_ADMIN, vec![org.into(), user.into()])
+                .await?;
         }
         match new {
             Some(role) => {

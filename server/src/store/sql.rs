@@ -553,7 +553,13 @@ pub(crate) const ADMIN_COUNT: &str =
     "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'admin'";
 pub(crate) const MEMBERS_OF_ORG: &str = "SELECT m.user_id, u.sealed, m.role, m.joined_at FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 ORDER BY m.joined_at, m.user_id";
 pub(crate) const JOIN_CODE_INSERT: &str = "INSERT INTO join_codes (code_hash, org_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
-pub(crate) const JOIN_CODE_LOOKUP: &str =
-    "SELECT org_id, expires_at, used_at FROM join_codes WHERE code_hash = ?1 /*FOR UPDATE*/";
+pub(crate) const JOIN_CODE_LOOKUP: &str = "SELECT org_id, expires_at, used_at, created_by FROM join_codes WHERE code_hash = ?1 /*FOR UPDATE*/";
+/// An organisation's open codes (unused, not expired).
+pub(crate) const JOIN_CODES_OPEN: &str = "SELECT code_hash, created_by, created_at, expires_at FROM join_codes WHERE org_id = ?1 AND used_at IS NULL AND expires_at > ?2 ORDER BY created_at, code_hash";
+pub(crate) const JOIN_CODE_REVOKE: &str =
+    "DELETE FROM join_codes WHERE org_id = ?1 AND code_hash = ?2 AND used_at IS NULL";
+/// The open codes ?2 made for ?1 die with ?2's admin role there.
+pub(crate) const JOIN_CODES_DROP_OF_ADMIN: &str =
+    "DELETE FROM join_codes WHERE org_id = ?1 AND created_by = ?2 AND used_at IS NULL";
 pub(crate) const JOIN_CODE_SPEND: &str =
     "UPDATE join_codes SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_at IS NULL";

@@ -591,3 +591,164 @@ async fn writes_while_nobody_is_signed_in_are_refused_and_queue_nothing() {
     }
     assert_eq!(client.cache().outbox(10).expect("outbox").len(), 0);
 }
+
+/// A loopback proxy in front of the server that can hold back the answers
+/// to sync pulls (requests pass at once; answers wait while `hold` is set).
+struct HoldingProxy {
+    url: String,
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    pulls_seen: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HoldingProxy {
+    async fn start(upstream: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pulls_seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (h, p) = (Arc::clone(&hold), Arc::clone(&pulls_seen));
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                // Whether the latest request on this connection is a pull.
+                let pulling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (pulling_up, seen) = (Arc::clone(&pulling), Arc::clone(&p));
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if buf[..n].starts_with(b"POST /v1/sync/pull") {
+                            pulling_up.store(true, Ordering::SeqCst);
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        } else if buf[..n].starts_with(b"POST ")
+                            || buf[..n].starts_with(b"GET ")
+                            || buf[..n].starts_with(b"DELETE ")
+                        {
+                            pulling_up.store(false, Ordering::SeqCst);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let hold = Arc::clone(&h);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        while pulling.load(Ordering::SeqCst) && hold.load(Ordering::SeqCst) {
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            hold,
+            pulls_seen,
+            task,
+        }
+    }
+}
+
+impl Drop for HoldingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Regression (high): signing out while a pull was in flight let the pull
+/// write the signed-out user's records and cursor back into the wiped
+/// cache, so on a shared tablet the next practitioner saw the previous
+/// one's visits and pulled from the previous user's cursor, missing their
+/// own history. Every sync step is now fenced by the session it started
+/// under, checked in the transaction that applies the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
+    use std::sync::atomic::Ordering;
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let (a, b) = (person("shared-a"), person("shared-b"));
+    s.register(&a).await;
+    s.register(&b).await;
+    // Each person already has visits on the server, made elsewhere.
+    let start = epoch() + Duration::days(1);
+    for (p, n, prefix) in [(&a, 11, "A-visit"), (&b, 12, "B-visit")] {
+        let elsewhere = device(
+            &s,
+            p["email"].as_str().expect("e"),
+            p["password"].as_str().expect("p"),
+            n,
+        )
+        .await;
+        for i in 0..30 {
+            elsewhere
+                .client
+                .appointments()
+                .create(visit(
+                    &format!("{prefix} {i}"),
+                    start + Duration::minutes(i),
+                ))
+                .await
+                .expect("create");
+        }
+        sync(&elsewhere).await;
+    }
+
+    // The shared tablet goes through a proxy that can hold pull answers.
+    let proxy = HoldingProxy::start(s.base_url().expect("url")).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = praxis_tests::client_config(&proxy.url, dir.path(), 13);
+    config.clock = Arc::new(ManualClock::new(epoch()));
+    let tablet = PraxisClient::open(config).await.expect("open");
+    praxis_tests::sign_in(&tablet, &a).await;
+
+    // A's pull is under way when A signs out and B signs in.
+    proxy.hold.store(true, Ordering::SeqCst);
+    let pulls_before = proxy.pulls_seen.load(Ordering::SeqCst);
+    let in_flight = {
+        let tablet = Arc::clone(&tablet);
+        tokio::spawn(async move { tablet.sync().sync_now("test").await })
+    };
+    while proxy.pulls_seen.load(Ordering::SeqCst) == pulls_before {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tablet.account().logout().await.expect("logout");
+    praxis_tests::sign_in(&tablet, &b).await;
+    proxy.hold.store(false, Ordering::SeqCst);
+    let _ = in_flight.await.expect("join");
+
+    // B syncs: B's whole history, nothing of A.
+    let status = tablet.sync().sync_now("test").await.expect("sync");
+    assert_eq!(status.state, SyncState::Idle, "{status:?}");
+    let list = tablet.appointments().list().await.expect("list");
+    let titles = titles(&list);
+    assert!(
+        !titles.iter().any(|t| t.starts_with("A-visit")),
+        "A's visits on B's screen: {titles:?}"
+    );
+    assert_eq!(
+        titles.iter().filter(|t| t.starts_with("B-visit")).count(),
+        30,
+        "B's whole history arrives: {titles:?}"
+    );
+}

@@ -127,7 +127,7 @@ impl Account {
                 .info("account", "previous user's local data removed");
         }
         self.session
-            .start(Tokens::from_response(me.user_id, t, now))
+            .start(Tokens::from_response(me.user_id, None, t, now))
             .await?;
         self.store_profile(&me).await?;
         self.log.info("account", "signed in");

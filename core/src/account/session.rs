@@ -49,6 +49,11 @@ pub enum SessionState {
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Tokens {
     pub(crate) user_id: Uuid,
+    /// This sign-in, kept across token refreshes: sync steps are fenced by
+    /// it (see `crate::cache::session_fence`). Nil for a session stored
+    /// before it existed.
+    #[serde(default)]
+    pub(crate) session_id: Uuid,
     pub(crate) access_token: String,
     pub(crate) refresh_token: String,
     pub(crate) access_expires_at: DateTime<Utc>,
@@ -59,10 +64,18 @@ praxis_protocol::redacted_debug!(Tokens {
 });
 
 impl Tokens {
-    pub(crate) fn from_response(user_id: Uuid, t: TokenResponse, now: DateTime<Utc>) -> Self {
+    /// The tokens of a new sign-in (a new session id) or, with
+    /// `session_id`, of a refresh within it.
+    pub(crate) fn from_response(
+        user_id: Uuid,
+        session_id: Option<Uuid>,
+        t: TokenResponse,
+        now: DateTime<Utc>,
+    ) -> Self {
         let life = Duration::seconds(i64::try_from(t.expires_in).unwrap_or(0));
         Self {
             user_id,
+            session_id: session_id.unwrap_or_else(Uuid::new_v4),
             access_token: t.access_token,
             refresh_token: t.refresh_token,
             access_expires_at: now + life,
@@ -178,14 +191,14 @@ impl Session {
         let body = RefreshRequest {
             refresh_token: current.refresh_token.clone(),
         };
-        let user_id = current.user_id;
+        let (user_id, session_id) = (current.user_id, current.session_id);
         let answer: Result<TokenResponse> = self
             .api
             .json(Method::POST, "v1/sessions/refresh", None, Body::Json(&body))
             .await;
         match answer {
             Ok(t) => {
-                let tokens = Tokens::from_response(user_id, t, self.clock.now());
+                let tokens = Tokens::from_response(user_id, Some(session_id), t, self.clock.now());
                 self.persist(Some(tokens.clone())).await?;
                 let access = tokens.access_token.clone();
                 *guard = Some(tokens);

@@ -19,6 +19,21 @@ pub use db::{Cache, CacheTx, OutboxEntry, Record, RecordMeta};
 /// while someone is signed in on this device.
 pub(crate) const SESSION_RECORD: (&str, &str) = ("session", "current");
 
+/// Who is signed in, as the fence of a sync step: the session record's
+/// account and sign-in ids (stable across token refreshes), or `None`.
+///
+/// A sync step reads it before going to the network and checks it again
+/// inside the transaction that applies the answer; a sign-out, a user
+/// switch or an erasure in between changes it, and the step writes
+/// nothing. Checked in the same transaction, under the cache's lock, it
+/// cannot race with the wipe.
+pub(crate) fn session_fence(tx: &CacheTx<'_>) -> crate::Result<Option<String>> {
+    let (collection, id) = SESSION_RECORD;
+    Ok(tx
+        .get::<serde_json::Value>(collection, id)?
+        .map(|r| format!("{}/{}", r.value["user_id"], r.value["session_id"])))
+}
+
 /// Runs cache work on tokio's blocking pool: SQLite and crypto never run
 /// on a thread the app's async code is using.
 pub(crate) async fn blocking<R: Send + 'static>(

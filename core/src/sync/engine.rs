@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::hlc::HlcClock;
 use super::plan::{LocalRecord, Plan, plan_incoming};
 use super::protocol::{Failure, Outcome, Step, SyncMachine, SyncStatus};
-use crate::cache::{Cache, CacheTx, RecordMeta, blocking};
+use crate::cache::{Cache, CacheTx, RecordMeta, blocking, session_fence};
 use crate::clock::Clock;
 use crate::log::Log;
 use crate::{Error, Result};
@@ -145,6 +145,16 @@ fn load_state(tx: &CacheTx<'_>, seed: u64) -> Result<State> {
         cursor: None,
         resync: false,
     })
+}
+
+/// Refuses to apply a sync answer when the signed-in session is not the
+/// one the step started under (`crate::cache::session_fence`).
+fn check_fence(tx: &CacheTx<'_>, started_under: &Option<String>) -> Result<()> {
+    if session_fence(tx)? == *started_under {
+        Ok(())
+    } else {
+        Err(Error::NotSignedIn)
+    }
 }
 
 fn save_state(tx: &mut CacheTx<'_>, s: &State) -> Result<()> {
@@ -454,6 +464,10 @@ impl SyncEngine {
     /// published consent versions and the restriction flag, applied (and
     /// enforced on what is queued) before anything is pushed.
     async fn policy_step(&self) -> Outcome {
+        let fence = match self.fence().await {
+            Ok(f) => f,
+            Err(e) => return failure(&e),
+        };
         let state = match self.transport.privacy().await {
             Ok(Some(s)) => s,
             Ok(None) => return Outcome::Done { more: false },
@@ -461,7 +475,10 @@ impl SyncEngine {
         };
         let now = self.clock.now();
         let applied = blocking(&self.cache, move |c| {
-            c.transaction(|tx| crate::privacy::apply_state(tx, &state, now))
+            c.transaction(|tx| {
+                check_fence(tx, &fence)?;
+                crate::privacy::apply_state(tx, &state, now)
+            })
         })
         .await;
         match applied {
@@ -479,6 +496,11 @@ impl SyncEngine {
             }
             Err(e) => failure(&e),
         }
+    }
+
+    /// The session a sync step starts under (see `check_fence`).
+    async fn fence(&self) -> Result<Option<String>> {
+        blocking(&self.cache, |c| c.transaction(|tx| session_fence(tx))).await
     }
 
     /// This device's sync identity (sent with every push).
@@ -510,11 +532,16 @@ impl SyncEngine {
                 } else {
                     pending_mutations(tx, PUSH_BATCH)?
                 };
-                Ok((load_state(tx, seed)?, entries, restricted))
+                Ok((
+                    load_state(tx, seed)?,
+                    entries,
+                    restricted,
+                    session_fence(tx)?,
+                ))
             })
         })
         .await;
-        let (state, entries, restricted) = match batch {
+        let (state, entries, restricted, fence) = match batch {
             Ok(b) => b,
             Err(e) => return failure(&e),
         };
@@ -550,6 +577,7 @@ impl SyncEngine {
         }
         let applied = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
+                check_fence(tx, &fence)?;
                 if restricted {
                     for seq in &pushed {
                         tx.remove_outbox_entry(*seq)?;
@@ -615,6 +643,10 @@ impl SyncEngine {
     async fn pull_step(&self, resync: bool) -> Outcome {
         let seed = self.seed;
         let now = self.clock.now();
+        let fence = match self.fence().await {
+            Ok(f) => f,
+            Err(e) => return failure(&e),
+        };
         if resync {
             let mut r = self.resync.lock().unwrap_or_else(|p| p.into_inner());
             if r.is_none() {
@@ -676,6 +708,7 @@ impl SyncEngine {
         let save_cursor = !resync || !more;
         let applied = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
+                check_fence(tx, &fence)?;
                 let pending = pending_keys(tx)?;
                 let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
@@ -712,7 +745,11 @@ impl SyncEngine {
             })
         })
         .await;
-        if resync && !more {
+        if matches!(applied, Err(Error::NotSignedIn)) {
+            // Fenced: the page was pulled for a session that has ended;
+            // nothing of it (not even a resync's progress) is kept.
+            *self.resync.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        } else if resync && !more {
             *self.resync.lock().unwrap_or_else(|p| p.into_inner()) = None;
             self.log.info("sync", "full resync finished");
         }

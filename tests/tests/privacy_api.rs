@@ -40,6 +40,20 @@ async fn org(s: &TestServer) -> (String, TestUser, TestUser) {
     (org, admin, member)
 }
 
+/// The admin allows live sharing, precisely.
+async fn allow_precise_sharing(s: &TestServer, org: &str, admin: &TestUser) {
+    ok(
+        &set_policy(
+            s,
+            org,
+            admin,
+            json!({"location_sharing": true, "max_precision": "precise"}),
+        )
+        .await,
+        200,
+    );
+}
+
 async fn set_policy(s: &TestServer, org: &str, admin: &TestUser, change: Value) -> Resp {
     s.send(
         "PATCH",
@@ -99,19 +113,7 @@ async fn consent(
     granted: bool,
     version: u32,
 ) -> Value {
-    push(
-        s,
-        u,
-        "consents",
-        json!({
-            "purpose": purpose,
-            "granted": granted,
-            "policy_version": version,
-            "at": s.clock.now().to_rfc3339(),
-            "device": "phone-1",
-        }),
-    )
-    .await
+    consent_dated(s, u, purpose, granted, version, chrono::Duration::zero()).await
 }
 
 fn visit(s: &TestServer, lat: f64, lon: f64, accuracy: f64, precision: &str) -> Value {
@@ -564,16 +566,7 @@ async fn live_shares_end_at_expiry_on_withdrawal_and_when_the_org_switches_off(s
     start_share(&s, &member, &[&admin], 60)
         .await
         .assert_problem(403, "policy_disabled");
-    ok(
-        &set_policy(
-            &s,
-            &org,
-            &admin,
-            json!({"location_sharing": true, "max_precision": "precise"}),
-        )
-        .await,
-        200,
-    );
+    allow_precise_sharing(&s, &org, &admin).await;
     start_share(&s, &member, &[&admin], 60)
         .await
         .assert_problem(403, "consent_required")
@@ -813,16 +806,7 @@ async fn a_member_who_leaves_the_org_stops_receiving_and_sending_live_location(s
     let (org, admin, member) = org(&s).await;
     let colleague = s.user("colleague").await;
     s.add_member(&admin.access, &colleague.access, &org).await;
-    ok(
-        &set_policy(
-            &s,
-            &org,
-            &admin,
-            json!({"location_sharing": true, "max_precision": "precise"}),
-        )
-        .await,
-        200,
-    );
+    allow_precise_sharing(&s, &org, &admin).await;
     for u in [&member, &colleague] {
         consent(&s, u, "location_sharing", true, 1).await;
     }
@@ -881,6 +865,7 @@ async fn consent_dated(
     u: &TestUser,
     purpose: &str,
     granted: bool,
+    version: u32,
     ahead: chrono::Duration,
 ) -> Value {
     push(
@@ -890,7 +875,7 @@ async fn consent_dated(
         json!({
             "purpose": purpose,
             "granted": granted,
-            "policy_version": 1,
+            "policy_version": version,
             "at": (s.clock.now() + ahead).to_rfc3339(),
             "device": "phone-1",
         }),
@@ -905,22 +890,14 @@ async fn consent_dated(
 /// device time and its receipt.
 async fn a_future_dated_grant_cannot_outrank_a_later_withdrawal(s: TestServer) {
     let (org, admin, member) = org(&s).await;
-    ok(
-        &set_policy(
-            &s,
-            &org,
-            &admin,
-            json!({"location_sharing": true, "max_precision": "precise"}),
-        )
-        .await,
-        200,
-    );
+    allow_precise_sharing(&s, &org, &admin).await;
     // A year ahead is refused outright.
     let far = consent_dated(
         &s,
         &member,
         "location_sharing",
         true,
+        1,
         chrono::Duration::days(365),
     )
     .await;
@@ -932,6 +909,7 @@ async fn a_future_dated_grant_cannot_outrank_a_later_withdrawal(s: TestServer) {
         &member,
         "location_sharing",
         true,
+        1,
         chrono::Duration::hours(20),
     )
     .await;
@@ -944,6 +922,7 @@ async fn a_future_dated_grant_cannot_outrank_a_later_withdrawal(s: TestServer) {
         &member,
         "location_sharing",
         false,
+        1,
         chrono::Duration::zero(),
     )
     .await;

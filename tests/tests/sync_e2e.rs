@@ -418,6 +418,29 @@ async fn changes_after_logout_and_login_again_are_not_mistaken_for_replays() {
     );
 }
 
+/// A minute passes for the server and the devices alike.
+fn a_minute_passes<const N: usize>(s: &TestServer, devices: [&Device; N]) {
+    for d in devices {
+        d.clock.advance(Duration::minutes(1));
+    }
+    s.clock.advance(Duration::minutes(1));
+}
+
+/// Renames a visit on a device (offline; the next sync sends it).
+async fn retitle(client: &PraxisClient, id: uuid::Uuid, title: &str) {
+    client
+        .appointments()
+        .update(
+            id,
+            AppointmentPatch {
+                title: Some(title.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+}
+
 /// The device's measured skew, to the hour.
 fn skew_hours(client: &PraxisClient) -> Option<i64> {
     client
@@ -468,42 +491,16 @@ async fn devices_three_days_fast_and_slow_sync_on_the_servers_time() {
     // A minute later (for everyone), the slow phone edits: by its own clock
     // the edit is six days older than the fast phone's write, by the
     // server's it is later, and it wins.
-    for c in [&fast.clock, &slow.clock] {
-        c.advance(Duration::minutes(1));
-    }
-    s.clock.advance(Duration::minutes(1));
-    slow.client
-        .appointments()
-        .update(
-            id,
-            AppointmentPatch {
-                title: Some("Edited slow".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("edit");
+    a_minute_passes(&s, [&fast, &slow]);
+    retitle(&slow.client, id, "Edited slow").await;
     sync(&slow).await;
     sync(&fast).await;
     let on_fast = fast.client.appointments().list().await.expect("list");
     assert_eq!(titles(&on_fast), ["Edited slow"]);
 
     // Then the fast phone edits again, later still: it wins in turn.
-    for c in [&fast.clock, &slow.clock] {
-        c.advance(Duration::minutes(1));
-    }
-    s.clock.advance(Duration::minutes(1));
-    fast.client
-        .appointments()
-        .update(
-            id,
-            AppointmentPatch {
-                title: Some("Edited fast".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("edit");
+    a_minute_passes(&s, [&fast, &slow]);
+    retitle(&fast.client, id, "Edited fast").await;
     sync(&fast).await;
     sync(&slow).await;
     for d in [&fast, &slow] {
@@ -523,17 +520,7 @@ async fn devices_three_days_fast_and_slow_sync_on_the_servers_time() {
     config.clock = clock.clone();
     let client = PraxisClient::open(config).await.expect("reopen");
     assert_eq!(skew_hours(&client), Some(-72));
-    client
-        .appointments()
-        .update(
-            id,
-            AppointmentPatch {
-                title: Some("After restart".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("edit offline");
+    retitle(&client, id, "After restart").await;
     let fast = Device {
         client,
         clock,

@@ -8,7 +8,10 @@
 //!   chain's start moving past them;
 //! * sync: tombstones and idempotency answers older than
 //!   [`TOMBSTONE_HORIZON_DAYS`] are pruned (a device offline longer does a
-//!   full resync).
+//!   full resync);
+//! * abuse counters: login-throttle streaks past their 24-hour reset and
+//!   rate-limit windows older than a day are deleted, so anonymous traffic
+//!   leaves nothing behind for long.
 
 use chrono::Duration;
 
@@ -33,6 +36,8 @@ pub struct Report {
     pub tombstones: u64,
     /// Audit entries past retention.
     pub audit_entries: u64,
+    /// Login-throttle and rate-limit rows past their window.
+    pub counters: u64,
 }
 
 /// Runs every retention job once.
@@ -49,11 +54,19 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         .store()
         .purge_erased_tokens(now - Duration::days(crate::store::ERASED_TOKEN_DAYS))
         .await?;
+    let counters = state
+        .store()
+        .purge_counters(
+            now - crate::auth::throttle::STREAK_RESET,
+            now - Duration::days(1),
+        )
+        .await?;
     Ok(Report {
         shares,
         visit_fixes,
         tombstones,
         audit_entries,
+        counters,
     })
 }
 
@@ -66,6 +79,7 @@ pub async fn run_forever(state: AppState) {
                 visit_fixes = r.visit_fixes,
                 tombstones = r.tombstones,
                 audit_entries = r.audit_entries,
+                counters = r.counters,
                 "retention jobs ran"
             ),
             Err(e) => tracing::warn!(error = %e, "retention jobs failed"),

@@ -20,6 +20,7 @@ suite!(
     database_holds_no_plaintext_password_or_token,
     parallel_registrations_of_one_email_create_one_account,
     parallel_wrong_passwords_are_checked_at_most_the_free_attempts,
+    anonymous_failures_leave_nothing_behind_after_a_day,
 );
 
 async fn register_login_and_read_profile(s: TestServer) {
@@ -645,4 +646,28 @@ async fn parallel_wrong_passwords_are_checked_at_most_the_free_attempts(s: TestS
         }
     }
     assert_eq!(checked, 3, "reauth checks only the free attempts too");
+}
+
+/// Regression: every failed login wrote an audit row (about no one, for an
+/// unknown email) and a throttle row that nothing purged, so anonymous
+/// traffic grew the database without bound. Unknown-email failures now
+/// leave no audit row, and the retention job deletes throttle streaks past
+/// their 24-hour reset (and old rate-limit windows).
+async fn anonymous_failures_leave_nothing_behind_after_a_day(s: TestServer) {
+    let before = s.fingerprint().await;
+    for i in 0..5 {
+        let body = json!({"email": format!("ghost-{i}@clinic-example.org"), "password": "x-guess"});
+        s.send("POST", "/v1/sessions", None, Some(&body))
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    assert_ne!(s.fingerprint().await, before, "the throttle counted them");
+    s.clock.advance(Duration::hours(25));
+    let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
+    assert_eq!(report.counters, 5);
+    assert_eq!(
+        s.fingerprint().await,
+        before,
+        "no audit row and no throttle row are left"
+    );
 }

@@ -241,14 +241,16 @@ async fn login(
         .await?;
     // The failure was counted when the attempt was reserved.
     let Some(user_id) = user_id.filter(|_| matches) else {
-        // About the account when the email is known; about no one otherwise.
-        let failed = Event {
-            event: "login_failed",
-            user: creds_user,
-            org: None,
-            details: json!({}),
-        };
-        state.store().audit(failed, now).await?;
+        // Recorded in the account's own security log when the email is
+        // known. A failure for an unknown email concerns no one: it leaves
+        // no audit row (anonymous traffic must not grow the database; the
+        // throttle row it counted is purged after a day).
+        if let Some(user) = creds_user {
+            state
+                .store()
+                .audit(Event::user("login_failed", user, json!({})), now)
+                .await?;
+        }
         tracing::warn!("login failed");
         return Err(AppError::new(ErrorCode::InvalidCredentials));
     };

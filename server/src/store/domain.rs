@@ -465,6 +465,25 @@ impl Store {
         Ok(None)
     }
 
+    /// Retention of abuse counters: login streaks older than
+    /// `streak_start`, and rate-limit windows that started before
+    /// `windows_before`. Returns the rows deleted.
+    pub async fn purge_counters(
+        &self,
+        streak_start: DateTime<Utc>,
+        windows_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let a = tx
+            .execute(sql::THROTTLE_PURGE, vec![ms(streak_start).into()])
+            .await?;
+        let b = tx
+            .execute(sql::RATE_PURGE, vec![ms(windows_before).into()])
+            .await?;
+        tx.commit().await?;
+        Ok(a + b)
+    }
+
     /// Forgets the failures after a successful login.
     pub async fn clear_login_failures(&self, key: &[u8]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;

@@ -517,6 +517,11 @@ pub(crate) const USER_UPDATE: &str =
 /// Counts one more failure; a streak older than `?3` starts over.
 pub(crate) const THROTTLE_FAIL: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 1, ?2) ON CONFLICT (throttle_key) DO UPDATE SET failures = CASE WHEN login_throttle.last_failure_at < ?3 THEN 1 ELSE login_throttle.failures + 1 END, last_failure_at = ?2";
 pub(crate) const THROTTLE_CLEAR: &str = "DELETE FROM login_throttle WHERE throttle_key = ?1";
+/// Streaks whose last failure is older than the reset (and reservation
+/// rows that never counted a failure).
+pub(crate) const THROTTLE_PURGE: &str = "DELETE FROM login_throttle WHERE last_failure_at < ?1";
+/// Rate-limit windows that started before ?1 (every window is shorter).
+pub(crate) const RATE_PURGE: &str = "DELETE FROM rate_limits WHERE window_start < ?1";
 /// Makes sure the key has a row to lock (no failure counted yet).
 pub(crate) const THROTTLE_ENSURE: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 0, 0) ON CONFLICT (throttle_key) DO NOTHING";
 pub(crate) const THROTTLE_GET_LOCKED: &str =

@@ -1181,7 +1181,7 @@ pub(super) async fn open_fields(
     parse_fields(&plain)
 }
 
-fn parse_fields(s: &str) -> Result<Fields, StoreError> {
+pub(super) fn parse_fields(s: &str) -> Result<Fields, StoreError> {
     serde_json::from_str(s).map_err(|_| StoreError::Decode("fields"))
 }
 

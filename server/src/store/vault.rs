@@ -423,16 +423,18 @@ impl Vault {
         Ok(format!("{SEALED}{}", B64.encode(blob)))
     }
 
-    /// Opens a sealed column value. A value without the prefix was written
-    /// before encryption at rest and is returned as it is (until
-    /// [`super::Store::seal_legacy`] rewrote it).
+    /// Opens a sealed column value. Migration 7 sealed every value written
+    /// before encryption at rest (reading them raw, not through here), and
+    /// the store has sealed every value since: a value without the prefix
+    /// was put there by something else and is refused, never served as
+    /// plaintext.
     pub(super) fn open(
         key: &LessSafeKey,
         context: &str,
         stored: String,
     ) -> Result<String, StoreError> {
         let Some(b64) = stored.strip_prefix(SEALED) else {
-            return Ok(stored);
+            return Err(StoreError::Decode("unsealed value"));
         };
         let blob = B64
             .decode(b64)
@@ -630,7 +632,7 @@ mod tests {
     }
 
     #[test]
-    fn sealed_values_open_only_in_their_context_and_legacy_text_passes_through() {
+    fn sealed_values_open_only_in_their_context_and_unsealed_text_is_refused() {
         let vault = Vault::new(MasterKeys::random());
         let key = aead_key(&[7u8; KEY_LEN]).expect("test value");
         let sealed = vault.seal(&key, "users/1", "Ana Lima").expect("test value");
@@ -642,10 +644,12 @@ mod tests {
         assert!(Vault::open(&key, "users/2", sealed.clone()).is_err());
         let other = aead_key(&[8u8; KEY_LEN]).expect("test value");
         assert!(Vault::open(&other, "users/1", sealed).is_err());
-        assert_eq!(
-            Vault::open(&key, "users/1", "{\"a\":1}".into()).expect("test value"),
-            "{\"a\":1}"
-        );
+        // Regression: a value without the sealed prefix passed through as
+        // plaintext even after migration 7 had sealed everything.
+        assert!(matches!(
+            Vault::open(&key, "users/1", "{\"a\":1}".into()),
+            Err(StoreError::Decode("unsealed value"))
+        ));
     }
 
     #[test]

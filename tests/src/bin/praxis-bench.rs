@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use praxis_core::protocol::location::{Geofence, GeofenceIndex, LatLon};
+use praxis_server::clock::Clock as _;
 use praxis_tests::{Backend, TestServer, Transport, postgres_url};
 use serde_json::{Value, json};
 
@@ -226,7 +227,7 @@ async fn login_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
         .await
         .ok_or_else(|| anyhow::anyhow!("sqlite unavailable"))?;
     let store = server.state.store();
-    let now = chrono::Utc::now();
+    let now = server.clock.now();
     let mut emails = Vec::with_capacity(users);
     let db = store.db().clone();
     let mut tx = db.begin().await?;
@@ -278,18 +279,19 @@ async fn login_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     );
     lookup.baseline = Some(plain);
 
-    // Whole logins over HTTP, 4 at a time.
-    let person = praxis_tests::person("loginbench");
-    server.register(&person).await;
+    // Whole logins over HTTP, 4 at a time, one account each (one account's
+    // parallel attempts are capped by the throttle's reservation, by design).
     let url = format!("{}/v1/sessions", server.base_url().expect("http"));
-    let body = Arc::new(serde_json::json!({
-        "email": person["email"], "password": person["password"],
-    }));
     let stop_at = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..4 {
+        let person = praxis_tests::person("loginbench");
+        server.register(&person).await;
+        let body = serde_json::json!({
+            "email": person["email"], "password": person["password"],
+        });
         let client = praxis_tests::http_client();
-        let (url, body) = (url.clone(), Arc::clone(&body));
+        let url = url.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
@@ -297,7 +299,7 @@ async fn login_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
                 let t = Instant::now();
                 let ok = client
                     .post(&url)
-                    .json(&*body)
+                    .json(&body)
                     .send()
                     .await
                     .map(|r| r.status().is_success())
@@ -511,11 +513,10 @@ async fn sync_client(url: &str, email: &str, password: &str) -> anyhow::Result<(
 }
 
 /// N new appointments as push mutations, in batches of 100.
-fn create_batches(n: usize, tag: &str) -> Vec<Value> {
-    let t = format!(
-        "{:013}-000000-bench",
-        chrono::Utc::now().timestamp_millis() - 60_000
-    );
+/// Batches of `n` new visits stamped a minute before `now` (the server's
+/// time: a stamp more than a day ahead of it is refused).
+fn create_batches(n: usize, tag: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+    let t = format!("{:013}-000000-bench", now.timestamp_millis() - 60_000);
     let f = |v: Value| json!({ "v": v, "t": t });
     (0..n)
         .collect::<Vec<_>>()
@@ -558,6 +559,13 @@ async fn push_all(
             .send()
             .await?;
         anyhow::ensure!(r.status().is_success(), "push failed: {}", r.status());
+        // Every mutation must be applied: a benchmark of refusals measures
+        // nothing.
+        let answer: Value = r.json().await?;
+        let refused = answer["results"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|x| x["status"] != "applied").count());
+        anyhow::ensure!(refused == 0, "{refused} mutations not applied: {answer}");
     }
     Ok(())
 }
@@ -573,7 +581,13 @@ async fn sync_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     let url = server.base_url().expect("http").to_owned();
     let user = server.user("syncbench").await;
     let http = praxis_tests::http_client();
-    push_all(&http, &url, &user.access, &create_batches(n, "bench")).await?;
+    push_all(
+        &http,
+        &url,
+        &user.access,
+        &create_batches(n, "bench", server.clock.now()),
+    )
+    .await?;
     let mut out = Vec::new();
 
     let child = tokio::process::Command::new(std::env::current_exe()?)
@@ -642,7 +656,13 @@ async fn sync_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
 
     // Edit to visible: device A edits and syncs, device B syncs and sees it.
     let small = server.user("edit2visible").await;
-    push_all(&http, &url, &small.access, &create_batches(100, "e2v")).await?;
+    push_all(
+        &http,
+        &url,
+        &small.access,
+        &create_batches(100, "e2v", server.clock.now()),
+    )
+    .await?;
     let dev = |n: u8| {
         let url = url.clone();
         let (email, password) = (small.email.clone(), small.password.clone());
@@ -761,6 +781,7 @@ async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metri
         users.push(server.user(&format!("push{i}")).await);
     }
     let stop_at = Instant::now() + duration;
+    let now = server.clock.now();
     let mut tasks = Vec::new();
     for u in users {
         let (url, token) = (url.clone(), u.access.clone());
@@ -769,7 +790,7 @@ async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metri
             let mut lat = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < stop_at {
-                let batch = create_batches(100, "load").remove(0);
+                let batch = create_batches(100, "load", now).remove(0);
                 let t = Instant::now();
                 let ok = client
                     .post(format!("{url}/v1/sync/push"))
@@ -946,15 +967,24 @@ async fn location_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     ));
 
     // The device's full check: policy, consents and state read from the
-    // encrypted cache, then the rule (what check-in pays per fix).
+    // encrypted cache, then the rule (what check-in pays per fix). Consent
+    // is recorded only for someone signed in.
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("server"))?;
+    let person = server.user("gates").await;
     let dir = tempfile::tempdir()?;
     let client = praxis_core::PraxisClient::open(praxis_core::ClientConfig::new(
-        "http://127.0.0.1:9",
+        server.base_url().expect("http"),
         dir.path(),
         Arc::new(praxis_core::cache::RawKeyProvider::new([9; 32]))
             as Arc<dyn praxis_core::cache::KeyProvider>,
     ))
     .await?;
+    client
+        .account()
+        .login(&person.email, &person.password)
+        .await?;
     for i in 0..40 {
         let p = Purpose::ALL[i % 4];
         if i % 3 == 0 {
@@ -1004,7 +1034,7 @@ async fn bench_account(
 
 async fn bench_users(server: &TestServer, n: usize, tag: &str) -> anyhow::Result<Vec<uuid::Uuid>> {
     let store = server.state.store();
-    let now = chrono::Utc::now();
+    let now = server.clock.now();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let id = uuid::Uuid::new_v4();
@@ -1037,7 +1067,7 @@ async fn bench_connect(
     holder: uuid::Uuid,
 ) -> anyhow::Result<()> {
     let store = server.state.store();
-    let now = chrono::Utc::now();
+    let now = server.clock.now();
     let id = uuid::Uuid::new_v4();
     let hash = id.as_bytes().to_vec();
     let fields: Vec<String> = [
@@ -1118,7 +1148,7 @@ async fn contact_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     let n = server
         .state
         .store()
-        .put_card(owner, &card, chrono::Utc::now())
+        .put_card(owner, &card, server.clock.now())
         .await?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     anyhow::ensure!(n == holders, "{n} holders updated");

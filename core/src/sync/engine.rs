@@ -306,8 +306,7 @@ impl SyncEngine {
             c.transaction(|tx| {
                 // Checked in the write's own transaction: a sign-out that
                 // wiped the cache cannot be followed by a write it missed.
-                let (session, current) = crate::cache::SESSION_RECORD;
-                if require_session && tx.get::<serde::de::IgnoredAny>(session, current)?.is_none() {
+                if require_session && session_fence(tx)?.is_none() {
                     return Err(Error::NotSignedIn);
                 }
                 // A restricted account keeps its data unchanged; only

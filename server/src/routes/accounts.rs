@@ -40,6 +40,7 @@ const NAME_MAX: usize = 200;
         (status = 400, description = "validation_failed or malformed_json", body = Problem),
         (status = 409, description = "email_taken", body = Problem),
         (status = 422, description = "too_young or weak_password", body = Problem),
+        (status = 503, description = "unavailable: password hashing saturated, with Retry-After", body = Problem),
     ))]
 async fn register(
     State(state): State<AppState>,
@@ -112,12 +113,34 @@ async fn reserve_attempt(
         .await?)
 }
 
+/// Checks a password against a reserved attempt of `key`. When hashing is
+/// saturated (`503`) the password was never checked, so the reservation
+/// is given back rather than counted against the user.
+async fn checked_password(
+    state: &AppState,
+    key: &[u8],
+    password: String,
+    phc: String,
+) -> AppResult<bool> {
+    match state
+        .hashing(move || password::verify(&password, &phc))
+        .await
+    {
+        Ok(matches) => Ok(matches),
+        Err(busy) => {
+            state.store().refund_login_attempt(key).await?;
+            Err(busy)
+        }
+    }
+}
+
 /// Confirm the password in this login (erasure needs it within the last
 /// five minutes).
 #[utoipa::path(post, path = "/v1/sessions/reauth", tag = "sessions", security(("bearer" = [])),
     request_body = ReauthRequest,
     responses((status = 204), (status = 401, description = "invalid_credentials", body = Problem),
-        (status = 429, body = Problem)))]
+        (status = 429, body = Problem),
+        (status = 503, description = "unavailable: password hashing saturated, with Retry-After", body = Problem)))]
 async fn reauth(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,10 +164,7 @@ async fn reauth(
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     let password = req.password;
     // A failure was counted when the attempt was reserved.
-    if !state
-        .hashing(move || password::verify(&password, &phc))
-        .await?
-    {
+    if !checked_password(&state, &key, password, phc).await? {
         return Err(AppError::new(ErrorCode::InvalidCredentials));
     }
     state.store().clear_login_failures(&key).await?;
@@ -214,6 +234,7 @@ fn personal_inputs(email: &str, full_name: &str) -> Vec<String> {
         (status = 200, body = TokenResponse),
         (status = 401, description = "invalid_credentials", body = Problem),
         (status = 429, description = "rate_limited, with Retry-After", body = Problem),
+        (status = 503, description = "unavailable: password hashing saturated, with Retry-After", body = Problem),
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -236,9 +257,7 @@ async fn login(
         None => (None, state.dummy_hash().to_owned()),
     };
     let password = req.password;
-    let matches = state
-        .hashing(move || password::verify(&password, &phc))
-        .await?;
+    let matches = checked_password(&state, &key, password, phc).await?;
     // The failure was counted when the attempt was reserved.
     let Some(user_id) = user_id.filter(|_| matches) else {
         // Recorded in the account's own security log when the email is

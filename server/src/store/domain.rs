@@ -484,6 +484,13 @@ impl Store {
         Ok(a + b)
     }
 
+    /// Gives back a reserved attempt whose password was never checked.
+    pub async fn refund_login_attempt(&self, key: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(sql::THROTTLE_REFUND, vec![key.into()]).await?;
+        tx.commit().await
+    }
+
     /// Forgets the failures after a successful login.
     pub async fn clear_login_failures(&self, key: &[u8]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;

@@ -689,8 +689,13 @@ impl Store {
         }
         let expires_at = r.i64(2)?;
         // The common-organisation rule holds on every position written: a
-        // recipient who left (or was removed) gets nothing more.
-        end_shares_without_common_org(&mut *tx, user).await?;
+        // recipient who left (or was removed) gets nothing more. Only this
+        // sharer's shares are looked at (a membership change already
+        // settled both directions, see `end_shares_without_common_org`).
+        tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
+            .await?;
+        tx.execute(sql::SHARES_DELETE_EMPTY_OF_USER, vec![user.into()])
+            .await?;
         let ended = tx
             .query(sql::SHARE_GET, vec![share.into()])
             .await?

@@ -467,6 +467,8 @@ pub(crate) const SHARE_RECIPIENTS_PRUNE_OF_SHARER: &str = "DELETE FROM location_
 pub(crate) const SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT: &str = "DELETE FROM location_share_recipients WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM location_shares s JOIN org_members a ON a.user_id = s.user_id JOIN org_members b ON b.org_id = a.org_id WHERE s.id = location_share_recipients.share_id AND b.user_id = ?1)";
 /// Ends the shares left with nobody to receive them (positions go too).
 pub(crate) const SHARES_DELETE_EMPTY: &str = "DELETE FROM location_shares WHERE NOT EXISTS (SELECT 1 FROM location_share_recipients r WHERE r.share_id = location_shares.id)";
+/// The same, for the shares of ?1 only (the position-write path).
+pub(crate) const SHARES_DELETE_EMPTY_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM location_share_recipients r WHERE r.share_id = location_shares.id)";
 pub(crate) const POSITION_PUT: &str = "INSERT INTO location_positions (share_id, position, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (share_id) DO UPDATE SET position = ?2, updated_at = ?3";
 pub(crate) const SHARE_COMEMBER: &str = "SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = ?2 LIMIT 1";
 pub(crate) const VISIT_FIXES_EXPIRED: &str = "SELECT scope, record_id, fields FROM sync_records WHERE collection = 'visit_events' AND deleted IS NULL AND updated_at < ?1";
@@ -522,6 +524,9 @@ pub(crate) const THROTTLE_CLEAR: &str = "DELETE FROM login_throttle WHERE thrott
 pub(crate) const THROTTLE_PURGE: &str = "DELETE FROM login_throttle WHERE last_failure_at < ?1";
 /// Rate-limit windows that started before ?1 (every window is shorter).
 pub(crate) const RATE_PURGE: &str = "DELETE FROM rate_limits WHERE window_start < ?1";
+/// Gives back one reserved attempt whose password was never checked.
+pub(crate) const THROTTLE_REFUND: &str =
+    "UPDATE login_throttle SET failures = failures - 1 WHERE throttle_key = ?1 AND failures > 0";
 /// Makes sure the key has a row to lock (no failure counted yet).
 pub(crate) const THROTTLE_ENSURE: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 0, 0) ON CONFLICT (throttle_key) DO NOTHING";
 pub(crate) const THROTTLE_GET_LOCKED: &str =

@@ -459,7 +459,8 @@ enum ProfileCommand {
     },
     /// Correct profile fields (only those given change).
     Edit {
-        /// New email address.
+        /// New email address (your sign-in: the password is asked for, or
+        /// read from PRAXIS_PASSWORD, and your other devices are signed out).
         #[arg(long)]
         email: Option<String>,
         /// New full name.
@@ -663,6 +664,12 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     field: "profile edit",
                     reason: "give at least one field to change, e.g. --phone",
                 });
+            }
+            if update.email.is_some() {
+                // The sign-in email changes only with the password
+                // confirmed (the server refuses it otherwise).
+                let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+                account.reauthenticate(&password).await?;
             }
             let profile = account.update_profile(&update).await?;
             out.profile(&profile);

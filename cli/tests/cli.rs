@@ -106,6 +106,22 @@ async fn admin_and_practitioner_scenario() {
     assert_eq!(code(&o), 6);
     let offline = nurse.json(&["profile", "show", "--offline"], None).await;
     assert_eq!(offline["profession"], "midwife");
+    // A new sign-in email needs the password, and then works for login.
+    let new_email = format!("renamed.{}", pn["email"].as_str().expect("email"));
+    let o = nurse
+        .praxis(
+            &["profile", "edit", "--email", &new_email],
+            Some("not-the-password-at-all"),
+        )
+        .await;
+    assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    let p = nurse
+        .json(
+            &["profile", "edit", "--email", &new_email],
+            pn["password"].as_str(),
+        )
+        .await;
+    assert_eq!(p["email"], new_email.as_str());
 
     // Human output is readable too.
     let o = admin.praxis(&["org", "members", &org], None).await;

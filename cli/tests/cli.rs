@@ -2,7 +2,7 @@
 //! organisation scenario for an admin and a practitioner, bad input, and
 //! the exit codes scripts rely on.
 
-mod common;
+use crate::common;
 
 use common::{Run, code, login, register, register_args, sign_up};
 use praxis_tests::{Backend, TestServer, Transport, person};

@@ -3,7 +3,7 @@
 //! echoed, and a wrong one is refused with its exit code; progress shown
 //! to a person at a terminal, never to a script.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

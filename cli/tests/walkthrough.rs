@@ -3,9 +3,9 @@
 //! server through every subcommand, bad input included. The last check
 //! fails when a subcommand exists that this scenario never ran.
 
-mod common;
+use crate::common;
 
-use common::{INVOKED, Run, code, leaf_subcommands, login, sign_up};
+use common::{Run, code, invoked_against, leaf_subcommands, login, sign_up};
 use praxis_tests::{Backend, TestServer, Transport, person};
 use serde_json::Value;
 
@@ -412,7 +412,7 @@ async fn every_subcommand_in_one_working_day() {
     assert_eq!(code(&bruno.praxis(&["sync"], None).await), 3);
 
     // Every subcommand the binary has was run above.
-    let invoked = INVOKED.lock().expect("lock").clone();
+    let invoked = invoked_against(&url);
     let leaves = leaf_subcommands();
     for known in [
         "register",

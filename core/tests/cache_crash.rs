@@ -80,7 +80,7 @@ fn crash_child() {
 fn run_and_kill(path: &Path, mode: &str, from: u64, delay: Duration) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .args([
-            "crash_child",
+            "cache_crash::crash_child",
             "--exact",
             "--ignored",
             "--nocapture",

@@ -106,7 +106,7 @@ fn run_and_kill(
 ) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .args([
-            "sync_crash_child",
+            "sync_crash::sync_crash_child",
             "--exact",
             "--ignored",
             "--nocapture",

@@ -199,9 +199,13 @@ fn shifted_clock_tests(extra: &[&String], postgres: Option<&str>) -> Result<()> 
     Ok(())
 }
 
+/// The workspace root. `cargo xtask` sets `CARGO_MANIFEST_DIR` when it
+/// runs this binary; that is preferred over the path compiled in, because
+/// a build cache shared by two checkouts can hand one the other's binary.
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.parent()
         .expect("xtask lives in the workspace")
         .to_owned()
 }

@@ -1,17 +1,26 @@
 //! What the CLI tests share: running the `praxis` binary for one device
 //! against a real server, and signing people up through it.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
 
 use serde_json::Value;
 
-/// Every argument list run in this test binary, for coverage checks.
-pub static INVOKED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Every argument list run, by the server it was run against (each test
+/// has a server of its own), for coverage checks.
+static INVOKED: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::new(BTreeMap::new());
+
+/// The argument lists run against `server`, that is, by one test.
+pub fn invoked_against(server: &str) -> BTreeSet<String> {
+    INVOKED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(server)
+        .cloned()
+        .unwrap_or_default()
+}
 
 /// One device: the server it talks to, its data directory and passphrase.
 pub struct Run<'a> {
@@ -35,6 +44,8 @@ impl Run<'_> {
         INVOKED
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .entry(self.server.to_owned())
+            .or_default()
             .insert(args.join(" "));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_praxis"));
         cmd.args(args)

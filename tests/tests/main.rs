@@ -1,0 +1,24 @@
+//! The end-to-end and API suites as one test binary (one link instead of
+//! one per file): a module per area, each against a real server on
+//! loopback. `logs` stays a binary of its own because it installs the
+//! process-wide log subscriber it scans.
+
+mod accounts;
+mod audit;
+mod client;
+mod contacts_api;
+mod contacts_e2e;
+mod erasure;
+mod export;
+mod http;
+mod location_e2e;
+mod location_prop;
+mod orgs;
+mod privacy_api;
+mod rectification;
+mod register;
+mod server_at_rest;
+mod sync_api;
+mod sync_crash;
+mod sync_e2e;
+mod sync_sim;

@@ -135,6 +135,11 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Parses a path id; a malformed id names nothing, so it is `not_found`.
+pub(crate) fn path_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::new(ErrorCode::NotFound))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,9 +24,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::path_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::extract::path_id;
 use crate::extract::{ApiJson, Caller};
 use crate::store::{ForwardOutcome, RedeemError};
 use crate::validate;

@@ -180,8 +180,3 @@ fn panic_response() -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
-
-/// Parses a path id; a malformed id names nothing, so it is `not_found`.
-pub(crate) fn path_id(raw: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| AppError::new(ErrorCode::NotFound))
-}

@@ -13,10 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::path_id;
 use crate::AppState;
 use crate::auth::tokens;
 use crate::error::{AppError, AppResult};
+use crate::extract::path_id;
 use crate::extract::{ApiJson, Caller};
 use crate::store::{MemberChange, OrgView, RedeemOutcome};
 use crate::validate;

@@ -25,9 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::orgs::membership;
-use super::path_id;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
+use crate::extract::path_id;
 use crate::extract::{ApiJson, Caller};
 use crate::store::{Event, PositionOutcome, ShareOutcome};
 

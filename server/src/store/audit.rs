@@ -17,9 +17,9 @@ use praxis_protocol::audit::AuditEntry;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Row, StoreError, Tx};
-use super::domain::{at, ms};
-use super::{Store, sql};
+use crate::store::backend::{Row, StoreError, Tx};
+use crate::store::backend::{at, ms};
+use crate::store::{Store, sql};
 
 /// A security event.
 #[derive(Debug, Clone)]

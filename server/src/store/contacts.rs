@@ -13,11 +13,12 @@ use praxis_protocol::sync::{FieldValue, Fields};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{StoreError, Tx};
-use super::domain::{at, ms, read_user};
-use super::privacy::{publish, server_hlc};
-use super::vault::{open_for, seal_for};
-use super::{Store, sql};
+use crate::store::accounts::read_user;
+use crate::store::backend::{StoreError, Tx};
+use crate::store::backend::{at, ms};
+use crate::store::records::{publish, server_hlc};
+use crate::store::vault::{open_for, seal_for};
+use crate::store::{Store, sql};
 
 /// Why an invitation could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +232,7 @@ impl Store {
         let mut tx = self.begin().await?;
         // A restricted account's data is kept as it is: its card (and so
         // every holder's copy) is frozen too.
-        if super::privacy::restricted(&mut *tx, user).await? {
+        if crate::store::privacy::restriction::restricted(&mut *tx, user).await? {
             return Err(StoreError::Restricted);
         }
         let json = serde_json::to_string(card).map_err(|_| StoreError::Decode("card"))?;
@@ -277,7 +278,7 @@ impl Store {
         max_open: i64,
     ) -> Result<Result<bool, RedeemError>, StoreError> {
         let mut tx = self.begin().await?;
-        if super::privacy::restricted(&mut *tx, inviter).await? {
+        if crate::store::privacy::restriction::restricted(&mut *tx, inviter).await? {
             return Ok(Err(RedeemError::Restricted));
         }
         let open = tx
@@ -383,7 +384,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<Uuid, RedeemError>, StoreError> {
         let mut tx = self.begin().await?;
-        if super::privacy::restricted(&mut *tx, caller).await? {
+        if crate::store::privacy::restriction::restricted(&mut *tx, caller).await? {
             return Ok(Err(RedeemError::Restricted));
         }
         let (offer, allow_forward) =
@@ -522,7 +523,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ForwardOutcome, StoreError> {
         let mut tx = self.begin().await?;
-        if super::privacy::restricted(&mut *tx, me).await? {
+        if crate::store::privacy::restriction::restricted(&mut *tx, me).await? {
             return Ok(ForwardOutcome::Restricted);
         }
         let rows = tx

@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::db::StoreError;
-use super::domain::ms;
-use super::{Store, sql};
+use crate::store::backend::StoreError;
+use crate::store::backend::ms;
+use crate::store::{Store, sql};
 use crate::sync::user_scope;
 
 /// How many days erased token hashes are kept.

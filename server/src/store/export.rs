@@ -5,9 +5,9 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::db::StoreError;
-use super::domain::at;
-use super::{Store, sql};
+use crate::store::backend::StoreError;
+use crate::store::backend::at;
+use crate::store::{Store, sql};
 use crate::sync::user_scope;
 
 /// Records of one collection per page.
@@ -84,7 +84,11 @@ impl Store {
             let pos: Value = match r.opt_text(1)? {
                 Some(t) => {
                     let t = self
-                        .open_read(user, &super::privacy::position_context(share), t)
+                        .open_read(
+                            user,
+                            &crate::store::privacy::sharing::position_context(share),
+                            t,
+                        )
                         .await?;
                     serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))?
                 }

@@ -3,40 +3,94 @@
 //! Two layers, so that the domain logic is written once and runs unchanged
 //! on both databases:
 //!
-//! * [`Db`] is the backend trait: transactions and statements over a tiny
-//!   value model ([`Val`]). It has two implementations, [`sqlite`]
+//! * [`backend`] is the [`Db`] trait: transactions and statements over a
+//!   tiny value model ([`Val`]). It has two implementations, [`sqlite`]
 //!   (rusqlite, the embedded default) and [`postgres`] (tokio-postgres with
 //!   deadpool), and they are the only code that differs between databases.
-//! * [`Store`] holds every domain query (accounts, sessions, organisations)
-//!   as portable SQL in [`sql`], written with `?N` placeholders; the
-//!   PostgreSQL backend rewrites them to `$N` once, when it prepares them.
+//! * [`Store`] is the handle every capability hangs its operations on, one
+//!   module each, in portable SQL with `?N` placeholders (the PostgreSQL
+//!   backend rewrites them to `$N` once, when it prepares them).
+//!
+//! The modules depend on each other in one direction only (a CI check,
+//! `cargo xtask deps`, refuses a cycle):
+//!
+//! ```text
+//! backend <- vault <- records <- audit <- accounts, sessions, privacy::restriction
+//!         <- privacy <- sync <- orgs, contacts <- erasure, export
+//! schema (migrations, and the sealing migration) <- Store::open
+//! ```
 //!
 //! The SQL stays within what PostgreSQL-compatible distributed engines
 //! accept (no sequences the app relies on, no triggers, text ids, `BIGINT`
 //! epoch-millisecond timestamps), so a deployment can move to CockroachDB
 //! or YugabyteDB without touching the domain code.
 
-mod audit;
-mod contacts;
-mod db;
-mod domain;
-mod erasure;
-mod export;
-mod legacy;
-mod migrate;
-pub mod postgres;
-mod privacy;
+pub mod backend;
+pub mod schema;
 pub mod sql;
-pub mod sqlite;
 mod vault;
 
+mod handle;
+mod records;
+
+mod accounts;
+mod audit;
+mod contacts;
+mod erasure;
+mod export;
+mod orgs;
+mod privacy;
+mod sessions;
+mod sync;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use accounts::{Credentials, NewUser, ProfilePatch, UserRecord};
 pub use audit::{AuditCheck, Event};
+pub use backend::{Db, Dialect, Row, StoreError, Tx, Val, postgres, sqlite};
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
-pub use db::{Db, Dialect, Row, StoreError, Tx, Val};
-pub use domain::{
-    Credentials, MemberChange, MemberRecord, NewSession, NewUser, OrgView, ProfilePatch, PullPage,
-    RedeemOutcome, RotateOutcome, Store, UserRecord,
-};
 pub use erasure::ERASED_TOKEN_DAYS;
-pub use privacy::{PositionOutcome, ShareOutcome};
+pub use handle::Store;
+pub use orgs::{MemberChange, MemberRecord, OrgView, RedeemOutcome};
+pub use privacy::sharing::{PositionOutcome, ShareOutcome};
+pub use sessions::{NewSession, RotateOutcome};
+pub use sync::PullPage;
 pub use vault::{KeyError, MasterKeys, Vault};
+
+use backend::ms;
+
+impl Store {
+    /// Wraps a backend and brings its schema up to date.
+    /// Personal columns are sealed under per-user keys that `vault`'s
+    /// master keys wrap.
+    pub async fn open(
+        db: Arc<dyn Db>,
+        vault: Arc<Vault>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        schema::run(db.as_ref(), &vault, ms(now)).await?;
+        let mut tx = db.begin().await?;
+        vault.load(&mut *tx, ms(now)).await?;
+        tx.execute(
+            sql::EPOCH_INIT,
+            vec![Uuid::new_v4().simple().to_string().into()],
+        )
+        .await?;
+        tx.execute(sql::AUDIT_INIT, vec![[0u8; 32].as_slice().into()])
+            .await?;
+        tx.commit().await?;
+        let epoch = db.query(sql::EPOCH_GET, vec![]).await?;
+        let epoch = epoch
+            .first()
+            .ok_or(StoreError::Decode("sync epoch"))?
+            .text(0)?;
+        Ok(Self {
+            db,
+            vault,
+            epoch: epoch.into(),
+        })
+    }
+}

@@ -34,8 +34,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::db::{Db, StoreError, Tx};
-use super::sql;
+use crate::store::backend::{Db, StoreError, Tx};
+use crate::store::sql;
 
 const KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
@@ -237,7 +237,11 @@ impl Vault {
     }
 
     /// Loads (creating it on first start) the blind-index key.
-    pub(super) async fn load(&self, tx: &mut dyn Tx, now_ms: i64) -> Result<(), StoreError> {
+    pub(in crate::store) async fn load(
+        &self,
+        tx: &mut dyn Tx,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let (_, secret) = self
             .server_secret(tx, INDEX_KEY, now_ms, || {
                 let mut k = vec![0u8; KEY_LEN];
@@ -254,7 +258,7 @@ impl Vault {
     /// A server key by purpose: its id and unwrapped secret. `fresh` makes
     /// one when none is stored (two replicas racing both read back the
     /// first one stored).
-    pub(super) async fn server_secret(
+    pub(in crate::store) async fn server_secret(
         &self,
         tx: &mut dyn Tx,
         purpose: &str,
@@ -324,7 +328,7 @@ impl Vault {
     /// database is cached; a key created here is not until a later read
     /// finds it (the only uncommitted key a read can find is one created
     /// earlier in the same transaction, for an account created in it).
-    pub(super) async fn user_key(
+    pub(in crate::store) async fn user_key(
         &self,
         tx: &mut dyn Tx,
         user: Uuid,
@@ -357,7 +361,7 @@ impl Vault {
 
     /// The user's data key for reading inside a transaction, never created
     /// here; `None` once the key was destroyed.
-    pub(super) async fn existing_user_key(
+    pub(in crate::store) async fn existing_user_key(
         &self,
         tx: &mut dyn Tx,
         user: Uuid,
@@ -371,7 +375,7 @@ impl Vault {
 
     /// The user's data key for reading outside a transaction; `None` once
     /// the key was destroyed.
-    pub(super) async fn user_key_for_read(
+    pub(in crate::store) async fn user_key_for_read(
         &self,
         db: &dyn Db,
         user: Uuid,
@@ -387,7 +391,7 @@ impl Vault {
     fn found(
         &self,
         user: Uuid,
-        rows: &[super::Row],
+        rows: &[crate::store::Row],
     ) -> Result<Option<Arc<LessSafeKey>>, StoreError> {
         rows.first()
             .map(|r| self.remember(user, &r.bytes(0)?))
@@ -396,7 +400,11 @@ impl Vault {
 
     /// Destroys the user's data key (in the caller's transaction) and
     /// forgets the cached copy.
-    pub(super) async fn shred(&self, tx: &mut dyn Tx, user: Uuid) -> Result<(), StoreError> {
+    pub(in crate::store) async fn shred(
+        &self,
+        tx: &mut dyn Tx,
+        user: Uuid,
+    ) -> Result<(), StoreError> {
         tx.execute(sql::USER_KEY_DELETE, vec![user.into()]).await?;
         self.forget(user);
         Ok(())
@@ -404,7 +412,7 @@ impl Vault {
 
     /// Drops a cached user key (after its transaction rolled back or the
     /// key was destroyed).
-    pub(super) fn forget(&self, user: Uuid) {
+    pub(in crate::store) fn forget(&self, user: Uuid) {
         self.users
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -413,7 +421,7 @@ impl Vault {
 
     /// Seals a text value for a column: `px1:` + base64 of nonce,
     /// ciphertext and tag.
-    pub(super) fn seal(
+    pub(in crate::store) fn seal(
         &self,
         key: &LessSafeKey,
         context: &str,
@@ -428,7 +436,7 @@ impl Vault {
     /// the store has sealed every value since: a value without the prefix
     /// was put there by something else and is refused, never served as
     /// plaintext.
-    pub(super) fn open(
+    pub(in crate::store) fn open(
         key: &LessSafeKey,
         context: &str,
         stored: String,
@@ -445,15 +453,15 @@ impl Vault {
     }
 
     /// Whether a stored column value is sealed.
-    pub(super) fn is_sealed(stored: &str) -> bool {
+    pub(in crate::store) fn is_sealed(stored: &str) -> bool {
         stored.starts_with(SEALED)
     }
 
     /// Rewraps every server and user key under the current master key;
     /// returns how many were rewrapped.
-    pub(super) async fn rewrap_all(&self, tx: &mut dyn Tx) -> Result<u64, StoreError> {
+    pub(in crate::store) async fn rewrap_all(&self, tx: &mut dyn Tx) -> Result<u64, StoreError> {
         // (row id, unwrap context, wrapped blob, the update that stores it)
-        let mut keys: Vec<(super::Val, String, Vec<u8>, &'static str)> = Vec::new();
+        let mut keys: Vec<(crate::store::Val, String, Vec<u8>, &'static str)> = Vec::new();
         for r in tx.query(sql::SERVER_KEYS_ALL, vec![]).await? {
             let context = format!("server_keys/{}", r.text(1)?);
             keys.push((
@@ -493,9 +501,9 @@ fn user_context(user: Uuid) -> String {
 
 /// A transaction that carries the vault, so that code deep in the store
 /// can seal and open without threading it through every call.
-pub(super) struct VaultTx {
-    pub(super) inner: Box<dyn Tx>,
-    pub(super) vault: Arc<Vault>,
+pub(in crate::store) struct VaultTx {
+    pub(in crate::store) inner: Box<dyn Tx>,
+    pub(in crate::store) vault: Arc<Vault>,
 }
 
 #[async_trait::async_trait]
@@ -503,14 +511,14 @@ impl Tx for VaultTx {
     async fn query(
         &mut self,
         sql: &'static str,
-        params: Vec<super::Val>,
-    ) -> Result<Vec<super::Row>, StoreError> {
+        params: Vec<crate::store::Val>,
+    ) -> Result<Vec<crate::store::Row>, StoreError> {
         self.inner.query(sql, params).await
     }
     async fn execute(
         &mut self,
         sql: &'static str,
-        params: Vec<super::Val>,
+        params: Vec<crate::store::Val>,
     ) -> Result<u64, StoreError> {
         self.inner.execute(sql, params).await
     }
@@ -520,20 +528,21 @@ impl Tx for VaultTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.inner.commit().await
     }
-    fn vault(&self) -> Option<&Arc<Vault>> {
+    fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(&self.vault)
     }
 }
 
 /// The vault of a transaction begun by the store.
-pub(super) fn of(tx: &dyn Tx) -> Result<Arc<Vault>, StoreError> {
-    tx.vault()
+pub(in crate::store) fn of(tx: &dyn Tx) -> Result<Arc<Vault>, StoreError> {
+    tx.extension()
+        .and_then(|e| e.downcast_ref::<Arc<Vault>>())
         .cloned()
         .ok_or(StoreError::Decode("transaction without a vault"))
 }
 
 /// Seals `plaintext` for `user` in `tx`.
-pub(super) async fn seal_for(
+pub(in crate::store) async fn seal_for(
     tx: &mut dyn Tx,
     user: Uuid,
     context: &str,
@@ -546,7 +555,7 @@ pub(super) async fn seal_for(
 }
 
 /// Opens a value sealed for `user`, read in `tx`.
-pub(super) async fn open_for(
+pub(in crate::store) async fn open_for(
     tx: &mut dyn Tx,
     user: Uuid,
     context: &str,

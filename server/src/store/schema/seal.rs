@@ -4,10 +4,10 @@
 
 use uuid::Uuid;
 
-use super::db::{StoreError, Tx};
-use super::domain::{SealedProfile, hex, seal_profile};
-use super::sql;
-use super::vault::Vault;
+use crate::store::backend::{StoreError, Tx};
+use crate::store::records::{SealedProfile, hex, seal_profile};
+use crate::store::sql;
+use crate::store::vault::Vault;
 
 /// Seals every plaintext profile, sync record, stored push answer, contact
 /// card and live position under its owner's (new) key. `tx` carries the
@@ -38,13 +38,13 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
     }
     for r in vt.query(sql::LEGACY_RECORDS, vec![]).await? {
         let (collection, id, scope) = (r.text(0)?, r.text(1)?, r.text(2)?);
-        let Ok(user) = super::domain::scope_user(&scope) else {
+        let Ok(user) = crate::store::records::scope_user(&scope) else {
             continue;
         };
         // Written in clear before encryption at rest: read as it is.
-        let fields = super::domain::parse_fields(&r.text(3)?)?;
+        let fields = crate::store::records::parse_fields(&r.text(3)?)?;
         let sealed =
-            super::domain::seal_fields(vt, user, &collection, &id, &fields, now_ms).await?;
+            crate::store::records::seal_fields(vt, user, &collection, &id, &fields, now_ms).await?;
         vt.execute(
             sql::LEGACY_RECORD_SEAL,
             vec![collection.into(), id.into(), sealed.into()],
@@ -54,7 +54,7 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
     for r in vt.query(sql::LEGACY_MUTATIONS, vec![]).await? {
         let (user, client, seq) = (r.uuid(0)?, r.text(1)?, r.i64(2)?);
         let context = format!("sync_mutations/{user}/{client}/{seq}");
-        let sealed = super::vault::seal_for(vt, user, &context, &r.text(3)?, now_ms).await?;
+        let sealed = crate::store::vault::seal_for(vt, user, &context, &r.text(3)?, now_ms).await?;
         vt.execute(
             sql::LEGACY_MUTATION_SEAL,
             vec![user.into(), client.into(), seq.into(), sealed.into()],
@@ -63,10 +63,10 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
     }
     for r in vt.query(sql::LEGACY_CARDS, vec![]).await? {
         let user: Uuid = r.uuid(0)?;
-        let sealed = super::vault::seal_for(
+        let sealed = crate::store::vault::seal_for(
             vt,
             user,
-            &super::contacts::card_context(user),
+            &crate::store::contacts::card_context(user),
             &r.text(1)?,
             now_ms,
         )
@@ -79,10 +79,10 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
     }
     for r in vt.query(sql::LEGACY_POSITIONS, vec![]).await? {
         let (share, user) = (r.uuid(0)?, r.uuid(1)?);
-        let sealed = super::vault::seal_for(
+        let sealed = crate::store::vault::seal_for(
             vt,
             user,
-            &super::privacy::position_context(share),
+            &crate::store::privacy::sharing::position_context(share),
             &r.text(2)?,
             now_ms,
         )

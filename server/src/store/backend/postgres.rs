@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: tokio-postgres pooled by deadpool-postgres.
 //!
 //! Statements arrive in the portable `?N` form and are rewritten once per
-//! distinct statement (see [`super::db::to_postgres`]), then prepared and
+//! distinct statement (see [`super::to_postgres`]), then prepared and
 //! cached per connection by deadpool.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, error::SqlState};
 
-use super::db::{Db, Dialect, Row, StoreError, Tx, Val, to_postgres};
+use super::{Db, Dialect, Row, StoreError, Tx, Val, to_postgres};
 
 /// The PostgreSQL backend.
 #[derive(Clone)]

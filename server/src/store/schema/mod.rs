@@ -3,9 +3,11 @@
 //! On PostgreSQL an advisory lock serialises concurrent starts of several
 //! replicas; on SQLite `BEGIN IMMEDIATE` does the same.
 
-use super::db::{Db, Dialect, StoreError};
-use super::sql;
-use super::vault::Vault;
+mod seal;
+
+use crate::store::backend::{Db, Dialect, StoreError};
+use crate::store::sql;
+use crate::store::vault::Vault;
 use std::sync::Arc;
 
 /// The migration after which plaintext rows are sealed.
@@ -17,7 +19,7 @@ pub(crate) async fn run(
     vault: &Arc<Vault>,
     now_ms: i64,
 ) -> Result<Vec<u32>, StoreError> {
-    let mut tx: Box<dyn super::Tx> = Box::new(super::vault::VaultTx {
+    let mut tx: Box<dyn crate::store::Tx> = Box::new(crate::store::vault::VaultTx {
         inner: db.begin().await?,
         vault: vault.clone(),
     });
@@ -47,7 +49,7 @@ pub(crate) async fn run(
             // Rows written in clear before encryption at rest are sealed
             // before the next version drops the plaintext columns.
             vault.load(&mut *tx, now_ms).await?;
-            super::legacy::seal(&mut *tx, vault, now_ms).await?;
+            seal::seal(&mut *tx, vault, now_ms).await?;
         }
         tx.execute(
             sql::MIGRATION_RECORD,

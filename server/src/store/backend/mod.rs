@@ -1,6 +1,11 @@
-//! The backend trait and its value model.
+//! The backend trait and its value model: the only code that differs
+//! between SQLite and PostgreSQL lives below this module.
+
+pub mod postgres;
+pub mod sqlite;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 /// A value bound to, or read from, a statement. Four kinds cover the whole
 /// schema: text ids and strings, `BIGINT` numbers and timestamps, `BLOB` /
@@ -184,8 +189,9 @@ pub trait Tx: Send {
     async fn batch(&mut self, sql: String) -> Result<(), StoreError>;
     /// Commits.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
-    /// The vault of a transaction begun by the store (backends have none).
-    fn vault(&self) -> Option<&std::sync::Arc<super::vault::Vault>> {
+    /// What a wrapping transaction carries for the code above the backend
+    /// (the store's transactions carry its vault); backends carry nothing.
+    fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         None
     }
 }
@@ -205,6 +211,15 @@ pub fn to_postgres(sql: &str) -> String {
         }
     }
     out
+}
+
+/// Milliseconds since the epoch, the storage form of every instant.
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or(StoreError::Decode("timestamp out of range"))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::db::{Db, Dialect, Row, StoreError, Tx, Val};
+use super::{Db, Dialect, Row, StoreError, Tx, Val};
 
 /// Connections kept open; SQLite admits one writer at a time anyway.
 const POOL_SIZE: usize = 4;

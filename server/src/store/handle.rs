@@ -1,0 +1,51 @@
+//! The [`Store`] handle: the backend, the vault, and the sync epoch. Every
+//! capability module adds its operations to it (`impl Store` blocks); it
+//! is opened in the parent module, after the schema is brought up to date.
+
+use std::sync::Arc;
+
+use crate::store::backend::{Db, StoreError, Tx};
+use crate::store::sql;
+use crate::store::vault::{Vault, VaultTx};
+
+/// The storage used by the server: domain operations over a [`Db`].
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(in crate::store) db: Arc<dyn Db>,
+    pub(in crate::store) vault: Arc<Vault>,
+    pub(in crate::store) epoch: Arc<str>,
+}
+
+impl Store {
+    /// Starts a write transaction that carries the vault.
+    pub(crate) async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(VaultTx {
+            inner: self.db.begin().await?,
+            vault: self.vault.clone(),
+        }))
+    }
+
+    /// Rewraps every key under the current master key (after a rotation);
+    /// returns how many were rewrapped.
+    pub async fn rewrap_keys(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = self.vault.rewrap_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The sync epoch: cursors from another epoch force a full resync.
+    pub fn sync_epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The backend, for diagnostics and tests.
+    pub fn db(&self) -> &Arc<dyn Db> {
+        &self.db
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.query(sql::PING, vec![]).await.map(drop)
+    }
+}

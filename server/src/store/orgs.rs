@@ -1,0 +1,393 @@
+//! Organisations: creation, membership and roles (never without an admin),
+//! and single-use join codes stored as hashes. A membership change also
+//! republishes the member's location policy and ends location shares left
+//! without a common organisation, in the same transaction.
+
+use chrono::{DateTime, Utc};
+use praxis_protocol::Role;
+use uuid::Uuid;
+
+use crate::store::backend::{Row, StoreError, at, ms};
+use crate::store::records::{SealedProfile, user_context};
+use crate::store::{Store, sql};
+
+fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
+    Role::parse(&r.text(i)?).ok_or(StoreError::Decode("unknown role"))
+}
+
+/// An organisation seen by one of its members.
+#[derive(Debug, Clone)]
+pub struct OrgView {
+    /// Organisation id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The member's role.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member row joined with the member's public profile fields.
+pub struct MemberRecord {
+    /// Account id.
+    pub user_id: Uuid,
+    /// Full name.
+    pub full_name: String,
+    /// Profession.
+    pub profession: String,
+    /// Role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+}
+praxis_protocol::redacted_debug!(MemberRecord { user_id, role });
+
+/// Outcome of redeeming a join code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    /// Joined the organisation.
+    Joined(Uuid),
+    /// Already a member; the code is left unspent.
+    AlreadyMember(Uuid),
+    /// Spent before.
+    Used,
+    /// Past its expiry.
+    Expired,
+    /// No such code.
+    Unknown,
+}
+
+/// Outcome of a membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Done.
+    Done,
+    /// The target is not a member.
+    NotMember,
+    /// The change would leave the organisation without an admin.
+    LastAdmin,
+}
+
+fn org_view(r: &Row) -> Result<OrgView, StoreError> {
+    Ok(OrgView {
+        id: r.uuid(0)?,
+        name: r.text(1)?,
+        role: role(r, 2)?,
+        created_at: at(r.i64(3)?)?,
+    })
+}
+
+impl Store {
+    /// Creates an organisation with `owner` as its first admin.
+    pub async fn create_org(
+        &self,
+        id: Uuid,
+        name: &str,
+        owner: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            sql::ORG_INSERT,
+            vec![id.into(), name.into(), ms(now).into()],
+        )
+        .await?;
+        tx.execute(
+            sql::MEMBER_INSERT,
+            vec![
+                id.into(),
+                owner.into(),
+                Role::Admin.as_str().into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        crate::store::privacy::policy::publish_member_policy(&mut *tx, id, owner, now).await?;
+        crate::store::audit::append(
+            &mut *tx,
+            &crate::store::audit::Event::org("org_created", id, owner, serde_json::json!({})),
+            now,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The organisations a user belongs to.
+    pub async fn orgs_of(&self, user: Uuid) -> Result<Vec<OrgView>, StoreError> {
+        let rows = self.db.query(sql::ORGS_OF_USER, vec![user.into()]).await?;
+        rows.iter().map(org_view).collect()
+    }
+
+    /// One organisation, only if `user` is a member of it.
+    pub async fn org_for_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+    ) -> Result<Option<OrgView>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::ORG_OF_MEMBER, vec![user.into(), org.into()])
+            .await?;
+        rows.first().map(org_view).transpose()
+    }
+
+    /// Renames an organisation.
+    pub async fn rename_org(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            sql::ORG_RENAME,
+            vec![org.into(), name.into(), ms(now).into()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Members of an organisation.
+    pub async fn members(&self, org: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
+        let rows = self.db.query(sql::MEMBERS_OF_ORG, vec![org.into()]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let user_id = r.uuid(0)?;
+            let plain = self
+                .open_read(user_id, &user_context(user_id), r.text(1)?)
+                .await?;
+            let p: SealedProfile =
+                serde_json::from_str(&plain).map_err(|_| StoreError::Decode("sealed profile"))?;
+            out.push(MemberRecord {
+                user_id,
+                full_name: p.full_name,
+                profession: p.profession,
+                role: role(r, 2)?,
+                joined_at: at(r.i64(3)?)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores the hash of a new join code.
+    pub async fn create_join_code(
+        &self,
+        hash: &[u8],
+        org: Uuid,
+        created_by: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            sql::JOIN_CODE_INSERT,
+            vec![
+                hash.into(),
+                org.into(),
+                created_by.into(),
+                ms(now).into(),
+                ms(expires_at).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The organisation's open join codes: (hash, creator, created, expires).
+    pub async fn open_join_codes(
+        &self,
+        org: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Vec<u8>, Uuid, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::JOIN_CODES_OPEN, vec![org.into(), ms(now).into()])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.bytes(0)?, r.uuid(1)?, at(r.i64(2)?)?, at(r.i64(3)?)?)))
+            .collect()
+    }
+
+    /// Revokes an unused join code of `org` (audited); `false` when there
+    /// is no such open code.
+    pub async fn revoke_join_code(
+        &self,
+        org: Uuid,
+        hash: &[u8],
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        if tx
+            .execute(sql::JOIN_CODE_REVOKE, vec![org.into(), hash.into()])
+            .await?
+            == 0
+        {
+            return Ok(false);
+        }
+        crate::store::audit::append(
+            &mut *tx,
+            &crate::store::audit::Event::org(
+                "join_code_revoked",
+                org,
+                actor,
+                serde_json::json!({}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Spends a join code and adds `user` as a member, atomically.
+    pub async fn redeem_join_code(
+        &self,
+        hash: &[u8],
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = tx.query(sql::JOIN_CODE_LOOKUP, vec![hash.into()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let (org, expires_at, used_at) = (r.uuid(0)?, r.i64(1)?, r.opt_i64(2)?);
+        if used_at.is_some() {
+            return Ok(RedeemOutcome::Used);
+        }
+        if expires_at <= ms(now) {
+            return Ok(RedeemOutcome::Expired);
+        }
+        // A code lives only while its creator is an admin of the
+        // organisation (removal and demotion also delete their codes).
+        let creator_role = tx
+            .query(sql::MEMBER_ROLE, vec![org.into(), r.uuid(3)?.into()])
+            .await?;
+        if creator_role.first().map(|r| role(r, 0)).transpose()? != Some(Role::Admin) {
+            return Ok(RedeemOutcome::Unknown);
+        }
+        if !tx
+            .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
+            .await?
+            .is_empty()
+        {
+            return Ok(RedeemOutcome::AlreadyMember(org));
+        }
+        if tx
+            .execute(
+                sql::JOIN_CODE_SPEND,
+                vec![hash.into(), user.into(), ms(now).into()],
+            )
+            .await?
+            != 1
+        {
+            return Ok(RedeemOutcome::Used);
+        }
+        tx.execute(
+            sql::MEMBER_INSERT,
+            vec![
+                org.into(),
+                user.into(),
+                Role::Member.as_str().into(),
+                ms(now).into(),
+            ],
+        )
+        .await?;
+        crate::store::privacy::policy::publish_member_policy(&mut *tx, org, user, now).await?;
+        crate::store::audit::append(
+            &mut *tx,
+            &crate::store::audit::Event::org("member_joined", org, user, serde_json::json!({})),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RedeemOutcome::Joined(org))
+    }
+
+    /// Changes a member's role, refusing to demote the last admin.
+    pub async fn set_role(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        new: Role,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<MemberChange, StoreError> {
+        self.change_member(org, user, Some(new), actor, now).await
+    }
+
+    /// Removes a member, refusing to remove the last admin.
+    pub async fn remove_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<MemberChange, StoreError> {
+        self.change_member(org, user, None, actor, now).await
+    }
+
+    /// Shared by role changes (`Some(role)`) and removal (`None`): both must
+    /// keep at least one admin, checked under a lock on the organisation
+    /// row so that two admins demoting each other cannot both succeed.
+    async fn change_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        new: Option<Role>,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<MemberChange, StoreError> {
+        let mut tx = self.begin().await?;
+        tx.query(sql::ORG_LOCK, vec![org.into()]).await?;
+        let rows = tx
+            .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
+            .await?;
+        let Some(current) = rows.first().map(|r| role(r, 0)).transpose()? else {
+            return Ok(MemberChange::NotMember);
+        };
+        if current == Role::Admin && new != Some(Role::Admin) {
+            let admins = tx.query(sql::ADMIN_COUNT, vec![org.into()]).await?;
+            if admins.first().map(|r| r.i64(0)).transpose()?.unwrap_or(0) <= 1 {
+                return Ok(MemberChange::LastAdmin);
+            }
+        }
+        if current == Role::Admin && new != Some(Role::Admin) {
+            tx.execute(sql::JOIN_CODES_DROP_OF_ADMIN, vec![org.into(), user.into()])
+                .await?;
+        }
+        match new {
+            Some(role) => {
+                tx.execute(
+                    sql::MEMBER_SET_ROLE,
+                    vec![org.into(), user.into(), role.as_str().into()],
+                )
+                .await?
+            }
+            None => {
+                tx.execute(sql::MEMBER_DELETE, vec![org.into(), user.into()])
+                    .await?;
+                crate::store::privacy::policy::withdraw_member_policy(&mut *tx, org, user, now)
+                    .await?;
+                0
+            }
+        };
+        let (event, details) = match new {
+            Some(role) => (
+                "member_role_changed",
+                serde_json::json!({ "member_id": user, "role": role.as_str() }),
+            ),
+            None => ("member_removed", serde_json::json!({ "member_id": user })),
+        };
+        crate::store::audit::append(
+            &mut *tx,
+            &crate::store::audit::Event::org(event, org, actor, details),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(MemberChange::Done)
+    }
+}

@@ -1,0 +1,61 @@
+//! Consent policy versions: the version per purpose that a consent must
+//! name to count; publishing a new one asks every user again.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use praxis_protocol::privacy::Purpose;
+
+use crate::store::backend::{StoreError, Tx, ms};
+use crate::store::{Store, sql};
+
+pub(in crate::store) async fn versions(
+    tx: &mut dyn Tx,
+) -> Result<BTreeMap<Purpose, u32>, StoreError> {
+    let mut out: BTreeMap<Purpose, u32> = Purpose::ALL.into_iter().map(|p| (p, 1)).collect();
+    for r in tx.query(sql::CONSENT_POLICIES, vec![]).await? {
+        if let Some(p) = Purpose::parse(&r.text(0)?) {
+            out.insert(p, u32::try_from(r.i64(1)?).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// The published policy version of every purpose (1 until raised).
+    pub async fn policy_versions(&self) -> Result<BTreeMap<Purpose, u32>, StoreError> {
+        let mut tx = self.begin().await?;
+        let v = versions(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    /// Publishes a new policy version for `purpose`: consent given for an
+    /// earlier version stops counting. A lower or equal version changes
+    /// nothing (returns `false`).
+    pub async fn publish_policy_version(
+        &self,
+        purpose: Purpose,
+        version: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = tx
+            .execute(
+                sql::CONSENT_POLICY_PUBLISH,
+                vec![
+                    purpose.as_str().into(),
+                    i64::from(version).into(),
+                    ms(now).into(),
+                ],
+            )
+            .await?;
+        // Every user's sharing gate may have closed; their shares end.
+        if n > 0 && purpose == Purpose::LocationSharing {
+            tx.execute(sql::SHARES_DELETE_EXPIRED, vec![i64::MAX.into()])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,69 @@
+//! Restriction of processing: a restricted account's data is kept but not
+//! changed (withdrawing consent stays possible). Writers check it under the
+//! account's row lock so a restriction cannot slip in before they commit.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::store::backend::{StoreError, Tx, ms};
+use crate::store::{Store, sql};
+
+/// Whether processing of `user`'s account is restricted.
+pub(in crate::store) async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
+    restricted_by(tx, user, sql::USER_RESTRICTED).await
+}
+
+/// The same, holding the account's row until commit: a restriction set
+/// meanwhile waits for this transaction.
+pub(in crate::store) async fn restricted_locked(
+    tx: &mut dyn Tx,
+    user: Uuid,
+) -> Result<bool, StoreError> {
+    restricted_by(tx, user, sql::USER_RESTRICTED_LOCKED).await
+}
+
+async fn restricted_by(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    query: &'static str,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .query(query, vec![user.into()])
+        .await?
+        .first()
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten()
+        .is_some())
+}
+
+impl Store {
+    /// Whether processing of the account is restricted.
+    pub async fn is_restricted(&self, user: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let r = restricted(&mut *tx, user).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// Restricts processing of the account, or lifts the restriction.
+    /// Restricting ends the user's live shares at once.
+    pub async fn set_restricted(
+        &self,
+        user: Uuid,
+        restricted: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            sql::USER_SET_RESTRICTED,
+            vec![user.into(), restricted.then(|| ms(now)).into()],
+        )
+        .await?;
+        if restricted {
+            tx.execute(sql::SHARES_DELETE_OF_USER, vec![user.into()])
+                .await?;
+        }
+        tx.commit().await
+    }
+}

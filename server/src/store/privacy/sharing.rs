@@ -1,0 +1,370 @@
+//! Live location sharing: shares with recipients in a common organisation,
+//! the latest position of each (sealed under the sharer's key), and their
+//! end: on expiry, on a closed gate, or when sharer and recipient no longer
+//! share an organisation. Positions never outlive the permission to share
+//! them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use praxis_protocol::privacy::{
+    Closed, Purpose, Share, SharePosition, SharedLocation, visit_events,
+};
+use praxis_protocol::sync::FieldValue;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::store::backend::{StoreError, Tx, at, ms};
+use crate::store::privacy::Gates;
+use crate::store::records::{
+    SealedProfile, open_fields, publish, scope_user, server_hlc, user_context,
+};
+use crate::store::vault::{open_for, seal_for};
+use crate::store::{Store, sql};
+
+/// Live location goes only to people who share an organisation with the
+/// sharer. After a membership change of `user`, in the same transaction:
+/// `user` stops receiving from sharers they no longer share an
+/// organisation with, those recipients stop receiving from `user`, and a
+/// share left with no recipient ends (its position is deleted).
+pub(in crate::store) async fn end_shares_without_common_org(
+    tx: &mut dyn Tx,
+    user: Uuid,
+) -> Result<(), StoreError> {
+    tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
+        .await?;
+    tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT, vec![user.into()])
+        .await?;
+    tx.execute(sql::SHARES_DELETE_EMPTY, vec![]).await?;
+    Ok(())
+}
+
+/// Deletes the user's live shares when their sharing gate is closed.
+pub(in crate::store) async fn close_shares_if_gated(
+    tx: &mut dyn Tx,
+    user: Uuid,
+) -> Result<(), StoreError> {
+    if Gates::load(tx, user)
+        .await?
+        .check(Purpose::LocationSharing)
+        .is_err()
+    {
+        tx.execute(sql::SHARES_DELETE_OF_USER, vec![user.into()])
+            .await?;
+    }
+    Ok(())
+}
+
+/// The outcome of starting a share.
+#[derive(Debug)]
+pub enum ShareOutcome {
+    /// Started.
+    Started(Share),
+    /// A gate is closed.
+    Closed(Closed),
+    /// A recipient shares no organisation with the user (or is unknown).
+    UnknownRecipient,
+}
+
+/// The outcome of sending a position.
+#[derive(Debug)]
+pub enum PositionOutcome {
+    /// Stored (replacing the previous one).
+    Stored,
+    /// No such share of this user.
+    NotFound,
+    /// The share has ended; it is deleted now.
+    Expired,
+    /// A gate closed; the share is deleted now.
+    Closed(Closed),
+}
+
+/// The associated data of a share's sealed position.
+pub(in crate::store) fn position_context(share: Uuid) -> String {
+    format!("location_positions/{share}")
+}
+
+/// A share's latest position, sealed under the sharer's key.
+pub(in crate::store) async fn open_position(
+    tx: &mut dyn Tx,
+    sharer: Uuid,
+    share: Uuid,
+    stored: String,
+) -> Result<SharePosition, StoreError> {
+    let t = open_for(tx, sharer, &position_context(share), stored).await?;
+    serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))
+}
+
+impl Store {
+    /// Starts a live share (replacing none: a user may run several).
+    pub async fn start_share(
+        &self,
+        user: Uuid,
+        recipients: &[Uuid],
+        minutes: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ShareOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        if let Err(closed) = Gates::load(&mut *tx, user)
+            .await?
+            .check(Purpose::LocationSharing)
+        {
+            return Ok(ShareOutcome::Closed(closed));
+        }
+        for r in recipients {
+            let known = tx
+                .query(sql::SHARE_COMEMBER, vec![user.into(), (*r).into()])
+                .await?;
+            if known.is_empty() || *r == user {
+                return Ok(ShareOutcome::UnknownRecipient);
+            }
+        }
+        let id = Uuid::new_v4();
+        let expires_at = now + Duration::minutes(i64::from(minutes));
+        tx.execute(
+            sql::SHARE_INSERT,
+            vec![
+                id.into(),
+                user.into(),
+                ms(now).into(),
+                ms(expires_at).into(),
+            ],
+        )
+        .await?;
+        let mut recipients = recipients.to_vec();
+        recipients.sort();
+        recipients.dedup();
+        for r in &recipients {
+            tx.execute(sql::SHARE_RECIPIENT_INSERT, vec![id.into(), (*r).into()])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ShareOutcome::Started(Share {
+            share_id: id,
+            recipients,
+            started_at: now,
+            expires_at,
+        }))
+    }
+
+    /// Stores the latest position of a share, checking on every fix that
+    /// the share has not ended and that both gates are still open (a share
+    /// found ended or closed is deleted on the spot, positions included).
+    /// The position is reduced to the precision allowed.
+    pub async fn put_position(
+        &self,
+        user: Uuid,
+        share: Uuid,
+        mut pos: SharePosition,
+        now: DateTime<Utc>,
+    ) -> Result<PositionOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = tx.query(sql::SHARE_GET, vec![share.into()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(PositionOutcome::NotFound);
+        };
+        if r.uuid(0)? != user {
+            return Ok(PositionOutcome::NotFound);
+        }
+        let expires_at = r.i64(2)?;
+        // The common-organisation rule holds on every position written: a
+        // recipient who left (or was removed) gets nothing more. Only this
+        // sharer's shares are looked at (a membership change already
+        // settled both directions, see `end_shares_without_common_org`).
+        tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
+            .await?;
+        tx.execute(sql::SHARES_DELETE_EMPTY_OF_USER, vec![user.into()])
+            .await?;
+        let ended = tx
+            .query(sql::SHARE_GET, vec![share.into()])
+            .await?
+            .is_empty();
+        let outcome = if ended || expires_at <= ms(now) {
+            PositionOutcome::Expired
+        } else {
+            match Gates::load(&mut *tx, user)
+                .await?
+                .check(Purpose::LocationSharing)
+            {
+                Err(c) => PositionOutcome::Closed(c),
+                Ok(allowed) => {
+                    let precision = pos.precision.min(allowed);
+                    let Some((lat, lon, acc)) = praxis_protocol::location::apply_precision(
+                        precision,
+                        pos.lat,
+                        pos.lon,
+                        pos.accuracy_m,
+                    ) else {
+                        return Ok(PositionOutcome::Closed(Closed::PolicyDisabled));
+                    };
+                    (pos.lat, pos.lon, pos.accuracy_m, pos.precision) = (lat, lon, acc, precision);
+                    let json =
+                        serde_json::to_string(&pos).map_err(|_| StoreError::Decode("position"))?;
+                    let json =
+                        seal_for(&mut *tx, user, &position_context(share), &json, ms(now)).await?;
+                    tx.execute(
+                        sql::POSITION_PUT,
+                        vec![share.into(), json.into(), ms(now).into()],
+                    )
+                    .await?;
+                    PositionOutcome::Stored
+                }
+            }
+        };
+        if !matches!(outcome, PositionOutcome::Stored) {
+            tx.execute(sql::SHARE_DELETE, vec![share.into()]).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Stops a share of `user` (its position goes with it); `false` when
+    /// there is no such share.
+    pub async fn stop_share(&self, user: Uuid, share: Uuid) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = tx.query(sql::SHARE_GET, vec![share.into()]).await?;
+        if rows.first().map(|r| r.uuid(0)).transpose()? != Some(user) {
+            return Ok(false);
+        }
+        tx.execute(sql::SHARE_DELETE, vec![share.into()]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The user's live shares that have not ended (ended ones are deleted).
+    pub async fn shares_of(
+        &self,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Share>, StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+            .await?;
+        let rows = tx.query(sql::SHARES_OF_USER, vec![user.into()]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = r.uuid(0)?;
+            let recipients = tx
+                .query(sql::SHARE_RECIPIENTS, vec![id.into()])
+                .await?
+                .iter()
+                .map(|x| x.uuid(0))
+                .collect::<Result<_, _>>()?;
+            out.push(Share {
+                share_id: id,
+                recipients,
+                started_at: at(r.i64(1)?)?,
+                expires_at: at(r.i64(2)?)?,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Live shares others run with `user`, checked for expiry on this very
+    /// read (ended ones are deleted, not just hidden).
+    pub async fn shared_with(
+        &self,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SharedLocation>, StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+            .await?;
+        let rows = tx
+            .query(sql::SHARES_WITH_USER, vec![user.into(), ms(now).into()])
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (share_id, sharer) = (r.uuid(0)?, r.uuid(1)?);
+            let profile = open_for(&mut *tx, sharer, &user_context(sharer), r.text(2)?).await?;
+            let profile: SealedProfile =
+                serde_json::from_str(&profile).map_err(|_| StoreError::Decode("sealed profile"))?;
+            let position = match r.opt_text(4)? {
+                Some(t) => Some(open_position(&mut *tx, sharer, share_id, t).await?),
+                None => None,
+            };
+            out.push(SharedLocation {
+                share_id,
+                user_id: sharer,
+                full_name: profile.full_name,
+                expires_at: at(r.i64(3)?)?,
+                position,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Retention of location data: deletes ended shares, and clears the
+    /// raw fix of visit events older than the user's retention period.
+    /// Returns (shares deleted, visit fixes cleared).
+    pub async fn purge_location(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.begin().await?;
+        let shares = tx
+            .execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+            .await?;
+        // The shortest retention an admin can set is one day.
+        let rows = tx
+            .query(
+                sql::VISIT_FIXES_EXPIRED,
+                vec![ms(now - Duration::days(1)).into()],
+            )
+            .await?;
+        let mut retention: BTreeMap<String, u32> = BTreeMap::new();
+        let mut cleared = 0;
+        for r in &rows {
+            let scope = r.text(0)?;
+            let Ok(user) = scope_user(&scope) else {
+                continue;
+            };
+            let id = r.text(1)?;
+            let mut fields =
+                open_fields(&mut *tx, user, visit_events::COLLECTION, &id, r.text(2)?).await?;
+            if visit_events::RAW_FIX
+                .iter()
+                .all(|k| fields.get(*k).is_none_or(|f| f.v.is_null()))
+            {
+                continue;
+            }
+            let days = match retention.get(&scope) {
+                Some(d) => *d,
+                None => {
+                    let d = Gates::load(&mut *tx, user).await?.retention_days();
+                    retention.insert(scope.clone(), d);
+                    d
+                }
+            };
+            let taken: Option<DateTime<Utc>> = fields
+                .get("at")
+                .and_then(|f| f.v.as_str())
+                .and_then(|s| s.parse().ok());
+            if taken.is_some_and(|t| t > now - Duration::days(i64::from(days))) {
+                continue;
+            }
+            let t = server_hlc(now);
+            for k in visit_events::RAW_FIX {
+                fields.insert(
+                    (*k).to_owned(),
+                    FieldValue {
+                        v: Value::Null,
+                        t: t.clone(),
+                    },
+                );
+            }
+            publish(
+                &mut *tx,
+                user,
+                visit_events::COLLECTION,
+                &id,
+                &fields,
+                None,
+                now,
+            )
+            .await?;
+            cleared += 1;
+        }
+        tx.commit().await?;
+        Ok((shares, cleared))
+    }
+}

@@ -1,0 +1,240 @@
+//! Sessions: the login throttle (one row per blind email key, an attempt
+//! reserved under the row lock before the password is checked), token
+//! families, access and refresh tokens (SHA-256 hashes only) and refresh
+//! rotation with reuse detection.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::store::backend::{StoreError, at, ms};
+use crate::store::{Store, sql};
+
+/// Hashes of a fresh access/refresh token pair.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the access token.
+    pub access_hash: Vec<u8>,
+    /// Access token expiry.
+    pub access_expires_at: DateTime<Utc>,
+    /// SHA-256 of the refresh token.
+    pub refresh_hash: Vec<u8>,
+    /// Refresh token expiry.
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// Outcome of spending a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The token was valid; the new pair is stored in the same family.
+    Rotated {
+        /// The account.
+        user_id: Uuid,
+    },
+    /// The token had already been spent: the whole family is now revoked.
+    Reused {
+        /// The account whose family was revoked.
+        user_id: Uuid,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+async fn insert_pair(
+    tx: &mut dyn crate::store::Tx,
+    user_id: Uuid,
+    family_id: Uuid,
+    s: NewSession,
+) -> Result<(), StoreError> {
+    tx.execute(
+        sql::ACCESS_INSERT,
+        vec![
+            s.access_hash.as_slice().into(),
+            family_id.into(),
+            user_id.into(),
+            ms(s.access_expires_at).into(),
+        ],
+    )
+    .await?;
+    tx.execute(
+        sql::REFRESH_INSERT,
+        vec![
+            s.refresh_hash.as_slice().into(),
+            family_id.into(),
+            user_id.into(),
+            ms(s.refresh_expires_at).into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(
+    tx: &mut dyn crate::store::Tx,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(sql::FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
+        .await?;
+    tx.execute(sql::ACCESS_DELETE_FAMILY, vec![family_id.into()])
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The keyed login-throttle key of a normalised email.
+    pub fn throttle_key(&self, email: &str) -> Vec<u8> {
+        self.vault.blind_index("login-throttle", email)
+    }
+
+    /// Reserves one password check for `key`, atomically: under a lock on
+    /// the key's row, `locked(failures, last_failure)` decides whether the
+    /// streak allows an attempt now (`Some(seconds)` to wait refuses it);
+    /// an allowed attempt is counted as a failure before the password is
+    /// checked, and [`Self::clear_login_failures`] settles it on success.
+    /// So however many attempts arrive at once, no more are checked than
+    /// the streak allows.
+    pub async fn reserve_login_attempt(
+        &self,
+        key: &[u8],
+        now: DateTime<Utc>,
+        streak_start: DateTime<Utc>,
+        locked: impl FnOnce(u32, DateTime<Utc>) -> Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(sql::THROTTLE_ENSURE, vec![key.into()]).await?;
+        let rows = tx.query(sql::THROTTLE_GET_LOCKED, vec![key.into()]).await?;
+        let row = rows.first().ok_or(StoreError::Decode("throttle row"))?;
+        let (failures, last) = (u32::try_from(row.i64(0)?).unwrap_or(u32::MAX), row.i64(1)?);
+        if failures > 0
+            && let Some(wait) = locked(failures, at(last)?)
+        {
+            return Ok(Some(wait));
+        }
+        tx.execute(
+            sql::THROTTLE_FAIL,
+            vec![key.into(), ms(now).into(), ms(streak_start).into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Retention of abuse counters: login streaks older than
+    /// `streak_start`, and rate-limit windows that started before
+    /// `windows_before`. Returns the rows deleted.
+    pub async fn purge_counters(
+        &self,
+        streak_start: DateTime<Utc>,
+        windows_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let a = tx
+            .execute(sql::THROTTLE_PURGE, vec![ms(streak_start).into()])
+            .await?;
+        let b = tx
+            .execute(sql::RATE_PURGE, vec![ms(windows_before).into()])
+            .await?;
+        tx.commit().await?;
+        Ok(a + b)
+    }
+
+    /// Gives back a reserved attempt whose password was never checked.
+    pub async fn refund_login_attempt(&self, key: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(sql::THROTTLE_REFUND, vec![key.into()]).await?;
+        tx.commit().await
+    }
+
+    /// Forgets the failures after a successful login.
+    pub async fn clear_login_failures(&self, key: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(sql::THROTTLE_CLEAR, vec![key.into()]).await?;
+        tx.commit().await
+    }
+
+    /// Starts a token family with its first token pair.
+    pub async fn create_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        s: NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(
+            sql::FAMILY_INSERT,
+            vec![family_id.into(), user_id.into(), ms(now).into()],
+        )
+        .await?;
+        insert_pair(tx.as_mut(), user_id, family_id, s).await?;
+        tx.commit().await
+    }
+
+    /// The account and family of a live access token.
+    pub async fn access(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        let rows = self
+            .db
+            .query(sql::ACCESS_LOOKUP, vec![hash.into(), ms(now).into()])
+            .await?;
+        rows.first()
+            .map(|r| Ok((r.uuid(0)?, r.uuid(1)?)))
+            .transpose()
+    }
+
+    /// Spends a refresh token and stores its successor pair, or detects
+    /// reuse and revokes the family. One transaction; concurrent spends of
+    /// the same token serialise on its row, so exactly one wins.
+    pub async fn rotate_refresh(
+        &self,
+        hash: &[u8],
+        next: NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = tx.query(sql::REFRESH_LOOKUP, vec![hash.into()]).await?;
+        let Some(r) = rows.first() else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let (family_id, user_id) = (r.uuid(0)?, r.uuid(1)?);
+        let (expires_at, used_at, revoked_at) = (r.i64(2)?, r.opt_i64(3)?, r.opt_i64(4)?);
+        if revoked_at.is_some() {
+            return Ok(RotateOutcome::Invalid);
+        }
+        if used_at.is_some() {
+            revoke_family(tx.as_mut(), family_id, now).await?;
+            tx.commit().await?;
+            return Ok(RotateOutcome::Reused { user_id });
+        }
+        if expires_at <= ms(now) {
+            return Ok(RotateOutcome::Invalid);
+        }
+        if tx
+            .execute(sql::REFRESH_SPEND, vec![hash.into(), ms(now).into()])
+            .await?
+            != 1
+        {
+            return Ok(RotateOutcome::Invalid);
+        }
+        // Only the newest access token of a family stays valid.
+        tx.execute(sql::ACCESS_DELETE_FAMILY, vec![family_id.into()])
+            .await?;
+        insert_pair(tx.as_mut(), user_id, family_id, next).await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated { user_id })
+    }
+
+    /// Ends every token of a family (logout).
+    pub async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        revoke_family(tx.as_mut(), family_id, now).await?;
+        tx.commit().await
+    }
+}

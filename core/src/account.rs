@@ -4,8 +4,6 @@
 //! The profile last read from the server is kept in the encrypted cache, so
 //! [`Account::cached_profile`] answers offline.
 
-mod session;
-
 use std::sync::Arc;
 
 use praxis_protocol::privacy::{
@@ -20,17 +18,15 @@ use praxis_protocol::{
 use reqwest::Method;
 use uuid::Uuid;
 
-pub(crate) use session::Session;
-pub use session::SessionState;
-use session::Tokens;
+pub use crate::session::SessionState;
+use crate::session::{Session, Tokens, clear_user_data};
 
 use crate::Result;
 use crate::cache::{Cache, RecordMeta, blocking};
 use crate::http::Body;
 use crate::log::Log;
 
-const PROFILE: &str = "account_profile";
-const ME: &str = "me";
+use crate::local::{ME, PROFILE};
 
 /// Account operations; cheap to clone.
 #[derive(Debug, Clone)]
@@ -41,37 +37,6 @@ pub struct Account {
 }
 
 type NoBody = ();
-
-/// Removes the signed-in user's data from the device: the cached profile,
-/// synced records, queued changes and sync state.
-pub(crate) async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
-    blocking(cache, |c| {
-        c.transaction(|tx| {
-            tx.delete(PROFILE, ME)?;
-            for collection in crate::sync::SYNCED
-                .iter()
-                .chain(crate::privacy::LOCAL)
-                .chain(crate::contacts::LOCAL)
-            {
-                for r in tx.list::<serde_json::Value>(collection)? {
-                    tx.delete(collection, &r.id)?;
-                }
-            }
-            // The device keeps its sync identity and sequence counter (the
-            // server's exactly-once keys are client id + sequence, so a
-            // counter that restarted would make new changes look like
-            // replays); only the cursor goes, so the next user pulls from
-            // the start.
-            for mut r in tx.list::<serde_json::Value>("sync_state")? {
-                r.value["cursor"] = serde_json::Value::Null;
-                r.value["resync"] = serde_json::Value::Bool(false);
-                tx.put("sync_state", &r.id, &r.value, r.meta)?;
-            }
-            tx.ack_outbox(i64::MAX).map(drop)
-        })
-    })
-    .await
-}
 
 impl Account {
     /// The session state now.
@@ -405,7 +370,7 @@ impl Account {
         self.call::<NoBody, ()>(Method::DELETE, "v1/me".into(), None)
             .await?;
         self.session.end(false).await?;
-        session::wipe(&self.cache, &self.log).await?;
+        crate::session::wipe(&self.cache, &self.log).await?;
         Ok(())
     }
 

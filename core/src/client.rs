@@ -3,22 +3,18 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use praxis_protocol::privacy::PrivacyState;
-use praxis_protocol::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
-use reqwest::Method;
-
-use crate::account::{Account, Session};
+use crate::account::Account;
 use crate::appointments::Appointments;
 use crate::cache::{Cache, KeyProvider, RecordMeta, blocking};
 use crate::clock::{Clock, ServerClock, SystemClock};
 use crate::consent::Consents;
 use crate::contacts::Contacts;
-use crate::http::Body;
 use crate::http::{Api, HttpConfig};
 use crate::location::Location;
 use crate::log::{Log, Logger};
-use crate::sync::{SyncEngine, SyncTransport};
+use crate::session::Session;
+use crate::sync::SyncEngine;
+use crate::sync::transport::HttpSync;
 use crate::{Error, Result};
 
 /// File name of the encrypted cache inside the data directory.
@@ -93,44 +89,6 @@ async fn restore_clock_offset(clock: &ServerClock, cache: &Arc<Cache>) -> Result
         let _ = cache.put(CLOCK_OFFSET.0, CLOCK_OFFSET.1, &ms, RecordMeta::default());
     });
     Ok(())
-}
-
-/// Sync over HTTP, through the session (refresh and retry on 401).
-#[derive(Debug)]
-struct HttpSync(Arc<Session>);
-
-#[async_trait]
-impl SyncTransport for HttpSync {
-    async fn push(&self, req: &PushRequest) -> Result<PushResponse> {
-        let api = self.0.api();
-        self.0
-            .authorized(|t| async move {
-                api.json(Method::POST, "v1/sync/push", Some(&t), Body::Json(req))
-                    .await
-            })
-            .await
-    }
-
-    async fn pull(&self, req: &PullRequest) -> Result<PullResponse> {
-        let api = self.0.api();
-        self.0
-            .authorized(|t| async move {
-                api.json(Method::POST, "v1/sync/pull", Some(&t), Body::Json(req))
-                    .await
-            })
-            .await
-    }
-
-    async fn privacy(&self) -> Result<Option<PrivacyState>> {
-        let api = self.0.api();
-        self.0
-            .authorized(|t| async move {
-                api.json::<(), PrivacyState>(Method::GET, "v1/me/privacy", Some(&t), Body::None)
-                    .await
-            })
-            .await
-            .map(Some)
-    }
 }
 
 impl PraxisClient {

@@ -6,6 +6,7 @@
 //! (the server's Ed25519 signature, the expiry) before it is sent anywhere,
 //! so a tampered or forged code is refused without a request.
 
+use crate::local::CONTACTS_KEY as KEY;
 use std::sync::Arc;
 
 use praxis_protocol::contacts::{
@@ -17,16 +18,11 @@ use reqwest::Method;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::account::Session;
 use crate::cache::{RecordMeta, blocking};
+use crate::session::Session;
 use crate::sync::SyncEngine;
 use crate::sync::plan::LocalRecord;
 use crate::{Error, Result};
-
-const KEY: (&str, &str) = ("contacts_signing_key", "current");
-
-/// Local collections of the signed-in user, cleared at sign-out.
-pub(crate) const LOCAL: &[&str] = &[KEY.0];
 
 /// A card someone shared with me.
 #[derive(Clone, PartialEq)]

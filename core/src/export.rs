@@ -166,7 +166,7 @@ pub fn decrypt(mut input: impl Read, passphrase: &str) -> Result<Vec<u8>> {
 /// Streams the export to `path` (through a temporary file renamed at the
 /// end, so a broken download never leaves a partial export behind).
 pub(crate) async fn download(
-    session: &crate::account::Session,
+    session: &crate::session::Session,
     path: &Path,
     passphrase: Option<&str>,
     progress: &(dyn Fn(u64) + Send + Sync),

@@ -34,12 +34,14 @@ pub mod contacts;
 mod error;
 pub mod export;
 pub mod http;
+mod local;
 pub mod location;
 mod log;
 mod privacy;
+mod session;
 pub mod sync;
 
-pub use account::{Account, SessionState};
+pub use account::Account;
 pub use appointments::{
     Appointment, AppointmentPatch, AppointmentStatus, Appointments, GeoPoint, NewAppointment,
 };
@@ -51,3 +53,4 @@ pub use location::{Fix, FixSource, Location, LocationPermission, Route, VisitEve
 pub use log::{LogLevel, Logger};
 pub use praxis_protocol as protocol;
 pub use privacy::Enforced;
+pub use session::SessionState;

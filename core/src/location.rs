@@ -32,9 +32,9 @@ use reqwest::Method;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::account::Session;
 use crate::cache::{RecordMeta, blocking};
 use crate::privacy::{Enforced, Gates, OWN_SHARES, RECEIVED, SETTINGS, Settings};
+use crate::session::Session;
 use crate::sync::plan::LocalRecord;
 use crate::sync::{Change, SyncEngine};
 use crate::{Error, Result};

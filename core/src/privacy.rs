@@ -13,6 +13,7 @@
 //! both gates were open is *not sent* once one has closed; the server
 //! refuses it too, should an older build send it anyway.
 
+pub(crate) use crate::local::{OWN_SHARES, RECEIVED, SETTINGS, STATE};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -27,18 +28,6 @@ use serde_json::Value;
 use crate::cache::{CacheTx, RecordMeta};
 use crate::sync::plan::LocalRecord;
 use crate::{Error, Result};
-
-/// Published policy versions and restriction, as last fetched.
-pub(crate) const STATE: (&str, &str) = ("privacy_state", "state");
-/// The user's precision preference.
-pub(crate) const SETTINGS: (&str, &str) = ("location_settings", "settings");
-/// Live shares this user runs (local copy of the server's list).
-pub(crate) const OWN_SHARES: &str = "location_shares_out";
-/// Live positions others share with this user (expiry checked on read).
-pub(crate) const RECEIVED: &str = "location_shares_in";
-
-/// Local collections of the signed-in user, cleared at sign-out.
-pub(crate) const LOCAL: &[&str] = &[STATE.0, SETTINGS.0, OWN_SHARES, RECEIVED];
 
 /// What the last privacy step brought.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -153,7 +142,7 @@ pub(crate) fn apply_state(
     for incoming in &state.org_policies {
         // Server-authored and read-only here: the same merge as a pull
         // (an older copy never replaces a newer one).
-        crate::sync::engine::merge_in(tx, incoming, false)?;
+        crate::sync::apply::merge_in(tx, incoming, false)?;
     }
     tx.put(
         STATE.0,

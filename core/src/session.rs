@@ -309,8 +309,35 @@ impl Session {
 /// them), then the data key is rotated so whatever a file still holds
 /// under the old key can never be decrypted (the old key is destroyed).
 pub(crate) async fn wipe(cache: &Arc<Cache>, log: &Log) -> Result<()> {
-    super::clear_user_data(cache).await?;
+    clear_user_data(cache).await?;
     blocking(cache, |c| c.rotate_dek()).await?;
     log.warn("account", "account erased; this device's data was wiped");
     Ok(())
+}
+
+/// Removes the signed-in user's data from the device: the cached profile,
+/// synced records, queued changes and sync state.
+pub(crate) async fn clear_user_data(cache: &Arc<Cache>) -> Result<()> {
+    blocking(cache, |c| {
+        c.transaction(|tx| {
+            tx.delete(crate::local::PROFILE, crate::local::ME)?;
+            for collection in crate::sync::SYNCED.iter().chain(crate::local::USER_LOCAL) {
+                for r in tx.list::<serde_json::Value>(collection)? {
+                    tx.delete(collection, &r.id)?;
+                }
+            }
+            // The device keeps its sync identity and sequence counter (the
+            // server's exactly-once keys are client id + sequence, so a
+            // counter that restarted would make new changes look like
+            // replays); only the cursor goes, so the next user pulls from
+            // the start.
+            for mut r in tx.list::<serde_json::Value>("sync_state")? {
+                r.value["cursor"] = serde_json::Value::Null;
+                r.value["resync"] = serde_json::Value::Bool(false);
+                tx.put("sync_state", &r.id, &r.value, r.meta)?;
+            }
+            tx.ack_outbox(i64::MAX).map(drop)
+        })
+    })
+    .await
 }

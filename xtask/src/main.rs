@@ -10,6 +10,7 @@
 //! * `bindings [--debug]`: Kotlin and Swift bindings generated from the
 //!   release (or debug) `praxis-ffi` cdylib into `target/bindings/`.
 //! * `swift`: the iOS XCFramework (macOS only).
+//! * `deps`: fails on an import cycle between the modules of a crate.
 //! * `bench [--quick]`: the benchmark report in `target/bench-report.md`
 //!   and `target/bench-report.json`.
 
@@ -17,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+
+mod deps;
 
 /// Where `xtask test` looks for PostgreSQL when nothing is configured
 /// (the database `.ci/run` creates).
@@ -29,8 +32,12 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("bindings") => bindings(!args[1..].iter().any(|a| a == "--debug")).map(drop),
         Some("swift") => swift(),
+        Some("deps") => deps::check(
+            &workspace(),
+            &["protocol", "core", "server", "bindings", "cli"],
+        ),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings [--debug]|swift|bench [--quick]>");
+            eprintln!("usage: cargo xtask <test|deps|bindings [--debug]|swift|bench [--quick]>");
             return ExitCode::from(2);
         }
     };

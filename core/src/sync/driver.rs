@@ -11,54 +11,31 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use praxis_protocol::ErrorCode;
-use praxis_protocol::privacy::PrivacyState;
 use praxis_protocol::sync::{
-    FieldValue, Fields, Hlc, Mutation, MutationResult, PullRequest, PullResponse, PushRequest,
-    PushResponse, RejectReason, SyncRecord,
+    FieldValue, Fields, Hlc, Mutation, MutationResult, PullRequest, PushRequest, RejectReason,
+    SyncRecord,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::SYNCED;
+use super::apply::merge_in;
 use super::hlc::HlcClock;
-use super::plan::{LocalRecord, Plan, plan_incoming};
+use super::plan::LocalRecord;
 use super::protocol::{Failure, Outcome, Step, SyncMachine, SyncStatus};
+pub use super::transport::SyncTransport;
 use crate::cache::{Cache, CacheTx, RecordMeta, blocking, session_fence};
 use crate::clock::Clock;
 use crate::log::Log;
 use crate::{Error, Result};
 
-/// Collections kept in sync for the signed-in user.
-pub const SYNCED: &[&str] = &[
-    "profile",
-    "appointments",
-    "consents",
-    "visit_events",
-    "org_policy",
-    "contacts",
-];
 const STATE: (&str, &str) = ("sync_state", "state");
 const CONSENTS: &str = praxis_protocol::privacy::consents::COLLECTION;
 const PUSH_BATCH: usize = 100;
 const PULL_PAGE: u32 = 1000;
-
-/// How the engine reaches the server (HTTP in the app; in-process in the
-/// deterministic simulation).
-#[async_trait]
-pub trait SyncTransport: Send + Sync + std::fmt::Debug {
-    /// `POST /v1/sync/push`.
-    async fn push(&self, req: &PushRequest) -> Result<PushResponse>;
-    /// `POST /v1/sync/pull`.
-    async fn pull(&self, req: &PullRequest) -> Result<PullResponse>;
-    /// `GET /v1/me/privacy`; `None` from a transport that has no privacy
-    /// state to offer (the sync simulation), which skips the step.
-    async fn privacy(&self) -> Result<Option<PrivacyState>> {
-        Ok(None)
-    }
-}
 
 /// What the engine keeps between runs (in the encrypted cache).
 #[derive(Clone, Serialize, Deserialize)]
@@ -183,25 +160,6 @@ fn pending_keys(tx: &CacheTx<'_>) -> Result<HashSet<(String, String)>> {
         .into_iter()
         .map(|(_, m)| (m.collection, m.id))
         .collect())
-}
-
-fn apply_plan(tx: &mut CacheTx<'_>, collection: &str, id: &str, plan: Plan) -> Result<()> {
-    match plan {
-        Plan::Put(record, meta) => tx.put(collection, id, &record, meta),
-        Plan::Delete => tx.delete(collection, id).map(drop),
-        Plan::Keep => Ok(()),
-    }
-}
-
-/// Applies a server copy of a record, rebasing local changes still queued.
-pub(crate) fn merge_in(tx: &mut CacheTx<'_>, incoming: &SyncRecord, pending: bool) -> Result<()> {
-    let local = tx.get::<LocalRecord>(&incoming.collection, &incoming.id)?;
-    let plan = plan_incoming(
-        local.as_ref().map(|r| (&r.value, &r.meta)),
-        incoming,
-        pending,
-    );
-    apply_plan(tx, &incoming.collection, &incoming.id, plan)
 }
 
 /// Maps a transport error to the machine's notion of failure.

@@ -35,6 +35,14 @@ pub struct Config {
     /// A `postgres://` URL selects PostgreSQL instead of the embedded SQLite.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Most client connections open at once; beyond it the server stops
+    /// accepting until one closes.
+    #[arg(long, env = "PRAXIS_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's head (also the longest a
+    /// kept-alive connection may sit idle).
+    #[arg(long, env = "PRAXIS_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout_secs: u64,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "PRAXIS_DB_POOL", default_value_t = 16)]
     pub db_pool: usize,
@@ -86,6 +94,15 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The listener's connection limits.
+    pub fn limits(&self) -> crate::Limits {
+        crate::Limits {
+            max_connections: self.max_connections as usize,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            ..crate::Limits::default()
+        }
+    }
+
     /// The master keys: `PRAXIS_MASTER_KEY` (lines or comma-separated),
     /// else `--master-key-file`; in `--dev` mode only, a key file made in
     /// the data directory. Anything else refuses to start.

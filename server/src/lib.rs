@@ -28,6 +28,7 @@ pub mod error;
 mod extract;
 pub mod jobs;
 mod routes;
+mod serve;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
@@ -41,6 +42,7 @@ use chrono::{DateTime, Duration, Utc};
 use ring::rand::SystemRandom;
 
 pub use routes::openapi;
+pub use serve::Limits;
 
 use crate::clock::Clock;
 use crate::store::Store;
@@ -203,10 +205,21 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// in-flight requests finish; connections are bounded by the default
+/// [`Limits`] (see [`serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, Limits::default(), shutdown).await
+}
+
+/// [`serve`] with explicit connection limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Warm the dummy hash so the first unknown-email login is not slower.
@@ -214,7 +227,5 @@ pub async fn serve(
     tokio::task::spawn_blocking(move || {
         warm.dummy_hash();
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::run(listener, app(state), limits, shutdown).await
 }

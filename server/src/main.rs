@@ -7,7 +7,7 @@ use clap::Parser;
 use praxis_server::clock::SystemClock;
 use praxis_server::config::{Command, Config};
 use praxis_server::store::{MasterKeys, Store, Vault};
-use praxis_server::{AppState, Settings, serve, telemetry};
+use praxis_server::{AppState, Settings, serve_with, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     tracing::info!(addr = %listener.local_addr()?, backend, "praxis-server listening");
-    serve(listener, state, shutdown_signal()).await?;
+    serve_with(listener, state, config.limits(), shutdown_signal()).await?;
     jobs.abort();
     tracing::info!("praxis-server stopped");
     Ok(())

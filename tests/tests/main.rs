@@ -18,6 +18,7 @@ mod privacy_api;
 mod rectification;
 mod register;
 mod server_at_rest;
+mod slow_clients;
 mod sync_api;
 mod sync_crash;
 mod sync_e2e;

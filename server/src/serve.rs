@@ -1,0 +1,121 @@
+//! The listener: accepts connections and serves the API on each, with the
+//! limits a public server needs against slow or greedy clients.
+//!
+//! * At most [`Limits::max_connections`] connections are open at once;
+//!   beyond that the server stops accepting (new clients wait in the
+//!   kernel's backlog) instead of running out of memory or descriptors.
+//! * A client must send a whole request head within
+//!   [`Limits::header_timeout`], both for its first request and, on a
+//!   kept-alive HTTP/1.1 connection, from the end of the previous answer:
+//!   a socket that sends a partial head (slowloris) or idles is closed.
+//!   Bodies and handlers are bounded by the router's request timeout,
+//!   which answers `408` with a problem document.
+//! * HTTP/2 connections are pinged when quiet and closed when the peer
+//!   stops answering.
+//!
+//! axum's own `serve` offers none of these settings, hence this loop
+//! (hyper-util's connection builder, as axum uses underneath).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt as _;
+
+/// Connection limits of the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request head (and the longest a
+    /// kept-alive HTTP/1.1 connection may sit idle).
+    pub header_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops
+/// accepting and lets in-flight requests finish (at most
+/// `limits.drain_timeout`).
+pub(crate) async fn run(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header_timeout))
+        .keep_alive_timeout(limits.header_timeout);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before it
+                    // was accepted: wait a moment rather than spin.
+                    tracing::warn!(error = %e.kind(), "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            app.clone()
+                .map_request(|req: axum::extract::Request<hyper::body::Incoming>| {
+                    req.map(axum::body::Body::new)
+                });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors here are the client's (reset, bad request head,
+            // timeout); hyper already answered what could be answered.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: in-flight requests still running were cut off");
+    }
+    Ok(())
+}

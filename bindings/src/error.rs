@@ -3,9 +3,6 @@
 //! and `switch` statements; renaming one is worse. None carries personal
 //! data.
 
-use praxis_core::NetworkError;
-use praxis_core::protocol::ErrorCode;
-
 /// Errors the apps see.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum PraxisError {
@@ -88,101 +85,39 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for PraxisError {
 }
 
 impl From<praxis_core::Error> for PraxisError {
+    /// The core classifies ([`praxis_core::Error::kind`]); this only names
+    /// the same kinds in the apps' enum.
     fn from(e: praxis_core::Error) -> Self {
-        use praxis_core::Error as E;
-        match e {
-            E::KeyMismatch => Self::KeyMismatch,
-            E::KeyProvider(reason) => Self::KeyProvider { reason },
-            E::Integrity { .. }
-            | E::Storage(_)
-            | E::Io(_)
-            | E::Serialization { .. }
-            | E::Random
-            | E::SchemaTooNew { .. } => Self::Storage,
-            E::InvalidInput { field, reason } => Self::InvalidInput {
-                field: field.to_owned(),
-                reason: reason.to_owned(),
+        use praxis_core::ErrorKind as K;
+        match e.kind() {
+            K::Network(n) => Self::Network {
+                reason: n.as_str().to_owned(),
             },
-            E::Network(n) => Self::Network {
-                reason: match n {
-                    NetworkError::Unreachable => "unreachable",
-                    NetworkError::Timeout => "timeout",
-                    NetworkError::Tls => "tls",
-                    NetworkError::Interrupted => "interrupted",
-                }
-                .to_owned(),
+            K::Unauthorized => Self::Unauthorized,
+            K::InvalidCredentials => Self::InvalidCredentials,
+            K::Conflict { code } => Self::Conflict {
+                code: code.as_str().to_owned(),
             },
-            E::NotSignedIn | E::SessionExpired | E::AccountErased => Self::Unauthorized,
-            E::Closed { purpose, reason } => closed(purpose.as_str(), reason),
-            E::Restricted => Self::Restricted,
-            E::Protocol { status } => Self::Server { status },
-            E::Api {
-                status,
-                code,
-                field,
-                retry_after,
-            } => match code {
-                ErrorCode::InvalidCredentials => Self::InvalidCredentials,
-                ErrorCode::Unauthorized => Self::Unauthorized,
-                ErrorCode::Forbidden => Self::Forbidden,
-                ErrorCode::NotFound => Self::NotFound,
-                ErrorCode::RateLimited => Self::RateLimited {
-                    retry_after_secs: retry_after.unwrap_or(1),
-                },
-                ErrorCode::ConsentRequired => Self::ConsentRequired {
-                    purpose: field.unwrap_or_default(),
-                },
-                ErrorCode::PolicyDisabled => Self::PolicyDisabled,
-                ErrorCode::Restricted => Self::Restricted,
-                ErrorCode::AccountErased => Self::Unauthorized,
-                ErrorCode::ReauthRequired
-                | ErrorCode::EmailTaken
-                | ErrorCode::AlreadyMember
-                | ErrorCode::LastAdmin
-                | ErrorCode::ShareEnded
-                | ErrorCode::InvitationUsed
-                | ErrorCode::InvitationExpired
-                | ErrorCode::InvitationInvalid
-                | ErrorCode::OwnInvitation
-                | ErrorCode::InvitationLimit
-                | ErrorCode::Blocked => Self::Conflict {
-                    code: code.as_str().to_owned(),
-                },
-                ErrorCode::ValidationFailed
-                | ErrorCode::WeakPassword
-                | ErrorCode::TooYoung
-                | ErrorCode::MalformedJson
-                | ErrorCode::PayloadTooLarge
-                | ErrorCode::UnsupportedMediaType
-                | ErrorCode::JoinCodeUsed
-                | ErrorCode::JoinCodeExpired => Self::InvalidInput {
-                    field: field.unwrap_or_default(),
-                    reason: code.as_str().to_owned(),
-                },
-                ErrorCode::MethodNotAllowed
-                | ErrorCode::ResyncRequired
-                | ErrorCode::RequestTimeout
-                | ErrorCode::Unavailable
-                | ErrorCode::Internal => Self::Server { status },
-            },
+            K::InvalidInput { field, reason } => Self::InvalidInput { field, reason },
+            K::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            K::Forbidden => Self::Forbidden,
+            K::NotFound => Self::NotFound,
+            K::ConsentRequired { purpose } => Self::ConsentRequired { purpose },
+            K::PolicyDisabled => Self::PolicyDisabled,
+            K::Restricted => Self::Restricted,
+            K::KeyMismatch => Self::KeyMismatch,
+            K::KeyProvider { reason } => Self::KeyProvider { reason },
+            K::Storage => Self::Storage,
+            K::Server { status } => Self::Server { status },
         }
-    }
-}
-
-fn closed(purpose: &str, reason: praxis_core::protocol::privacy::Closed) -> PraxisError {
-    use praxis_core::protocol::privacy::Closed;
-    match reason {
-        Closed::Restricted => PraxisError::Restricted,
-        Closed::PolicyDisabled => PraxisError::PolicyDisabled,
-        Closed::ConsentRequired => PraxisError::ConsentRequired {
-            purpose: purpose.to_owned(),
-        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use praxis_core::NetworkError;
+    use praxis_core::protocol::ErrorCode;
 
     #[test]
     fn maps_server_problems_to_stable_variants() {

@@ -454,118 +454,110 @@ impl Out {
 }
 
 /// Exit code and advice for an error.
-fn classify(e: &Error) -> (u8, String) {
+/// The exit code of an error: by its kind, the classification the apps
+/// share (see the table at the top of main.rs).
+fn exit_code(e: &Error) -> u8 {
+    use praxis_core::ErrorKind as K;
+    match e.kind() {
+        K::Unauthorized
+        | K::InvalidCredentials
+        | K::RateLimited { .. }
+        | K::Forbidden
+        | K::ConsentRequired { .. }
+        | K::PolicyDisabled
+        | K::Restricted => 3,
+        K::Network(_) => 4,
+        K::Conflict { .. } => 5,
+        K::InvalidInput { .. } | K::NotFound => 6,
+        K::KeyMismatch | K::Storage => 7,
+        K::KeyProvider { .. } | K::Server { .. } => 1,
+    }
+}
+
+/// What to tell the person: advice in words, by the error's code.
+fn advice(e: &Error) -> String {
     match e {
-        Error::NotSignedIn => (3, "You are not signed in. Run `praxis login --email <address>`.".into()),
-        Error::SessionExpired => (3, "Your session has ended. Sign in again with `praxis login`.".into()),
+        Error::NotSignedIn => "You are not signed in. Run `praxis login --email <address>`.".into(),
+        Error::SessionExpired => "Your session has ended. Sign in again with `praxis login`.".into(),
         Error::Api { code: ErrorCode::InvalidCredentials, .. } => {
-            (3, "Wrong email or password. Check both and try again.".into())
+            "Wrong email or password. Check both and try again.".into()
         }
-        Error::Api { code: ErrorCode::Unauthorized, .. } => (3, "Not signed in. Run `praxis login`.".into()),
-        Error::Api { code: ErrorCode::RateLimited, retry_after, .. } => (
-            3,
-            format!("Too many attempts. Wait {} seconds and try again.", retry_after.unwrap_or(1)),
-        ),
-        Error::Network(kind) => (
-            4,
-            match kind {
+        Error::Api { code: ErrorCode::Unauthorized, .. } => "Not signed in. Run `praxis login`.".into(),
+        Error::Api { code: ErrorCode::RateLimited, retry_after, .. } => format!("Too many attempts. Wait {} seconds and try again.", retry_after.unwrap_or(1)),
+        Error::Network(kind) => match kind {
                 NetworkError::Unreachable => "Cannot reach the server. Check --server and your connection.".into(),
                 NetworkError::Timeout => "The server did not answer in time. Try again later.".into(),
                 NetworkError::Tls => "The server's certificate was not trusted.".into(),
                 NetworkError::Interrupted => "The connection broke. Try again.".into(),
             },
-        ),
         Error::Api {
             code: code @ (ErrorCode::EmailTaken | ErrorCode::AlreadyMember | ErrorCode::LastAdmin),
             ..
-        } => (
-            5,
-            match code {
+        } => match code {
                 ErrorCode::EmailTaken => "An account already uses this email. Sign in instead.".into(),
                 ErrorCode::AlreadyMember => "You are already a member of this organisation.".into(),
                 _ => "An organisation needs at least one admin: promote someone first.".into(),
             },
-        ),
         Error::Api {
             code: ErrorCode::TooYoung, ..
-        } => (6, "Praxis accounts are for people aged 18 or older.".into()),
+        } => "Praxis accounts are for people aged 18 or older.".into(),
         Error::Api {
             code: ErrorCode::WeakPassword,
             ..
-        } => (
-            6,
-            "Password too weak: use 8 to 128 characters that are not common words or your own details.".into(),
-        ),
+        } => "Password too weak: use 8 to 128 characters that are not common words or your own details.".into(),
         Error::Api {
             code: ErrorCode::Forbidden, ..
-        } => (3, "Only an organisation admin can do that.".into()),
+        } => "Only an organisation admin can do that.".into(),
         Error::Api {
             code: code @ (ErrorCode::InvitationUsed | ErrorCode::InvitationExpired | ErrorCode::InvitationInvalid | ErrorCode::OwnInvitation),
             ..
-        } => (
-            5,
-            match code {
+        } => match code {
                 ErrorCode::InvitationUsed => "This invitation was already used: ask for a new one.".into(),
                 ErrorCode::InvitationExpired => "This invitation has expired: ask for a new one.".into(),
                 ErrorCode::OwnInvitation => "This is your own invitation: send it to the colleague instead.".into(),
                 _ => "This invitation code is not valid: check it was copied whole.".into(),
             },
+        Error::Api {
+            code: ErrorCode::LimitReached, field, ..
+        } => format!(
+            "You have reached the limit of {}: end or use some first.",
+            field.as_deref().unwrap_or("this").replace('_', " ")
         ),
         Error::Api {
             code: ErrorCode::InvitationLimit, ..
-        } => (5, "You have too many open invitations: wait for some to be used or expire.".into()),
+        } => "You have too many open invitations: wait for some to be used or expire.".into(),
         Error::Api {
             code: ErrorCode::Blocked, ..
-        } => (3, "This is not possible with this person.".into()),
-        Error::InvalidInput { field: "code", reason } => (
-            6,
-            match *reason {
+        } => "This is not possible with this person.".into(),
+        Error::InvalidInput { field: "code", reason } => match *reason {
                 "tampered_code" => "This invitation code was altered: ask for a new one. Nothing was sent.".into(),
                 "forged_code" => "This invitation code was not made by this server. Nothing was sent.".into(),
                 "invitation_expired" => "This invitation has expired: ask for a new one. Nothing was sent.".into(),
                 _ => "This is not an invitation code: check it was copied whole. Nothing was sent.".into(),
             },
-        ),
         Error::Api {
             code: ErrorCode::JoinCodeUsed | ErrorCode::JoinCodeExpired,
             ..
-        } => (
-            6,
-            "This join code was already used or has expired: ask an admin for a new one.".into(),
-        ),
+        } => "This join code was already used or has expired: ask an admin for a new one.".into(),
         Error::Api {
             code: ErrorCode::NotFound, ..
-        } => (6, "Not found: check the id or code.".into()),
+        } => "Not found: check the id or code.".into(),
         Error::Api {
             code: code @ (ErrorCode::ConsentRequired | ErrorCode::PolicyDisabled | ErrorCode::Restricted),
             ..
-        } => (
-            3,
-            format!("The server refused it ({code}): sync with `praxis sync`, then check `praxis location status`."),
-        ),
+        } => format!("The server refused it ({code}): sync with `praxis sync`, then check `praxis location status`."),
         Error::Api {
             code: ErrorCode::ReauthRequired,
             ..
-        } => (3, "Confirm with your password first.".into()),
-        Error::Api { code, field, .. } => (
-            6,
-            match field {
+        } => "Confirm with your password first.".into(),
+        Error::Api { code, field, .. } => match field {
                 Some(f) => format!("The server refused `{f}` ({code}). Correct it and try again."),
                 None => format!("The server refused the request ({code})."),
             },
-        ),
-        Error::InvalidInput { field, reason } => (6, format!("Invalid {field}: {reason}.")),
-        Error::AccountErased => (
-            3,
-            "This account was erased; the data on this device was wiped.".into(),
-        ),
-        Error::Restricted => (
-            3,
-            "Your account is restricted: nothing is changed until you lift it (`praxis account restrict off`).".into(),
-        ),
-        Error::Closed { purpose, reason } => (
-            3,
-            match reason {
+        Error::InvalidInput { field, reason } => format!("Invalid {field}: {reason}."),
+        Error::AccountErased => "This account was erased; the data on this device was wiped.".into(),
+        Error::Restricted => "Your account is restricted: nothing is changed until you lift it (`praxis account restrict off`).".into(),
+        Error::Closed { purpose, reason } => match reason {
                 Closed::PolicyDisabled => format!(
                     "Your organisation does not allow {} (or you are in none). Nothing was stored.",
                     purpose.as_str()
@@ -576,21 +568,18 @@ fn classify(e: &Error) -> (u8, String) {
                 ),
                 Closed::Restricted => "Your account is restricted: nothing is processed. Nothing was stored.".into(),
             },
-        ),
-        Error::KeyMismatch => (
-            7,
-            "Wrong passphrase for the local data (PRAXIS_PASSPHRASE or the prompt).".into(),
-        ),
+        Error::KeyMismatch => "Wrong passphrase for the local data (PRAXIS_PASSPHRASE or the prompt).".into(),
         Error::Storage(_) | Error::Integrity { .. } | Error::Io(_) => {
-            (7, "The local data could not be read or written.".into())
+            "The local data could not be read or written.".into()
         }
-        other => (1, other.to_string()),
+        other => other.to_string(),
     }
 }
 
 /// Prints the error (stderr, or JSON on stdout) and returns its exit code.
 pub(crate) fn fail(e: &Error, json: bool) -> ExitCode {
-    let (code, advice) = classify(e);
+    let code = exit_code(e);
+    let advice = advice(e);
     if json {
         println!(
             "{}",

@@ -1,8 +1,10 @@
 //! The core's error type.
 //!
-//! Rich enough for the core's own decisions; the bindings map it to the
-//! small public enum the apps see. No variant carries personal data: errors
-//! name a collection or a field, never a value, a key or a path.
+//! Rich enough for the core's own decisions. [`Error::kind`] is the one
+//! classification of what an error means to the person using the app: the
+//! bindings turn it into the small public enum the apps see, and the CLI
+//! into its exit codes. No variant carries personal data: errors name a
+//! collection or a field, never a value, a key or a path.
 
 use praxis_protocol::ErrorCode;
 
@@ -116,6 +118,168 @@ pub enum NetworkError {
     Interrupted,
 }
 
+impl NetworkError {
+    /// A stable name for the apps and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::Timeout => "timeout",
+            Self::Tls => "tls",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What an error means to the user, and so what a front end does about it:
+/// the single classification of [`Error`], shared by every front end.
+/// Codes and fields are the server's stable strings, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The server could not be reached or did not answer in time.
+    Network(NetworkError),
+    /// No valid session (not signed in, session ended, account erased):
+    /// sign in (again).
+    Unauthorized,
+    /// Wrong email or password (indistinguishable on purpose).
+    InvalidCredentials,
+    /// The change conflicts with the server's state (`email_taken`,
+    /// `already_member`, `last_admin`, `reauth_required`, `blocked`, …).
+    Conflict {
+        /// The server's stable code.
+        code: ErrorCode,
+    },
+    /// An argument was refused; nothing changed.
+    InvalidInput {
+        /// The field at fault (may be empty when the server names none).
+        field: String,
+        /// A stable reason (`validation_failed`, `weak_password`, …).
+        reason: String,
+    },
+    /// Too many attempts: retry after this many seconds.
+    RateLimited {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// Not allowed for this user's role.
+    Forbidden,
+    /// No such thing, or one the user may not see.
+    NotFound,
+    /// The user has not consented to this purpose.
+    ConsentRequired {
+        /// The purpose's wire name, e.g. `location_visits`.
+        purpose: String,
+    },
+    /// The organisation's policy switches the feature off.
+    PolicyDisabled,
+    /// The account's processing is restricted.
+    Restricted,
+    /// The key does not open the local data.
+    KeyMismatch,
+    /// The platform's key provider failed.
+    KeyProvider {
+        /// The provider's own reason.
+        reason: String,
+    },
+    /// Local storage failed or a stored record failed its integrity check.
+    Storage,
+    /// The server failed or answered unexpectedly.
+    Server {
+        /// HTTP status (0 when there was no answer to speak of).
+        status: u16,
+    },
+}
+
+impl Error {
+    /// What this error means to the user (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        use praxis_protocol::privacy::Closed;
+        match self {
+            Self::KeyMismatch => ErrorKind::KeyMismatch,
+            Self::KeyProvider(reason) => ErrorKind::KeyProvider {
+                reason: reason.clone(),
+            },
+            Self::Integrity { .. }
+            | Self::Storage(_)
+            | Self::Io(_)
+            | Self::Serialization { .. }
+            | Self::Random
+            | Self::SchemaTooNew { .. } => ErrorKind::Storage,
+            Self::InvalidInput { field, reason } => ErrorKind::InvalidInput {
+                field: (*field).to_owned(),
+                reason: (*reason).to_owned(),
+            },
+            Self::Network(n) => ErrorKind::Network(*n),
+            Self::NotSignedIn | Self::SessionExpired | Self::AccountErased => {
+                ErrorKind::Unauthorized
+            }
+            Self::Closed { purpose, reason } => match reason {
+                Closed::Restricted => ErrorKind::Restricted,
+                Closed::PolicyDisabled => ErrorKind::PolicyDisabled,
+                Closed::ConsentRequired => ErrorKind::ConsentRequired {
+                    purpose: purpose.as_str().to_owned(),
+                },
+            },
+            Self::Restricted => ErrorKind::Restricted,
+            Self::Protocol { status } => ErrorKind::Server { status: *status },
+            Self::Api {
+                status,
+                code,
+                field,
+                retry_after,
+            } => api_kind(*status, *code, field.as_deref(), *retry_after),
+        }
+    }
+}
+
+fn api_kind(
+    status: u16,
+    code: ErrorCode,
+    field: Option<&str>,
+    retry_after: Option<u64>,
+) -> ErrorKind {
+    let field = || field.unwrap_or_default().to_owned();
+    match code {
+        ErrorCode::InvalidCredentials => ErrorKind::InvalidCredentials,
+        ErrorCode::Unauthorized | ErrorCode::AccountErased => ErrorKind::Unauthorized,
+        ErrorCode::Forbidden => ErrorKind::Forbidden,
+        ErrorCode::NotFound => ErrorKind::NotFound,
+        ErrorCode::RateLimited => ErrorKind::RateLimited {
+            retry_after_secs: retry_after.unwrap_or(1),
+        },
+        ErrorCode::ConsentRequired => ErrorKind::ConsentRequired { purpose: field() },
+        ErrorCode::PolicyDisabled => ErrorKind::PolicyDisabled,
+        ErrorCode::Restricted => ErrorKind::Restricted,
+        ErrorCode::ReauthRequired
+        | ErrorCode::EmailTaken
+        | ErrorCode::AlreadyMember
+        | ErrorCode::LastAdmin
+        | ErrorCode::ShareEnded
+        | ErrorCode::InvitationUsed
+        | ErrorCode::InvitationExpired
+        | ErrorCode::InvitationInvalid
+        | ErrorCode::OwnInvitation
+        | ErrorCode::InvitationLimit
+        | ErrorCode::LimitReached
+        | ErrorCode::Blocked => ErrorKind::Conflict { code },
+        ErrorCode::ValidationFailed
+        | ErrorCode::WeakPassword
+        | ErrorCode::TooYoung
+        | ErrorCode::MalformedJson
+        | ErrorCode::PayloadTooLarge
+        | ErrorCode::UnsupportedMediaType
+        | ErrorCode::JoinCodeUsed
+        | ErrorCode::JoinCodeExpired => ErrorKind::InvalidInput {
+            field: field(),
+            reason: code.as_str().to_owned(),
+        },
+        ErrorCode::MethodNotAllowed
+        | ErrorCode::ResyncRequired
+        | ErrorCode::RequestTimeout
+        | ErrorCode::Unavailable
+        | ErrorCode::Internal => ErrorKind::Server { status },
+    }
+}
+
 impl std::fmt::Display for NetworkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -171,3 +335,65 @@ impl From<serde_json::Error> for Error {
 
 /// Result of core operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: ErrorCode, field: Option<&str>) -> Error {
+        Error::Api {
+            status: 400,
+            code,
+            field: field.map(str::to_owned),
+            retry_after: Some(7),
+        }
+    }
+
+    #[test]
+    fn server_problems_and_local_failures_have_one_kind_each() {
+        assert_eq!(
+            api(ErrorCode::InvalidCredentials, None).kind(),
+            ErrorKind::InvalidCredentials
+        );
+        assert_eq!(
+            api(ErrorCode::WeakPassword, Some("password")).kind(),
+            ErrorKind::InvalidInput {
+                field: "password".into(),
+                reason: "weak_password".into()
+            }
+        );
+        assert_eq!(
+            api(ErrorCode::RateLimited, None).kind(),
+            ErrorKind::RateLimited {
+                retry_after_secs: 7
+            }
+        );
+        assert_eq!(
+            api(ErrorCode::EmailTaken, Some("email")).kind(),
+            ErrorKind::Conflict {
+                code: ErrorCode::EmailTaken
+            }
+        );
+        assert_eq!(
+            api(ErrorCode::Internal, None).kind(),
+            ErrorKind::Server { status: 400 }
+        );
+        assert_eq!(Error::SessionExpired.kind(), ErrorKind::Unauthorized);
+        assert_eq!(Error::AccountErased.kind(), ErrorKind::Unauthorized);
+        assert_eq!(
+            Error::Network(NetworkError::Timeout).kind(),
+            ErrorKind::Network(NetworkError::Timeout)
+        );
+        assert_eq!(Error::Random.kind(), ErrorKind::Storage);
+        assert_eq!(
+            Error::Closed {
+                purpose: praxis_protocol::privacy::Purpose::LocationVisits,
+                reason: praxis_protocol::privacy::Closed::ConsentRequired,
+            }
+            .kind(),
+            ErrorKind::ConsentRequired {
+                purpose: "location_visits".into()
+            }
+        );
+    }
+}

@@ -48,7 +48,7 @@ pub use appointments::{
 pub use client::{CACHE_FILE, ClientConfig, PraxisClient};
 pub use consent::{ConsentStatus, Consents};
 pub use contacts::{Contact, Contacts};
-pub use error::{Error, NetworkError, Result};
+pub use error::{Error, ErrorKind, NetworkError, Result};
 pub use location::{Fix, FixSource, Location, LocationPermission, Route, VisitEvent, VisitKind};
 pub use log::{LogLevel, Logger};
 pub use praxis_protocol as protocol;

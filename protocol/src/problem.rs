@@ -72,6 +72,10 @@ pub enum ErrorCode {
     OwnInvitation,
     /// Too many open invitations: wait for some to expire or be used.
     InvitationLimit,
+    /// A per-account or per-organisation limit is reached (organisations
+    /// belonged to, open join codes, running live shares); `field` names
+    /// what. End or use some first.
+    LimitReached,
     /// The other person has blocked this.
     Blocked,
     /// This needs the password re-entered in the last five minutes
@@ -118,6 +122,7 @@ impl ErrorCode {
             Self::InvitationUsed => "invitation_used",
             Self::OwnInvitation => "own_invitation",
             Self::InvitationLimit => "invitation_limit",
+            Self::LimitReached => "limit_reached",
             Self::Blocked => "blocked",
             Self::ReauthRequired => "reauth_required",
             Self::AccountErased => "account_erased",

@@ -73,6 +73,7 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
             "You cannot accept your own invitation",
         ),
         InvitationLimit => (StatusCode::CONFLICT, "Too many open invitations"),
+        LimitReached => (StatusCode::CONFLICT, "Limit reached"),
         Blocked => (StatusCode::FORBIDDEN, "Not possible with this person"),
         ReauthRequired => (StatusCode::FORBIDDEN, "Re-enter your password to confirm"),
         AccountErased => (StatusCode::GONE, "This account was erased"),
@@ -141,6 +142,7 @@ impl From<StoreError> for AppError {
                 Self::new(ErrorCode::Unavailable)
             }
             StoreError::Restricted => Self::new(ErrorCode::Restricted),
+            StoreError::LimitReached(what) => Self::new(ErrorCode::LimitReached).field(what),
             e => {
                 tracing::error!(error = %e, "storage failure");
                 Self::new(ErrorCode::Internal)

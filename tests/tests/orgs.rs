@@ -12,7 +12,51 @@ suite!(
     roles_change_but_an_org_keeps_an_admin,
     org_input_is_validated,
     join_codes_are_listed_revoked_and_die_with_their_creators_admin_role,
+    organisations_and_open_join_codes_are_capped,
 );
+
+/// Regression (anonymous growth): one account could create organisations
+/// and join codes without end. Both are capped; a refusal writes nothing,
+/// and a code used frees its place.
+async fn organisations_and_open_join_codes_are_capped(s: TestServer) {
+    use praxis_server::store::{MAX_OPEN_JOIN_CODES, MAX_ORGS_PER_USER};
+    let (org, admin, _member) = org_with_member(&s).await;
+    for i in 1..MAX_ORGS_PER_USER {
+        create_org(&s, &admin, &format!("Cabinet {i}")).await;
+    }
+    let before = s.fingerprint().await;
+    s.send(
+        "POST",
+        "/v1/orgs",
+        Some(&admin.access),
+        Some(&json!({"name": "One too many"})),
+    )
+    .await
+    .assert_problem(409, "limit_reached")
+    .assert_field("organisations");
+    assert_eq!(s.fingerprint().await, before, "nothing written");
+
+    // One code is open already (the member's was used); fill the rest.
+    let mut codes = Vec::new();
+    for _ in 0..MAX_OPEN_JOIN_CODES {
+        codes.push(join_code(&s, &admin, &org).await);
+    }
+    let before = s.fingerprint().await;
+    s.send(
+        "POST",
+        &format!("/v1/orgs/{org}/join-codes"),
+        Some(&admin.access),
+        None,
+    )
+    .await
+    .assert_problem(409, "limit_reached")
+    .assert_field("join_codes");
+    assert_eq!(s.fingerprint().await, before, "nothing written");
+    // Using one frees its place.
+    let newcomer = s.user("newcomer").await;
+    assert_eq!(join(&s, &newcomer, &codes[0]).await.status, 200);
+    join_code(&s, &admin, &org).await;
+}
 
 async fn set_role(s: &TestServer, admin: &TestUser, org: &str, user: &TestUser, role: &str) {
     let r = s

@@ -17,7 +17,39 @@ suite!(
     restriction_freezes_data_but_objection_still_works,
     a_member_who_leaves_the_org_stops_receiving_and_sending_live_location,
     a_future_dated_grant_cannot_outrank_a_later_withdrawal,
+    live_shares_per_account_are_capped,
 );
+
+/// Regression (unbounded growth): an account could run any number of live
+/// shares. At most `MAX_LIVE_SHARES` run at once; an ended one frees its
+/// place; a refusal writes nothing.
+async fn live_shares_per_account_are_capped(s: TestServer) {
+    use praxis_server::store::MAX_LIVE_SHARES;
+    let (org, admin, member) = org(&s).await;
+    allow_precise_sharing(&s, &org, &admin).await;
+    consent(&s, &member, "location_sharing", true, 1).await;
+    let mut ids = Vec::new();
+    for _ in 0..MAX_LIVE_SHARES {
+        let share = ok(&start_share(&s, &member, &[&admin], 60).await, 201);
+        ids.push(share["share_id"].as_str().expect("id").to_owned());
+    }
+    let before = s.fingerprint().await;
+    start_share(&s, &member, &[&admin], 60)
+        .await
+        .assert_problem(409, "limit_reached")
+        .assert_field("live_shares");
+    assert_eq!(s.fingerprint().await, before, "nothing written");
+    let stop = s
+        .send(
+            "DELETE",
+            &format!("/v1/location/shares/{}", ids[0]),
+            Some(&member.access),
+            None,
+        )
+        .await;
+    assert_eq!(stop.status, 204, "{}", String::from_utf8_lossy(&stop.body));
+    ok(&start_share(&s, &member, &[&admin], 60).await, 201);
+}
 
 /// Signs in again (time jumps beyond the 15-minute access tokens).
 async fn relogin(s: &TestServer, users: &mut [&mut TestUser]) {

@@ -5,14 +5,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use praxis_server::store::sql::MIGRATIONS;
+use praxis_server::store::schema::MIGRATIONS;
 use serde_json::Value;
 
 /// Every `table -> columns` the migrations create or add.
 fn schema() -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (_, ddl) in MIGRATIONS {
-        for stmt in ddl.split(';') {
+        // Each migration file opens with its table essay in `--` comments.
+        let ddl: Vec<&str> = ddl
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect();
+        for stmt in ddl.join("\n").split(';') {
             let stmt = stmt.trim();
             if let Some(rest) = stmt.strip_prefix("CREATE TABLE ") {
                 let (name, body) = rest.split_once('(').expect("a column list");

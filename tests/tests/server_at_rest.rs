@@ -310,7 +310,7 @@ async fn a_database_from_before_encryption_is_sealed_in_place() {
             "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);",
         )
         .expect("table");
-        for (version, ddl) in &praxis_server::store::sql::MIGRATIONS[..6] {
+        for (version, ddl) in &praxis_server::store::schema::MIGRATIONS[..6] {
             c.execute_batch(ddl).expect("old migration");
             c.execute(
                 "INSERT INTO schema_migrations VALUES (?1, 0)",

@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use praxis_protocol::audit::AuditEntry;
 use praxis_protocol::{ErrorCode, Problem};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -68,14 +69,56 @@ fn field(name: &str, v: &Value) -> Result<String, StoreError> {
     ))
 }
 
+/// Entries of the user's audit history per page of the export.
+const AUDIT_PAGE: i64 = 500;
+
+/// Writes the user's audit history (newest first) as a JSON array, a page
+/// at a time, starting with `first` (read before the export began, so the
+/// export's own entry is not in it).
+async fn audit_array(
+    store: &Store,
+    user: Uuid,
+    first: Vec<AuditEntry>,
+    tx: &Chunks,
+) -> Result<(), StoreError> {
+    send(tx, "[").await?;
+    let (mut page, mut sep) = (first, "");
+    while let Some(oldest) = page.last().map(|e| e.seq) {
+        let full = page.len() as i64 == AUDIT_PAGE;
+        let mut buf = Vec::with_capacity(page.len() * 160);
+        for e in &page {
+            buf.extend_from_slice(sep.as_bytes());
+            sep = ",";
+            serde_json::to_writer(&mut buf, e).map_err(|_| StoreError::Decode("audit"))?;
+        }
+        send(tx, buf).await?;
+        if !full {
+            break;
+        }
+        page = store.audit_of_user_before(user, oldest, AUDIT_PAGE).await?;
+    }
+    send(tx, "]").await
+}
+
+/// What the export streams after the small parts read up front.
+struct Streamed {
+    contacts: Value,
+    tail: Value,
+    audit: Vec<AuditEntry>,
+}
+
 async fn write(
     store: Store,
     user: Uuid,
     head: Value,
-    tail: Value,
-    contacts: Value,
+    rest: Streamed,
     tx: &Chunks,
 ) -> Result<(), StoreError> {
+    let Streamed {
+        contacts,
+        tail,
+        audit,
+    } = rest;
     // `head` is an object: open it, leave it open for the streamed parts.
     let head = serde_json::to_string(&head).map_err(|_| StoreError::Decode("head"))?;
     send(tx, head[..head.len() - 1].to_owned()).await?;
@@ -98,6 +141,8 @@ async fn write(
             send(tx, field(k, v)?).await?;
         }
     }
+    send(tx, ",\"audit\":").await?;
+    audit_array(&store, user, audit, tx).await?;
     send(tx, "}").await
 }
 
@@ -140,15 +185,22 @@ async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Resp
             "positions": store.my_positions(user).await?,
             "shared_with_me": store.shared_with(user, now).await?,
         },
-        "audit": store.audit_of_user(user, i64::MAX).await?,
     });
+    // The history's first page is read now, before the export's own entry
+    // is appended; the rest follows it page by page.
+    let audit = store.audit_of_user(user, AUDIT_PAGE).await?;
     store
         .audit(Event::user("exported", user, json!({})), now)
         .await?;
     tracing::info!(user_id = %user, "data export");
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);
     tokio::spawn(async move {
-        if let Err(e) = write(store, user, head, tail, contacts, &tx).await {
+        let rest = Streamed {
+            contacts,
+            tail,
+            audit,
+        };
+        if let Err(e) = write(store, user, head, rest, &tx).await {
             tracing::error!(error = %e, "export stream failed");
             let _ = tx.send(Err(io::Error::other("export failed"))).await;
         }

@@ -64,7 +64,8 @@ fn org(v: OrgView) -> Org {
 
 /// Create an organisation; the caller becomes its admin.
 #[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])), request_body = CreateOrgRequest,
-    responses((status = 201, body = CreateOrgResponse), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 201, body = CreateOrgResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 409, description = "limit_reached: the caller already belongs to the most organisations allowed (50)", body = Problem)))]
 async fn create_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,7 +126,8 @@ async fn update_org(
 /// Create a single-use, expiring join code (admins).
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/join-codes", tag = "orgs", security(("bearer" = [])),
     params(("org_id" = Uuid, Path)),
-    responses((status = 201, body = JoinCodeResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = JoinCodeResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "limit_reached: the organisation holds the most open join codes allowed (100)", body = Problem)))]
 async fn create_join_code(
     State(state): State<AppState>,
     caller: Caller,

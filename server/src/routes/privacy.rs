@@ -228,7 +228,8 @@ async fn set_member_location(
     request_body = StartShareRequest,
     responses((status = 201, body = Share), (status = 400, body = Problem),
         (status = 403, description = "consent_required, policy_disabled or restricted", body = Problem),
-        (status = 404, description = "a recipient is unknown", body = Problem)))]
+        (status = 404, description = "a recipient is unknown", body = Problem),
+        (status = 409, description = "limit_reached: the most live shares allowed (10) are running", body = Problem)))]
 async fn start_share(
     State(state): State<AppState>,
     caller: Caller,

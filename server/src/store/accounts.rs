@@ -6,9 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use praxis_protocol::sync::{FieldValue, Fields};
 use uuid::Uuid;
 
-use crate::store::backend::{Row, StoreError, at, ms};
+use crate::store::Store;
+use crate::store::backend::{Row, StoreError, Tx, at, ms};
 use crate::store::records::{SealedProfile, seal_profile, user_context};
-use crate::store::{Store, sql};
+
+const USER_BY_ID: &str = "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1";
 
 /// A new account, already validated and with its password hashed.
 pub struct NewUser {
@@ -112,6 +114,15 @@ fn profile_fields(p: &SealedProfile, now: DateTime<Utc>) -> Fields {
     .collect()
 }
 
+/// Locks `user`'s account row until commit: writers that count what an
+/// account holds before adding to it (its caps) take it first, so two
+/// parallel requests cannot both pass the count.
+pub(in crate::store) async fn lock_user(tx: &mut dyn Tx, user: Uuid) -> Result<(), StoreError> {
+    const USER_LOCK: &str = "SELECT id FROM users WHERE id = ?1 /*FOR UPDATE*/";
+    tx.query(USER_LOCK, vec![user.into()]).await?;
+    Ok(())
+}
+
 /// Writes the user's profile record into their scope (new version).
 async fn publish_profile(
     tx: &mut dyn crate::store::Tx,
@@ -159,11 +170,10 @@ pub(in crate::store) async fn read_user(
     id: Uuid,
     lock: bool,
 ) -> Result<Option<UserRecord>, StoreError> {
-    let sql = if lock {
-        sql::USER_BY_ID_LOCKED
-    } else {
-        sql::USER_BY_ID
-    };
+    // The same, locking the row until commit (read-modify-write of the profile).
+    const USER_BY_ID_LOCKED: &str =
+        "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
+    let sql = if lock { USER_BY_ID_LOCKED } else { USER_BY_ID };
     let rows = tx.query(sql, vec![id.into()]).await?;
     let Some(r) = rows.first() else {
         return Ok(None);
@@ -175,6 +185,7 @@ pub(in crate::store) async fn read_user(
 impl Store {
     /// Inserts an account; [`StoreError::Conflict`] when the email is taken.
     pub async fn create_user(&self, u: NewUser, now: DateTime<Utc>) -> Result<(), StoreError> {
+        const USER_INSERT: &str = "INSERT INTO users (id, email_index, password_hash, sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)";
         let mut tx = self.begin().await?;
         let profile = SealedProfile {
             email: u.email,
@@ -187,7 +198,7 @@ impl Store {
         };
         let sealed = seal_profile(&mut *tx, u.id, &profile, ms(now)).await?;
         tx.execute(
-            sql::USER_INSERT,
+            USER_INSERT,
             vec![
                 u.id.into(),
                 self.email_index(&profile.email).into(),
@@ -203,9 +214,10 @@ impl Store {
 
     /// The password hash for a normalised email, if an account has it.
     pub async fn credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+        const USER_CREDENTIALS: &str = "SELECT id, password_hash FROM users WHERE email_index = ?1";
         let rows = self
             .db
-            .query(sql::USER_CREDENTIALS, vec![self.email_index(email).into()])
+            .query(USER_CREDENTIALS, vec![self.email_index(email).into()])
             .await?;
         rows.first()
             .map(|r| {
@@ -219,7 +231,7 @@ impl Store {
 
     /// An account by id.
     pub async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        let rows = self.db.query(sql::USER_BY_ID, vec![id.into()]).await?;
+        let rows = self.db.query(USER_BY_ID, vec![id.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(None);
         };
@@ -238,6 +250,10 @@ impl Store {
         family: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
+        // Ends every session of ?1 but the family ?2 (the caller's own).
+        const FAMILIES_REVOKE_OTHERS: &str = "UPDATE token_families SET revoked_at = ?3 WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL";
+        const USER_UPDATE: &str =
+            "UPDATE users SET email_index = ?2, sealed = ?3, updated_at = ?4 WHERE id = ?1";
         let mut tx = self.begin().await?;
         let Some(mut user) = read_user(&mut *tx, id, true).await? else {
             return Ok(None);
@@ -270,7 +286,7 @@ impl Store {
         }
         let sealed = seal_profile(&mut *tx, id, &profile, ms(now)).await?;
         tx.execute(
-            sql::USER_UPDATE,
+            USER_UPDATE,
             vec![
                 id.into(),
                 self.email_index(&profile.email).into(),
@@ -282,7 +298,7 @@ impl Store {
         publish_profile(tx.as_mut(), id, profile_fields(&profile, now), now).await?;
         if email_changed {
             tx.execute(
-                sql::FAMILIES_REVOKE_OTHERS,
+                FAMILIES_REVOKE_OTHERS,
                 vec![id.into(), family.into(), ms(now).into()],
             )
             .await?;

@@ -17,9 +17,11 @@ use praxis_protocol::audit::AuditEntry;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{Row, StoreError, Tx};
 use crate::store::backend::{at, ms};
-use crate::store::{Store, sql};
+
+const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 /*FOR UPDATE*/";
 
 /// A security event.
 #[derive(Debug, Clone)]
@@ -85,7 +87,9 @@ pub(super) async fn append(
     e: &Event,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let head = tx.query(sql::AUDIT_HEAD, vec![]).await?;
+    const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, at, event, user_id, org_id, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    const AUDIT_HEAD_SET: &str = "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1";
+    let head = tx.query(AUDIT_HEAD, vec![]).await?;
     let head = head.first().ok_or(StoreError::Decode("audit head"))?;
     let (seq, prev) = (head.i64(0)? + 1, head.bytes(1)?);
     let details = e.details.to_string();
@@ -100,7 +104,7 @@ pub(super) async fn append(
         &details,
     );
     tx.execute(
-        sql::AUDIT_INSERT,
+        AUDIT_INSERT,
         vec![
             seq.into(),
             ms(now).into(),
@@ -113,11 +117,8 @@ pub(super) async fn append(
         ],
     )
     .await?;
-    tx.execute(
-        sql::AUDIT_HEAD_SET,
-        vec![seq.into(), hash.as_slice().into()],
-    )
-    .await?;
+    tx.execute(AUDIT_HEAD_SET, vec![seq.into(), hash.as_slice().into()])
+        .await?;
     Ok(())
 }
 
@@ -155,8 +156,23 @@ impl Store {
         user: Uuid,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_of_user_before(user, i64::MAX, limit).await
+    }
+
+    /// Entries about `user` older than sequence `before`, newest first (at
+    /// most `limit`): a page of the user's history.
+    pub async fn audit_of_user_before(
+        &self,
+        user: Uuid,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        const AUDIT_OF_USER: &str = "SELECT seq, at, event, user_id, org_id, details FROM audit_log WHERE user_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3";
         self.db
-            .query(sql::AUDIT_OF_USER, vec![user.into(), limit.into()])
+            .query(
+                AUDIT_OF_USER,
+                vec![user.into(), before.into(), limit.into()],
+            )
             .await?
             .iter()
             .map(entry)
@@ -165,8 +181,9 @@ impl Store {
 
     /// An organisation's admin events, newest first (at most `limit`).
     pub async fn audit_of_org(&self, org: Uuid, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        const AUDIT_OF_ORG: &str = "SELECT seq, at, event, user_id, org_id, details FROM audit_log WHERE org_id = ?1 ORDER BY seq DESC LIMIT ?2";
         self.db
-            .query(sql::AUDIT_OF_ORG, vec![org.into(), limit.into()])
+            .query(AUDIT_OF_ORG, vec![org.into(), limit.into()])
             .await?
             .iter()
             .map(entry)
@@ -175,11 +192,14 @@ impl Store {
 
     /// Recomputes the whole chain from its start to the head.
     pub async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
-        let head = self.db.query(sql::AUDIT_HEAD_READ, vec![]).await?;
+        const AUDIT_ALL: &str = "SELECT seq, at, event, user_id, org_id, details, prev_hash, hash FROM audit_log ORDER BY seq";
+        const AUDIT_HEAD_READ: &str =
+            "SELECT seq, hash, base_seq, base_hash FROM audit_head WHERE id = 1";
+        let head = self.db.query(AUDIT_HEAD_READ, vec![]).await?;
         let head = head.first().ok_or(StoreError::Decode("audit head"))?;
         let (head_seq, head_hash, base_seq, base_hash) =
             (head.i64(0)?, head.bytes(1)?, head.i64(2)?, head.bytes(3)?);
-        let rows = self.db.query(sql::AUDIT_ALL, vec![]).await?;
+        let rows = self.db.query(AUDIT_ALL, vec![]).await?;
         let (mut expect_seq, mut prev) = (base_seq + 1, base_hash);
         let mut checked = 0;
         for r in &rows {
@@ -214,21 +234,21 @@ impl Store {
     /// Deletes entries older than `before`, moving the chain's start past
     /// them. Returns how many went.
     pub async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        const AUDIT_PURGE: &str = "DELETE FROM audit_log WHERE seq <= ?1";
+        const AUDIT_LAST_BEFORE: &str =
+            "SELECT seq, hash FROM audit_log WHERE at < ?1 ORDER BY seq DESC LIMIT 1";
+        const AUDIT_BASE_SET: &str =
+            "UPDATE audit_head SET base_seq = ?1, base_hash = ?2 WHERE id = 1";
         let mut tx = self.begin().await?;
-        tx.query(sql::AUDIT_HEAD, vec![]).await?;
-        let last = tx
-            .query(sql::AUDIT_LAST_BEFORE, vec![ms(before).into()])
-            .await?;
+        tx.query(AUDIT_HEAD, vec![]).await?;
+        let last = tx.query(AUDIT_LAST_BEFORE, vec![ms(before).into()]).await?;
         let Some(last) = last.first() else {
             return Ok(0);
         };
         let (seq, hash) = (last.i64(0)?, last.bytes(1)?);
-        tx.execute(
-            sql::AUDIT_BASE_SET,
-            vec![seq.into(), hash.as_slice().into()],
-        )
-        .await?;
-        let n = tx.execute(sql::AUDIT_PURGE, vec![seq.into()]).await?;
+        tx.execute(AUDIT_BASE_SET, vec![seq.into(), hash.as_slice().into()])
+            .await?;
+        let n = tx.execute(AUDIT_PURGE, vec![seq.into()]).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -13,12 +13,23 @@ use praxis_protocol::sync::{FieldValue, Fields};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::accounts::read_user;
 use crate::store::backend::{StoreError, Tx};
 use crate::store::backend::{at, ms};
 use crate::store::records::{publish, server_hlc};
 use crate::store::vault::{open_for, seal_for};
-use crate::store::{Store, sql};
+
+pub(crate) const CARD_PUT: &str = "INSERT INTO contact_cards (user_id, card, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET card = ?2, updated_at = ?3";
+
+const INVITATION_SPEND: &str =
+    "UPDATE contact_invitations SET used_by = ?2, used_at = ?3 WHERE id = ?1 AND used_at IS NULL";
+
+const SHARE_GET_PAIR: &str = "SELECT fields, allow_forward, forwarded_by, created_at FROM contact_shares WHERE owner_id = ?1 AND holder_id = ?2";
+
+pub(crate) const SHARES_BY_OWNER: &str = "SELECT holder_id, fields, allow_forward, forwarded_by, created_at FROM contact_shares WHERE owner_id = ?1 ORDER BY created_at, holder_id";
+
+const BLOCKED: &str = "SELECT 1 FROM contact_blocks WHERE user_id = ?1 AND blocked_id = ?2";
 
 /// Why an invitation could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +92,8 @@ async fn exists(tx: &mut dyn Tx, sql: &'static str, a: Uuid, b: Uuid) -> Result<
 
 /// The user's card, or one made from their profile if they never set one.
 async fn card_of(tx: &mut dyn Tx, user: Uuid) -> Result<Option<ContactCard>, StoreError> {
-    if let Some(r) = tx.query(sql::CARD_GET, vec![user.into()]).await?.first() {
+    const CARD_GET: &str = "SELECT card FROM contact_cards WHERE user_id = ?1";
+    if let Some(r) = tx.query(CARD_GET, vec![user.into()]).await?.first() {
         let text = open_for(tx, user, &card_context(user), r.text(0)?).await?;
         return serde_json::from_str(&text)
             .map(Some)
@@ -137,8 +149,9 @@ async fn share(
     card: &ContactCard,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    const SHARE_PUT: &str = "INSERT INTO contact_shares (owner_id, holder_id, fields, allow_forward, forwarded_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (owner_id, holder_id) DO UPDATE SET fields = ?3, allow_forward = ?4, forwarded_by = ?5";
     tx.execute(
-        sql::SHARE_PUT,
+        SHARE_PUT,
         vec![
             owner.into(),
             holder.into(),
@@ -177,8 +190,10 @@ pub(super) async fn unshare(
     holder: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    const SHARE_DELETE_PAIR: &str =
+        "DELETE FROM contact_shares WHERE owner_id = ?1 AND holder_id = ?2";
     let n = tx
-        .execute(sql::SHARE_DELETE_PAIR, vec![owner.into(), holder.into()])
+        .execute(SHARE_DELETE_PAIR, vec![owner.into(), holder.into()])
         .await?;
     if n == 0 {
         return Ok(false);
@@ -237,12 +252,9 @@ impl Store {
         }
         let json = serde_json::to_string(card).map_err(|_| StoreError::Decode("card"))?;
         let json = seal_for(&mut *tx, user, &card_context(user), &json, ms(now)).await?;
-        tx.execute(
-            sql::CARD_PUT,
-            vec![user.into(), json.into(), ms(now).into()],
-        )
-        .await?;
-        let holders = tx.query(sql::SHARES_BY_OWNER, vec![user.into()]).await?;
+        tx.execute(CARD_PUT, vec![user.into(), json.into(), ms(now).into()])
+            .await?;
+        let holders = tx.query(SHARES_BY_OWNER, vec![user.into()]).await?;
         let t = server_hlc(now);
         for h in &holders {
             let holder = h.uuid(0)?;
@@ -277,12 +289,14 @@ impl Store {
         expires_at: DateTime<Utc>,
         max_open: i64,
     ) -> Result<Result<bool, RedeemError>, StoreError> {
+        const INVITATIONS_OPEN: &str = "SELECT COUNT(*) FROM contact_invitations WHERE inviter_id = ?1 AND used_at IS NULL AND expires_at > ?2";
+        const INVITATION_INSERT: &str = "INSERT INTO contact_invitations (id, inviter_id, secret_hash, fields, allow_forward, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
         let mut tx = self.begin().await?;
         if crate::store::privacy::restriction::restricted(&mut *tx, inviter).await? {
             return Ok(Err(RedeemError::Restricted));
         }
         let open = tx
-            .query(sql::INVITATIONS_OPEN, vec![inviter.into(), ms(now).into()])
+            .query(INVITATIONS_OPEN, vec![inviter.into(), ms(now).into()])
             .await?
             .first()
             .map(|r| r.i64(0))
@@ -292,7 +306,7 @@ impl Store {
             return Ok(Ok(false));
         }
         tx.execute(
-            sql::INVITATION_INSERT,
+            INVITATION_INSERT,
             vec![
                 id.into(),
                 inviter.into(),
@@ -316,7 +330,8 @@ impl Store {
         caller: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Result<(Offer, bool), RedeemError>, StoreError> {
-        let rows = tx.query(sql::INVITATION_GET, vec![id.into()]).await?;
+        const INVITATION_GET: &str = "SELECT inviter_id, secret_hash, fields, allow_forward, expires_at, used_at FROM contact_invitations WHERE id = ?1 /*FOR UPDATE*/";
+        let rows = tx.query(INVITATION_GET, vec![id.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(Err(RedeemError::Invalid));
         };
@@ -336,8 +351,8 @@ impl Store {
         if expires_at <= ms(now) {
             return Ok(Err(RedeemError::Expired));
         }
-        if exists(tx, sql::BLOCKED, caller, inviter).await?
-            || exists(tx, sql::BLOCKED, inviter, caller).await?
+        if exists(tx, BLOCKED, caller, inviter).await?
+            || exists(tx, BLOCKED, inviter, caller).await?
         {
             return Ok(Err(RedeemError::Blocked));
         }
@@ -394,7 +409,7 @@ impl Store {
             };
         if tx
             .execute(
-                sql::INVITATION_SPEND,
+                INVITATION_SPEND,
                 vec![id.into(), caller.into(), ms(now).into()],
             )
             .await?
@@ -444,7 +459,7 @@ impl Store {
             return Ok(Err(e));
         }
         tx.execute(
-            sql::INVITATION_SPEND,
+            INVITATION_SPEND,
             vec![id.into(), caller.into(), ms(now).into()],
         )
         .await?;
@@ -456,7 +471,7 @@ impl Store {
     pub async fn held_card(&self, owner: Uuid, holder: Uuid) -> Result<Option<Fields>, StoreError> {
         let mut tx = self.begin().await?;
         let rows = tx
-            .query(sql::SHARE_GET_PAIR, vec![owner.into(), holder.into()])
+            .query(SHARE_GET_PAIR, vec![owner.into(), holder.into()])
             .await?;
         let Some(r) = rows.first() else {
             return Ok(None);
@@ -498,7 +513,7 @@ impl Store {
     /// Everyone who holds `owner`'s card.
     pub async fn holders(&self, owner: Uuid) -> Result<Vec<Holder>, StoreError> {
         self.db
-            .query(sql::SHARES_BY_OWNER, vec![owner.into()])
+            .query(SHARES_BY_OWNER, vec![owner.into()])
             .await?
             .iter()
             .map(|r| {
@@ -522,12 +537,13 @@ impl Store {
         to: Uuid,
         now: DateTime<Utc>,
     ) -> Result<ForwardOutcome, StoreError> {
+        const CONNECTED: &str = "SELECT 1 FROM contact_shares WHERE (owner_id = ?1 AND holder_id = ?2) OR (owner_id = ?2 AND holder_id = ?1) LIMIT 1";
         let mut tx = self.begin().await?;
         if crate::store::privacy::restriction::restricted(&mut *tx, me).await? {
             return Ok(ForwardOutcome::Restricted);
         }
         let rows = tx
-            .query(sql::SHARE_GET_PAIR, vec![owner.into(), me.into()])
+            .query(SHARE_GET_PAIR, vec![owner.into(), me.into()])
             .await?;
         let Some(r) = rows.first() else {
             return Ok(ForwardOutcome::NotHeld);
@@ -535,18 +551,18 @@ impl Store {
         if r.i64(1)? == 0 {
             return Ok(ForwardOutcome::NotAllowed);
         }
-        if to == owner || to == me || !exists(&mut *tx, sql::CONNECTED, me, to).await? {
+        if to == owner || to == me || !exists(&mut *tx, CONNECTED, me, to).await? {
             return Ok(ForwardOutcome::NotConnected);
         }
-        if exists(&mut *tx, sql::BLOCKED, to, owner).await?
-            || exists(&mut *tx, sql::BLOCKED, to, me).await?
-            || exists(&mut *tx, sql::BLOCKED, owner, to).await?
+        if exists(&mut *tx, BLOCKED, to, owner).await?
+            || exists(&mut *tx, BLOCKED, to, me).await?
+            || exists(&mut *tx, BLOCKED, owner, to).await?
         {
             return Ok(ForwardOutcome::Blocked);
         }
         let fields = parse_list(&r.text(0)?)?;
         if !tx
-            .query(sql::SHARE_GET_PAIR, vec![owner.into(), to.into()])
+            .query(SHARE_GET_PAIR, vec![owner.into(), to.into()])
             .await?
             .is_empty()
         {
@@ -567,21 +583,16 @@ impl Store {
         other: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        const USER_EXISTS: &str = "SELECT 1 FROM users WHERE id = ?1";
+        const BLOCK_PUT: &str = "INSERT INTO contact_blocks (user_id, blocked_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id, blocked_id) DO NOTHING";
         let mut tx = self.begin().await?;
         // An id of no account is nothing to block (and would break the
         // foreign key).
-        if tx
-            .query(sql::USER_EXISTS, vec![other.into()])
-            .await?
-            .is_empty()
-        {
+        if tx.query(USER_EXISTS, vec![other.into()]).await?.is_empty() {
             return Ok(false);
         }
-        tx.execute(
-            sql::BLOCK_PUT,
-            vec![me.into(), other.into(), ms(now).into()],
-        )
-        .await?;
+        tx.execute(BLOCK_PUT, vec![me.into(), other.into(), ms(now).into()])
+            .await?;
         unshare(&mut *tx, me, other, now).await?;
         unshare(&mut *tx, other, me, now).await?;
         tx.commit().await?;
@@ -590,9 +601,11 @@ impl Store {
 
     /// Lifts a block.
     pub async fn unblock(&self, me: Uuid, other: Uuid) -> Result<bool, StoreError> {
+        const BLOCK_DELETE: &str =
+            "DELETE FROM contact_blocks WHERE user_id = ?1 AND blocked_id = ?2";
         let mut tx = self.begin().await?;
         let n = tx
-            .execute(sql::BLOCK_DELETE, vec![me.into(), other.into()])
+            .execute(BLOCK_DELETE, vec![me.into(), other.into()])
             .await?;
         tx.commit().await?;
         Ok(n > 0)
@@ -606,10 +619,12 @@ impl Store {
         window_ms: i64,
         now: DateTime<Utc>,
     ) -> Result<(i64, DateTime<Utc>), StoreError> {
+        // Counts one hit in a fixed window; a window older than `?3` starts over.
+        const RATE_HIT: &str = "INSERT INTO rate_limits (bucket, window_start, hits) VALUES (?1, ?2, 1) ON CONFLICT (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start <= ?3 THEN 1 ELSE rate_limits.hits + 1 END, window_start = CASE WHEN rate_limits.window_start <= ?3 THEN ?2 ELSE rate_limits.window_start END RETURNING hits, window_start";
         let mut tx = self.begin().await?;
         let rows = tx
             .query(
-                sql::RATE_HIT,
+                RATE_HIT,
                 vec![bucket.into(), ms(now).into(), (ms(now) - window_ms).into()],
             )
             .await?;

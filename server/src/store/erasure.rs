@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::StoreError;
 use crate::store::backend::ms;
-use crate::store::{Store, sql};
 use crate::sync::user_scope;
 
 /// How many days erased token hashes are kept.
@@ -32,17 +32,19 @@ pub const ERASED_TOKEN_DAYS: i64 = 60;
 impl Store {
     /// Records that the password was just re-entered in this login.
     pub async fn mark_reauth(&self, family: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        const FAMILY_REAUTH: &str = "UPDATE token_families SET reauth_at = ?2 WHERE id = ?1";
         let mut tx = self.begin().await?;
-        tx.execute(sql::FAMILY_REAUTH, vec![family.into(), ms(now).into()])
+        tx.execute(FAMILY_REAUTH, vec![family.into(), ms(now).into()])
             .await?;
         tx.commit().await
     }
 
     /// When the password was last re-entered in this login.
     pub async fn reauth_at(&self, family: Uuid) -> Result<Option<DateTime<Utc>>, StoreError> {
+        const FAMILY_REAUTH_GET: &str = "SELECT reauth_at FROM token_families WHERE id = ?1";
         let rows = self
             .db
-            .query(sql::FAMILY_REAUTH_GET, vec![family.into()])
+            .query(FAMILY_REAUTH_GET, vec![family.into()])
             .await?;
         Ok(rows
             .first()
@@ -54,19 +56,19 @@ impl Store {
 
     /// Whether a token belonged to an erased account.
     pub async fn token_erased(&self, hash: &[u8]) -> Result<bool, StoreError> {
+        const ERASED_TOKEN: &str = "SELECT 1 FROM erased_tokens WHERE token_hash = ?1";
         Ok(!self
             .db
-            .query(sql::ERASED_TOKEN, vec![hash.into()])
+            .query(ERASED_TOKEN, vec![hash.into()])
             .await?
             .is_empty())
     }
 
     /// Deletes erased-token markers older than `before`.
     pub async fn purge_erased_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        const ERASED_PURGE: &str = "DELETE FROM erased_tokens WHERE erased_at < ?1";
         let mut tx = self.begin().await?;
-        let n = tx
-            .execute(sql::ERASED_PURGE, vec![ms(before).into()])
-            .await?;
+        let n = tx.execute(ERASED_PURGE, vec![ms(before).into()]).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -78,21 +80,40 @@ impl Store {
         throttle_key: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const USER_DELETE: &str = "DELETE FROM users WHERE id = ?1";
+        const SHARES_FORGET_FORWARDER: &str =
+            "UPDATE contact_shares SET forwarded_by = NULL WHERE forwarded_by = ?1";
+        const JOIN_CODES_DELETE_BY: &str = "DELETE FROM join_codes WHERE created_by = ?1";
+        const JOIN_CODES_FORGET_USER: &str =
+            "UPDATE join_codes SET used_by = NULL WHERE used_by = ?1";
+        const INVITATIONS_FORGET_USER: &str =
+            "UPDATE contact_invitations SET used_by = NULL WHERE used_by = ?1";
+        const RATE_DELETE_USER: &str = "DELETE FROM rate_limits WHERE bucket LIKE ?1";
+        const MUTATIONS_DELETE_USER: &str = "DELETE FROM sync_mutations WHERE user_id = ?1";
+        const SCOPE_DELETE: &str = "DELETE FROM sync_scopes WHERE scope = ?1";
+        const SCOPE_RECORDS_DELETE: &str = "DELETE FROM sync_records WHERE scope = ?1";
+        const ORG_DELETE: &str = "DELETE FROM orgs WHERE id = ?1";
+        const OLDEST_OTHER_MEMBER: &str = "SELECT user_id FROM org_members WHERE org_id = ?1 AND user_id <> ?2 ORDER BY joined_at, user_id LIMIT 1";
+        const MEMBER_COUNT: &str = "SELECT COUNT(*) FROM org_members WHERE org_id = ?1";
+        const MEMBERSHIPS_ROLES: &str = "SELECT org_id, role FROM org_members WHERE user_id = ?1";
+        const ERASE_KEEP_ACCESS: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM access_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
+        const ERASE_KEEP_REFRESH: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM refresh_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
         let mut tx = self.begin().await?;
         // Organisations first: none may be left without an admin.
-        let memberships = tx.query(sql::MEMBERSHIPS_ROLES, vec![user.into()]).await?;
+        let memberships = tx.query(MEMBERSHIPS_ROLES, vec![user.into()]).await?;
         for m in &memberships {
             let (org, role) = (m.uuid(0)?, m.text(1)?);
-            tx.query(sql::ORG_LOCK, vec![org.into()]).await?;
+            tx.query(crate::store::orgs::ORG_LOCK, vec![org.into()])
+                .await?;
             let count = |rows: Vec<super::Row>| -> Result<i64, StoreError> {
                 rows.first()
                     .map(|r| r.i64(0))
                     .transpose()
                     .map(|n| n.unwrap_or(0))
             };
-            let members = count(tx.query(sql::MEMBER_COUNT, vec![org.into()]).await?)?;
+            let members = count(tx.query(MEMBER_COUNT, vec![org.into()]).await?)?;
             if members <= 1 {
-                tx.execute(sql::ORG_DELETE, vec![org.into()]).await?;
+                tx.execute(ORG_DELETE, vec![org.into()]).await?;
                 super::audit::append(
                     &mut *tx,
                     &super::audit::Event::org("org_deleted_on_erasure", org, user, json!({})),
@@ -101,17 +122,20 @@ impl Store {
                 .await?;
                 continue;
             }
-            let admins = count(tx.query(sql::ADMIN_COUNT, vec![org.into()]).await?)?;
+            let admins = count(
+                tx.query(crate::store::orgs::ADMIN_COUNT, vec![org.into()])
+                    .await?,
+            )?;
             if role == "admin" && admins <= 1 {
                 let heir = tx
-                    .query(sql::OLDEST_OTHER_MEMBER, vec![org.into(), user.into()])
+                    .query(OLDEST_OTHER_MEMBER, vec![org.into(), user.into()])
                     .await?
                     .first()
                     .map(|r| r.uuid(0))
                     .transpose()?
                     .ok_or(StoreError::Decode("no other member"))?;
                 tx.execute(
-                    sql::MEMBER_SET_ROLE,
+                    crate::store::orgs::MEMBER_SET_ROLE,
                     vec![org.into(), heir.into(), "admin".into()],
                 )
                 .await?;
@@ -127,41 +151,47 @@ impl Store {
                 )
                 .await?;
             }
-            tx.execute(sql::MEMBER_DELETE, vec![org.into(), user.into()])
-                .await?;
+            tx.execute(
+                crate::store::orgs::MEMBER_DELETE,
+                vec![org.into(), user.into()],
+            )
+            .await?;
         }
         // Every holder's copy of the user's card becomes a tombstone.
-        let holders = tx.query(sql::SHARES_BY_OWNER, vec![user.into()]).await?;
+        let holders = tx
+            .query(crate::store::contacts::SHARES_BY_OWNER, vec![user.into()])
+            .await?;
         for h in &holders {
             super::contacts::unshare(&mut *tx, user, h.uuid(0)?, now).await?;
         }
-        tx.execute(sql::SHARES_FORGET_FORWARDER, vec![user.into()])
+        tx.execute(SHARES_FORGET_FORWARDER, vec![user.into()])
             .await?;
-        tx.execute(sql::INVITATIONS_FORGET_USER, vec![user.into()])
+        tx.execute(INVITATIONS_FORGET_USER, vec![user.into()])
             .await?;
-        tx.execute(sql::JOIN_CODES_FORGET_USER, vec![user.into()])
+        tx.execute(JOIN_CODES_FORGET_USER, vec![user.into()])
             .await?;
-        tx.execute(sql::JOIN_CODES_DELETE_BY, vec![user.into()])
-            .await?;
+        tx.execute(JOIN_CODES_DELETE_BY, vec![user.into()]).await?;
         // Synced data, then the devices' way back in.
         let scope = user_scope(user);
-        tx.execute(sql::SCOPE_RECORDS_DELETE, vec![scope.as_str().into()])
+        tx.execute(SCOPE_RECORDS_DELETE, vec![scope.as_str().into()])
             .await?;
-        tx.execute(sql::SCOPE_DELETE, vec![scope.as_str().into()])
+        tx.execute(SCOPE_DELETE, vec![scope.as_str().into()])
             .await?;
-        tx.execute(sql::MUTATIONS_DELETE_USER, vec![user.into()])
+        tx.execute(MUTATIONS_DELETE_USER, vec![user.into()]).await?;
+        tx.execute(ERASE_KEEP_REFRESH, vec![user.into(), ms(now).into()])
             .await?;
-        tx.execute(sql::ERASE_KEEP_REFRESH, vec![user.into(), ms(now).into()])
+        tx.execute(ERASE_KEEP_ACCESS, vec![user.into(), ms(now).into()])
             .await?;
-        tx.execute(sql::ERASE_KEEP_ACCESS, vec![user.into(), ms(now).into()])
-            .await?;
-        tx.execute(sql::THROTTLE_CLEAR, vec![throttle_key.into()])
-            .await?;
-        tx.execute(sql::RATE_DELETE_USER, vec![format!("%{user}%").into()])
+        tx.execute(
+            crate::store::sessions::THROTTLE_CLEAR,
+            vec![throttle_key.into()],
+        )
+        .await?;
+        tx.execute(RATE_DELETE_USER, vec![format!("%{user}%").into()])
             .await?;
         // The account itself; sessions, cards, shares, blocks, invitations
         // and memberships follow by cascade.
-        tx.execute(sql::USER_DELETE, vec![user.into()]).await?;
+        tx.execute(USER_DELETE, vec![user.into()]).await?;
         // Crypto-shredding: whatever sealed copy of this account's data
         // survives elsewhere (a backup, a page not yet reused) no longer
         // opens.

@@ -5,9 +5,9 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::StoreError;
 use crate::store::backend::at;
-use crate::store::{Store, sql};
 use crate::sync::user_scope;
 
 /// Records of one collection per page.
@@ -17,8 +17,9 @@ impl Store {
     /// The user's memberships: organisation, name, role, when joined,
     /// whether an admin switched location off for them.
     pub async fn memberships(&self, user: Uuid) -> Result<Vec<Value>, StoreError> {
+        const MEMBERSHIPS_OF_USER: &str = "SELECT o.id, o.name, m.role, m.joined_at, m.location_enabled FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?1 ORDER BY m.joined_at, o.id";
         self.db
-            .query(sql::MEMBERSHIPS_OF_USER, vec![user.into()])
+            .query(MEMBERSHIPS_OF_USER, vec![user.into()])
             .await?
             .iter()
             .map(|r| {
@@ -42,10 +43,11 @@ impl Store {
         collection: &str,
         after: i64,
     ) -> Result<(Vec<Value>, i64), StoreError> {
+        const EXPORT_RECORDS: &str = "SELECT record_id, seq, fields FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL AND seq > ?3 ORDER BY seq LIMIT ?4";
         let rows = self
             .db
             .query(
-                sql::EXPORT_RECORDS,
+                EXPORT_RECORDS,
                 vec![
                     user_scope(user).into(),
                     collection.into(),
@@ -74,10 +76,8 @@ impl Store {
 
     /// The latest positions of the user's live shares.
     pub async fn my_positions(&self, user: Uuid) -> Result<Vec<Value>, StoreError> {
-        let rows = self
-            .db
-            .query(sql::POSITIONS_OF_USER, vec![user.into()])
-            .await?;
+        const POSITIONS_OF_USER: &str = "SELECT s.id, p.position FROM location_shares s LEFT JOIN location_positions p ON p.share_id = s.id WHERE s.user_id = ?1 ORDER BY s.started_at, s.id";
+        let rows = self.db.query(POSITIONS_OF_USER, vec![user.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let share = r.uuid(0)?;
@@ -101,8 +101,10 @@ impl Store {
 
     /// Whom the user blocked.
     pub async fn blocked_by(&self, user: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        const BLOCKS_OF_USER: &str =
+            "SELECT blocked_id FROM contact_blocks WHERE user_id = ?1 ORDER BY blocked_id";
         self.db
-            .query(sql::BLOCKS_OF_USER, vec![user.into()])
+            .query(BLOCKS_OF_USER, vec![user.into()])
             .await?
             .iter()
             .map(|r| r.uuid(0))

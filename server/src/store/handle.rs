@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use crate::store::backend::{Db, StoreError, Tx};
-use crate::store::sql;
 use crate::store::vault::{Vault, VaultTx};
 
 /// The storage used by the server: domain operations over a [`Db`].
@@ -46,6 +45,7 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.db.query(sql::PING, vec![]).await.map(drop)
+        const PING: &str = "SELECT 1";
+        self.db.query(PING, vec![]).await.map(drop)
     }
 }

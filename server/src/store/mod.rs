@@ -27,7 +27,6 @@
 
 pub mod backend;
 pub mod schema;
-pub mod sql;
 mod vault;
 
 mod handle;
@@ -54,8 +53,10 @@ pub use backend::{Db, Dialect, Row, StoreError, Tx, Val, postgres, sqlite};
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
 pub use erasure::ERASED_TOKEN_DAYS;
 pub use handle::Store;
-pub use orgs::{MemberChange, MemberRecord, OrgView, RedeemOutcome};
-pub use privacy::sharing::{PositionOutcome, ShareOutcome};
+pub use orgs::{
+    MAX_OPEN_JOIN_CODES, MAX_ORGS_PER_USER, MemberChange, MemberRecord, OrgView, RedeemOutcome,
+};
+pub use privacy::sharing::{MAX_LIVE_SHARES, PositionOutcome, ShareOutcome};
 pub use sessions::{NewSession, RotateOutcome};
 pub use sync::PullPage;
 pub use vault::{KeyError, MasterKeys, Vault};
@@ -71,18 +72,18 @@ impl Store {
         vault: Arc<Vault>,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
+        const EPOCH_GET: &str = "SELECT meta_value FROM sync_meta WHERE meta_key = 'epoch'";
+        const EPOCH_INIT: &str = "INSERT INTO sync_meta (meta_key, meta_value) VALUES ('epoch', ?1) ON CONFLICT (meta_key) DO NOTHING";
+        const AUDIT_INIT: &str = "INSERT INTO audit_head (id, seq, hash, base_seq, base_hash) VALUES (1, 0, ?1, 0, ?1) ON CONFLICT (id) DO NOTHING";
         schema::run(db.as_ref(), &vault, ms(now)).await?;
         let mut tx = db.begin().await?;
         vault.load(&mut *tx, ms(now)).await?;
-        tx.execute(
-            sql::EPOCH_INIT,
-            vec![Uuid::new_v4().simple().to_string().into()],
-        )
-        .await?;
-        tx.execute(sql::AUDIT_INIT, vec![[0u8; 32].as_slice().into()])
+        tx.execute(EPOCH_INIT, vec![Uuid::new_v4().simple().to_string().into()])
+            .await?;
+        tx.execute(AUDIT_INIT, vec![[0u8; 32].as_slice().into()])
             .await?;
         tx.commit().await?;
-        let epoch = db.query(sql::EPOCH_GET, vec![]).await?;
+        let epoch = db.query(EPOCH_GET, vec![]).await?;
         let epoch = epoch
             .first()
             .ok_or(StoreError::Decode("sync epoch"))?

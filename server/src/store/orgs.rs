@@ -7,9 +7,37 @@ use chrono::{DateTime, Utc};
 use praxis_protocol::Role;
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{Row, StoreError, at, ms};
 use crate::store::records::{SealedProfile, user_context};
-use crate::store::{Store, sql};
+
+/// Most organisations one account may belong to: creating another is
+/// refused beyond it (anonymous sign-ups must not grow the database
+/// without bound).
+pub const MAX_ORGS_PER_USER: i64 = 50;
+
+/// Most unused, unexpired join codes an organisation may hold at once.
+pub const MAX_OPEN_JOIN_CODES: i64 = 100;
+
+/// The number in a `SELECT COUNT(*)` answer.
+fn count(rows: &[crate::store::Row]) -> Result<i64, StoreError> {
+    rows.first().ok_or(StoreError::Decode("count"))?.i64(0)
+}
+
+pub(crate) const ORG_LOCK: &str = "SELECT id FROM orgs WHERE id = ?1 /*FOR UPDATE*/";
+
+const MEMBER_INSERT: &str =
+    "INSERT INTO org_members (org_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)";
+
+const MEMBER_ROLE: &str = "SELECT role FROM org_members WHERE org_id = ?1 AND user_id = ?2";
+
+pub(crate) const MEMBER_SET_ROLE: &str =
+    "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2";
+
+pub(crate) const MEMBER_DELETE: &str = "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2";
+
+pub(crate) const ADMIN_COUNT: &str =
+    "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'admin'";
 
 fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
     Role::parse(&r.text(i)?).ok_or(StoreError::Decode("unknown role"))
@@ -87,14 +115,19 @@ impl Store {
         owner: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const ORG_INSERT: &str =
+            "INSERT INTO orgs (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)";
+        const MEMBERSHIPS_COUNT: &str = "SELECT COUNT(*) FROM org_members WHERE user_id = ?1";
         let mut tx = self.begin().await?;
+        crate::store::accounts::lock_user(&mut *tx, owner).await?;
+        let held = tx.query(MEMBERSHIPS_COUNT, vec![owner.into()]).await?;
+        if count(&held)? >= MAX_ORGS_PER_USER {
+            return Err(StoreError::LimitReached("organisations"));
+        }
+        tx.execute(ORG_INSERT, vec![id.into(), name.into(), ms(now).into()])
+            .await?;
         tx.execute(
-            sql::ORG_INSERT,
-            vec![id.into(), name.into(), ms(now).into()],
-        )
-        .await?;
-        tx.execute(
-            sql::MEMBER_INSERT,
+            MEMBER_INSERT,
             vec![
                 id.into(),
                 owner.into(),
@@ -115,7 +148,8 @@ impl Store {
 
     /// The organisations a user belongs to.
     pub async fn orgs_of(&self, user: Uuid) -> Result<Vec<OrgView>, StoreError> {
-        let rows = self.db.query(sql::ORGS_OF_USER, vec![user.into()]).await?;
+        const ORGS_OF_USER: &str = "SELECT o.id, o.name, m.role, o.created_at FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?1 ORDER BY o.created_at, o.id";
+        let rows = self.db.query(ORGS_OF_USER, vec![user.into()]).await?;
         rows.iter().map(org_view).collect()
     }
 
@@ -125,9 +159,10 @@ impl Store {
         org: Uuid,
         user: Uuid,
     ) -> Result<Option<OrgView>, StoreError> {
+        const ORG_OF_MEMBER: &str = "SELECT o.id, o.name, m.role, o.created_at FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ?1 AND m.org_id = ?2";
         let rows = self
             .db
-            .query(sql::ORG_OF_MEMBER, vec![user.into(), org.into()])
+            .query(ORG_OF_MEMBER, vec![user.into(), org.into()])
             .await?;
         rows.first().map(org_view).transpose()
     }
@@ -139,18 +174,17 @@ impl Store {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const ORG_RENAME: &str = "UPDATE orgs SET name = ?2, updated_at = ?3 WHERE id = ?1";
         let mut tx = self.begin().await?;
-        tx.execute(
-            sql::ORG_RENAME,
-            vec![org.into(), name.into(), ms(now).into()],
-        )
-        .await?;
+        tx.execute(ORG_RENAME, vec![org.into(), name.into(), ms(now).into()])
+            .await?;
         tx.commit().await
     }
 
     /// Members of an organisation.
     pub async fn members(&self, org: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
-        let rows = self.db.query(sql::MEMBERS_OF_ORG, vec![org.into()]).await?;
+        const MEMBERS_OF_ORG: &str = "SELECT m.user_id, u.sealed, m.role, m.joined_at FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 ORDER BY m.joined_at, m.user_id";
+        let rows = self.db.query(MEMBERS_OF_ORG, vec![org.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let user_id = r.uuid(0)?;
@@ -179,9 +213,18 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const JOIN_CODE_INSERT: &str = "INSERT INTO join_codes (code_hash, org_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+        const OPEN_CODES_COUNT: &str = "SELECT COUNT(*) FROM join_codes WHERE org_id = ?1 AND used_at IS NULL AND expires_at > ?2";
         let mut tx = self.begin().await?;
+        tx.query(ORG_LOCK, vec![org.into()]).await?;
+        let open = tx
+            .query(OPEN_CODES_COUNT, vec![org.into(), ms(now).into()])
+            .await?;
+        if count(&open)? >= MAX_OPEN_JOIN_CODES {
+            return Err(StoreError::LimitReached("join_codes"));
+        }
         tx.execute(
-            sql::JOIN_CODE_INSERT,
+            JOIN_CODE_INSERT,
             vec![
                 hash.into(),
                 org.into(),
@@ -200,9 +243,11 @@ impl Store {
         org: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<(Vec<u8>, Uuid, DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        // An organisation's open codes (unused, not expired).
+        const JOIN_CODES_OPEN: &str = "SELECT code_hash, created_by, created_at, expires_at FROM join_codes WHERE org_id = ?1 AND used_at IS NULL AND expires_at > ?2 ORDER BY created_at, code_hash";
         let rows = self
             .db
-            .query(sql::JOIN_CODES_OPEN, vec![org.into(), ms(now).into()])
+            .query(JOIN_CODES_OPEN, vec![org.into(), ms(now).into()])
             .await?;
         rows.iter()
             .map(|r| Ok((r.bytes(0)?, r.uuid(1)?, at(r.i64(2)?)?, at(r.i64(3)?)?)))
@@ -218,9 +263,11 @@ impl Store {
         actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        const JOIN_CODE_REVOKE: &str =
+            "DELETE FROM join_codes WHERE org_id = ?1 AND code_hash = ?2 AND used_at IS NULL";
         let mut tx = self.begin().await?;
         if tx
-            .execute(sql::JOIN_CODE_REVOKE, vec![org.into(), hash.into()])
+            .execute(JOIN_CODE_REVOKE, vec![org.into(), hash.into()])
             .await?
             == 0
         {
@@ -248,8 +295,10 @@ impl Store {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
+        const JOIN_CODE_SPEND: &str = "UPDATE join_codes SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_at IS NULL";
+        const JOIN_CODE_LOOKUP: &str = "SELECT org_id, expires_at, used_at, created_by FROM join_codes WHERE code_hash = ?1 /*FOR UPDATE*/";
         let mut tx = self.begin().await?;
-        let rows = tx.query(sql::JOIN_CODE_LOOKUP, vec![hash.into()]).await?;
+        let rows = tx.query(JOIN_CODE_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(RedeemOutcome::Unknown);
         };
@@ -263,13 +312,13 @@ impl Store {
         // A code lives only while its creator is an admin of the
         // organisation (removal and demotion also delete their codes).
         let creator_role = tx
-            .query(sql::MEMBER_ROLE, vec![org.into(), r.uuid(3)?.into()])
+            .query(MEMBER_ROLE, vec![org.into(), r.uuid(3)?.into()])
             .await?;
         if creator_role.first().map(|r| role(r, 0)).transpose()? != Some(Role::Admin) {
             return Ok(RedeemOutcome::Unknown);
         }
         if !tx
-            .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
+            .query(MEMBER_ROLE, vec![org.into(), user.into()])
             .await?
             .is_empty()
         {
@@ -277,7 +326,7 @@ impl Store {
         }
         if tx
             .execute(
-                sql::JOIN_CODE_SPEND,
+                JOIN_CODE_SPEND,
                 vec![hash.into(), user.into(), ms(now).into()],
             )
             .await?
@@ -286,7 +335,7 @@ impl Store {
             return Ok(RedeemOutcome::Used);
         }
         tx.execute(
-            sql::MEMBER_INSERT,
+            MEMBER_INSERT,
             vec![
                 org.into(),
                 user.into(),
@@ -340,34 +389,35 @@ impl Store {
         actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<MemberChange, StoreError> {
+        // The open codes ?2 made for ?1 die with ?2's admin role there.
+        const JOIN_CODES_DROP_OF_ADMIN: &str =
+            "DELETE FROM join_codes WHERE org_id = ?1 AND created_by = ?2 AND used_at IS NULL";
         let mut tx = self.begin().await?;
-        tx.query(sql::ORG_LOCK, vec![org.into()]).await?;
-        let rows = tx
-            .query(sql::MEMBER_ROLE, vec![org.into(), user.into()])
-            .await?;
+        tx.query(ORG_LOCK, vec![org.into()]).await?;
+        let rows = tx.query(MEMBER_ROLE, vec![org.into(), user.into()]).await?;
         let Some(current) = rows.first().map(|r| role(r, 0)).transpose()? else {
             return Ok(MemberChange::NotMember);
         };
         if current == Role::Admin && new != Some(Role::Admin) {
-            let admins = tx.query(sql::ADMIN_COUNT, vec![org.into()]).await?;
+            let admins = tx.query(ADMIN_COUNT, vec![org.into()]).await?;
             if admins.first().map(|r| r.i64(0)).transpose()?.unwrap_or(0) <= 1 {
                 return Ok(MemberChange::LastAdmin);
             }
         }
         if current == Role::Admin && new != Some(Role::Admin) {
-            tx.execute(sql::JOIN_CODES_DROP_OF_ADMIN, vec![org.into(), user.into()])
+            tx.execute(JOIN_CODES_DROP_OF_ADMIN, vec![org.into(), user.into()])
                 .await?;
         }
         match new {
             Some(role) => {
                 tx.execute(
-                    sql::MEMBER_SET_ROLE,
+                    MEMBER_SET_ROLE,
                     vec![org.into(), user.into(), role.as_str().into()],
                 )
                 .await?
             }
             None => {
-                tx.execute(sql::MEMBER_DELETE, vec![org.into(), user.into()])
+                tx.execute(MEMBER_DELETE, vec![org.into(), user.into()])
                     .await?;
                 crate::store::privacy::policy::withdraw_member_policy(&mut *tx, org, user, now)
                     .await?;

@@ -14,9 +14,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use praxis_protocol::sync::{Fields, Hlc};
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, ms};
-use crate::store::{Store, sql};
 use crate::sync::user_scope;
+
+/// Takes the next sequence number of a scope, locking its row until commit.
+pub(crate) const SCOPE_NEXT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, 1) ON CONFLICT (scope) DO UPDATE SET seq = sync_scopes.seq + 1 RETURNING seq";
+
+/// Never changes a record of another scope: two users racing to create the
+/// same id cannot end up writing into each other's record (0 rows changed).
+pub(crate) const RECORD_UPSERT: &str = "INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (collection, record_id) DO UPDATE SET seq = ?4, fields = ?5, deleted = ?6, updated_at = ?7 WHERE sync_records.scope = ?3";
 
 /// The associated data of a sync record's sealed fields.
 fn record_context(collection: &str, id: &str) -> String {
@@ -116,13 +123,13 @@ pub(in crate::store) async fn publish(
     let scope = user_scope(user);
     let sealed = seal_fields(tx, user, collection, id, fields, ms(now)).await?;
     let seq = tx
-        .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
+        .query(SCOPE_NEXT, vec![scope.as_str().into()])
         .await?
         .first()
         .ok_or(StoreError::Decode("scope sequence"))?
         .i64(0)?;
     tx.execute(
-        sql::RECORD_UPSERT,
+        RECORD_UPSERT,
         vec![
             collection.into(),
             id.into(),

@@ -6,8 +6,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, at, ms};
-use crate::store::{Store, sql};
+
+pub(crate) const THROTTLE_CLEAR: &str = "DELETE FROM login_throttle WHERE throttle_key = ?1";
+
+const ACCESS_DELETE_FAMILY: &str = "DELETE FROM access_tokens WHERE family_id = ?1";
 
 /// Hashes of a fresh access/refresh token pair.
 #[derive(Debug, Clone)]
@@ -45,8 +49,10 @@ async fn insert_pair(
     family_id: Uuid,
     s: NewSession,
 ) -> Result<(), StoreError> {
+    const REFRESH_INSERT: &str = "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+    const ACCESS_INSERT: &str = "INSERT INTO access_tokens (token_hash, family_id, user_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
     tx.execute(
-        sql::ACCESS_INSERT,
+        ACCESS_INSERT,
         vec![
             s.access_hash.as_slice().into(),
             family_id.into(),
@@ -56,7 +62,7 @@ async fn insert_pair(
     )
     .await?;
     tx.execute(
-        sql::REFRESH_INSERT,
+        REFRESH_INSERT,
         vec![
             s.refresh_hash.as_slice().into(),
             family_id.into(),
@@ -73,9 +79,11 @@ async fn revoke_family(
     family_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    tx.execute(sql::FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
+    const FAMILY_REVOKE: &str =
+        "UPDATE token_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+    tx.execute(FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
         .await?;
-    tx.execute(sql::ACCESS_DELETE_FAMILY, vec![family_id.into()])
+    tx.execute(ACCESS_DELETE_FAMILY, vec![family_id.into()])
         .await?;
     Ok(())
 }
@@ -100,9 +108,14 @@ impl Store {
         streak_start: DateTime<Utc>,
         locked: impl FnOnce(u32, DateTime<Utc>) -> Option<u64>,
     ) -> Result<Option<u64>, StoreError> {
+        const THROTTLE_GET_LOCKED: &str = "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = ?1 /*FOR UPDATE*/";
+        // Makes sure the key has a row to lock (no failure counted yet).
+        const THROTTLE_ENSURE: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 0, 0) ON CONFLICT (throttle_key) DO NOTHING";
+        // Counts one more failure; a streak older than `?3` starts over.
+        const THROTTLE_FAIL: &str = "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES (?1, 1, ?2) ON CONFLICT (throttle_key) DO UPDATE SET failures = CASE WHEN login_throttle.last_failure_at < ?3 THEN 1 ELSE login_throttle.failures + 1 END, last_failure_at = ?2";
         let mut tx = self.begin().await?;
-        tx.execute(sql::THROTTLE_ENSURE, vec![key.into()]).await?;
-        let rows = tx.query(sql::THROTTLE_GET_LOCKED, vec![key.into()]).await?;
+        tx.execute(THROTTLE_ENSURE, vec![key.into()]).await?;
+        let rows = tx.query(THROTTLE_GET_LOCKED, vec![key.into()]).await?;
         let row = rows.first().ok_or(StoreError::Decode("throttle row"))?;
         let (failures, last) = (u32::try_from(row.i64(0)?).unwrap_or(u32::MAX), row.i64(1)?);
         if failures > 0
@@ -111,7 +124,7 @@ impl Store {
             return Ok(Some(wait));
         }
         tx.execute(
-            sql::THROTTLE_FAIL,
+            THROTTLE_FAIL,
             vec![key.into(), ms(now).into(), ms(streak_start).into()],
         )
         .await?;
@@ -127,12 +140,17 @@ impl Store {
         streak_start: DateTime<Utc>,
         windows_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        // Rate-limit windows that started before ?1 (every window is shorter).
+        const RATE_PURGE: &str = "DELETE FROM rate_limits WHERE window_start < ?1";
+        // Streaks whose last failure is older than the reset (and reservation
+        // rows that never counted a failure).
+        const THROTTLE_PURGE: &str = "DELETE FROM login_throttle WHERE last_failure_at < ?1";
         let mut tx = self.begin().await?;
         let a = tx
-            .execute(sql::THROTTLE_PURGE, vec![ms(streak_start).into()])
+            .execute(THROTTLE_PURGE, vec![ms(streak_start).into()])
             .await?;
         let b = tx
-            .execute(sql::RATE_PURGE, vec![ms(windows_before).into()])
+            .execute(RATE_PURGE, vec![ms(windows_before).into()])
             .await?;
         tx.commit().await?;
         Ok(a + b)
@@ -140,15 +158,17 @@ impl Store {
 
     /// Gives back a reserved attempt whose password was never checked.
     pub async fn refund_login_attempt(&self, key: &[u8]) -> Result<(), StoreError> {
+        // Gives back one reserved attempt whose password was never checked.
+        const THROTTLE_REFUND: &str = "UPDATE login_throttle SET failures = failures - 1 WHERE throttle_key = ?1 AND failures > 0";
         let mut tx = self.begin().await?;
-        tx.execute(sql::THROTTLE_REFUND, vec![key.into()]).await?;
+        tx.execute(THROTTLE_REFUND, vec![key.into()]).await?;
         tx.commit().await
     }
 
     /// Forgets the failures after a successful login.
     pub async fn clear_login_failures(&self, key: &[u8]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        tx.execute(sql::THROTTLE_CLEAR, vec![key.into()]).await?;
+        tx.execute(THROTTLE_CLEAR, vec![key.into()]).await?;
         tx.commit().await
     }
 
@@ -160,9 +180,11 @@ impl Store {
         s: NewSession,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const FAMILY_INSERT: &str =
+            "INSERT INTO token_families (id, user_id, created_at) VALUES (?1, ?2, ?3)";
         let mut tx = self.begin().await?;
         tx.execute(
-            sql::FAMILY_INSERT,
+            FAMILY_INSERT,
             vec![family_id.into(), user_id.into(), ms(now).into()],
         )
         .await?;
@@ -176,9 +198,10 @@ impl Store {
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+        const ACCESS_LOOKUP: &str = "SELECT a.user_id, a.family_id FROM access_tokens a JOIN token_families f ON f.id = a.family_id WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND f.revoked_at IS NULL";
         let rows = self
             .db
-            .query(sql::ACCESS_LOOKUP, vec![hash.into(), ms(now).into()])
+            .query(ACCESS_LOOKUP, vec![hash.into(), ms(now).into()])
             .await?;
         rows.first()
             .map(|r| Ok((r.uuid(0)?, r.uuid(1)?)))
@@ -194,8 +217,11 @@ impl Store {
         next: NewSession,
         now: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError> {
+        const REFRESH_SPEND: &str =
+            "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
+        const REFRESH_LOOKUP: &str = "SELECT r.family_id, r.user_id, r.expires_at, r.used_at, f.revoked_at FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?1 /*FOR UPDATE*/";
         let mut tx = self.begin().await?;
-        let rows = tx.query(sql::REFRESH_LOOKUP, vec![hash.into()]).await?;
+        let rows = tx.query(REFRESH_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(RotateOutcome::Invalid);
         };
@@ -213,14 +239,14 @@ impl Store {
             return Ok(RotateOutcome::Invalid);
         }
         if tx
-            .execute(sql::REFRESH_SPEND, vec![hash.into(), ms(now).into()])
+            .execute(REFRESH_SPEND, vec![hash.into(), ms(now).into()])
             .await?
             != 1
         {
             return Ok(RotateOutcome::Invalid);
         }
         // Only the newest access token of a family stays valid.
-        tx.execute(sql::ACCESS_DELETE_FAMILY, vec![family_id.into()])
+        tx.execute(ACCESS_DELETE_FAMILY, vec![family_id.into()])
             .await?;
         insert_pair(tx.as_mut(), user_id, family_id, next).await?;
         tx.commit().await?;

@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use praxis_protocol::sync::{Fields, Mutation, MutationResult, RejectReason, SyncRecord};
 use uuid::Uuid;
 
-use crate::store::backend::{StoreError, ms};
+use std::collections::HashMap;
+
+use crate::store::Store;
+use crate::store::backend::{StoreError, Tx, ms};
 use crate::store::records::{open_fields, scope_user, seal_fields};
-use crate::store::{Store, sql};
 use crate::sync::{self};
 
 /// One page of a pull.
@@ -32,6 +34,10 @@ impl Store {
     /// Applies a batch of mutations from one device in one transaction:
     /// each exactly once (a replayed `client_seq` gets its stored answer
     /// back and changes nothing), each change with its new sequence number.
+    ///
+    /// Per mutation: load the stored record, decide with the sans-IO rules
+    /// ([`sync::decide`]), write what the decision says ([`Batch::apply`]),
+    /// and keep the answer for a replay.
     pub async fn push(
         &self,
         user: Uuid,
@@ -51,183 +57,51 @@ impl Store {
         {
             return Err(StoreError::Restricted);
         }
-        let mut results = Vec::with_capacity(mutations.len());
-        // The answers already given to this device for this batch's
-        // sequence numbers (a retried push), read in one query.
-        let (lo, hi) = mutations.iter().fold((i64::MAX, i64::MIN), |(lo, hi), m| {
-            (lo.min(m.client_seq), hi.max(m.client_seq))
-        });
-        let mut answered: std::collections::HashMap<i64, String> = if mutations.is_empty() {
-            Default::default()
-        } else {
-            tx.query(
-                sql::MUTATIONS_RANGE,
-                vec![user.into(), client_id.into(), lo.into(), hi.into()],
-            )
-            .await?
-            .into_iter()
-            .map(|r| Ok((r.i64(0)?, r.text(1)?)))
-            .collect::<Result<_, StoreError>>()?
+        let mut answered = answers_given(&mut *tx, user, client_id, mutations).await?;
+        let mut batch = Batch {
+            user,
+            scope: &scope,
+            now,
+            last_seq: None,
+            numbered: 0,
+            gates: None,
+            sharing_consent_changed: false,
         };
-        // The scope's sequence: taken (and its row locked) at the first
-        // change, then counted here and written back once after the loop.
-        let mut last_seq: Option<i64> = None;
-        let mut numbered = 0u32;
-        // Loaded when a mutation needs them; a consent written in this
-        // batch changes them, so they are reloaded after one.
-        let mut gates: Option<crate::store::privacy::Gates> = None;
-        let mut sharing_consent_changed = false;
+        let mut results = Vec::with_capacity(mutations.len());
         for m in mutations {
-            let key = vec![user.into(), client_id.into(), m.client_seq.into()];
-            let answer_context = format!("sync_mutations/{user}/{client_id}/{}", m.client_seq);
+            let context = format!("sync_mutations/{user}/{client_id}/{}", m.client_seq);
             if let Some(stored) = answered.get(&m.client_seq).cloned() {
-                let text =
-                    crate::store::vault::open_for(&mut *tx, user, &answer_context, stored).await?;
+                let text = crate::store::vault::open_for(&mut *tx, user, &context, stored).await?;
                 let stored: MutationResult = serde_json::from_str(&text)
                     .map_err(|_| StoreError::Decode("stored mutation result"))?;
                 results.push(stored);
                 continue;
             }
-            let rows = tx
-                .query(
-                    sql::RECORD_GET,
-                    vec![m.collection.as_str().into(), m.id.as_str().into()],
-                )
-                .await?;
-            let stored = match rows.first() {
-                Some(r) => {
-                    let owner = r.text(0)?;
-                    // Another scope's record is refused by `decide`
-                    // without looking at its fields (sealed under its
-                    // owner's key).
-                    let fields = if owner == scope {
-                        open_fields(&mut *tx, user, &m.collection, &m.id, r.text(2)?).await?
-                    } else {
-                        Fields::default()
-                    };
-                    Some(sync::Stored {
-                        scope: owner,
-                        version: r.i64(1)?,
-                        fields,
-                        deleted: r.opt_text(3)?,
-                    })
-                }
-                None => None,
-            };
-            if sync::needs_gates(&m.collection) && gates.is_none() {
-                gates = Some(crate::store::privacy::Gates::load(&mut *tx, user).await?);
-            }
-            let view = gates.as_ref().map(|g| g as &dyn sync::GateView);
-            let mut decision = sync::decide(stored.as_ref(), m, &scope, now, view);
-            let mut taken = false;
-            let record = match &decision {
-                sync::Decision::Write {
-                    fields,
-                    deleted,
-                    changed,
-                    ..
-                } => {
-                    let version = if *changed {
-                        let sealed =
-                            seal_fields(&mut *tx, user, &m.collection, &m.id, fields, ms(now))
-                                .await?;
-                        let seq = match last_seq {
-                            Some(prev) => prev + 1,
-                            None => tx
-                                .query(sql::SCOPE_NEXT, vec![scope.as_str().into()])
-                                .await?
-                                .first()
-                                .ok_or(StoreError::Decode("scope sequence"))?
-                                .i64(0)?,
-                        };
-                        last_seq = Some(seq);
-                        numbered += 1;
-                        let written = tx
-                            .execute(
-                                sql::RECORD_UPSERT,
-                                vec![
-                                    m.collection.as_str().into(),
-                                    m.id.as_str().into(),
-                                    scope.as_str().into(),
-                                    seq.into(),
-                                    sealed.into(),
-                                    deleted.clone().into(),
-                                    ms(now).into(),
-                                ],
-                            )
-                            .await?;
-                        // Zero rows: another scope created this id concurrently.
-                        taken = written == 0;
-                        seq
-                    } else {
-                        stored.as_ref().map_or(0, |s| s.version)
-                    };
-                    Some(SyncRecord {
-                        collection: m.collection.clone(),
-                        id: m.id.clone(),
-                        version,
-                        fields: fields.clone(),
-                        deleted: deleted.clone(),
-                    })
-                }
-                sync::Decision::Reject(..) => None,
-            };
-            if taken {
-                decision = sync::Decision::Reject(RejectReason::Forbidden, None);
-            }
-            if m.collection == praxis_protocol::privacy::consents::COLLECTION
-                && matches!(decision, sync::Decision::Write { changed: true, .. })
-            {
-                let field = |k: &str| m.fields.get(k).map(|f| f.v.clone());
-                crate::store::audit::append(
+            let result = batch.apply(&mut *tx, m).await?;
+            // Refusals store nothing; a replay is simply refused again.
+            if !matches!(result, MutationResult::Rejected { .. }) {
+                let text = keep_answer(
                     &mut *tx,
-                    &crate::store::audit::Event::user(
-                        "consent_changed",
-                        user,
-                        serde_json::json!({
-                            "purpose": field("purpose"),
-                            "granted": field("granted"),
-                            "policy_version": field("policy_version"),
-                        }),
-                    ),
+                    (user, client_id, m.client_seq),
+                    &context,
+                    &result,
                     now,
                 )
                 .await?;
-                gates = None;
-                sharing_consent_changed |= m.fields.get("purpose").and_then(|f| f.v.as_str())
-                    == Some(praxis_protocol::privacy::Purpose::LocationSharing.as_str());
-            }
-            let result = sync::answer(m, &decision, record);
-            // Refusals store nothing; a replay is simply refused again.
-            if !matches!(result, MutationResult::Rejected { .. }) {
-                let text = serde_json::to_string(&result)
-                    .map_err(|_| StoreError::Decode("mutation result"))?;
-                let text =
-                    crate::store::vault::seal_for(&mut *tx, user, &answer_context, &text, ms(now))
-                        .await?;
-                let mut put = key;
-                put.push(text.clone().into());
-                put.push(ms(now).into());
-                tx.execute(sql::MUTATION_PUT, put).await?;
                 answered.insert(m.client_seq, text);
             }
             results.push(result);
         }
-        if let (Some(seq), 2..) = (last_seq, numbered) {
-            tx.execute(sql::SCOPE_SET, vec![scope.as_str().into(), seq.into()])
-                .await?;
-        }
-        if sharing_consent_changed {
-            // A withdrawal ends the user's live shares in this transaction.
-            crate::store::privacy::sharing::close_shares_if_gated(&mut *tx, user).await?;
-        }
+        batch.finish(&mut *tx).await?;
         tx.commit().await?;
         Ok(results)
     }
 
     /// Changes of `scope` after sequence `after`, at most `limit`.
     pub async fn pull(&self, scope: &str, after: i64, limit: u32) -> Result<PullPage, StoreError> {
-        let state = self.db.query(sql::SCOPE_GET, vec![scope.into()]).await?;
+        const RECORDS_SINCE: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+        const SCOPE_GET: &str = "SELECT seq, pruned_below FROM sync_scopes WHERE scope = ?1";
+        let state = self.db.query(SCOPE_GET, vec![scope.into()]).await?;
         let (scope_seq, pruned_below) = match state.first() {
             Some(r) => (r.i64(0)?, r.i64(1)?),
             None => (0, 0),
@@ -235,7 +109,7 @@ impl Store {
         let rows = self
             .db
             .query(
-                sql::RECORDS_SINCE,
+                RECORDS_SINCE,
                 vec![scope.into(), after.into(), (i64::from(limit) + 1).into()],
             )
             .await?;
@@ -273,20 +147,253 @@ impl Store {
         tombstones_before: DateTime<Utc>,
         mutations_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        const MUTATIONS_PRUNE: &str = "DELETE FROM sync_mutations WHERE created_at < ?1";
+        const SCOPE_PRUNED: &str =
+            "UPDATE sync_scopes SET pruned_below = ?2 WHERE scope = ?1 AND pruned_below < ?2";
+        const TOMBSTONES_PRUNE: &str =
+            "DELETE FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1";
+        const TOMBSTONES_PRUNABLE: &str = "SELECT scope, MAX(seq) FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1 GROUP BY scope";
         let mut tx = self.begin().await?;
         let horizons = tx
-            .query(sql::TOMBSTONES_PRUNABLE, vec![ms(tombstones_before).into()])
+            .query(TOMBSTONES_PRUNABLE, vec![ms(tombstones_before).into()])
             .await?;
         for h in &horizons {
-            tx.execute(sql::SCOPE_PRUNED, vec![h.text(0)?.into(), h.i64(1)?.into()])
+            tx.execute(SCOPE_PRUNED, vec![h.text(0)?.into(), h.i64(1)?.into()])
                 .await?;
         }
         let n = tx
-            .execute(sql::TOMBSTONES_PRUNE, vec![ms(tombstones_before).into()])
+            .execute(TOMBSTONES_PRUNE, vec![ms(tombstones_before).into()])
             .await?;
-        tx.execute(sql::MUTATIONS_PRUNE, vec![ms(mutations_before).into()])
+        tx.execute(MUTATIONS_PRUNE, vec![ms(mutations_before).into()])
             .await?;
         tx.commit().await?;
         Ok(n)
+    }
+}
+
+/// The answers already given to this device for a batch's sequence numbers
+/// (a retried push), read in one query, still sealed.
+async fn answers_given(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    client_id: &str,
+    mutations: &[Mutation],
+) -> Result<HashMap<i64, String>, StoreError> {
+    // The stored answers of a device in a range of its sequence numbers.
+    const MUTATIONS_RANGE: &str = "SELECT client_seq, result FROM sync_mutations WHERE user_id = ?1 AND client_id = ?2 AND client_seq BETWEEN ?3 AND ?4";
+    if mutations.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (lo, hi) = mutations.iter().fold((i64::MAX, i64::MIN), |(lo, hi), m| {
+        (lo.min(m.client_seq), hi.max(m.client_seq))
+    });
+    tx.query(
+        MUTATIONS_RANGE,
+        vec![user.into(), client_id.into(), lo.into(), hi.into()],
+    )
+    .await?
+    .into_iter()
+    .map(|r| Ok((r.i64(0)?, r.text(1)?)))
+    .collect()
+}
+
+/// Seals and stores the answer to `(user, client_id, client_seq)`, so a
+/// replay of the same mutation gets it back verbatim; returns it sealed.
+async fn keep_answer(
+    tx: &mut dyn Tx,
+    (user, client_id, client_seq): (Uuid, &str, i64),
+    context: &str,
+    result: &MutationResult,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    const MUTATION_PUT: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+    let text = serde_json::to_string(result).map_err(|_| StoreError::Decode("mutation result"))?;
+    let text = crate::store::vault::seal_for(tx, user, context, &text, ms(now)).await?;
+    tx.execute(
+        MUTATION_PUT,
+        vec![
+            user.into(),
+            client_id.into(),
+            client_seq.into(),
+            text.clone().into(),
+            ms(now).into(),
+        ],
+    )
+    .await?;
+    Ok(text)
+}
+
+/// The record a mutation targets, as stored (locked until commit). Another
+/// scope's record is returned without its fields: `decide` refuses it
+/// without looking at them (they are sealed under their owner's key).
+async fn stored_record(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    scope: &str,
+    m: &Mutation,
+) -> Result<Option<sync::Stored>, StoreError> {
+    const RECORD_GET: &str = "SELECT scope, seq, fields, deleted FROM sync_records WHERE collection = ?1 AND record_id = ?2 /*FOR UPDATE*/";
+    let rows = tx
+        .query(
+            RECORD_GET,
+            vec![m.collection.as_str().into(), m.id.as_str().into()],
+        )
+        .await?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let owner = r.text(0)?;
+    let fields = if owner == scope {
+        open_fields(tx, user, &m.collection, &m.id, r.text(2)?).await?
+    } else {
+        Fields::default()
+    };
+    Ok(Some(sync::Stored {
+        scope: owner,
+        version: r.i64(1)?,
+        fields,
+        deleted: r.opt_text(3)?,
+    }))
+}
+
+/// The state one push carries from mutation to mutation.
+struct Batch<'a> {
+    user: Uuid,
+    scope: &'a str,
+    now: DateTime<Utc>,
+    /// The scope's sequence: taken (and its row locked) at the first
+    /// change, then counted here and written back once by `finish`.
+    last_seq: Option<i64>,
+    numbered: u32,
+    /// Loaded when a mutation needs them; a consent written in this batch
+    /// changes them, so they are reloaded after one.
+    gates: Option<crate::store::privacy::Gates>,
+    sharing_consent_changed: bool,
+}
+
+impl Batch<'_> {
+    /// Decides one new mutation and writes what the decision says.
+    async fn apply(&mut self, tx: &mut dyn Tx, m: &Mutation) -> Result<MutationResult, StoreError> {
+        let stored = stored_record(tx, self.user, self.scope, m).await?;
+        if sync::needs_gates(&m.collection) && self.gates.is_none() {
+            self.gates = Some(crate::store::privacy::Gates::load(tx, self.user).await?);
+        }
+        let view = self.gates.as_ref().map(|g| g as &dyn sync::GateView);
+        let mut decision = sync::decide(stored.as_ref(), m, self.scope, self.now, view);
+        let mut taken = false;
+        let record = match &decision {
+            sync::Decision::Write {
+                fields,
+                deleted,
+                changed,
+                ..
+            } => {
+                let version = if *changed {
+                    let (seq, written) = self.write(tx, m, fields, deleted.clone()).await?;
+                    taken = !written;
+                    seq
+                } else {
+                    stored.as_ref().map_or(0, |s| s.version)
+                };
+                Some(SyncRecord {
+                    collection: m.collection.clone(),
+                    id: m.id.clone(),
+                    version,
+                    fields: fields.clone(),
+                    deleted: deleted.clone(),
+                })
+            }
+            sync::Decision::Reject(..) => None,
+        };
+        if taken {
+            // Another scope created this id concurrently.
+            decision = sync::Decision::Reject(RejectReason::Forbidden, None);
+        }
+        if m.collection == praxis_protocol::privacy::consents::COLLECTION
+            && matches!(decision, sync::Decision::Write { changed: true, .. })
+        {
+            self.consent_changed(tx, m).await?;
+        }
+        Ok(sync::answer(m, &decision, record))
+    }
+
+    /// Seals and writes a record under the scope's next sequence; returns
+    /// the sequence and whether the row was written (zero rows: the id
+    /// belongs to another scope).
+    async fn write(
+        &mut self,
+        tx: &mut dyn Tx,
+        m: &Mutation,
+        fields: &Fields,
+        deleted: Option<String>,
+    ) -> Result<(i64, bool), StoreError> {
+        let now = ms(self.now);
+        let sealed = seal_fields(tx, self.user, &m.collection, &m.id, fields, now).await?;
+        let seq = match self.last_seq {
+            Some(prev) => prev + 1,
+            None => tx
+                .query(crate::store::records::SCOPE_NEXT, vec![self.scope.into()])
+                .await?
+                .first()
+                .ok_or(StoreError::Decode("scope sequence"))?
+                .i64(0)?,
+        };
+        self.last_seq = Some(seq);
+        self.numbered += 1;
+        let written = tx
+            .execute(
+                crate::store::records::RECORD_UPSERT,
+                vec![
+                    m.collection.as_str().into(),
+                    m.id.as_str().into(),
+                    self.scope.into(),
+                    seq.into(),
+                    sealed.into(),
+                    deleted.into(),
+                    now.into(),
+                ],
+            )
+            .await?;
+        Ok((seq, written != 0))
+    }
+
+    /// A consent changed: audited, and the gates reloaded before the next
+    /// mutation that needs them.
+    async fn consent_changed(&mut self, tx: &mut dyn Tx, m: &Mutation) -> Result<(), StoreError> {
+        let field = |k: &str| m.fields.get(k).map(|f| f.v.clone());
+        crate::store::audit::append(
+            tx,
+            &crate::store::audit::Event::user(
+                "consent_changed",
+                self.user,
+                serde_json::json!({
+                    "purpose": field("purpose"),
+                    "granted": field("granted"),
+                    "policy_version": field("policy_version"),
+                }),
+            ),
+            self.now,
+        )
+        .await?;
+        self.gates = None;
+        self.sharing_consent_changed |= m.fields.get("purpose").and_then(|f| f.v.as_str())
+            == Some(praxis_protocol::privacy::Purpose::LocationSharing.as_str());
+        Ok(())
+    }
+
+    /// Writes the scope's sequence back once, and ends the live shares a
+    /// withdrawn sharing consent no longer allows (same transaction).
+    async fn finish(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        // Sets a scope's sequence after a batch numbered its changes itself
+        // (its row is locked since the batch's first `SCOPE_NEXT`).
+        const SCOPE_SET: &str = "UPDATE sync_scopes SET seq = ?2 WHERE scope = ?1";
+        if let (Some(seq), 2..) = (self.last_seq, self.numbered) {
+            tx.execute(SCOPE_SET, vec![self.scope.into(), seq.into()])
+                .await?;
+        }
+        if self.sharing_consent_changed {
+            crate::store::privacy::sharing::close_shares_if_gated(tx, self.user).await?;
+        }
+        Ok(())
     }
 }

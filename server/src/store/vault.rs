@@ -35,7 +35,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::store::backend::{Db, StoreError, Tx};
-use crate::store::sql;
+
+const USER_KEY_GET: &str = "SELECT wrapped FROM user_keys WHERE user_id = ?1";
 
 const KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
@@ -265,9 +266,11 @@ impl Vault {
         now_ms: i64,
         fresh: impl FnOnce() -> Result<(String, Vec<u8>), StoreError>,
     ) -> Result<(String, Zeroizing<Vec<u8>>), StoreError> {
+        const SERVER_KEY_GET: &str = "SELECT key_id, secret FROM server_keys WHERE purpose = ?1 ORDER BY created_at, key_id LIMIT 1";
+        const SERVER_KEY_INSERT: &str = "INSERT INTO server_keys (key_id, purpose, secret, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO NOTHING";
         let context = format!("server_keys/{purpose}");
         if tx
-            .query(sql::SERVER_KEY_GET, vec![purpose.into()])
+            .query(SERVER_KEY_GET, vec![purpose.into()])
             .await?
             .is_empty()
         {
@@ -275,7 +278,7 @@ impl Vault {
             let secret = Zeroizing::new(secret);
             let wrapped = self.master.wrap(&self.rng, &context, &secret)?;
             tx.execute(
-                sql::SERVER_KEY_INSERT,
+                SERVER_KEY_INSERT,
                 vec![
                     id.into(),
                     purpose.into(),
@@ -285,7 +288,7 @@ impl Vault {
             )
             .await?;
         }
-        let rows = tx.query(sql::SERVER_KEY_GET, vec![purpose.into()]).await?;
+        let rows = tx.query(SERVER_KEY_GET, vec![purpose.into()]).await?;
         let row = rows.first().ok_or(StoreError::Decode("server key"))?;
         Ok((row.text(0)?, self.master.unwrap(&context, &row.bytes(1)?)?))
     }
@@ -334,6 +337,7 @@ impl Vault {
         user: Uuid,
         now_ms: i64,
     ) -> Result<Arc<LessSafeKey>, StoreError> {
+        const USER_KEY_INSERT: &str = "INSERT INTO user_keys (user_id, wrapped, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO NOTHING";
         if let Some(k) = self.existing_user_key(tx, user).await? {
             return Ok(k);
         }
@@ -345,13 +349,13 @@ impl Vault {
             .master
             .wrap(&self.rng, &user_context(user), raw.as_ref())?;
         tx.execute(
-            sql::USER_KEY_INSERT,
+            USER_KEY_INSERT,
             vec![user.into(), wrapped.as_slice().into(), now_ms.into()],
         )
         .await?;
         // Not cached: this transaction may still roll back. (A concurrent
         // creator may have won: read back the row that counts.)
-        let rows = tx.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        let rows = tx.query(USER_KEY_GET, vec![user.into()]).await?;
         let r = rows.first().ok_or(StoreError::Decode("user key"))?;
         let raw = self.master.unwrap(&user_context(user), &r.bytes(0)?)?;
         Ok(Arc::new(
@@ -369,7 +373,7 @@ impl Vault {
         if let Some(k) = self.cached(user) {
             return Ok(Some(k));
         }
-        let rows = tx.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        let rows = tx.query(USER_KEY_GET, vec![user.into()]).await?;
         self.found(user, &rows)
     }
 
@@ -383,7 +387,7 @@ impl Vault {
         if let Some(k) = self.cached(user) {
             return Ok(Some(k));
         }
-        let rows = db.query(sql::USER_KEY_GET, vec![user.into()]).await?;
+        let rows = db.query(USER_KEY_GET, vec![user.into()]).await?;
         self.found(user, &rows)
     }
 
@@ -405,7 +409,8 @@ impl Vault {
         tx: &mut dyn Tx,
         user: Uuid,
     ) -> Result<(), StoreError> {
-        tx.execute(sql::USER_KEY_DELETE, vec![user.into()]).await?;
+        const USER_KEY_DELETE: &str = "DELETE FROM user_keys WHERE user_id = ?1";
+        tx.execute(USER_KEY_DELETE, vec![user.into()]).await?;
         self.forget(user);
         Ok(())
     }
@@ -460,24 +465,23 @@ impl Vault {
     /// Rewraps every server and user key under the current master key;
     /// returns how many were rewrapped.
     pub(in crate::store) async fn rewrap_all(&self, tx: &mut dyn Tx) -> Result<u64, StoreError> {
+        const SERVER_KEY_REWRAP: &str = "UPDATE server_keys SET secret = ?2 WHERE key_id = ?1";
+        const SERVER_KEYS_ALL: &str = "SELECT key_id, purpose, secret FROM server_keys";
+        const USER_KEY_REWRAP: &str = "UPDATE user_keys SET wrapped = ?2 WHERE user_id = ?1";
+        const USER_KEYS_ALL: &str = "SELECT user_id, wrapped FROM user_keys";
         // (row id, unwrap context, wrapped blob, the update that stores it)
         let mut keys: Vec<(crate::store::Val, String, Vec<u8>, &'static str)> = Vec::new();
-        for r in tx.query(sql::SERVER_KEYS_ALL, vec![]).await? {
+        for r in tx.query(SERVER_KEYS_ALL, vec![]).await? {
             let context = format!("server_keys/{}", r.text(1)?);
-            keys.push((
-                r.text(0)?.into(),
-                context,
-                r.bytes(2)?,
-                sql::SERVER_KEY_REWRAP,
-            ));
+            keys.push((r.text(0)?.into(), context, r.bytes(2)?, SERVER_KEY_REWRAP));
         }
-        for r in tx.query(sql::USER_KEYS_ALL, vec![]).await? {
+        for r in tx.query(USER_KEYS_ALL, vec![]).await? {
             let user = r.uuid(0)?;
             keys.push((
                 user.into(),
                 user_context(user),
                 r.bytes(1)?,
-                sql::USER_KEY_REWRAP,
+                USER_KEY_REWRAP,
             ));
         }
         let mut n = 0;

@@ -165,6 +165,11 @@ pub enum StoreError {
     /// consent changes.
     #[error("processing of the account is restricted")]
     Restricted,
+    /// A cap on what one account or organisation may hold is reached
+    /// (the named field: `organisations`, `join_codes`, `live_shares`);
+    /// nothing was written.
+    #[error("limit reached: {0}")]
+    LimitReached(&'static str),
 }
 
 /// A database backend.

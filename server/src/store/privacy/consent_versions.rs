@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use praxis_protocol::privacy::Purpose;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, ms};
-use crate::store::{Store, sql};
 
 pub(in crate::store) async fn versions(
     tx: &mut dyn Tx,
 ) -> Result<BTreeMap<Purpose, u32>, StoreError> {
+    const CONSENT_POLICIES: &str = "SELECT purpose, version FROM consent_policies";
     let mut out: BTreeMap<Purpose, u32> = Purpose::ALL.into_iter().map(|p| (p, 1)).collect();
-    for r in tx.query(sql::CONSENT_POLICIES, vec![]).await? {
+    for r in tx.query(CONSENT_POLICIES, vec![]).await? {
         if let Some(p) = Purpose::parse(&r.text(0)?) {
             out.insert(p, u32::try_from(r.i64(1)?).unwrap_or(u32::MAX));
         }
@@ -39,10 +40,11 @@ impl Store {
         version: u32,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        const CONSENT_POLICY_PUBLISH: &str = "INSERT INTO consent_policies (purpose, version, published_at) VALUES (?1, ?2, ?3) ON CONFLICT (purpose) DO UPDATE SET version = ?2, published_at = ?3 WHERE consent_policies.version < ?2";
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
-                sql::CONSENT_POLICY_PUBLISH,
+                CONSENT_POLICY_PUBLISH,
                 vec![
                     purpose.as_str().into(),
                     i64::from(version).into(),
@@ -52,8 +54,8 @@ impl Store {
             .await?;
         // Every user's sharing gate may have closed; their shares end.
         if n > 0 && purpose == Purpose::LocationSharing {
-            tx.execute(sql::SHARES_DELETE_EXPIRED, vec![i64::MAX.into()])
-                .await?;
+            const SHARES_DELETE_ALL: &str = "DELETE FROM location_shares";
+            tx.execute(SHARES_DELETE_ALL, vec![]).await?;
         }
         tx.commit().await?;
         Ok(n > 0)

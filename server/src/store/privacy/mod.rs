@@ -23,11 +23,11 @@ use praxis_protocol::privacy::{
 use praxis_protocol::sync::{Fields, SyncRecord};
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, at};
 use crate::store::privacy::consent_versions::versions;
 use crate::store::privacy::restriction::restricted;
 use crate::store::records::open_fields;
-use crate::store::{Store, sql};
 use crate::sync::user_scope;
 
 /// The user's consent ledger as the gates rank it. Each entry counts from
@@ -36,8 +36,10 @@ use crate::sync::user_scope;
 /// in the future by a wrong clock cannot outrank a withdrawal received
 /// after it, while an entry made offline keeps its earlier device time.
 async fn consent_ledger(tx: &mut dyn Tx, user: Uuid) -> Result<Vec<consents::Entry>, StoreError> {
+    // The consent ledger of a scope, with when the server received each entry.
+    const SCOPE_CONSENTS: &str = "SELECT record_id, fields, updated_at FROM sync_records WHERE scope = ?1 AND collection = 'consents' AND deleted IS NULL";
     let rows = tx
-        .query(sql::SCOPE_CONSENTS, vec![user_scope(user).into()])
+        .query(SCOPE_CONSENTS, vec![user_scope(user).into()])
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -56,9 +58,10 @@ async fn scope_fields(
     user: Uuid,
     collection: &str,
 ) -> Result<Vec<(String, Fields)>, StoreError> {
+    const SCOPE_COLLECTION: &str = "SELECT record_id, fields FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL";
     let rows = tx
         .query(
-            sql::SCOPE_COLLECTION,
+            SCOPE_COLLECTION,
             vec![user_scope(user).into(), collection.into()],
         )
         .await?;
@@ -131,11 +134,12 @@ impl Gates {
 impl Store {
     /// What a device needs before other sync work (see [`PrivacyState`]).
     pub async fn privacy_state(&self, user: Uuid) -> Result<PrivacyState, StoreError> {
+        const SCOPE_COLLECTION_RECORDS: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL ORDER BY seq";
         let mut tx = self.begin().await?;
         let gates = Gates::load(&mut *tx, user).await?;
         let rows = tx
             .query(
-                sql::SCOPE_COLLECTION_RECORDS,
+                SCOPE_COLLECTION_RECORDS,
                 vec![user_scope(user).into(), org_policy::COLLECTION.into()],
             )
             .await?;

@@ -12,10 +12,14 @@ use praxis_protocol::sync::Fields;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, Val, at, ms};
 use crate::store::privacy::sharing::{close_shares_if_gated, end_shares_without_common_org};
 use crate::store::records::{publish, server_hlc};
-use crate::store::{Store, sql};
+
+const ORG_SETTINGS: &str = "SELECT settings FROM orgs WHERE id = ?1 /*FOR UPDATE*/";
+
+const POLICY_CHANGE_INSERT: &str = "INSERT INTO org_policy_changes (id, org_id, actor_id, member_id, change, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /// The id of a member's `org_policy` record: stable per (organisation,
 /// member), unique across scopes.
@@ -28,7 +32,7 @@ async fn read_policy(
     org: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<LocationPolicy>, StoreError> {
-    let rows = tx.query(sql::ORG_SETTINGS, vec![org.into()]).await?;
+    let rows = tx.query(ORG_SETTINGS, vec![org.into()]).await?;
     let Some(r) = rows.first() else {
         return Ok(None);
     };
@@ -60,11 +64,13 @@ pub(in crate::store) async fn publish_member_policy(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    const MEMBER_LOCATION: &str =
+        "SELECT location_enabled FROM org_members WHERE org_id = ?1 AND user_id = ?2";
     let Some(policy) = read_policy(tx, org, now).await? else {
         return Ok(());
     };
     let enabled = tx
-        .query(sql::MEMBER_LOCATION, vec![org.into(), user.into()])
+        .query(MEMBER_LOCATION, vec![org.into(), user.into()])
         .await?
         .first()
         .map(|r| r.i64(0))
@@ -128,6 +134,10 @@ impl Store {
         req: &UpdateLocationPolicyRequest,
         now: DateTime<Utc>,
     ) -> Result<LocationPolicy, StoreError> {
+        const MEMBERS_LOCATION: &str =
+            "SELECT user_id, location_enabled FROM org_members WHERE org_id = ?1";
+        const ORG_SET_SETTINGS: &str =
+            "UPDATE orgs SET settings = ?2, updated_at = ?3 WHERE id = ?1";
         let mut tx = self.begin().await?;
         let mut policy = read_policy(&mut *tx, org, now)
             .await?
@@ -146,7 +156,7 @@ impl Store {
         }
         policy.updated_at = now;
         policy.updated_by = Some(actor);
-        let settings = tx.query(sql::ORG_SETTINGS, vec![org.into()]).await?;
+        let settings = tx.query(ORG_SETTINGS, vec![org.into()]).await?;
         let mut settings: Value = settings
             .first()
             .map(|r| r.text(0))
@@ -156,13 +166,13 @@ impl Store {
         settings["location"] =
             serde_json::to_value(&policy).map_err(|_| StoreError::Decode("policy"))?;
         tx.execute(
-            sql::ORG_SET_SETTINGS,
+            ORG_SET_SETTINGS,
             vec![org.into(), settings.to_string().into(), ms(now).into()],
         )
         .await?;
         let change = serde_json::to_string(req).map_err(|_| StoreError::Decode("change"))?;
         tx.execute(
-            sql::POLICY_CHANGE_INSERT,
+            POLICY_CHANGE_INSERT,
             vec![
                 Uuid::new_v4().into(),
                 org.into(),
@@ -184,7 +194,7 @@ impl Store {
             now,
         )
         .await?;
-        let members = tx.query(sql::MEMBERS_LOCATION, vec![org.into()]).await?;
+        let members = tx.query(MEMBERS_LOCATION, vec![org.into()]).await?;
         for m in &members {
             let user = m.uuid(0)?;
             publish_member_policy(&mut *tx, org, user, now).await?;
@@ -204,10 +214,12 @@ impl Store {
         enabled: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        const MEMBER_SET_LOCATION: &str =
+            "UPDATE org_members SET location_enabled = ?3 WHERE org_id = ?1 AND user_id = ?2";
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
-                sql::MEMBER_SET_LOCATION,
+                MEMBER_SET_LOCATION,
                 vec![org.into(), member.into(), i64::from(enabled).into()],
             )
             .await?;
@@ -215,7 +227,7 @@ impl Store {
             return Ok(false);
         }
         tx.execute(
-            sql::POLICY_CHANGE_INSERT,
+            POLICY_CHANGE_INSERT,
             vec![
                 Uuid::new_v4().into(),
                 org.into(),
@@ -247,8 +259,9 @@ impl Store {
 
     /// Every recorded change of an organisation's location settings.
     pub async fn policy_changes(&self, org: Uuid) -> Result<Vec<PolicyChange>, StoreError> {
+        const POLICY_CHANGES: &str = "SELECT actor_id, member_id, change, changed_at FROM org_policy_changes WHERE org_id = ?1 ORDER BY changed_at, id";
         self.db
-            .query(sql::POLICY_CHANGES, vec![org.into()])
+            .query(POLICY_CHANGES, vec![org.into()])
             .await?
             .iter()
             .map(|r| {

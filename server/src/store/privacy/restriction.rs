@@ -5,12 +5,15 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, ms};
-use crate::store::{Store, sql};
+
+pub(crate) const SHARES_DELETE_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1";
 
 /// Whether processing of `user`'s account is restricted.
 pub(in crate::store) async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<bool, StoreError> {
-    restricted_by(tx, user, sql::USER_RESTRICTED).await
+    const USER_RESTRICTED: &str = "SELECT restricted_at FROM users WHERE id = ?1";
+    restricted_by(tx, user, USER_RESTRICTED).await
 }
 
 /// The same, holding the account's row until commit: a restriction set
@@ -19,7 +22,11 @@ pub(in crate::store) async fn restricted_locked(
     tx: &mut dyn Tx,
     user: Uuid,
 ) -> Result<bool, StoreError> {
-    restricted_by(tx, user, sql::USER_RESTRICTED_LOCKED).await
+    // The same, holding the account's row until commit: a restriction set
+    // meanwhile waits for the transaction that checked it.
+    const USER_RESTRICTED_LOCKED: &str =
+        "SELECT restricted_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
+    restricted_by(tx, user, USER_RESTRICTED_LOCKED).await
 }
 
 async fn restricted_by(
@@ -54,15 +61,15 @@ impl Store {
         restricted: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        const USER_SET_RESTRICTED: &str = "UPDATE users SET restricted_at = ?2 WHERE id = ?1";
         let mut tx = self.begin().await?;
         tx.execute(
-            sql::USER_SET_RESTRICTED,
+            USER_SET_RESTRICTED,
             vec![user.into(), restricted.then(|| ms(now)).into()],
         )
         .await?;
         if restricted {
-            tx.execute(sql::SHARES_DELETE_OF_USER, vec![user.into()])
-                .await?;
+            tx.execute(SHARES_DELETE_OF_USER, vec![user.into()]).await?;
         }
         tx.commit().await
     }

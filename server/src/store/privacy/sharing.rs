@@ -14,13 +14,24 @@ use praxis_protocol::sync::FieldValue;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, at, ms};
 use crate::store::privacy::Gates;
 use crate::store::records::{
     SealedProfile, open_fields, publish, scope_user, server_hlc, user_context,
 };
 use crate::store::vault::{open_for, seal_for};
-use crate::store::{Store, sql};
+
+const SHARE_GET: &str =
+    "SELECT user_id, started_at, expires_at FROM location_shares WHERE id = ?1 /*FOR UPDATE*/";
+
+const SHARE_DELETE: &str = "DELETE FROM location_shares WHERE id = ?1";
+
+const SHARES_DELETE_EXPIRED: &str = "DELETE FROM location_shares WHERE expires_at <= ?1";
+
+/// Drops the recipients of ?1's shares who no longer share an
+/// organisation with ?1.
+const SHARE_RECIPIENTS_PRUNE_OF_SHARER: &str = "DELETE FROM location_share_recipients WHERE share_id IN (SELECT id FROM location_shares WHERE user_id = ?1) AND NOT EXISTS (SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = location_share_recipients.user_id)";
 
 /// Live location goes only to people who share an organisation with the
 /// sharer. After a membership change of `user`, in the same transaction:
@@ -31,11 +42,16 @@ pub(in crate::store) async fn end_shares_without_common_org(
     tx: &mut dyn Tx,
     user: Uuid,
 ) -> Result<(), StoreError> {
-    tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
+    // Ends the shares left with nobody to receive them (positions go too).
+    const SHARES_DELETE_EMPTY: &str = "DELETE FROM location_shares WHERE NOT EXISTS (SELECT 1 FROM location_share_recipients r WHERE r.share_id = location_shares.id)";
+    // Drops ?1 from the shares of sharers who no longer share an organisation
+    // with ?1.
+    const SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT: &str = "DELETE FROM location_share_recipients WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM location_shares s JOIN org_members a ON a.user_id = s.user_id JOIN org_members b ON b.org_id = a.org_id WHERE s.id = location_share_recipients.share_id AND b.user_id = ?1)";
+    tx.execute(SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
         .await?;
-    tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT, vec![user.into()])
+    tx.execute(SHARE_RECIPIENTS_PRUNE_OF_RECIPIENT, vec![user.into()])
         .await?;
-    tx.execute(sql::SHARES_DELETE_EMPTY, vec![]).await?;
+    tx.execute(SHARES_DELETE_EMPTY, vec![]).await?;
     Ok(())
 }
 
@@ -49,8 +65,11 @@ pub(in crate::store) async fn close_shares_if_gated(
         .check(Purpose::LocationSharing)
         .is_err()
     {
-        tx.execute(sql::SHARES_DELETE_OF_USER, vec![user.into()])
-            .await?;
+        tx.execute(
+            crate::store::privacy::restriction::SHARES_DELETE_OF_USER,
+            vec![user.into()],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -95,6 +114,10 @@ pub(in crate::store) async fn open_position(
     serde_json::from_str(&t).map_err(|_| StoreError::Decode("position"))
 }
 
+/// Most live shares one account may run at once (each has up to 20
+/// recipients).
+pub const MAX_LIVE_SHARES: i64 = 10;
+
 impl Store {
     /// Starts a live share (replacing none: a user may run several).
     pub async fn start_share(
@@ -104,7 +127,20 @@ impl Store {
         minutes: u32,
         now: DateTime<Utc>,
     ) -> Result<ShareOutcome, StoreError> {
+        const SHARE_COMEMBER: &str = "SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = ?1 AND b.user_id = ?2 LIMIT 1";
+        const SHARE_RECIPIENT_INSERT: &str =
+            "INSERT INTO location_share_recipients (share_id, user_id) VALUES (?1, ?2)";
+        const SHARE_INSERT: &str = "INSERT INTO location_shares (id, user_id, started_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
+        const LIVE_SHARES_COUNT: &str =
+            "SELECT COUNT(*) FROM location_shares WHERE user_id = ?1 AND expires_at > ?2";
         let mut tx = self.begin().await?;
+        crate::store::accounts::lock_user(&mut *tx, user).await?;
+        let live = tx
+            .query(LIVE_SHARES_COUNT, vec![user.into(), ms(now).into()])
+            .await?;
+        if live.first().ok_or(StoreError::Decode("count"))?.i64(0)? >= MAX_LIVE_SHARES {
+            return Err(StoreError::LimitReached("live_shares"));
+        }
         if let Err(closed) = Gates::load(&mut *tx, user)
             .await?
             .check(Purpose::LocationSharing)
@@ -113,7 +149,7 @@ impl Store {
         }
         for r in recipients {
             let known = tx
-                .query(sql::SHARE_COMEMBER, vec![user.into(), (*r).into()])
+                .query(SHARE_COMEMBER, vec![user.into(), (*r).into()])
                 .await?;
             if known.is_empty() || *r == user {
                 return Ok(ShareOutcome::UnknownRecipient);
@@ -122,7 +158,7 @@ impl Store {
         let id = Uuid::new_v4();
         let expires_at = now + Duration::minutes(i64::from(minutes));
         tx.execute(
-            sql::SHARE_INSERT,
+            SHARE_INSERT,
             vec![
                 id.into(),
                 user.into(),
@@ -135,7 +171,7 @@ impl Store {
         recipients.sort();
         recipients.dedup();
         for r in &recipients {
-            tx.execute(sql::SHARE_RECIPIENT_INSERT, vec![id.into(), (*r).into()])
+            tx.execute(SHARE_RECIPIENT_INSERT, vec![id.into(), (*r).into()])
                 .await?;
         }
         tx.commit().await?;
@@ -158,8 +194,11 @@ impl Store {
         mut pos: SharePosition,
         now: DateTime<Utc>,
     ) -> Result<PositionOutcome, StoreError> {
+        const POSITION_PUT: &str = "INSERT INTO location_positions (share_id, position, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (share_id) DO UPDATE SET position = ?2, updated_at = ?3";
+        // The same, for the shares of ?1 only (the position-write path).
+        const SHARES_DELETE_EMPTY_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1 AND NOT EXISTS (SELECT 1 FROM location_share_recipients r WHERE r.share_id = location_shares.id)";
         let mut tx = self.begin().await?;
-        let rows = tx.query(sql::SHARE_GET, vec![share.into()]).await?;
+        let rows = tx.query(SHARE_GET, vec![share.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(PositionOutcome::NotFound);
         };
@@ -171,14 +210,11 @@ impl Store {
         // recipient who left (or was removed) gets nothing more. Only this
         // sharer's shares are looked at (a membership change already
         // settled both directions, see `end_shares_without_common_org`).
-        tx.execute(sql::SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
+        tx.execute(SHARE_RECIPIENTS_PRUNE_OF_SHARER, vec![user.into()])
             .await?;
-        tx.execute(sql::SHARES_DELETE_EMPTY_OF_USER, vec![user.into()])
+        tx.execute(SHARES_DELETE_EMPTY_OF_USER, vec![user.into()])
             .await?;
-        let ended = tx
-            .query(sql::SHARE_GET, vec![share.into()])
-            .await?
-            .is_empty();
+        let ended = tx.query(SHARE_GET, vec![share.into()]).await?.is_empty();
         let outcome = if ended || expires_at <= ms(now) {
             PositionOutcome::Expired
         } else {
@@ -203,7 +239,7 @@ impl Store {
                     let json =
                         seal_for(&mut *tx, user, &position_context(share), &json, ms(now)).await?;
                     tx.execute(
-                        sql::POSITION_PUT,
+                        POSITION_PUT,
                         vec![share.into(), json.into(), ms(now).into()],
                     )
                     .await?;
@@ -212,7 +248,7 @@ impl Store {
             }
         };
         if !matches!(outcome, PositionOutcome::Stored) {
-            tx.execute(sql::SHARE_DELETE, vec![share.into()]).await?;
+            tx.execute(SHARE_DELETE, vec![share.into()]).await?;
         }
         tx.commit().await?;
         Ok(outcome)
@@ -222,11 +258,11 @@ impl Store {
     /// there is no such share.
     pub async fn stop_share(&self, user: Uuid, share: Uuid) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let rows = tx.query(sql::SHARE_GET, vec![share.into()]).await?;
+        let rows = tx.query(SHARE_GET, vec![share.into()]).await?;
         if rows.first().map(|r| r.uuid(0)).transpose()? != Some(user) {
             return Ok(false);
         }
-        tx.execute(sql::SHARE_DELETE, vec![share.into()]).await?;
+        tx.execute(SHARE_DELETE, vec![share.into()]).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -237,15 +273,18 @@ impl Store {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<Share>, StoreError> {
+        const SHARE_RECIPIENTS: &str =
+            "SELECT user_id FROM location_share_recipients WHERE share_id = ?1 ORDER BY user_id";
+        const SHARES_OF_USER: &str = "SELECT id, started_at, expires_at FROM location_shares WHERE user_id = ?1 ORDER BY started_at, id";
         let mut tx = self.begin().await?;
-        tx.execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+        tx.execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
-        let rows = tx.query(sql::SHARES_OF_USER, vec![user.into()]).await?;
+        let rows = tx.query(SHARES_OF_USER, vec![user.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id = r.uuid(0)?;
             let recipients = tx
-                .query(sql::SHARE_RECIPIENTS, vec![id.into()])
+                .query(SHARE_RECIPIENTS, vec![id.into()])
                 .await?
                 .iter()
                 .map(|x| x.uuid(0))
@@ -268,11 +307,15 @@ impl Store {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<SharedLocation>, StoreError> {
+        // Shares others run with ?1 that have not ended and whose sharer still
+        // shares an organisation with ?1 (checked on every read, not only when
+        // the share started).
+        const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.sealed, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 AND EXISTS (SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = s.user_id AND b.user_id = ?1) ORDER BY s.started_at, s.id";
         let mut tx = self.begin().await?;
-        tx.execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+        tx.execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
         let rows = tx
-            .query(sql::SHARES_WITH_USER, vec![user.into(), ms(now).into()])
+            .query(SHARES_WITH_USER, vec![user.into(), ms(now).into()])
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -300,14 +343,15 @@ impl Store {
     /// raw fix of visit events older than the user's retention period.
     /// Returns (shares deleted, visit fixes cleared).
     pub async fn purge_location(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        const VISIT_FIXES_EXPIRED: &str = "SELECT scope, record_id, fields FROM sync_records WHERE collection = 'visit_events' AND deleted IS NULL AND updated_at < ?1";
         let mut tx = self.begin().await?;
         let shares = tx
-            .execute(sql::SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+            .execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
         // The shortest retention an admin can set is one day.
         let rows = tx
             .query(
-                sql::VISIT_FIXES_EXPIRED,
+                VISIT_FIXES_EXPIRED,
                 vec![ms(now - Duration::days(1)).into()],
             )
             .await?;

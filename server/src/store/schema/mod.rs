@@ -6,9 +6,20 @@
 mod seal;
 
 use crate::store::backend::{Db, Dialect, StoreError};
-use crate::store::sql;
 use crate::store::vault::Vault;
 use std::sync::Arc;
+
+/// Schema migrations, applied in order at start; never edit a released one.
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("v1_accounts_and_orgs.sql")),
+    (2, include_str!("v2_sync.sql")),
+    (3, include_str!("v3_consent_and_location.sql")),
+    (4, include_str!("v4_contacts.sql")),
+    (5, include_str!("v5_audit.sql")),
+    (6, include_str!("v6_erasure.sql")),
+    (7, include_str!("v7_encryption.sql")),
+    (8, include_str!("v8_drop_plaintext.sql")),
+];
 
 /// The migration after which plaintext rows are sealed.
 const SEAL_AFTER: u32 = 7;
@@ -19,22 +30,27 @@ pub(crate) async fn run(
     vault: &Arc<Vault>,
     now_ms: i64,
 ) -> Result<Vec<u32>, StoreError> {
+    const PG_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7468201)";
+    const MIGRATION_RECORD: &str =
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)";
+    const MIGRATION_VERSIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
+    const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
     let mut tx: Box<dyn crate::store::Tx> = Box::new(crate::store::vault::VaultTx {
         inner: db.begin().await?,
         vault: vault.clone(),
     });
     if db.dialect() == Dialect::Postgres {
-        tx.execute(sql::PG_MIGRATION_LOCK, vec![]).await?;
+        tx.execute(PG_MIGRATION_LOCK, vec![]).await?;
     }
-    tx.execute(sql::MIGRATIONS_TABLE, vec![]).await?;
+    tx.execute(MIGRATIONS_TABLE, vec![]).await?;
     let applied: Vec<i64> = tx
-        .query(sql::MIGRATION_VERSIONS, vec![])
+        .query(MIGRATION_VERSIONS, vec![])
         .await?
         .iter()
         .map(|r| r.i64(0))
         .collect::<Result<_, _>>()?;
     let mut ran = Vec::new();
-    for &(version, ddl) in sql::MIGRATIONS {
+    for &(version, ddl) in MIGRATIONS {
         if applied.contains(&i64::from(version)) {
             continue;
         }
@@ -52,7 +68,7 @@ pub(crate) async fn run(
             seal::seal(&mut *tx, vault, now_ms).await?;
         }
         tx.execute(
-            sql::MIGRATION_RECORD,
+            MIGRATION_RECORD,
             vec![i64::from(version).into(), now_ms.into()],
         )
         .await?;

@@ -6,15 +6,26 @@ use uuid::Uuid;
 
 use crate::store::backend::{StoreError, Tx};
 use crate::store::records::{SealedProfile, hex, seal_profile};
-use crate::store::sql;
 use crate::store::vault::Vault;
 
 /// Seals every plaintext profile, sync record, stored push answer, contact
 /// card and live position under its owner's (new) key. `tx` carries the
 /// vault.
 pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<(), StoreError> {
+    const LEGACY_POSITION_SEAL: &str =
+        "UPDATE location_positions SET position = ?2 WHERE share_id = ?1";
+    const LEGACY_POSITIONS: &str = "SELECT p.share_id, s.user_id, p.position FROM location_positions p JOIN location_shares s ON s.id = p.share_id WHERE p.position NOT LIKE 'px1:%'";
+    const LEGACY_CARDS: &str =
+        "SELECT user_id, card FROM contact_cards WHERE card NOT LIKE 'px1:%'";
+    const LEGACY_MUTATION_SEAL: &str = "UPDATE sync_mutations SET result = ?4 WHERE user_id = ?1 AND client_id = ?2 AND client_seq = ?3";
+    const LEGACY_MUTATIONS: &str = "SELECT user_id, client_id, client_seq, result FROM sync_mutations WHERE result NOT LIKE 'px1:%'";
+    const LEGACY_RECORD_SEAL: &str =
+        "UPDATE sync_records SET fields = ?3 WHERE collection = ?1 AND record_id = ?2";
+    const LEGACY_RECORDS: &str = "SELECT collection, record_id, scope, fields FROM sync_records WHERE fields NOT LIKE 'px1:%'";
+    const LEGACY_USER_SEAL: &str = "UPDATE users SET email_index = ?2, sealed = ?3 WHERE id = ?1";
+    const LEGACY_USERS: &str = "SELECT id, email_index, full_name, phone, country, language, profession, date_of_birth FROM users WHERE sealed IS NULL";
     let vt = tx;
-    for r in vt.query(sql::LEGACY_USERS, vec![]).await? {
+    for r in vt.query(LEGACY_USERS, vec![]).await? {
         let id = r.uuid(0)?;
         let profile = SealedProfile {
             email: r.text(1)?,
@@ -31,12 +42,12 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         let sealed = seal_profile(vt, id, &profile, now_ms).await?;
         let index = hex(&vault.blind_index("email", &profile.email));
         vt.execute(
-            sql::LEGACY_USER_SEAL,
+            LEGACY_USER_SEAL,
             vec![id.into(), index.into(), sealed.into()],
         )
         .await?;
     }
-    for r in vt.query(sql::LEGACY_RECORDS, vec![]).await? {
+    for r in vt.query(LEGACY_RECORDS, vec![]).await? {
         let (collection, id, scope) = (r.text(0)?, r.text(1)?, r.text(2)?);
         let Ok(user) = crate::store::records::scope_user(&scope) else {
             continue;
@@ -46,22 +57,22 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         let sealed =
             crate::store::records::seal_fields(vt, user, &collection, &id, &fields, now_ms).await?;
         vt.execute(
-            sql::LEGACY_RECORD_SEAL,
+            LEGACY_RECORD_SEAL,
             vec![collection.into(), id.into(), sealed.into()],
         )
         .await?;
     }
-    for r in vt.query(sql::LEGACY_MUTATIONS, vec![]).await? {
+    for r in vt.query(LEGACY_MUTATIONS, vec![]).await? {
         let (user, client, seq) = (r.uuid(0)?, r.text(1)?, r.i64(2)?);
         let context = format!("sync_mutations/{user}/{client}/{seq}");
         let sealed = crate::store::vault::seal_for(vt, user, &context, &r.text(3)?, now_ms).await?;
         vt.execute(
-            sql::LEGACY_MUTATION_SEAL,
+            LEGACY_MUTATION_SEAL,
             vec![user.into(), client.into(), seq.into(), sealed.into()],
         )
         .await?;
     }
-    for r in vt.query(sql::LEGACY_CARDS, vec![]).await? {
+    for r in vt.query(LEGACY_CARDS, vec![]).await? {
         let user: Uuid = r.uuid(0)?;
         let sealed = crate::store::vault::seal_for(
             vt,
@@ -72,12 +83,12 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         )
         .await?;
         vt.execute(
-            sql::CARD_PUT,
+            crate::store::contacts::CARD_PUT,
             vec![user.into(), sealed.into(), now_ms.into()],
         )
         .await?;
     }
-    for r in vt.query(sql::LEGACY_POSITIONS, vec![]).await? {
+    for r in vt.query(LEGACY_POSITIONS, vec![]).await? {
         let (share, user) = (r.uuid(0)?, r.uuid(1)?);
         let sealed = crate::store::vault::seal_for(
             vt,
@@ -87,7 +98,7 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
             now_ms,
         )
         .await?;
-        vt.execute(sql::LEGACY_POSITION_SEAL, vec![share.into(), sealed.into()])
+        vt.execute(LEGACY_POSITION_SEAL, vec![share.into(), sealed.into()])
             .await?;
     }
     Ok(())

@@ -1,0 +1,151 @@
+//! `praxis register | login | logout | whoami | profile | account`: the
+//! account, its session and the rights exercised on it (restriction, the
+//! audit log, erasure).
+
+use praxis_core::protocol::{RegisterRequest, UpdateProfileRequest};
+use praxis_core::{Error, PraxisClient, SessionState};
+
+use crate::args::{AccountCommand, ProfileCommand, RegisterArgs};
+use crate::config::secret;
+use crate::output::Out;
+
+pub(crate) async fn register(
+    client: &PraxisClient,
+    out: &Out,
+    a: RegisterArgs,
+) -> Result<(), Error> {
+    let password = secret("PRAXIS_PASSWORD", "New password: ")?;
+    let id = client
+        .account()
+        .register(&RegisterRequest {
+            email: a.email,
+            password,
+            full_name: a.name,
+            phone: a.phone,
+            country: a.country,
+            language: a.language,
+            profession: a.profession,
+            date_of_birth: a.date_of_birth,
+        })
+        .await?;
+    out.done(
+        &format!("Account created ({id}). Sign in with `praxis login`."),
+        serde_json::json!({ "user_id": id }),
+    );
+    Ok(())
+}
+
+pub(crate) async fn login(client: &PraxisClient, out: &Out, email: &str) -> Result<(), Error> {
+    let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+    let id = client.account().login(email, &password).await?;
+    out.done("Signed in.", serde_json::json!({ "user_id": id }));
+    Ok(())
+}
+
+pub(crate) async fn logout(client: &PraxisClient, out: &Out) -> Result<(), Error> {
+    client.account().logout().await?;
+    out.done("Signed out.", serde_json::json!({ "signed_in": false }));
+    Ok(())
+}
+
+pub(crate) async fn whoami(client: &PraxisClient, out: &Out) -> Result<(), Error> {
+    let account = client.account();
+    match account.state() {
+        SessionState::SignedIn { user_id } => {
+            let profile = account.cached_profile().await?;
+            out.whoami(user_id, profile.as_ref());
+            Ok(())
+        }
+        SessionState::SignedOut => Err(Error::NotSignedIn),
+        SessionState::NeedsReLogin => Err(Error::SessionExpired),
+    }
+}
+
+pub(crate) async fn profile(
+    client: &PraxisClient,
+    out: &Out,
+    cmd: ProfileCommand,
+) -> Result<(), Error> {
+    let account = client.account();
+    match cmd {
+        ProfileCommand::Show { offline } => {
+            let profile = if offline {
+                account.cached_profile().await?.ok_or(Error::NotSignedIn)?
+            } else {
+                account.profile().await?
+            };
+            out.profile(&profile);
+        }
+        ProfileCommand::Edit {
+            email,
+            name,
+            phone,
+            country,
+            language,
+            profession,
+            date_of_birth,
+        } => {
+            let update = UpdateProfileRequest {
+                email,
+                full_name: name,
+                phone,
+                country,
+                language,
+                profession,
+                date_of_birth,
+            };
+            if update == UpdateProfileRequest::default() {
+                return Err(Error::InvalidInput {
+                    field: "profile edit",
+                    reason: "give at least one field to change, e.g. --phone",
+                });
+            }
+            if update.email.is_some() {
+                // The sign-in email changes only with the password
+                // confirmed (the server refuses it otherwise).
+                let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+                account.reauthenticate(&password).await?;
+            }
+            let profile = account.update_profile(&update).await?;
+            out.profile(&profile);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(
+    client: &PraxisClient,
+    out: &Out,
+    cmd: AccountCommand,
+) -> Result<(), Error> {
+    let account = client.account();
+    match cmd {
+        AccountCommand::Restrict { restricted } => {
+            account.set_restricted(restricted).await?;
+            out.done(
+                if restricted {
+                    "Processing restricted: your data is kept and nothing changes it. Lift it with `praxis account restrict off`."
+                } else {
+                    "Restriction lifted; queued changes sync at the next `praxis sync`."
+                },
+                serde_json::json!({ "restricted": restricted }),
+            );
+        }
+        AccountCommand::Audit => out.audit(&account.audit().await?),
+        AccountCommand::Delete { yes } => {
+            if !yes {
+                return Err(Error::InvalidInput {
+                    field: "account delete",
+                    reason: "this erases everything; run again with --yes to confirm",
+                });
+            }
+            let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+            account.delete_account(&password).await?;
+            out.done(
+                "Account erased. This device's data was wiped; your other devices wipe theirs at their next contact.",
+                serde_json::json!({ "erased": true }),
+            );
+        }
+    }
+    Ok(())
+}

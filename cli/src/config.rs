@@ -1,0 +1,88 @@
+//! Where the client's settings come from: flags and environment first, then
+//! the config file, then defaults; secrets from the environment or asked
+//! for without echo.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use praxis_core::cache::{KeyProvider, PassphraseKeyProvider};
+use praxis_core::{ClientConfig, Error, PraxisClient};
+
+use crate::args::Cli;
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    server: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8787";
+
+fn file_config(cli: &Cli) -> Result<FileConfig, Error> {
+    let explicit = cli.config.clone();
+    let path = explicit.clone().or_else(|| {
+        directories::ProjectDirs::from("org", "Praxis", "praxis")
+            .map(|p| p.config_dir().join("config.toml"))
+    });
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|_| Error::InvalidInput {
+            field: "config",
+            reason: "the config file is not valid (keys: server, data_dir)",
+        }),
+        // Only a file named on purpose must exist.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            Ok(FileConfig::default())
+        }
+        Err(_) => Err(Error::InvalidInput {
+            field: "config",
+            reason: "the config file cannot be read",
+        }),
+    }
+}
+
+/// Flags and environment first, then the config file, then defaults.
+fn server_url(cli: &Cli, file: &FileConfig) -> String {
+    cli.server
+        .clone()
+        .or_else(|| file.server.clone())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+}
+
+fn data_dir(cli: &Cli, file: &FileConfig) -> Result<PathBuf, Error> {
+    if let Some(d) = cli.data_dir.as_ref().or(file.data_dir.as_ref()) {
+        return Ok(d.clone());
+    }
+    directories::ProjectDirs::from("org", "Praxis", "praxis")
+        .map(|p| p.data_dir().to_owned())
+        .ok_or(Error::InvalidInput {
+            field: "data_dir",
+            reason: "no home directory; pass --data-dir",
+        })
+}
+
+/// A secret from the environment, or asked for on the terminal without echo.
+pub(crate) fn secret(var: &str, prompt: &str) -> Result<String, Error> {
+    if let Ok(v) = std::env::var(var) {
+        return Ok(v);
+    }
+    rpassword::prompt_password(prompt).map_err(|_| Error::InvalidInput {
+        field: "terminal",
+        reason: "cannot read a secret here; set the environment variable instead",
+    })
+}
+
+pub(crate) async fn open(cli: &Cli) -> Result<Arc<PraxisClient>, Error> {
+    let file = file_config(cli)?;
+    let passphrase = secret("PRAXIS_PASSPHRASE", "Passphrase for the local data: ")?;
+    let provider: Arc<dyn KeyProvider> = Arc::new(PassphraseKeyProvider::new(passphrase)?);
+    PraxisClient::open(ClientConfig::new(
+        server_url(cli, &file),
+        data_dir(cli, &file)?,
+        provider,
+    ))
+    .await
+}

@@ -22,6 +22,16 @@ use crate::{Error, Result};
 const MAGIC: &[u8; 8] = b"PRXENC1\n";
 const CHUNK: usize = 64 * 1024;
 
+/// The AES-GCM tag that follows each sealed chunk.
+const TAG_LEN: usize = 16;
+
+/// Iteration counts a file may name: from the count used today up to ten
+/// times more (a future build may raise it). The count is read from the
+/// file, so without a bound a crafted file could make the device hash for
+/// hours.
+const ITERATIONS_ACCEPTED: std::ops::RangeInclusive<u32> =
+    PBKDF2_ITERATIONS..=PBKDF2_ITERATIONS.saturating_mul(10);
+
 fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey> {
     let mut k = Zeroizing::new([0u8; 32]);
     ring::pbkdf2::derive(
@@ -131,6 +141,9 @@ pub fn decrypt(mut input: impl Read, passphrase: &str) -> Result<Vec<u8>> {
         return Err(bad);
     }
     let iterations = u32::from_be_bytes(head[24..28].try_into().map_err(|_| Error::Random)?);
+    if !ITERATIONS_ACCEPTED.contains(&iterations) {
+        return Err(bad);
+    }
     let prefix: [u8; 8] = head[28..36].try_into().map_err(|_| Error::Random)?;
     let key = key(passphrase, &head[8..24], iterations)?;
     let mut out = Vec::new();
@@ -143,8 +156,19 @@ pub fn decrypt(mut input: impl Read, passphrase: &str) -> Result<Vec<u8>> {
                 field: "export",
                 reason: "the file is truncated",
             })?;
-        let mut chunk = vec![0u8; u32::from_be_bytes(len) as usize];
-        input.read_exact(&mut chunk)?;
+        // A chunk is at most CHUNK bytes and its tag: a longer length is
+        // refused before anything is allocated for it.
+        let len = u32::from_be_bytes(len) as usize;
+        if !(TAG_LEN..=CHUNK + TAG_LEN).contains(&len) {
+            return Err(bad);
+        }
+        let mut chunk = vec![0u8; len];
+        input
+            .read_exact(&mut chunk)
+            .map_err(|_| Error::InvalidInput {
+                field: "export",
+                reason: "the file is truncated",
+            })?;
         // Try as a middle chunk, then as the last one.
         let mut copy = chunk.clone();
         if let Ok(p) = key.open_in_place(nonce(&prefix, counter), Aad::from([0u8]), &mut copy) {
@@ -231,6 +255,29 @@ pub(crate) async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (fuzzing): the iteration count and chunk lengths come
+    /// from the file. A crafted file made the device derive a key for hours
+    /// or allocate gigabytes; both are refused before any work.
+    #[test]
+    fn a_crafted_header_costs_no_work_and_no_memory() {
+        let file = Sealer::new(Vec::new(), "pass")
+            .expect("sealer")
+            .finish()
+            .expect("finish");
+        let mut slow = file.clone();
+        slow[24..28].copy_from_slice(&u32::MAX.to_be_bytes());
+        let start = std::time::Instant::now();
+        assert!(decrypt(slow.as_slice(), "pass").is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        let mut huge = file.clone();
+        huge[36..40].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            decrypt(huge.as_slice(), "pass"),
+            Err(Error::InvalidInput { field: "export", .. })
+        ));
+        assert_eq!(decrypt(file.as_slice(), "pass").expect("untouched").len(), 0);
+    }
 
     #[test]
     fn sealed_exports_open_only_whole_and_with_the_passphrase() {

@@ -10,6 +10,7 @@ mod contacts_api;
 mod contacts_e2e;
 mod erasure;
 mod export;
+mod fuzz;
 mod http;
 mod location_e2e;
 mod location_prop;

@@ -274,9 +274,15 @@ mod tests {
         huge[36..40].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(
             decrypt(huge.as_slice(), "pass"),
-            Err(Error::InvalidInput { field: "export", .. })
+            Err(Error::InvalidInput {
+                field: "export",
+                ..
+            })
         ));
-        assert_eq!(decrypt(file.as_slice(), "pass").expect("untouched").len(), 0);
+        assert_eq!(
+            decrypt(file.as_slice(), "pass").expect("untouched").len(),
+            0
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod authz;
 mod client;
 mod contacts_api;
 mod contacts_e2e;

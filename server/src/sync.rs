@@ -42,7 +42,7 @@ pub struct Stored {
 }
 
 /// What to do with one mutation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Decision {
     /// Refuse; store nothing but the answer.
     Reject(RejectReason, Option<String>),
@@ -151,6 +151,56 @@ fn check_hlc(t: &str, now: DateTime<Utc>) -> bool {
     })
 }
 
+/// The refusals found in a batch before any record is read: per mutation,
+/// `Some` refusal or `None` (to be decided against the stored record).
+#[derive(Debug, Clone)]
+pub struct Prechecked(Vec<Option<Decision>>);
+
+impl Prechecked {
+    /// The refusal found for the `i`-th mutation, if any.
+    pub fn refusal(&self, i: usize) -> Option<&Decision> {
+        self.0.get(i).and_then(Option::as_ref)
+    }
+}
+
+/// Checks what can be checked of each mutation without the store: its
+/// collection, id, clocks and every field value (geofences included, the
+/// costliest). Run before the push's transaction, so validation never
+/// holds a lock.
+pub fn precheck(mutations: &[Mutation], now: DateTime<Utc>) -> Prechecked {
+    Prechecked(mutations.iter().map(|m| check(m, now).err()).collect())
+}
+
+/// The stateless part of [`decide`].
+fn check(m: &Mutation, now: DateTime<Utc>) -> Result<Schema, Decision> {
+    let reject = |r| Decision::Reject(r, None);
+    let schema = match schema(&m.collection) {
+        None => return Err(reject(RejectReason::UnknownCollection)),
+        Some(None) => return Err(reject(RejectReason::ReadOnlyCollection)),
+        Some(Some(s)) => s,
+    };
+    if uuid::Uuid::parse_str(&m.id).is_err() {
+        return Err(Decision::Reject(
+            RejectReason::InvalidRecord,
+            Some("id".into()),
+        ));
+    }
+    if m.fields.values().any(|f| !check_hlc(&f.t, now))
+        || m.delete.as_deref().is_some_and(|t| !check_hlc(t, now))
+    {
+        return Err(reject(RejectReason::InvalidClock));
+    }
+    for (name, f) in &m.fields {
+        if (schema.check)(name, &f.v).is_err() {
+            return Err(Decision::Reject(
+                RejectReason::InvalidRecord,
+                Some(name.clone()),
+            ));
+        }
+    }
+    Ok(schema)
+}
+
 /// Validates and merges one mutation against the stored record. `gates`
 /// must be given for the collections [`needs_gates`] names.
 pub fn decide(
@@ -160,25 +210,37 @@ pub fn decide(
     now: DateTime<Utc>,
     gates: Option<&dyn GateView>,
 ) -> Decision {
+    match check(m, now) {
+        Ok(schema) => decide_checked(schema, stored, m, scope, now, gates),
+        Err(refused) => refused,
+    }
+}
+
+/// [`decide`] for a mutation that passed [`precheck`]: its field values
+/// are not validated again.
+pub fn decide_prechecked(
+    stored: Option<&Stored>,
+    m: &Mutation,
+    scope: &str,
+    now: DateTime<Utc>,
+    gates: Option<&dyn GateView>,
+) -> Decision {
+    match schema(&m.collection) {
+        Some(Some(schema)) => decide_checked(schema, stored, m, scope, now, gates),
+        // Not reached for a prechecked mutation; decided in full anyway.
+        _ => decide(stored, m, scope, now, gates),
+    }
+}
+
+fn decide_checked(
+    schema: Schema,
+    stored: Option<&Stored>,
+    m: &Mutation,
+    scope: &str,
+    now: DateTime<Utc>,
+    gates: Option<&dyn GateView>,
+) -> Decision {
     let reject = |r| Decision::Reject(r, None);
-    let schema = match schema(&m.collection) {
-        None => return reject(RejectReason::UnknownCollection),
-        Some(None) => return reject(RejectReason::ReadOnlyCollection),
-        Some(Some(s)) => s,
-    };
-    if uuid::Uuid::parse_str(&m.id).is_err() {
-        return Decision::Reject(RejectReason::InvalidRecord, Some("id".into()));
-    }
-    if m.fields.values().any(|f| !check_hlc(&f.t, now))
-        || m.delete.as_deref().is_some_and(|t| !check_hlc(t, now))
-    {
-        return reject(RejectReason::InvalidClock);
-    }
-    for (name, f) in &m.fields {
-        if (schema.check)(name, &f.v).is_err() {
-            return Decision::Reject(RejectReason::InvalidRecord, Some(name.clone()));
-        }
-    }
     let Some(stored) = stored else {
         if m.base_version.is_some() {
             // Edited on a version the server no longer has: deleted, and its

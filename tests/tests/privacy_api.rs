@@ -18,7 +18,41 @@ suite!(
     a_member_who_leaves_the_org_stops_receiving_and_sending_live_location,
     a_future_dated_grant_cannot_outrank_a_later_withdrawal,
     live_shares_per_account_are_capped,
+    reads_do_not_wait_for_a_writer,
 );
+
+/// Regression (SQLite): `/v1/me/privacy`, the location reads and the
+/// contact card took the single writer's lock, so every read queued behind
+/// any write (a long push stalled them all). They now read a snapshot.
+async fn reads_do_not_wait_for_a_writer(s: TestServer) {
+    let (org, admin, member) = org(&s).await;
+    allow_precise_sharing(&s, &org, &admin).await;
+    consent(&s, &member, "location_sharing", true, 1).await;
+    ok(&start_share(&s, &member, &[&admin], 60).await, 201);
+    // A writer holds the database (on SQLite: the one write lock).
+    let writer = s.state.store().db().begin().await.expect("begin");
+    for (path, who) in [
+        ("/v1/me/privacy".to_owned(), &member),
+        ("/v1/location/shares".to_owned(), &member),
+        ("/v1/location/shared-with-me".to_owned(), &admin),
+        ("/v1/contacts/card".to_owned(), &member),
+        (format!("/v1/orgs/{org}/location-policy"), &member),
+    ] {
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            s.send("GET", &path, Some(&who.access), None),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} waited for the writer"));
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    drop(writer);
+}
 
 /// Regression (unbounded growth): an account could run any number of live
 /// shares. At most `MAX_LIVE_SHARES` run at once; an ended one frees its

@@ -76,11 +76,21 @@ async fn push(
     }
     // A restricted account gets `403 restricted` for anything but consent
     // changes: checked inside the push's transaction (`Store::push`).
+    // Field validation (geofences can be costly) runs here, on the
+    // blocking pool, before the push takes any lock.
+    let now = state.now();
+    let mutations = req.mutations;
+    let (mutations, pre) = tokio::task::spawn_blocking(move || {
+        let pre = crate::sync::precheck(&mutations, now);
+        (mutations, pre)
+    })
+    .await
+    .map_err(|_| AppError::new(praxis_protocol::ErrorCode::Internal))?;
     let results = state
         .store()
-        .push(caller.user_id, &req.client_id, &req.mutations, state.now())
+        .push(caller.user_id, &req.client_id, &mutations, &pre, now)
         .await?;
-    tracing::info!(user_id = %caller.user_id, mutations = req.mutations.len(), "sync push");
+    tracing::info!(user_id = %caller.user_id, mutations = mutations.len(), "sync push");
     Ok(Json(PushResponse { results }))
 }
 

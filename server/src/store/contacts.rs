@@ -229,7 +229,7 @@ impl Store {
 
     /// The user's card (or one made from their profile).
     pub async fn card(&self, user: Uuid) -> Result<Option<ContactCard>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let c = card_of(&mut *tx, user).await?;
         tx.commit().await?;
         Ok(c)

@@ -24,6 +24,16 @@ impl Store {
         }))
     }
 
+    /// Starts a read-only transaction that carries the vault: reads that
+    /// need one snapshot (or sealed values opened) without queueing behind
+    /// writers.
+    pub(crate) async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(VaultTx {
+            inner: self.db.begin_read().await?,
+            vault: self.vault.clone(),
+        }))
+    }
+
     /// Rewraps every key under the current master key (after a rotation);
     /// returns how many were rewrapped.
     pub async fn rewrap_keys(&self) -> Result<u64, StoreError> {

@@ -37,12 +37,15 @@ impl Store {
     ///
     /// Per mutation: load the stored record, decide with the sans-IO rules
     /// ([`sync::decide`]), write what the decision says ([`Batch::apply`]),
-    /// and keep the answer for a replay.
+    /// and keep the answer for a replay. `pre` holds the refusals found by
+    /// [`sync::precheck`] before the transaction (field validation, the
+    /// costly part, never runs under the write lock).
     pub async fn push(
         &self,
         user: Uuid,
         client_id: &str,
         mutations: &[Mutation],
+        pre: &sync::Prechecked,
         now: DateTime<Utc>,
     ) -> Result<Vec<MutationResult>, StoreError> {
         let scope = sync::user_scope(user);
@@ -68,7 +71,7 @@ impl Store {
             sharing_consent_changed: false,
         };
         let mut results = Vec::with_capacity(mutations.len());
-        for m in mutations {
+        for (i, m) in mutations.iter().enumerate() {
             let context = format!("sync_mutations/{user}/{client_id}/{}", m.client_seq);
             if let Some(stored) = answered.get(&m.client_seq).cloned() {
                 let text = crate::store::vault::open_for(&mut *tx, user, &context, stored).await?;
@@ -77,7 +80,7 @@ impl Store {
                 results.push(stored);
                 continue;
             }
-            let result = batch.apply(&mut *tx, m).await?;
+            let result = batch.apply(&mut *tx, m, pre.refusal(i)).await?;
             // Refusals store nothing; a replay is simply refused again.
             if !matches!(result, MutationResult::Rejected { .. }) {
                 let text = keep_answer(
@@ -272,14 +275,23 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Decides one new mutation and writes what the decision says.
-    async fn apply(&mut self, tx: &mut dyn Tx, m: &Mutation) -> Result<MutationResult, StoreError> {
+    /// Decides one new mutation and writes what the decision says; a
+    /// mutation refused by the precheck is answered without reading.
+    async fn apply(
+        &mut self,
+        tx: &mut dyn Tx,
+        m: &Mutation,
+        refused: Option<&sync::Decision>,
+    ) -> Result<MutationResult, StoreError> {
+        if let Some(refused) = refused {
+            return Ok(sync::answer(m, refused, None));
+        }
         let stored = stored_record(tx, self.user, self.scope, m).await?;
         if sync::needs_gates(&m.collection) && self.gates.is_none() {
             self.gates = Some(crate::store::privacy::Gates::load(tx, self.user).await?);
         }
         let view = self.gates.as_ref().map(|g| g as &dyn sync::GateView);
-        let mut decision = sync::decide(stored.as_ref(), m, self.scope, self.now, view);
+        let mut decision = sync::decide_prechecked(stored.as_ref(), m, self.scope, self.now, view);
         let mut taken = false;
         let record = match &decision {
             sync::Decision::Write {

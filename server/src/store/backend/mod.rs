@@ -181,6 +181,13 @@ pub trait Db: Send + Sync + std::fmt::Debug + 'static {
     async fn query(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError>;
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`).
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Starts a read-only transaction: one consistent snapshot that never
+    /// waits for writers (SQLite: a deferred `BEGIN` outside the writers'
+    /// queue; writes in it are refused). By default a write transaction,
+    /// for engines where writers do not block readers.
+    async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
+        self.begin().await
+    }
 }
 
 /// An open transaction. Dropping it without [`Tx::commit`] rolls it back.

@@ -245,6 +245,41 @@ impl Db for SqliteDb {
             _writer: writer,
         }))
     }
+
+    async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let mut conn = self.checkout().await?;
+        conn.run(|c| c.execute_batch("BEGIN").map_err(map_err))
+            .await?;
+        Ok(Box::new(SqliteReadTx { conn }))
+    }
+}
+
+/// A read-only snapshot (see [`Db::begin_read`]): a deferred transaction
+/// on a pooled connection, outside the writers' queue. WAL lets it read
+/// while a writer commits.
+struct SqliteReadTx {
+    conn: Pooled,
+}
+
+#[async_trait]
+impl Tx for SqliteReadTx {
+    async fn query(&mut self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+        self.conn.run(move |c| query_on(c, sql, &params)).await
+    }
+
+    async fn execute(&mut self, _sql: &'static str, _params: Vec<Val>) -> Result<u64, StoreError> {
+        Err(StoreError::Backend("write in a read transaction".into()))
+    }
+
+    async fn batch(&mut self, _sql: String) -> Result<(), StoreError> {
+        Err(StoreError::Backend("write in a read transaction".into()))
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn
+            .run(|c| c.execute_batch("COMMIT").map_err(map_err))
+            .await
+    }
 }
 
 /// Fields drop in order: the connection (rolled back if uncommitted) goes

@@ -135,7 +135,7 @@ impl Store {
     /// What a device needs before other sync work (see [`PrivacyState`]).
     pub async fn privacy_state(&self, user: Uuid) -> Result<PrivacyState, StoreError> {
         const SCOPE_COLLECTION_RECORDS: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL ORDER BY seq";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let gates = Gates::load(&mut *tx, user).await?;
         let rows = tx
             .query(

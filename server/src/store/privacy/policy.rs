@@ -119,7 +119,7 @@ impl Store {
         org: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<LocationPolicy>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let p = read_policy(&mut *tx, org, now).await?;
         tx.commit().await?;
         Ok(p)

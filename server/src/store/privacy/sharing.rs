@@ -267,6 +267,24 @@ impl Store {
         Ok(true)
     }
 
+    /// Deletes every ended share (positions with it) when there is one: a
+    /// read finds none almost always, and then takes no write lock.
+    async fn delete_ended_shares(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        const ANY_ENDED: &str = "SELECT 1 FROM location_shares WHERE expires_at <= ?1 LIMIT 1";
+        if self
+            .db
+            .query(ANY_ENDED, vec![ms(now).into()])
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        tx.execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
+            .await?;
+        tx.commit().await
+    }
+
     /// The user's live shares that have not ended (ended ones are deleted).
     pub async fn shares_of(
         &self,
@@ -276,9 +294,8 @@ impl Store {
         const SHARE_RECIPIENTS: &str =
             "SELECT user_id FROM location_share_recipients WHERE share_id = ?1 ORDER BY user_id";
         const SHARES_OF_USER: &str = "SELECT id, started_at, expires_at FROM location_shares WHERE user_id = ?1 ORDER BY started_at, id";
-        let mut tx = self.begin().await?;
-        tx.execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
-            .await?;
+        self.delete_ended_shares(now).await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx.query(SHARES_OF_USER, vec![user.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -311,9 +328,8 @@ impl Store {
         // shares an organisation with ?1 (checked on every read, not only when
         // the share started).
         const SHARES_WITH_USER: &str = "SELECT s.id, s.user_id, u.sealed, s.expires_at, p.position FROM location_share_recipients r JOIN location_shares s ON s.id = r.share_id JOIN users u ON u.id = s.user_id LEFT JOIN location_positions p ON p.share_id = s.id WHERE r.user_id = ?1 AND s.expires_at > ?2 AND EXISTS (SELECT 1 FROM org_members a JOIN org_members b ON a.org_id = b.org_id WHERE a.user_id = s.user_id AND b.user_id = ?1) ORDER BY s.started_at, s.id";
-        let mut tx = self.begin().await?;
-        tx.execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
-            .await?;
+        self.delete_ended_shares(now).await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx
             .query(SHARES_WITH_USER, vec![user.into(), ms(now).into()])
             .await?;

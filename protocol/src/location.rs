@@ -18,9 +18,10 @@
 //! Error messages never contain coordinate values: a location is personal
 //! data, and errors end up in logs.
 
+use geo::algorithm::validation::InvalidPolygon;
 use geo::{
     Area, Bearing, BoundingRect, Centroid, Closest, Coord, Distance, Haversine,
-    HaversineClosestPoint, Intersects, LineString, Point, Polygon,
+    HaversineClosestPoint, Intersects, LineString, Point, Polygon, Validation,
 };
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -630,10 +631,12 @@ fn validate_polygon(points: &[LatLon]) -> Result<(), LocationError> {
     if has_spike(points) {
         return Err(LocationError::SelfIntersecting);
     }
-    if ring_self_intersects(points) {
-        return Err(LocationError::SelfIntersecting);
-    }
     let polygon = geo_polygon(points);
+    match polygon.check_validation() {
+        Ok(()) => {}
+        Err(InvalidPolygon::TooFewPointsInRing(_)) => return Err(LocationError::ZeroArea),
+        Err(_) => return Err(LocationError::SelfIntersecting),
+    }
     // A simple ring that is not all on one line has an area; this is only a
     // safety net against rounding.
     if polygon.unsigned_area() == 0.0 {
@@ -667,45 +670,6 @@ fn span_exceeds(points: &[LatLon], max_m: f64) -> bool {
         corners[i + 1..]
             .iter()
             .any(|b| Haversine.distance(*a, *b) > max_m)
-    })
-}
-
-/// One edge of a ring, with its position for telling neighbours apart.
-struct Edge {
-    index: usize,
-    line: geo::Line<f64>,
-}
-
-impl geo::algorithm::sweep::Cross for Edge {
-    type Scalar = f64;
-    fn line(&self) -> geo::Line<f64> {
-        self.line
-    }
-}
-
-/// Whether a closed ring crosses, touches or folds back on itself, by a
-/// sweep over its edges (geo's `Intersections`, near-linear for the sparse
-/// crossings of real fences) instead of geo's pairwise validity check,
-/// which took ~85 ms for 1,000 points. Neighbouring edges may only share
-/// their common corner.
-fn ring_self_intersects(points: &[LatLon]) -> bool {
-    use geo::algorithm::line_intersection::LineIntersection;
-    let edges: Vec<Edge> = points
-        .windows(2)
-        .enumerate()
-        .map(|(index, w)| Edge {
-            index,
-            line: geo::Line::new(w[0].coord(), w[1].coord()),
-        })
-        .collect();
-    let last = edges.len() - 1;
-    geo::algorithm::sweep::Intersections::from_iter(edges.iter()).any(|(a, b, hit)| {
-        let (i, j) = (a.index.min(b.index), a.index.max(b.index));
-        let neighbours = j == i + 1 || (i == 0 && j == last);
-        match hit {
-            LineIntersection::SinglePoint { is_proper, .. } => !neighbours || is_proper,
-            LineIntersection::Collinear { .. } => true,
-        }
     })
 }
 
@@ -795,49 +759,6 @@ impl<K> GeofenceIndex<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The sweep that replaced geo's pairwise validity check agrees with it
-    /// on thousands of random small rings (crossing, touching, simple).
-    #[test]
-    fn the_sweep_finds_exactly_the_self_intersections_geo_finds() {
-        use geo::Validation as _;
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            // Coordinates on a coarse grid, so touching corners happen.
-            (state % 7) as f64 * 0.001
-        };
-        let (mut simple, mut crossing) = (0, 0);
-        for n in 0..4_000 {
-            let len = 3 + n % 7;
-            let mut points: Vec<LatLon> = (0..len)
-                .map(|_| LatLon {
-                    lat: 48.0 + next(),
-                    lon: 2.0 + next(),
-                })
-                .collect();
-            points.push(points[0]);
-            if (1..points.len()).any(|i| points[i] == points[i - 1])
-                || all_collinear(&points)
-                || has_spike(&points)
-            {
-                continue;
-            }
-            let geo_says = geo_polygon(&points).check_validation().is_err();
-            assert_eq!(ring_self_intersects(&points), geo_says, "{points:?}");
-            if geo_says {
-                crossing += 1;
-            } else {
-                simple += 1;
-            }
-        }
-        assert!(
-            simple > 100 && crossing > 100,
-            "{simple} simple, {crossing} crossing"
-        );
-    }
 
     /// Tiny deterministic PRNG (splitmix64).
     struct SplitMix(u64);

@@ -8,6 +8,7 @@ use praxis_core::clock::ManualClock;
 use praxis_core::sync::SyncState;
 use praxis_core::{AppointmentPatch, AppointmentStatus, NewAppointment, PraxisClient};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
+use serde_json::Value;
 
 struct Device {
     client: Arc<PraxisClient>,
@@ -662,26 +663,15 @@ impl Drop for HoldingProxy {
     }
 }
 
-/// Regression (high): signing out while a pull was in flight let the pull
-/// write the signed-out user's records and cursor back into the wiped
-/// cache, so on a shared tablet the next practitioner saw the previous
-/// one's visits and pulled from the previous user's cursor, missing their
-/// own history. Every sync step is now fenced by the session it started
-/// under, checked in the transaction that applies the answer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
-    use std::sync::atomic::Ordering;
-    let s = TestServer::start(Backend::Sqlite, Transport::Http)
-        .await
-        .expect("server");
+/// Two people, each with 30 visits on the server made on other devices.
+async fn two_people_with_history(s: &TestServer) -> (Value, Value) {
     let (a, b) = (person("shared-a"), person("shared-b"));
     s.register(&a).await;
     s.register(&b).await;
-    // Each person already has visits on the server, made elsewhere.
     let start = epoch() + Duration::days(1);
     for (p, n, prefix) in [(&a, 11, "A-visit"), (&b, 12, "B-visit")] {
         let elsewhere = device(
-            &s,
+            s,
             p["email"].as_str().expect("e"),
             p["password"].as_str().expect("p"),
             n,
@@ -700,13 +690,75 @@ async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
         }
         sync(&elsewhere).await;
     }
+    (a, b)
+}
 
-    // The shared tablet goes through a proxy that can hold pull answers.
+/// A shared tablet behind a proxy that can hold pull answers.
+async fn shared_tablet(s: &TestServer) -> (HoldingProxy, tempfile::TempDir, Arc<PraxisClient>) {
     let proxy = HoldingProxy::start(s.base_url().expect("url")).await;
     let dir = tempfile::tempdir().expect("dir");
     let mut config = praxis_tests::client_config(&proxy.url, dir.path(), 13);
     config.clock = Arc::new(ManualClock::new(epoch()));
     let tablet = PraxisClient::open(config).await.expect("open");
+    (proxy, dir, tablet)
+}
+
+/// Waits until the proxy has seen one more pull than `before`.
+async fn pull_under_way(proxy: &HoldingProxy, before: usize) {
+    use std::sync::atomic::Ordering;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proxy.pulls_seen.load(Ordering::SeqCst) == before {
+        assert!(std::time::Instant::now() < deadline, "no pull started");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// B syncs on the tablet: B's whole history is there and nothing of A, on
+/// screen or (in clear) in the cache files.
+async fn only_bs_data(tablet: &PraxisClient, dir: &std::path::Path, a: &Value) {
+    let status = tablet.sync().sync_now("test").await.expect("sync");
+    assert_eq!(status.state, SyncState::Idle, "{status:?}");
+    let list = tablet.appointments().list().await.expect("list");
+    let titles = titles(&list);
+    assert!(
+        !titles.iter().any(|t| t.starts_with("A-")),
+        "A's visits on B's screen: {titles:?}"
+    );
+    assert_eq!(
+        titles.iter().filter(|t| t.starts_with("B-visit")).count(),
+        30,
+        "B's whole history arrives: {titles:?}"
+    );
+    let email = a["email"].as_str().expect("email");
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).unwrap_or_default();
+        for needle in [
+            email.as_bytes(),
+            b"A-visit".as_slice(),
+            b"A-local".as_slice(),
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "A's data in clear in the cache files"
+            );
+        }
+    }
+}
+
+/// Regression (high): signing out while a pull was in flight let the pull
+/// write the signed-out user's records and cursor back into the wiped
+/// cache, so on a shared tablet the next practitioner saw the previous
+/// one's visits and pulled from the previous user's cursor, missing their
+/// own history. Every sync step is now fenced by the session it started
+/// under, checked in the transaction that applies the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
+    use std::sync::atomic::Ordering;
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let (a, b) = two_people_with_history(&s).await;
+    let (proxy, dir, tablet) = shared_tablet(&s).await;
     praxis_tests::sign_in(&tablet, &a).await;
 
     // A's pull is under way when A signs out and B signs in.
@@ -716,26 +768,57 @@ async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
         let tablet = Arc::clone(&tablet);
         tokio::spawn(async move { tablet.sync().sync_now("test").await })
     };
-    while proxy.pulls_seen.load(Ordering::SeqCst) == pulls_before {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    pull_under_way(&proxy, pulls_before).await;
     tablet.account().logout().await.expect("logout");
     praxis_tests::sign_in(&tablet, &b).await;
     proxy.hold.store(false, Ordering::SeqCst);
     let _ = in_flight.await.expect("join");
+    only_bs_data(&tablet, dir.path(), &a).await;
+}
 
-    // B syncs: B's whole history, nothing of A.
-    let status = tablet.sync().sync_now("test").await.expect("sync");
-    assert_eq!(status.state, SyncState::Idle, "{status:?}");
-    let list = tablet.appointments().list().await.expect("list");
-    let titles = titles(&list);
+/// The same with the background driver running (as the apps run it): A's
+/// local write wakes it, its pull is held, A signs out and B signs in; the
+/// driver's late answer must not reach B's data, and A's queued write must
+/// not be pushed into B's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_while_the_background_driver_pulls_leaves_nothing_for_the_next_user() {
+    use std::sync::atomic::Ordering;
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let (a, b) = two_people_with_history(&s).await;
+    let (proxy, dir, tablet) = shared_tablet(&s).await;
+    praxis_tests::sign_in(&tablet, &a).await;
+    let driver = tablet.sync().spawn_background();
+
+    proxy.hold.store(true, Ordering::SeqCst);
+    let pulls_before = proxy.pulls_seen.load(Ordering::SeqCst);
+    tablet
+        .appointments()
+        .create(visit("A-local visit", epoch() + Duration::days(2)))
+        .await
+        .expect("create");
+    pull_under_way(&proxy, pulls_before).await;
+    tablet.account().logout().await.expect("logout");
+    praxis_tests::sign_in(&tablet, &b).await;
+    proxy.hold.store(false, Ordering::SeqCst);
+    only_bs_data(&tablet, dir.path(), &a).await;
+    driver.abort();
+    // And A's account got nothing of B's, nor lost its own local write to
+    // B's: the server holds A's 30 visits (the local one was never pushed
+    // or was pushed under A's session), none of them B's.
+    let other = device(
+        &s,
+        a["email"].as_str().expect("e"),
+        a["password"].as_str().expect("p"),
+        14,
+    )
+    .await;
+    sync(&other).await;
+    let list = other.client.appointments().list().await.expect("list");
     assert!(
-        !titles.iter().any(|t| t.starts_with("A-visit")),
-        "A's visits on B's screen: {titles:?}"
-    );
-    assert_eq!(
-        titles.iter().filter(|t| t.starts_with("B-visit")).count(),
-        30,
-        "B's whole history arrives: {titles:?}"
+        titles(&list).iter().all(|t| t.starts_with("A-")),
+        "{:?}",
+        titles(&list)
     );
 }

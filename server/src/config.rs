@@ -43,6 +43,10 @@ pub struct Config {
     /// kept-alive connection may sit idle).
     #[arg(long, env = "PRAXIS_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout_secs: u64,
+    /// Accounts one client address (IPv6: its /64) may try to register per
+    /// hour, per server process.
+    #[arg(long, env = "PRAXIS_REGISTRATIONS_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations_per_hour: u32,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "PRAXIS_DB_POOL", default_value_t = 16)]
     pub db_pool: usize,

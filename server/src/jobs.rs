@@ -54,6 +54,7 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         .store()
         .purge_erased_tokens(now - Duration::days(crate::store::ERASED_TOKEN_DAYS))
         .await?;
+    state.prune_client_limits();
     let counters = state
         .store()
         .purge_counters(

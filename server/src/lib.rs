@@ -58,6 +58,9 @@ pub struct Settings {
     pub join_code_ttl: Duration,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Registrations one client address (an IPv6 /64) may attempt per
+    /// hour; beyond it `429` with `Retry-After`.
+    pub registrations_per_client_per_hour: u32,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             refresh_ttl: Duration::days(30),
             join_code_ttl: Duration::hours(72),
             body_limit: 64 * 1024,
+            registrations_per_client_per_hour: 20,
         }
     }
 }
@@ -86,7 +90,16 @@ struct Inner {
     /// One permit per hashing thread (see [`AppState::hashing`]).
     hash_permits: Arc<tokio::sync::Semaphore>,
     hash_pool: auth::pool::HashPool,
+    /// Registration attempts per client address (in memory, per replica).
+    registrations: ClientLimiter,
 }
+
+/// A rate limiter keyed by client address.
+type ClientLimiter = governor::RateLimiter<
+    std::net::IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<std::net::IpAddr>,
+    governor::clock::DefaultClock,
+>;
 
 /// How long a password check may queue for a hashing slot before the
 /// request is answered `503` with `Retry-After`.
@@ -101,7 +114,10 @@ impl AppState {
         let hash_pool = auth::pool::HashPool::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
         );
+        let per_hour = std::num::NonZeroU32::new(settings.registrations_per_client_per_hour)
+            .unwrap_or(std::num::NonZeroU32::MIN);
         Self(Arc::new(Inner {
+            registrations: governor::RateLimiter::keyed(governor::Quota::per_hour(per_hour)),
             store,
             clock,
             settings,
@@ -188,6 +204,42 @@ impl AppState {
         let out = self.0.hash_pool.run(f).await;
         drop(permit);
         out.ok_or_else(|| error::AppError::new(praxis_protocol::ErrorCode::Internal))
+    }
+
+    /// Counts one registration attempt from `peer`; the wait in seconds
+    /// when its client is over [`Settings::registrations_per_client_per_hour`].
+    /// IPv6 clients are counted per /64 (one subscriber's usual block).
+    /// Requests with no known peer (in-process) are not counted.
+    pub(crate) fn registration_attempt(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Result<(), u64> {
+        use governor::clock::Clock as _;
+        let Some(peer) = peer else {
+            return Ok(());
+        };
+        let key = match peer.ip() {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => std::net::IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    std::net::IpAddr::V6(std::net::Ipv6Addr::new(
+                        s[0], s[1], s[2], s[3], 0, 0, 0, 0,
+                    ))
+                }
+            },
+            v4 => v4,
+        };
+        self.0.registrations.check_key(&key).map_err(|not_until| {
+            let now = governor::clock::DefaultClock::default().now();
+            not_until.wait_time_from(now).as_secs().max(1)
+        })
+    }
+
+    /// Forgets clients whose registration budget has refilled (run by the
+    /// retention jobs so the limiter's memory stays bounded).
+    pub fn prune_client_limits(&self) {
+        self.0.registrations.retain_recent();
     }
 
     /// A hash of a random password, verified against when the email is

@@ -64,7 +64,11 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    let state = AppState::new(store, Arc::new(SystemClock), Settings::default());
+    let settings = Settings {
+        registrations_per_client_per_hour: config.registrations_per_hour,
+        ..Settings::default()
+    };
+    let state = AppState::new(store, Arc::new(SystemClock), settings);
     let jobs = tokio::spawn(praxis_server::jobs::run_forever(state.clone()));
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

@@ -12,6 +12,8 @@
 //!   which answers `408` with a problem document.
 //! * HTTP/2 connections are pinged when quiet and closed when the peer
 //!   stops answering.
+//! * Each request carries the peer's address ([`ConnectInfo`]), for the
+//!   per-client limits (registration); it is never logged.
 //!
 //! axum's own `serve` offers none of these settings, hence this loop
 //! (hyper-util's connection builder, as axum uses underneath).
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -80,7 +83,7 @@ pub(crate) async fn run(
             },
             () = &mut shutdown => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -94,11 +97,12 @@ pub(crate) async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            app.clone()
-                .map_request(|req: axum::extract::Request<hyper::body::Incoming>| {
-                    req.map(axum::body::Body::new)
-                });
+        let service = app.clone().map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.map(axum::body::Body::new)
+            },
+        );
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();

@@ -247,9 +247,27 @@ pub fn person(tag: &str) -> Value {
     })
 }
 
+/// The settings of test servers: the defaults, except that one loopback
+/// client may register as many accounts as a scenario needs.
+pub fn test_settings() -> Settings {
+    Settings {
+        registrations_per_client_per_hour: 1_000_000,
+        ..Settings::default()
+    }
+}
+
 impl TestServer {
     /// Starts a server; `None` when the backend is not available (skipped).
     pub async fn start(backend: Backend, transport: Transport) -> Option<Self> {
+        Self::start_with(backend, transport, test_settings()).await
+    }
+
+    /// [`TestServer::start`] with explicit settings.
+    pub async fn start_with(
+        backend: Backend,
+        transport: Transport,
+        settings: Settings,
+    ) -> Option<Self> {
         let clock = Arc::new(ManualClock::new(epoch()));
         let (db, storage): (Arc<dyn Db>, Storage) = match backend {
             Backend::Sqlite => {
@@ -270,7 +288,7 @@ impl TestServer {
         let master_key = MasterKeys::generate_line("test");
         let vault = Vault::new(MasterKeys::parse(&master_key).expect("master key"));
         let store = Store::open(db, vault, epoch()).await.expect("migrations");
-        let state = AppState::new(store, clock.clone(), Settings::default());
+        let state = AppState::new(store, clock.clone(), settings);
         let router = praxis_server::app(state.clone());
         let http = match transport {
             Transport::Oneshot => None,
@@ -328,11 +346,7 @@ impl TestServer {
         let store = Store::open(db, vault, self.clock.now())
             .await
             .expect("reopen store");
-        praxis_server::app(AppState::new(
-            store,
-            self.clock.clone(),
-            Settings::default(),
-        ))
+        praxis_server::app(AppState::new(store, self.clock.clone(), test_settings()))
     }
 
     /// The in-process router (oneshot transport).

@@ -671,3 +671,58 @@ async fn anonymous_failures_leave_nothing_behind_after_a_day(s: TestServer) {
         "no audit row and no throttle row are left"
     );
 }
+
+/// Regression (security review): registration had no per-client limit, so
+/// one client could create accounts (and argon2 work) without end. Over a
+/// real socket, a client past its hourly budget gets `429` with
+/// `Retry-After` before any work, and nothing is written; another client
+/// address is unaffected (counted apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_limited_per_client() {
+    let settings = praxis_server::Settings {
+        registrations_per_client_per_hour: 3,
+        ..praxis_server::Settings::default()
+    };
+    let s = TestServer::start_with(
+        praxis_tests::Backend::Sqlite,
+        praxis_tests::Transport::Http,
+        settings,
+    )
+    .await
+    .expect("sqlite");
+    for i in 0..3 {
+        let r = s
+            .send(
+                "POST",
+                "/v1/accounts",
+                None,
+                Some(&person(&format!("limit{i}"))),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let before = s.fingerprint().await;
+    let r = s
+        .send("POST", "/v1/accounts", None, Some(&person("limit3")))
+        .await;
+    r.assert_problem(429, "rate_limited");
+    let wait: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3600).contains(&wait), "{wait}");
+    assert_eq!(s.fingerprint().await, before, "nothing written");
+    // Another client address (127.0.0.2) has its own budget.
+    let other = praxis_tests::http_client_builder()
+        .local_address(Some("127.0.0.2".parse().expect("ip")))
+        .build()
+        .expect("client");
+    let r = other
+        .post(format!("{}/v1/accounts", s.base_url().expect("url")))
+        .json(&person("limit4"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 201);
+}

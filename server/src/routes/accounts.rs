@@ -40,12 +40,20 @@ const NAME_MAX: usize = 200;
         (status = 400, description = "validation_failed or malformed_json", body = Problem),
         (status = 409, description = "email_taken", body = Problem),
         (status = 422, description = "too_young or weak_password", body = Problem),
+        (status = 429, description = "rate_limited: too many registrations from this client, with Retry-After", body = Problem),
         (status = 503, description = "unavailable: password hashing saturated, with Retry-After", body = Problem),
     ))]
 async fn register(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<RegisterResponse>)> {
+    // Counted before any work (validation, hashing): a client creating
+    // accounts in bulk is refused whatever it sends.
+    if let Err(wait) = state.registration_attempt(peer.map(|p| p.0.0)) {
+        tracing::warn!("registration rate limited");
+        return Err(AppError::rate_limited(wait));
+    }
     let email = validate::email("email", &req.email)?;
     let full_name = validate::text("full_name", &req.full_name, NAME_MAX)?;
     let phone = validate::phone("phone", &req.phone)?;

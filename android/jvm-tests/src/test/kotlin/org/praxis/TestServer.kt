@@ -19,7 +19,11 @@ class TestServer : AutoCloseable {
 
     init {
         val bin = System.getProperty("praxis.server.bin") ?: error("praxis.server.bin is not set")
-        process = ProcessBuilder(bin, "--dev", "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath)
+        // One loopback client registers every test account.
+        process = ProcessBuilder(
+            bin, "--dev", "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath,
+            "--registrations-per-hour", "100000",
+        )
             .redirectErrorStream(true)
             .redirectOutput(File(dataDir, "server.log"))
             .start()

@@ -17,7 +17,7 @@ use crate::redacted_debug;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldValue {
     /// The value (JSON).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub v: Value,
     /// HLC of the write (see [`Hlc`]).
     pub t: String,

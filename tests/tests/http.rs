@@ -266,3 +266,46 @@ async fn every_route_is_in_the_openapi_document(s: TestServer) {
         Value::from("bearer")
     );
 }
+
+/// Every error answer of every operation is declared, as problem+json:
+/// 401 on secured operations, 400/413/415 where a body is read, 400 where
+/// a path parameter is parsed, and 408/500/503 everywhere (the answers the
+/// extractors and layers give to any route). Regression: most operations
+/// omitted them, so generated clients broke on errors.
+#[test]
+fn every_refusal_is_declared_as_problem_json() {
+    let doc = serde_json::to_value(praxis_server::openapi()).expect("json");
+    let mut wrong = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let responses = op["responses"].as_object().expect("responses");
+            let mut need = vec!["408", "500", "503"];
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                need.push("401");
+            }
+            if op.get("requestBody").is_some() {
+                need.extend(["400", "413", "415"]);
+            }
+            if path.contains('{') {
+                need.push("400");
+            }
+            for status in need {
+                if !responses.contains_key(status) {
+                    wrong.push(format!("{method} {path}: no {status}"));
+                }
+            }
+            for (status, r) in responses {
+                if status.as_str() >= "400" {
+                    let types: Vec<&String> = r["content"]
+                        .as_object()
+                        .map(|c| c.keys().collect())
+                        .unwrap_or_default();
+                    if types != ["application/problem+json"] {
+                        wrong.push(format!("{method} {path} {status}: {types:?}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -693,14 +693,36 @@ async fn two_people_with_history(s: &TestServer) -> (Value, Value) {
     (a, b)
 }
 
-/// A shared tablet behind a proxy that can hold pull answers.
-async fn shared_tablet(s: &TestServer) -> (HoldingProxy, tempfile::TempDir, Arc<PraxisClient>) {
+/// A shared tablet behind a proxy that can hold pull answers, with A
+/// signed in; A and B have their histories on the server.
+struct Shared {
+    s: TestServer,
+    a: Value,
+    b: Value,
+    proxy: HoldingProxy,
+    dir: tempfile::TempDir,
+    tablet: Arc<PraxisClient>,
+}
+
+async fn shared_tablet_with_a_signed_in() -> Shared {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let (a, b) = two_people_with_history(&s).await;
     let proxy = HoldingProxy::start(s.base_url().expect("url")).await;
     let dir = tempfile::tempdir().expect("dir");
     let mut config = praxis_tests::client_config(&proxy.url, dir.path(), 13);
     config.clock = Arc::new(ManualClock::new(epoch()));
     let tablet = PraxisClient::open(config).await.expect("open");
-    (proxy, dir, tablet)
+    praxis_tests::sign_in(&tablet, &a).await;
+    Shared {
+        s,
+        a,
+        b,
+        proxy,
+        dir,
+        tablet,
+    }
 }
 
 /// Waits until the proxy has seen one more pull than `before`.
@@ -754,12 +776,15 @@ async fn only_bs_data(tablet: &PraxisClient, dir: &std::path::Path, a: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
     use std::sync::atomic::Ordering;
-    let s = TestServer::start(Backend::Sqlite, Transport::Http)
-        .await
-        .expect("server");
-    let (a, b) = two_people_with_history(&s).await;
-    let (proxy, dir, tablet) = shared_tablet(&s).await;
-    praxis_tests::sign_in(&tablet, &a).await;
+    // The server must live to the end (a `..` here would drop it).
+    let Shared {
+        s: _server,
+        a,
+        b,
+        proxy,
+        dir,
+        tablet,
+    } = shared_tablet_with_a_signed_in().await;
 
     // A's pull is under way when A signs out and B signs in.
     proxy.hold.store(true, Ordering::SeqCst);
@@ -783,12 +808,14 @@ async fn signing_out_during_a_pull_leaves_nothing_for_the_next_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_while_the_background_driver_pulls_leaves_nothing_for_the_next_user() {
     use std::sync::atomic::Ordering;
-    let s = TestServer::start(Backend::Sqlite, Transport::Http)
-        .await
-        .expect("server");
-    let (a, b) = two_people_with_history(&s).await;
-    let (proxy, dir, tablet) = shared_tablet(&s).await;
-    praxis_tests::sign_in(&tablet, &a).await;
+    let Shared {
+        s,
+        a,
+        b,
+        proxy,
+        dir,
+        tablet,
+    } = shared_tablet_with_a_signed_in().await;
     let driver = tablet.sync().spawn_background();
 
     proxy.hold.store(true, Ordering::SeqCst);

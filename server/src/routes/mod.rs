@@ -64,11 +64,72 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    declare_refusals(&mut doc);
+    doc
+}
+
+/// The content type of every error answer.
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Declares what any operation can answer besides its own statuses: the
+/// refusals the extractors, the router and its layers produce for every
+/// route (401 for a secured one; 400, 413 and 415 for one with a body; 400
+/// for a malformed path parameter; 408, 500 and 503 for all), and
+/// problem+json as the content of every error answer. Declared once here
+/// rather than on each handler, so a new route cannot forget them.
+fn declare_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, Ref, RefOr, Response};
+    let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
+    for (path, item) in &mut doc.paths.paths {
+        let has_params = path.contains('{');
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let body = op.request_body.is_some();
+            let responses = &mut op.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.as_str() >= "400", response) {
+                    response.content.shift_remove("application/json");
+                    response.content.insert(PROBLEM_JSON.to_owned(), problem());
+                }
+            }
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status.to_owned()).or_insert_with(|| {
+                    let mut r = Response::new(description);
+                    r.content.insert(PROBLEM_JSON.to_owned(), problem());
+                    RefOr::T(r)
+                });
+            };
+            if secured {
+                add(
+                    "401",
+                    "unauthorized: missing, invalid, expired or revoked token",
+                );
+            }
+            if body || has_params {
+                add("400", "validation_failed (or malformed_json)");
+            }
+            if body {
+                add("413", "payload_too_large");
+                add("415", "unsupported_media_type");
+            }
+            add("408", "request_timeout");
+            add("500", "internal");
+            add("503", "unavailable, with Retry-After");
+        }
+    }
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    let (routes, doc) = api().split_for_parts();
+    let (routes, mut doc) = api().split_for_parts();
+    declare_refusals(&mut doc);
     let doc = std::sync::Arc::new(doc);
     let body_limit = state.settings().body_limit;
     routes

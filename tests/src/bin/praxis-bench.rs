@@ -787,32 +787,14 @@ async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metri
     }
     let stop_at = Instant::now() + duration;
     let now = server.clock.now();
-    let mut tasks = Vec::new();
-    for u in users {
-        let (url, token) = (url.clone(), u.access.clone());
-        tasks.push(tokio::spawn(async move {
-            let client = praxis_tests::http_client();
-            let mut lat = Vec::new();
-            let mut errors = 0u64;
-            while Instant::now() < stop_at {
-                let batch = create_batches(100, "load", now).remove(0);
-                let t = Instant::now();
-                let ok = client
-                    .post(format!("{url}/v1/sync/push"))
-                    .bearer_auth(&token)
-                    .json(&batch)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
+    let tasks: Vec<_> = users
+        .into_iter()
+        .map(|u| {
+            pushing(url.clone(), u.access, stop_at, move || {
+                create_batches(100, "load", now).remove(0)
+            })
+        })
+        .collect();
     let (all, errors) = gather(tasks).await?;
     let name = backend_name(backend);
     let note = format!(
@@ -835,6 +817,37 @@ async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metri
     );
     p.budget = Some(Budget::Max(50.0));
     Ok(vec![rps, p])
+}
+
+/// Pushes `body()` with `token` until `stop_at`: the latencies of the
+/// pushes that succeeded, and how many failed.
+fn pushing(
+    url: String,
+    token: String,
+    stop_at: Instant,
+    body: impl Fn() -> Value + Send + 'static,
+) -> tokio::task::JoinHandle<Latencies> {
+    tokio::spawn(async move {
+        let client = praxis_tests::http_client();
+        let (mut lat, mut errors) = (Vec::new(), 0u64);
+        while Instant::now() < stop_at {
+            let batch = body();
+            let t = Instant::now();
+            let ok = client
+                .post(format!("{url}/v1/sync/push"))
+                .bearer_auth(&token)
+                .json(&batch)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                lat.push(t.elapsed());
+            } else {
+                errors += 1;
+            }
+        }
+        (lat, errors)
+    })
 }
 
 /// A push as large as the body limit allows of 1,000-point polygon
@@ -882,55 +895,19 @@ async fn polygon_interference(backend: Backend, opts: &Options) -> anyhow::Resul
     };
     let body = polygon_push(now);
     let ordinary_pushes = |stop_at: Instant| {
-        let (url, token) = (url.clone(), ordinary.access.clone());
-        tokio::spawn(async move {
-            let client = praxis_tests::http_client();
-            let (mut lat, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < stop_at {
-                let batch = create_batches(1, "ordinary", now).remove(0);
-                let t = Instant::now();
-                let ok = client
-                    .post(format!("{url}/v1/sync/push"))
-                    .bearer_auth(&token)
-                    .json(&batch)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
+        pushing(url.clone(), ordinary.access.clone(), stop_at, move || {
+            create_batches(1, "ordinary", now).remove(0)
         })
     };
     let (alone, _) = gather(vec![ordinary_pushes(Instant::now() + duration)]).await?;
     let stop_at = Instant::now() + duration;
-    let mut heavy_tasks = Vec::new();
-    for token in heavy {
-        let (url, body) = (url.clone(), body.clone());
-        heavy_tasks.push(tokio::spawn(async move {
-            let client = praxis_tests::http_client();
-            let (mut lat, mut errors) = (Vec::new(), 0u64);
-            while Instant::now() < stop_at {
-                let t = Instant::now();
-                let ok = client
-                    .post(format!("{url}/v1/sync/push"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
+    let heavy_tasks: Vec<_> = heavy
+        .into_iter()
+        .map(|token| {
+            let body = body.clone();
+            pushing(url.clone(), token, stop_at, move || body.clone())
+        })
+        .collect();
     let (busy, errors) = gather(vec![ordinary_pushes(stop_at)]).await?;
     let (heavy_done, _) = gather(heavy_tasks).await?;
     let name = backend_name(backend);

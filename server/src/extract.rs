@@ -103,12 +103,26 @@ fn field_of(path: &str, message: &str) -> String {
 }
 
 /// The authenticated caller: a live access token's account and family.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Caller {
     /// The account.
     pub user_id: Uuid,
     /// The token family (one per login) the access token belongs to.
     pub family_id: Uuid,
+    /// When the access token expires.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The token's hash, to check it again later (a change stream).
+    pub token_hash: Vec<u8>,
+}
+
+// Ids only: the token's hash is never printed.
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user_id", &self.user_id)
+            .field("family_id", &self.family_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -124,14 +138,21 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
         let hash = tokens::hash(token);
-        let Some((user_id, family_id)) = state.store().access(&hash, state.now()).await? else {
+        let Some((user_id, family_id, expires_at)) =
+            state.store().access(&hash, state.now()).await?
+        else {
             // A device of an erased account learns it must wipe itself.
             if state.store().token_erased(&hash).await? {
                 return Err(AppError::new(ErrorCode::AccountErased));
             }
             return Err(AppError::new(ErrorCode::Unauthorized));
         };
-        Ok(Self { user_id, family_id })
+        Ok(Self {
+            user_id,
+            family_id,
+            expires_at,
+            token_hash: hash.to_vec(),
+        })
     }
 }
 

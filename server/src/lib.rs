@@ -61,6 +61,11 @@ pub struct Settings {
     /// Registrations one client address (an IPv6 /64) may attempt per
     /// hour; beyond it `429` with `Retry-After`.
     pub registrations_per_client_per_hour: u32,
+    /// How often an idle change stream sends a heartbeat (and checks its
+    /// token's expiry).
+    pub feed_heartbeat: std::time::Duration,
+    /// Change streams one account may hold open at once.
+    pub streams_per_account: usize,
 }
 
 impl Default for Settings {
@@ -71,6 +76,8 @@ impl Default for Settings {
             join_code_ttl: Duration::hours(72),
             body_limit: 64 * 1024,
             registrations_per_client_per_hour: 20,
+            feed_heartbeat: std::time::Duration::from_secs(15),
+            streams_per_account: 8,
         }
     }
 }
@@ -279,5 +286,12 @@ pub async fn serve_with(
     tokio::task::spawn_blocking(move || {
         warm.dummy_hash();
     });
+    // Change streams never end by themselves: at shutdown they are told
+    // to (devices reconnect, to another replica), so the drain is short.
+    let feed = std::sync::Arc::clone(state.store().feed());
+    let shutdown = async move {
+        shutdown.await;
+        feed.close();
+    };
     serve::run(listener, app(state), limits, shutdown).await
 }

@@ -115,6 +115,34 @@ impl std::fmt::Debug for TestServer {
     }
 }
 
+/// A replica started by [`TestServer::replica`].
+pub struct Replica {
+    /// Its base URL on loopback.
+    pub base: String,
+    /// Its state.
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Shuts it down gracefully (its streams are told `shutting_down`).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.task).await;
+    }
+}
+
 /// A response, whatever the transport.
 #[derive(Debug, Clone)]
 pub struct Resp {
@@ -347,6 +375,45 @@ impl TestServer {
             .await
             .expect("reopen store");
         praxis_server::app(AppState::new(store, self.clock.clone(), test_settings()))
+    }
+
+    /// A second server process on the same database (a replica behind the
+    /// same load balancer): its own store, hub and listener, serving on
+    /// another loopback port, on the same clock.
+    pub async fn replica(&self) -> Replica {
+        let db: Arc<dyn Db> = match &self.storage {
+            Storage::Sqlite { dir } => {
+                Arc::new(SqliteDb::open(&dir.path().join("praxis.sqlite3")).expect("reopen sqlite"))
+            }
+            Storage::Postgres { url, schema } => Arc::new(
+                PostgresDb::connect(url, Some(schema), 8)
+                    .await
+                    .expect("reconnect postgres"),
+            ),
+        };
+        let vault = Vault::new(MasterKeys::parse(&self.master_key).expect("master key"));
+        let store = Store::open(db, vault, self.clock.now())
+            .await
+            .expect("reopen store");
+        let state = AppState::new(store, self.clock.clone(), self.state.settings().clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve_state = state.clone();
+        let task = tokio::spawn(async move {
+            let _ = praxis_server::serve(listener, serve_state, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Replica {
+            base,
+            state,
+            stop: Some(stop),
+            task,
+        }
     }
 
     /// The in-process router (oneshot transport).

@@ -183,6 +183,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/orgs/{org_id}/join-codes/{code_id}"),
     ("post", "/v1/sync/push"),
     ("post", "/v1/sync/pull"),
+    ("get", "/v1/sync/changes"),
     ("get", "/v1/me/privacy"),
     ("put", "/v1/me/restriction"),
     ("get", "/v1/orgs/{org_id}/location-policy"),

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod authz;
+mod changes;
 mod client;
 mod contacts_api;
 mod contacts_e2e;

@@ -3,6 +3,7 @@
 //! the same list and cannot drift apart.
 
 mod accounts;
+mod changes;
 mod contacts;
 mod export;
 mod health;
@@ -56,6 +57,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(orgs::routes())
         .merge(sync::routes())
+        .merge(changes::routes())
         .merge(privacy::routes())
         .merge(contacts::routes())
         .merge(export::routes())
@@ -160,7 +162,10 @@ pub(crate) fn router(state: AppState) -> Router {
                 .quality(tower_http::CompressionLevel::Fastest)
                 .compress_when(
                     tower_http::compression::predicate::SizeAbove::new(2048)
-                        .and(tower_http::compression::predicate::NotForContentType::GRPC),
+                        .and(tower_http::compression::predicate::NotForContentType::GRPC)
+                        // A change stream's events must leave at once, not
+                        // wait in a compressor's buffer.
+                        .and(tower_http::compression::predicate::NotForContentType::SSE),
                 ),
         )
         .layer(

@@ -51,6 +51,18 @@ fn decode(raw: &str) -> Option<Cursor> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
 }
 
+/// The sequence a client's cursor stands at (0 without one): `400` for
+/// garbage, `410 resync_required` for a cursor of another epoch.
+pub(super) fn cursor_after(state: &AppState, raw: Option<&str>) -> AppResult<i64> {
+    let Some(raw) = raw else { return Ok(0) };
+    let c =
+        decode(raw).ok_or_else(|| AppError::invalid("cursor", "Not a cursor from this server"))?;
+    if c.e != state.store().sync_epoch() {
+        return Err(AppError::new(ErrorCode::ResyncRequired));
+    }
+    Ok(c.s)
+}
+
 /// Push a batch of offline mutations; one answer per mutation.
 #[utoipa::path(post, path = "/v1/sync/push", tag = "sync", security(("bearer" = [])), request_body = PushRequest,
     responses(
@@ -109,17 +121,7 @@ async fn pull(
 ) -> AppResult<Json<PullResponse>> {
     let limit = req.limit.unwrap_or(500).clamp(1, MAX_PULL);
     let epoch = state.store().sync_epoch().to_owned();
-    let after = match req.cursor.as_deref() {
-        None => 0,
-        Some(raw) => {
-            let c = decode(raw)
-                .ok_or_else(|| AppError::invalid("cursor", "Not a cursor from this server"))?;
-            if c.e != epoch {
-                return Err(AppError::new(ErrorCode::ResyncRequired));
-            }
-            c.s
-        }
-    };
+    let after = cursor_after(&state, req.cursor.as_deref())?;
     let scope = user_scope(caller.user_id);
     let page = state.store().pull(&scope, after, limit).await?;
     if after > page.scope_seq || (after > 0 && after < page.pruned_below) {

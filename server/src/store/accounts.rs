@@ -302,6 +302,7 @@ impl Store {
                 vec![id.into(), family.into(), ms(now).into()],
             )
             .await?;
+            crate::store::vault::note(&*tx, crate::store::Change::Sessions(id))?;
             crate::store::audit::append(
                 &mut *tx,
                 &crate::store::audit::Event::user("email_changed", id, serde_json::json!({})),

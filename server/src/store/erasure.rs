@@ -202,6 +202,8 @@ impl Store {
             now,
         )
         .await?;
+        // Its open change streams end with `account_erased`.
+        crate::store::vault::note(&*tx, crate::store::Change::Sessions(user))?;
         tx.commit().await
     }
 }

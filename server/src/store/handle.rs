@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::store::backend::{Db, StoreError, Tx};
+use crate::store::feed::Feed;
 use crate::store::vault::{Vault, VaultTx};
 
 /// The storage used by the server: domain operations over a [`Db`].
@@ -13,25 +14,28 @@ pub struct Store {
     pub(in crate::store) db: Arc<dyn Db>,
     pub(in crate::store) vault: Arc<Vault>,
     pub(in crate::store) epoch: Arc<str>,
+    pub(in crate::store) feed: Arc<Feed>,
 }
 
 impl Store {
     /// Starts a write transaction that carries the vault.
     pub(crate) async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(VaultTx {
-            inner: self.db.begin().await?,
-            vault: self.vault.clone(),
-        }))
+        Ok(Box::new(VaultTx::new(
+            self.db.begin().await?,
+            self.vault.clone(),
+            self.feed.clone(),
+        )))
     }
 
     /// Starts a read-only transaction that carries the vault: reads that
     /// need one snapshot (or sealed values opened) without queueing behind
     /// writers.
     pub(crate) async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(VaultTx {
-            inner: self.db.begin_read().await?,
-            vault: self.vault.clone(),
-        }))
+        Ok(Box::new(VaultTx::new(
+            self.db.begin_read().await?,
+            self.vault.clone(),
+            self.feed.clone(),
+        )))
     }
 
     /// Rewraps every key under the current master key (after a rotation);
@@ -46,6 +50,11 @@ impl Store {
     /// The sync epoch: cursors from another epoch force a full resync.
     pub fn sync_epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// The change feed's hub: streams subscribe to it, commits wake them.
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// The backend, for diagnostics and tests.

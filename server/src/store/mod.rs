@@ -15,7 +15,7 @@
 //! `cargo xtask deps`, refuses a cycle):
 //!
 //! ```text
-//! backend <- vault <- records <- audit <- accounts, sessions, privacy::restriction
+//! backend <- feed <- vault <- records <- audit <- accounts, sessions, privacy::restriction
 //!         <- privacy <- sync <- orgs, contacts <- erasure, export
 //! schema (migrations, and the sealing migration) <- Store::open
 //! ```
@@ -26,6 +26,7 @@
 //! or YugabyteDB without touching the domain code.
 
 pub mod backend;
+pub mod feed;
 pub mod schema;
 mod vault;
 
@@ -52,6 +53,7 @@ pub use audit::{AuditCheck, Event};
 pub use backend::{Db, Dialect, Row, StoreError, Tx, Val, postgres, sqlite};
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
 pub use erasure::ERASED_TOKEN_DAYS;
+pub use feed::{Change, Feed, Signal};
 pub use handle::Store;
 pub use orgs::{
     MAX_OPEN_JOIN_CODES, MAX_ORGS_PER_USER, MemberChange, MemberRecord, OrgView, RedeemOutcome,
@@ -88,10 +90,30 @@ impl Store {
             .first()
             .ok_or(StoreError::Decode("sync epoch"))?
             .text(0)?;
+        // Replicas on one database share its channel (named after its
+        // epoch, so test schemas on one server do not hear each other).
+        let feed = Arc::new(Feed::new(
+            (db.dialect() == Dialect::Postgres).then(|| format!("praxis_feed_{epoch}")),
+        ));
+        if let Some(channel) = feed.channel() {
+            let hub = Arc::downgrade(&feed);
+            let sink: backend::NoteSink = Box::new(move |note| {
+                if let Some(hub) = hub.upgrade() {
+                    match note {
+                        Some(payload) => hub.apply_remote(payload),
+                        None => hub.resync_all(),
+                    }
+                }
+            });
+            if let Some(task) = db.listen(channel, sink) {
+                feed.attach(&task);
+            }
+        }
         Ok(Self {
             db,
             vault,
             epoch: epoch.into(),
+            feed,
         })
     }
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::store::Store;
 use crate::store::backend::{StoreError, Tx, ms};
+use crate::store::feed::Change;
 use crate::sync::user_scope;
 
 /// Takes the next sequence number of a scope, locking its row until commit.
@@ -128,6 +129,7 @@ pub(in crate::store) async fn publish(
         .first()
         .ok_or(StoreError::Decode("scope sequence"))?
         .i64(0)?;
+    crate::store::vault::note(tx, Change::Scope(user, seq))?;
     tx.execute(
         RECORD_UPSERT,
         vec![

@@ -79,10 +79,13 @@ async fn revoke_family(
     family_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    const FAMILY_REVOKE: &str =
-        "UPDATE token_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
-    tx.execute(FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
-        .await?;
+    const FAMILY_REVOKE: &str = "UPDATE token_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL RETURNING user_id";
+    for r in tx
+        .query(FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
+        .await?
+    {
+        crate::store::vault::note(tx, crate::store::Change::Sessions(r.uuid(0)?))?;
+    }
     tx.execute(ACCESS_DELETE_FAMILY, vec![family_id.into()])
         .await?;
     Ok(())
@@ -192,19 +195,25 @@ impl Store {
         tx.commit().await
     }
 
-    /// The account and family of a live access token.
+    /// The account, family and expiry of a live access token.
     pub async fn access(
         &self,
         hash: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<(Uuid, Uuid)>, StoreError> {
-        const ACCESS_LOOKUP: &str = "SELECT a.user_id, a.family_id FROM access_tokens a JOIN token_families f ON f.id = a.family_id WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND f.revoked_at IS NULL";
+    ) -> Result<Option<(Uuid, Uuid, DateTime<Utc>)>, StoreError> {
+        const ACCESS_LOOKUP: &str = "SELECT a.user_id, a.family_id, a.expires_at FROM access_tokens a JOIN token_families f ON f.id = a.family_id WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND f.revoked_at IS NULL";
         let rows = self
             .db
             .query(ACCESS_LOOKUP, vec![hash.into(), ms(now).into()])
             .await?;
         rows.first()
-            .map(|r| Ok((r.uuid(0)?, r.uuid(1)?)))
+            .map(|r| {
+                Ok((
+                    r.uuid(0)?,
+                    r.uuid(1)?,
+                    crate::store::backend::at(r.i64(2)?)?,
+                ))
+            })
             .transpose()
     }
 

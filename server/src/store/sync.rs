@@ -100,6 +100,16 @@ impl Store {
         Ok(results)
     }
 
+    /// The last sequence of `user`'s scope (0 before its first change).
+    pub async fn scope_seq(&self, user: Uuid) -> Result<i64, StoreError> {
+        const SCOPE_SEQ: &str = "SELECT seq FROM sync_scopes WHERE scope = ?1";
+        let rows = self
+            .db
+            .query(SCOPE_SEQ, vec![crate::sync::user_scope(user).into()])
+            .await?;
+        rows.first().map_or(Ok(0), |r| r.i64(0))
+    }
+
     /// Changes of `scope` after sequence `after`, at most `limit`.
     pub async fn pull(&self, scope: &str, after: i64, limit: u32) -> Result<PullPage, StoreError> {
         const RECORDS_SINCE: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
@@ -402,6 +412,9 @@ impl Batch<'_> {
         if let (Some(seq), 2..) = (self.last_seq, self.numbered) {
             tx.execute(SCOPE_SET, vec![self.scope.into(), seq.into()])
                 .await?;
+        }
+        if let Some(seq) = self.last_seq {
+            crate::store::vault::note(tx, crate::store::Change::Scope(self.user, seq))?;
         }
         if self.sharing_consent_changed {
             crate::store::privacy::sharing::close_shares_if_gated(tx, self.user).await?;

@@ -35,6 +35,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::store::backend::{Db, StoreError, Tx};
+use crate::store::feed::{Change, Feed};
 
 const USER_KEY_GET: &str = "SELECT wrapped FROM user_keys WHERE user_id = ?1";
 
@@ -507,7 +508,30 @@ fn user_context(user: Uuid) -> String {
 /// can seal and open without threading it through every call.
 pub(in crate::store) struct VaultTx {
     pub(in crate::store) inner: Box<dyn Tx>,
-    pub(in crate::store) vault: Arc<Vault>,
+    pub(in crate::store) ctx: TxContext,
+}
+
+/// What a store transaction carries for the code above the backend: the
+/// vault (to seal and open), and the changes it noted for the change feed,
+/// handed to the feed when it commits (and sent to the other replicas in
+/// it, on PostgreSQL).
+pub(in crate::store) struct TxContext {
+    vault: Arc<Vault>,
+    feed: Arc<Feed>,
+    changes: std::sync::Mutex<Vec<Change>>,
+}
+
+impl VaultTx {
+    pub(in crate::store) fn new(inner: Box<dyn Tx>, vault: Arc<Vault>, feed: Arc<Feed>) -> Self {
+        Self {
+            inner,
+            ctx: TxContext {
+                vault,
+                feed,
+                changes: std::sync::Mutex::default(),
+            },
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -529,20 +553,51 @@ impl Tx for VaultTx {
     async fn batch(&mut self, sql: String) -> Result<(), StoreError> {
         self.inner.batch(sql).await
     }
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.inner.commit().await
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        // Delivered by PostgreSQL at commit, to every replica listening.
+        const NOTIFY: &str = "SELECT pg_notify(?1, ?2)";
+        let changes = std::mem::take(
+            self.ctx
+                .changes
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if let Some(channel) = self.ctx.feed.channel() {
+            for payload in self.ctx.feed.encode(&changes) {
+                self.inner
+                    .execute(NOTIFY, vec![channel.into(), payload.into()])
+                    .await?;
+            }
+        }
+        self.inner.commit().await?;
+        self.ctx.feed.apply(&changes);
+        Ok(())
     }
     fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
-        Some(&self.vault)
+        Some(&self.ctx)
     }
+}
+
+fn context(tx: &dyn Tx) -> Result<&TxContext, StoreError> {
+    tx.extension()
+        .and_then(|e| e.downcast_ref::<TxContext>())
+        .ok_or(StoreError::Decode("transaction without a vault"))
 }
 
 /// The vault of a transaction begun by the store.
 pub(in crate::store) fn of(tx: &dyn Tx) -> Result<Arc<Vault>, StoreError> {
-    tx.extension()
-        .and_then(|e| e.downcast_ref::<Arc<Vault>>())
-        .cloned()
-        .ok_or(StoreError::Decode("transaction without a vault"))
+    context(tx).map(|c| Arc::clone(&c.vault))
+}
+
+/// Notes a change for the change feed, published when `tx` commits
+/// (nothing if it rolls back).
+pub(in crate::store) fn note(tx: &dyn Tx, change: Change) -> Result<(), StoreError> {
+    context(tx)?
+        .changes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(change);
+    Ok(())
 }
 
 /// Seals `plaintext` for `user` in `tx`.

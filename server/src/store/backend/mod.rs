@@ -188,7 +188,20 @@ pub trait Db: Send + Sync + std::fmt::Debug + 'static {
     async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
         self.begin().await
     }
+    /// Listens to `channel` on a connection of its own, for the other
+    /// replicas' change notes: `on_note(Some(payload))` for each one, and
+    /// `on_note(None)` whenever notes may have been missed (each time the
+    /// listening connection is (re)established). Runs until the returned
+    /// task is aborted. `None` from engines with no notifications (SQLite:
+    /// one process, whose commits reach its streams directly).
+    fn listen(&self, channel: &str, on_note: NoteSink) -> Option<tokio::task::JoinHandle<()>> {
+        let _ = (channel, on_note);
+        None
+    }
 }
+
+/// Receives the notes of [`Db::listen`].
+pub type NoteSink = Box<dyn Fn(Option<&str>) + Send + Sync>;
 
 /// An open transaction. Dropping it without [`Tx::commit`] rolls it back.
 #[async_trait]

@@ -19,6 +19,8 @@ use super::{Db, Dialect, Row, StoreError, Tx, Val, to_postgres};
 #[derive(Clone)]
 pub struct PostgresDb {
     pool: Pool,
+    /// For connections outside the pool (the change feed's listener).
+    config: tokio_postgres::Config,
     rewritten: Arc<Mutex<HashMap<&'static str, Arc<str>>>>,
 }
 
@@ -43,7 +45,7 @@ impl PostgresDb {
         }
         config.connect_timeout(std::time::Duration::from_secs(10));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -55,6 +57,7 @@ impl PostgresDb {
             .map_err(|_| StoreError::Unavailable)?;
         let db = Self {
             pool,
+            config,
             rewritten: Arc::default(),
         };
         // Fail at start, not at the first request, when the URL is wrong.
@@ -159,6 +162,47 @@ impl Db for PostgresDb {
         Ok(Box::new(PostgresTx {
             client: Some(client),
             db: self.clone(),
+        }))
+    }
+
+    fn listen(
+        &self,
+        channel: &str,
+        on_note: super::NoteSink,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let (config, listen) = (self.config.clone(), format!("LISTEN \"{channel}\""));
+        Some(tokio::spawn(async move {
+            let mut backoff = std::time::Duration::from_millis(100);
+            loop {
+                if let Ok((client, mut conn)) = config.connect(NoTls).await {
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                    // The connection's messages: notifications go to the
+                    // loop below; its end (or an error) ends that loop.
+                    let driver = tokio::spawn(async move {
+                        use futures_util::StreamExt as _;
+                        let mut messages =
+                            futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+                        while let Some(Ok(m)) = messages.next().await {
+                            if let tokio_postgres::AsyncMessage::Notification(n) = m
+                                && tx.send(n.payload().to_owned()).is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    if client.batch_execute(&listen).await.is_ok() {
+                        backoff = std::time::Duration::from_millis(100);
+                        on_note(None);
+                        while let Some(payload) = rx.recv().await {
+                            on_note(Some(&payload));
+                        }
+                    }
+                    driver.abort();
+                    tracing::warn!("change feed listener disconnected");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
         }))
     }
 }

@@ -57,6 +57,9 @@ impl Store {
             const SHARES_DELETE_ALL: &str = "DELETE FROM location_shares";
             tx.execute(SHARES_DELETE_ALL, vec![]).await?;
         }
+        if n > 0 {
+            crate::store::vault::note(&*tx, crate::store::Change::PrivacyAll)?;
+        }
         tx.commit().await?;
         Ok(n > 0)
     }

@@ -71,6 +71,7 @@ impl Store {
         if restricted {
             tx.execute(SHARES_DELETE_OF_USER, vec![user.into()]).await?;
         }
+        crate::store::vault::note(&*tx, crate::store::Change::Privacy(user))?;
         tx.commit().await
     }
 }

@@ -35,10 +35,11 @@ pub(crate) async fn run(
         "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)";
     const MIGRATION_VERSIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
     const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
-    let mut tx: Box<dyn crate::store::Tx> = Box::new(crate::store::vault::VaultTx {
-        inner: db.begin().await?,
-        vault: vault.clone(),
-    });
+    let mut tx: Box<dyn crate::store::Tx> = Box::new(crate::store::vault::VaultTx::new(
+        db.begin().await?,
+        vault.clone(),
+        Arc::new(crate::store::feed::Feed::new(None)),
+    ));
     if db.dialect() == Dialect::Postgres {
         tx.execute(PG_MIGRATION_LOCK, vec![]).await?;
     }

@@ -253,6 +253,21 @@ impl PraxisClient {
         Arc::new(TaskHandle(self.inner.sync().spawn_background()))
     }
 
+    /// Keeps the device current while the app is in the foreground, until
+    /// the handle is cancelled or dropped: everything `start_auto_sync`
+    /// does, plus the server's change feed, so another device's edit, an
+    /// admin's policy change or a revoked contact card arrives within a
+    /// second (and reaches `subscribe_sync` listeners). Reconnects by
+    /// itself; waits for a sign-in when nobody is signed in.
+    pub fn start_live_sync(&self) -> Arc<TaskHandle> {
+        let _enter = crate::listeners::runtime().enter();
+        Arc::new(TaskHandle(
+            self.inner
+                .sync()
+                .spawn_live(praxis_core::sync::LiveOptions::default()),
+        ))
+    }
+
     /// Calls `listener` with the sync status now and at every change.
     pub fn subscribe_sync(&self, listener: Arc<dyn SyncListener>) -> Arc<TaskHandle> {
         watch(self.inner.sync().subscribe(), move |s| {

@@ -202,6 +202,34 @@ async fn read_capped(mut res: reqwest::Response) -> Result<bytes::Bytes> {
     Ok(body.freeze())
 }
 
+/// How long an event stream may stay open at most (the server ends it
+/// sooner, when its access token expires).
+const STREAM_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The `Retry-After` seconds of an answer, if any.
+fn retry_after(res: &reqwest::Response) -> Option<u64> {
+    res.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The error for a refused request: the server's problem, or a protocol
+/// error when the body is not one.
+fn refusal(status: StatusCode, retry_after: Option<u64>, body: &[u8]) -> Error {
+    match serde_json::from_slice::<Problem>(body) {
+        Ok(p) => Error::Api {
+            status: status.as_u16(),
+            code: p.code,
+            field: p.field,
+            retry_after,
+        },
+        Err(_) => Error::Protocol {
+            status: status.as_u16(),
+        },
+    }
+}
+
 /// A configured client for one server.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
@@ -273,26 +301,44 @@ impl Api {
         let res = req.send().await?;
         self.note_server_time(&res);
         let status = res.status();
-        let retry_after = res
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
+        let retry_after = retry_after(&res);
         let bytes = read_capped(res).await?;
         if status.is_success() {
             return Ok((status, bytes));
         }
-        match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(p) => Err(Error::Api {
-                status: status.as_u16(),
-                code: p.code,
-                field: p.field,
-                retry_after,
-            }),
-            Err(_) => Err(Error::Protocol {
-                status: status.as_u16(),
-            }),
+        Err(refusal(status, retry_after, &bytes))
+    }
+
+    /// A GET whose answer is a stream of Server-Sent Events, left open:
+    /// the client's whole-request timeout does not apply (the caller reads
+    /// with its own idle timeout); a refusal is the server's problem.
+    pub(crate) async fn event_stream(&self, path: &str, token: &str) -> Result<reqwest::Response> {
+        let res = self
+            .client
+            .get(self.url(path)?)
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(STREAM_LIFETIME)
+            .send()
+            .await?;
+        self.note_server_time(&res);
+        let status = res.status();
+        if !status.is_success() {
+            let retry_after = retry_after(&res);
+            let bytes = read_capped(res).await?;
+            return Err(refusal(status, retry_after, &bytes));
         }
+        let is_sse = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_sse {
+            return Err(Error::Protocol {
+                status: status.as_u16(),
+            });
+        }
+        Ok(res)
     }
 
     /// A GET whose (possibly large) answer is handed over chunk by chunk.
@@ -311,18 +357,9 @@ impl Api {
         self.note_server_time(&res);
         let status = res.status();
         if !status.is_success() {
+            let retry_after = retry_after(&res);
             let bytes = read_capped(res).await?;
-            return Err(match serde_json::from_slice::<Problem>(&bytes) {
-                Ok(p) => Error::Api {
-                    status: status.as_u16(),
-                    code: p.code,
-                    field: p.field,
-                    retry_after: None,
-                },
-                Err(_) => Error::Protocol {
-                    status: status.as_u16(),
-                },
-            });
+            return Err(refusal(status, retry_after, &bytes));
         }
         let mut n = 0u64;
         while let Some(chunk) = res.chunk().await? {

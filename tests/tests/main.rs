@@ -14,6 +14,7 @@ mod erasure;
 mod export;
 mod fuzz;
 mod http;
+mod live_sync;
 mod location_e2e;
 mod location_prop;
 mod orgs;

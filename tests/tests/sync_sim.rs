@@ -460,3 +460,60 @@ async fn every_seed_converges_with_nothing_lost_or_applied_twice() {
         failures.keys()
     );
 }
+
+/// A transport without a change feed (this in-process one): the live
+/// driver pulls every poll interval instead, so another device's change
+/// still arrives without anyone calling `sync_now`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_feed_the_live_driver_polls() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Oneshot)
+        .await
+        .expect("server");
+    let user = server.user("poll").await;
+    let net = || {
+        Arc::new(SimNet {
+            router: Mutex::new(server.router()),
+            token: user.access.clone(),
+            rng: Mutex::new(Rng(1)),
+            online: Mutex::new(true),
+            faults: Mutex::new(false),
+        })
+    };
+    let clock = Arc::new(ManualClock::new(epoch()));
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = engine(&dir_a, &net(), &clock, 11);
+    let b = engine(&dir_b, &net(), &clock, 12);
+    let live = b.spawn_live(praxis_core::sync::LiveOptions {
+        poll_interval: std::time::Duration::from_millis(100),
+        ..Default::default()
+    });
+    let id = "00000000-0000-4000-8000-00000000a11e".to_owned();
+    a.write(
+        "appointments",
+        id.clone(),
+        Change::Create(vec![
+            ("title".to_owned(), json!("Polled")),
+            ("start".to_owned(), json!("2026-11-23T09:00:00Z")),
+            ("duration_min".to_owned(), json!(30)),
+        ]),
+    )
+    .await
+    .expect("write");
+    a.sync_now("test").await.expect("sync");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(r) = b.record("appointments", id.clone()).await.expect("read") {
+            assert_eq!(r.fields["title"].v, json!("Polled"));
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "never polled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    live.abort();
+}

@@ -233,6 +233,31 @@ impl SyncEngine {
         &self.clock
     }
 
+    /// The transport (the live driver opens the feed through it).
+    pub(super) fn transport(&self) -> &Arc<dyn SyncTransport> {
+        &self.transport
+    }
+
+    /// The engine's log.
+    pub(super) fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The jitter seed.
+    pub(super) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The pull cursor the device stands at (`None` before the first pull).
+    pub(super) async fn cursor(&self) -> Result<Option<String>> {
+        let seed = self.seed;
+        blocking(&self.cache, move |c| {
+            c.transaction(|tx| load_state(tx, seed))
+        })
+        .await
+        .map(|s| s.cursor)
+    }
+
     /// Wakes status subscribers (after a local change they may care about,
     /// such as a consent or a location setting).
     pub(crate) fn notify(&self) {

@@ -4,15 +4,19 @@
 //! server's router in-process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use praxis_protocol::privacy::PrivacyState;
 use praxis_protocol::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
 use reqwest::Method;
 
+use tokio::sync::watch;
+
+use super::feed::{Feed, HttpFeed};
 use crate::Result;
 use crate::http::Body;
-use crate::session::Session;
+use crate::session::{Session, SessionState};
 
 /// How the engine reaches the server (HTTP in the app; in-process in the
 /// deterministic simulation).
@@ -26,6 +30,21 @@ pub trait SyncTransport: Send + Sync + std::fmt::Debug {
     /// state to offer (the sync simulation), which skips the step.
     async fn privacy(&self) -> Result<Option<PrivacyState>> {
         Ok(None)
+    }
+    /// `GET /v1/sync/changes` from `cursor`, silence past `idle` being an
+    /// error; `None` from a transport without a feed (the live driver then
+    /// pulls periodically).
+    async fn open_feed(
+        &self,
+        _cursor: Option<&str>,
+        _idle: Duration,
+    ) -> Result<Option<Box<dyn Feed>>> {
+        Ok(None)
+    }
+    /// Sign-in state changes, from a transport that has sessions (the live
+    /// driver waits for a sign-in rather than retrying blindly).
+    fn session_changes(&self) -> Option<watch::Receiver<SessionState>> {
+        None
     }
 }
 
@@ -64,5 +83,32 @@ impl SyncTransport for HttpSync {
             })
             .await
             .map(Some)
+    }
+
+    async fn open_feed(
+        &self,
+        cursor: Option<&str>,
+        idle: Duration,
+    ) -> Result<Option<Box<dyn Feed>>> {
+        let path = match cursor {
+            Some(c) => format!(
+                "v1/sync/changes?cursor={}",
+                url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>()
+            ),
+            None => "v1/sync/changes".to_owned(),
+        };
+        let api = self.0.api();
+        let res = self
+            .0
+            .authorized(|t| {
+                let path = path.clone();
+                async move { api.event_stream(&path, &t).await }
+            })
+            .await?;
+        Ok(Some(Box::new(HttpFeed::new(res, idle))))
+    }
+
+    fn session_changes(&self) -> Option<watch::Receiver<SessionState>> {
+        Some(self.0.subscribe())
     }
 }

@@ -214,6 +214,12 @@ public final class Praxis: Sendable {
         _ = try await mapped { try await inner.syncNow(reason: reason) }
     }
 
+    /// Keeps this device current until the returned handle is cancelled
+    /// (start it when the scene becomes active, cancel it when it leaves):
+    /// auto sync plus the server's change feed, so other devices' edits,
+    /// admin policy changes and revoked contact cards arrive within a second.
+    public func startLiveSync() -> TaskHandle { inner.startLiveSync() }
+
     // MARK: consent
 
     public func grantConsent(_ purpose: Purpose) async throws { try await mapped { try await inner.grantConsent(purpose: purpose) } }

@@ -84,4 +84,24 @@ class SyncTest {
             }
         }
     }
+
+    @Test
+    fun `live sync brings another device's edit without being asked`(): Unit = runBlocking {
+        val person = newPerson("livesync")
+        val phone = Praxis.open(server.url, tempDir(), MemoryKeyProvider())
+        val tablet = Praxis.open(server.url, tempDir(), MemoryKeyProvider(ByteArray(32) { 5 }))
+        phone.registerPerson(person)
+        phone.login(person.email, person.password)
+        tablet.login(person.email, person.password)
+        tablet.startLiveSync().use {
+            withTimeout(10.seconds) { tablet.syncStatuses.first { it.lastSuccess != null } }
+            phone.createAppointment("Seen live", Instant.now().plus(1, ChronoUnit.DAYS), 20)
+            phone.syncNow("test")
+            withTimeout(10.seconds) {
+                while (tablet.appointments().none { it.title == "Seen live" }) kotlinx.coroutines.delay(20)
+            }
+        }
+        phone.close()
+        tablet.close()
+    }
 }

@@ -405,6 +405,20 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         }
     }
 
+    /**
+     * Keeps this device current while the returned handle is open (start it
+     * in onStart, close it in onStop): auto sync plus the server's change
+     * feed, so other devices' edits, admin policy changes and revoked
+     * contact cards arrive within a second and show in [syncStatuses].
+     */
+    fun startLiveSync(): AutoCloseable {
+        val handle = inner.startLiveSync()
+        return AutoCloseable {
+            handle.cancel()
+            handle.close()
+        }
+    }
+
     /** The sync status, now and at every change. */
     val syncStatuses: Flow<SyncStatus> = callbackFlow {
         val handle = inner.subscribeSync(object : SyncListener {

@@ -68,7 +68,13 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Account(AccountCommand),
     /// Send local changes and fetch everyone else's now.
-    Sync,
+    Sync {
+        /// Then keep following the server's changes, printing a line
+        /// after each sync (one JSON object per line with --json), until
+        /// interrupted (Ctrl-C) or the session ends.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Download everything the server holds about you (JSON; schema in
     /// docs/export.schema.json).
     Export {

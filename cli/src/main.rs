@@ -36,7 +36,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Consent(cmd) => commands::consent::run(c, &out, cmd).await,
         Command::Location(cmd) => commands::location::run(c, &out, cmd).await,
         Command::Contacts(cmd) => commands::contacts::run(c, &out, cmd).await,
-        Command::Sync => commands::sync::run(c, &out).await,
+        Command::Sync { watch: false } => commands::sync::run(c, &out).await,
+        Command::Sync { watch: true } => commands::sync::watch(c, &out).await,
         Command::Export {
             out: path,
             encrypt,

@@ -784,3 +784,89 @@ async fn the_config_file_supplies_server_and_data_dir() {
         .expect("join");
     assert_eq!(code(&o), 6, "a named config file must exist");
 }
+
+/// `praxis sync --watch` follows the server: a visit added on another
+/// device arrives without any command being run, a JSON line per sync;
+/// Ctrl-C ends it with success, and what arrived stays in the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_watch_follows_another_devices_changes() {
+    use std::io::BufRead as _;
+    use std::time::Duration;
+
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let phone = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "phone passphrase",
+    };
+    let desk = Run {
+        server: &url,
+        dir: d2.path(),
+        passphrase: "desk passphrase",
+    };
+    let p = person("cliwatch");
+    register(&phone, &p).await;
+    for d in [&phone, &desk] {
+        login(d, &p).await;
+    }
+    let mut watching = std::process::Command::new(env!("CARGO_BIN_EXE_praxis"))
+        .args(["sync", "--watch", "--json", "--data-dir"])
+        .arg(desk.dir)
+        .env("PRAXIS_SERVER", &url)
+        .env("PRAXIS_PASSPHRASE", desk.passphrase)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<Value>();
+    let stdout = watching.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(serde_json::from_str(&line).expect("a JSON line"));
+        }
+    });
+    let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
+    // The first sync, when the feed connects.
+    let first = next();
+    assert_eq!(first["state"], "idle", "{first}");
+    phone
+        .json(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "Seen from the desk",
+                "--start",
+                "2026-11-23T09:30:00+01:00",
+                "--minutes",
+                "30",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(phone.json(&["sync"], None).await["state"], "idle");
+    let after = next();
+    assert_eq!(after["state"], "idle", "{after}");
+    assert_ne!(after["last_success"], first["last_success"]);
+    // Ctrl-C.
+    let pid = watching.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = watching.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let listed = desk.json(&["appointments", "list"], None).await;
+    assert_eq!(listed[0]["title"], "Seen from the desk");
+}

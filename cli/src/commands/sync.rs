@@ -1,7 +1,9 @@
 //! `praxis sync`: send local changes and fetch everyone else's now, with
-//! the outbox count shown while it runs.
+//! the outbox count shown while it runs; `praxis sync --watch`: the live
+//! driver, a line after each sync, until interrupted.
 
-use praxis_core::{Error, PraxisClient};
+use praxis_core::sync::{LiveOptions, SyncState};
+use praxis_core::{Error, PraxisClient, SessionState};
 
 use crate::output::Out;
 
@@ -25,17 +27,64 @@ pub(crate) async fn run(client: &PraxisClient, out: &Out) -> Result<(), Error> {
     bar.finish_and_clear();
     let status = status?;
     out.sync(&status, client.clock_skew());
-    match status.state {
-        praxis_core::sync::SyncState::Idle => Ok(()),
-        praxis_core::sync::SyncState::Offline => {
-            Err(Error::Network(praxis_core::NetworkError::Unreachable))
+    outcome(client, status.state)
+}
+
+/// Follows the server's changes (the live driver: the change feed, and
+/// local changes sent as they are made) until Ctrl-C or the end of the
+/// session; a line after each completed sync, and when the state changes
+/// (offline, failing), never in between.
+pub(crate) async fn watch(client: &PraxisClient, out: &Out) -> Result<(), Error> {
+    let account = client.account();
+    if account.user_id().is_none() {
+        return Err(Error::NotSignedIn);
+    }
+    let sync = client.sync();
+    let mut statuses = sync.subscribe();
+    let mut sessions = account.subscribe();
+    let live = sync.spawn_live(LiveOptions::default());
+    let mut shown = None;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let ended = loop {
+        tokio::select! {
+            _ = &mut interrupted => break None,
+            changed = sessions.changed() => {
+                let state = *sessions.borrow_and_update();
+                if changed.is_err() || !matches!(state, SessionState::SignedIn { .. }) {
+                    break Some(state);
+                }
+            }
+            changed = statuses.changed() => {
+                if changed.is_err() {
+                    break None;
+                }
+                let s = *statuses.borrow_and_update();
+                let key = (s.state, s.last_success);
+                if s.state != SyncState::Syncing && shown != Some(key) {
+                    shown = Some(key);
+                    out.sync(&s, client.clock_skew());
+                }
+            }
         }
+    };
+    live.abort();
+    match ended {
+        None => Ok(()),
+        Some(_) => outcome(client, SyncState::Error),
+    }
+}
+
+/// The command's result for the state a sync ended in.
+fn outcome(client: &PraxisClient, state: SyncState) -> Result<(), Error> {
+    let account = client.account();
+    match state {
+        SyncState::Idle => Ok(()),
+        SyncState::Offline => Err(Error::Network(praxis_core::NetworkError::Unreachable)),
         // Signed out (rather than asked to sign in again) during the
         // sync: the server said the account was erased, and the core
         // wiped this device.
-        _ if account.user_id().is_none()
-            && account.state() == praxis_core::SessionState::SignedOut =>
-        {
+        _ if account.user_id().is_none() && account.state() == SessionState::SignedOut => {
             Err(Error::AccountErased)
         }
         _ if account.user_id().is_none() => Err(Error::SessionExpired),

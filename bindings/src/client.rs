@@ -268,10 +268,59 @@ impl PraxisClient {
         ))
     }
 
+    /// Registers this sign-in's platform push token (from FCM or APNs):
+    /// the server then wakes the app in the background when its data
+    /// changes. Call again whenever the platform issues a new token.
+    pub async fn register_push_token(
+        &self,
+        platform: PushPlatform,
+        token: String,
+    ) -> Result<(), PraxisError> {
+        Ok(self
+            .inner
+            .account()
+            .register_push_token(platform.into(), &token)
+            .await?)
+    }
+
+    /// Stops background wake-ups for this sign-in.
+    pub async fn remove_push_token(&self) -> Result<(), PraxisError> {
+        Ok(self.inner.account().remove_push_token().await?)
+    }
+
+    /// A background wake-up arrived: one sync, within 25 seconds (inside
+    /// the 30 s iOS and Android give a high-priority data message).
+    pub async fn handle_wake_up(&self) -> Result<SyncStatus, PraxisError> {
+        Ok(self
+            .inner
+            .sync()
+            .handle_wake_up(std::time::Duration::from_secs(25))
+            .await?
+            .into())
+    }
+
     /// Calls `listener` with the sync status now and at every change.
     pub fn subscribe_sync(&self, listener: Arc<dyn SyncListener>) -> Arc<TaskHandle> {
         watch(self.inner.sync().subscribe(), move |s| {
             listener.on_update(s)
         })
+    }
+}
+
+/// The platform push service a token is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushPlatform {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iPhone).
+    Apns,
+}
+
+impl From<PushPlatform> for praxis_core::protocol::sync::PushPlatform {
+    fn from(p: PushPlatform) -> Self {
+        match p {
+            PushPlatform::Fcm => Self::Fcm,
+            PushPlatform::Apns => Self::Apns,
+        }
     }
 }

@@ -380,6 +380,38 @@ impl Account {
             .await
     }
 
+    /// Registers this sign-in's platform push token, so that the server
+    /// wakes the app in the background when its data changes (then call
+    /// [`crate::sync::SyncEngine::handle_wake_up`]). Call it again whenever
+    /// the platform hands the app a new token; sign-out removes it.
+    pub async fn register_push_token(
+        &self,
+        platform: praxis_protocol::sync::PushPlatform,
+        token: &str,
+    ) -> Result<()> {
+        praxis_protocol::sync::check_push_token(token).map_err(|reason| {
+            crate::Error::InvalidInput {
+                field: "token",
+                reason,
+            }
+        })?;
+        self.call::<_, ()>(
+            Method::POST,
+            "v1/devices/push-token".to_owned(),
+            Some(&praxis_protocol::sync::PushTokenRequest {
+                platform,
+                token: token.to_owned(),
+            }),
+        )
+        .await
+    }
+
+    /// Stops background wake-ups for this sign-in.
+    pub async fn remove_push_token(&self) -> Result<()> {
+        self.call::<NoBody, ()>(Method::DELETE, "v1/devices/push-token".to_owned(), None)
+            .await
+    }
+
     /// Restricts processing of the account (GDPR Art. 18), or lifts it.
     /// While restricted, location and sharing are refused with
     /// `Restricted`; on this device that applies at once.

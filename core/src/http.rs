@@ -298,14 +298,22 @@ impl Api {
         if let Body::Json(b) = body {
             req = req.json(b);
         }
+        let res = self.accepted(req).await?;
+        let status = res.status();
+        Ok((status, read_capped(res).await?))
+    }
+
+    /// Sends `req` and hands back an accepted answer with its body unread;
+    /// a refusal is the server's problem.
+    async fn accepted(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let res = req.send().await?;
         self.note_server_time(&res);
         let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
         let retry_after = retry_after(&res);
         let bytes = read_capped(res).await?;
-        if status.is_success() {
-            return Ok((status, bytes));
-        }
         Err(refusal(status, retry_after, &bytes))
     }
 
@@ -314,20 +322,14 @@ impl Api {
     /// with its own idle timeout); a refusal is the server's problem.
     pub(crate) async fn event_stream(&self, path: &str, token: &str) -> Result<reqwest::Response> {
         let res = self
-            .client
-            .get(self.url(path)?)
-            .bearer_auth(token)
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .timeout(STREAM_LIFETIME)
-            .send()
+            .accepted(
+                self.client
+                    .get(self.url(path)?)
+                    .bearer_auth(token)
+                    .header(reqwest::header::ACCEPT, "text/event-stream")
+                    .timeout(STREAM_LIFETIME),
+            )
             .await?;
-        self.note_server_time(&res);
-        let status = res.status();
-        if !status.is_success() {
-            let retry_after = retry_after(&res);
-            let bytes = read_capped(res).await?;
-            return Err(refusal(status, retry_after, &bytes));
-        }
         let is_sse = res
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -335,7 +337,7 @@ impl Api {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !is_sse {
             return Err(Error::Protocol {
-                status: status.as_u16(),
+                status: res.status().as_u16(),
             });
         }
         Ok(res)
@@ -349,18 +351,8 @@ impl Api {
         mut sink: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
         let mut res = self
-            .client
-            .get(self.url(path)?)
-            .bearer_auth(token)
-            .send()
+            .accepted(self.client.get(self.url(path)?).bearer_auth(token))
             .await?;
-        self.note_server_time(&res);
-        let status = res.status();
-        if !status.is_success() {
-            let retry_after = retry_after(&res);
-            let bytes = read_capped(res).await?;
-            return Err(refusal(status, retry_after, &bytes));
-        }
         let mut n = 0u64;
         while let Some(chunk) = res.chunk().await? {
             n += chunk.len() as u64;

@@ -375,3 +375,62 @@ mod tests {
         assert!(check_field("colour", &Value::from("red")).is_err());
     }
 }
+
+/// The platform push services a device may be woken through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PushPlatform {
+    /// Firebase Cloud Messaging (Android).
+    Fcm,
+    /// Apple Push Notification service (iPhone).
+    Apns,
+}
+
+impl PushPlatform {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fcm => "fcm",
+            Self::Apns => "apns",
+        }
+    }
+}
+
+/// Longest push token accepted, in bytes (FCM's are about 160, APNs' 64).
+pub const MAX_PUSH_TOKEN_LEN: usize = 512;
+
+/// `POST /v1/devices/push-token`: the signed-in device's platform push
+/// token, so the server can wake it when its data changes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PushTokenRequest {
+    /// Which push service.
+    pub platform: PushPlatform,
+    /// The token that service gave the app (printable ASCII, at most
+    /// [`MAX_PUSH_TOKEN_LEN`] bytes).
+    pub token: String,
+}
+
+impl std::fmt::Debug for PushTokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushTokenRequest")
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a push token has an acceptable form; the reason if not.
+pub fn check_push_token(token: &str) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err("Must not be empty");
+    }
+    if token.len() > MAX_PUSH_TOKEN_LEN {
+        return Err("Too long");
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("Must be printable ASCII without spaces");
+    }
+    Ok(())
+}

@@ -47,6 +47,11 @@ pub struct Config {
     /// hour, per server process.
     #[arg(long, env = "PRAXIS_REGISTRATIONS_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub registrations_per_hour: u32,
+    /// A push gateway (Matrix push-gateway style, relaying to FCM and
+    /// APNs) to wake devices in the background when their data changes:
+    /// `https://`, or `http://` on loopback. Unset: no wake-ups.
+    #[arg(long, env = "PRAXIS_PUSH_GATEWAY_URL", value_parser = parse_gateway)]
+    pub push_gateway_url: Option<url::Url>,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "PRAXIS_DB_POOL", default_value_t = 16)]
     pub db_pool: usize,
@@ -159,4 +164,8 @@ impl Config {
             }
         }
     }
+}
+
+fn parse_gateway(raw: &str) -> Result<url::Url, String> {
+    crate::push::check_gateway_url(raw).map_err(str::to_owned)
 }

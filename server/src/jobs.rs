@@ -11,7 +11,13 @@
 //!   full resync);
 //! * abuse counters: login-throttle streaks past their 24-hour reset and
 //!   rate-limit windows older than a day are deleted, so anonymous traffic
-//!   leaves nothing behind for long.
+//!   leaves nothing behind for long; so are wake-ups still undelivered
+//!   after a day.
+//!
+//! Replicas sharing a database run the jobs once per [`INTERVAL`] between
+//! them: each checks every quarter interval, and only the one that takes
+//! the period's lease ([`Store::claim_period`](crate::store::Store::claim_period))
+//! runs them; if it dies, the next period goes to another.
 
 use chrono::Duration;
 
@@ -36,7 +42,8 @@ pub struct Report {
     pub tombstones: u64,
     /// Audit entries past retention.
     pub audit_entries: u64,
-    /// Login-throttle and rate-limit rows past their window.
+    /// Login-throttle and rate-limit rows past their window, and stale
+    /// wake-ups.
     pub counters: u64,
 }
 
@@ -62,6 +69,7 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
             now - Duration::days(1),
         )
         .await?;
+    let counters = counters + state.store().purge_wakeups(now - Duration::days(1)).await?;
     Ok(Report {
         shares,
         visit_fixes,
@@ -71,11 +79,30 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
     })
 }
 
-/// Runs the jobs now and then every [`INTERVAL`] until the task is dropped.
+/// The lease every replica competes for.
+const LEASE: &str = "retention";
+
+/// Runs the jobs if this period's lease is free (no other replica ran them
+/// within the last [`INTERVAL`]); `None` when another replica has them.
+pub async fn run_if_due(state: &AppState) -> Result<Option<Report>, StoreError> {
+    let period = Duration::from_std(INTERVAL).unwrap_or(Duration::hours(1));
+    if !state
+        .store()
+        .claim_period(LEASE, state.now(), period)
+        .await?
+    {
+        return Ok(None);
+    }
+    run_once(state).await.map(Some)
+}
+
+/// Runs the jobs when due (at start, then each [`INTERVAL`] between all
+/// replicas) until the task is dropped.
 pub async fn run_forever(state: AppState) {
     loop {
-        match run_once(&state).await {
-            Ok(r) => tracing::info!(
+        match run_if_due(&state).await {
+            Ok(None) => tracing::debug!("retention jobs ran on another replica"),
+            Ok(Some(r)) => tracing::info!(
                 shares = r.shares,
                 visit_fixes = r.visit_fixes,
                 tombstones = r.tombstones,
@@ -85,6 +112,6 @@ pub async fn run_forever(state: AppState) {
             ),
             Err(e) => tracing::warn!(error = %e, "retention jobs failed"),
         }
-        tokio::time::sleep(INTERVAL).await;
+        tokio::time::sleep(INTERVAL / 4).await;
     }
 }

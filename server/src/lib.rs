@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod jobs;
+pub mod push;
 mod routes;
 mod serve;
 pub mod store;
@@ -66,6 +67,12 @@ pub struct Settings {
     pub feed_heartbeat: std::time::Duration,
     /// Change streams one account may hold open at once.
     pub streams_per_account: usize,
+    /// Where background wake-ups go (a push gateway, `crate::push`);
+    /// `None`: no wake-ups are sent (those queued are dropped after a day
+    /// by the retention jobs).
+    pub push_gateway: Option<url::Url>,
+    /// How long changes for one device coalesce into one wake-up.
+    pub push_coalesce: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -78,6 +85,8 @@ impl Default for Settings {
             registrations_per_client_per_hour: 20,
             feed_heartbeat: std::time::Duration::from_secs(15),
             streams_per_account: 8,
+            push_gateway: None,
+            push_coalesce: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -293,5 +302,14 @@ pub async fn serve_with(
         shutdown.await;
         feed.close();
     };
-    serve::run(listener, app(state), limits, shutdown).await
+    let notifier = state
+        .settings()
+        .push_gateway
+        .clone()
+        .map(|gateway| tokio::spawn(push::run(state.clone(), gateway)));
+    let served = serve::run(listener, app(state), limits, shutdown).await;
+    if let Some(n) = notifier {
+        n.abort();
+    }
+    served
 }

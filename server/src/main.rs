@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = Settings {
         registrations_per_client_per_hour: config.registrations_per_hour,
+        push_gateway: config.push_gateway_url.clone(),
         ..Settings::default()
     };
     let state = AppState::new(store, Arc::new(SystemClock), settings);

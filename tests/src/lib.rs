@@ -416,6 +416,39 @@ impl TestServer {
         }
     }
 
+    /// Pushes one new visit titled `title` as device `client` (its
+    /// `seq`-th change, stamped near the test clock); the push's answer,
+    /// asserted applied.
+    pub async fn push_visit(&self, access: &str, client: &str, seq: i64, title: &str) -> Value {
+        let t = format!("{:013}-000000-dev1", 1_795_200_000_000_i64 + seq);
+        let f = |v: Value| serde_json::json!({"v": v, "t": t});
+        let r = self
+            .send(
+                "POST",
+                "/v1/sync/push",
+                Some(access),
+                Some(&serde_json::json!({
+                    "client_id": client,
+                    "mutations": [{
+                        "client_seq": seq,
+                        "collection": "appointments",
+                        "id": uuid::Uuid::new_v4().to_string(),
+                        "fields": {
+                            "title": f(title.into()),
+                            "start": f("2026-11-23T09:00:00Z".into()),
+                            "duration_min": f(30.into()),
+                            "patient_label": f("P-001".into()),
+                        },
+                    }],
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let body = r.json();
+        assert_eq!(body["results"][0]["status"], "applied", "{body}");
+        body
+    }
+
     /// The in-process router (oneshot transport).
     pub fn router(&self) -> Router {
         self.router.clone()
@@ -791,4 +824,18 @@ macro_rules! suite {
             )*
         }
     };
+}
+
+/// The titles of a device's appointments, sorted.
+pub async fn titles(client: &praxis_core::PraxisClient) -> Vec<String> {
+    let mut t: Vec<String> = client
+        .appointments()
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.title)
+        .collect();
+    t.sort();
+    t
 }

@@ -123,34 +123,8 @@ fn base(s: &TestServer) -> String {
 }
 
 async fn push_appointment(s: &TestServer, u: &TestUser, client: &str, seq: i64) -> Value {
-    // An HLC near the test clock (2026-11-21).
-    let t = format!("{:013}-000000-dev1", 1_795_200_000_000_i64 + seq);
-    let f = |v: Value| json!({"v": v, "t": t});
-    let r = s
-        .send(
-            "POST",
-            "/v1/sync/push",
-            Some(&u.access),
-            Some(&json!({
-                "client_id": client,
-                "mutations": [{
-                    "client_seq": seq,
-                    "collection": "appointments",
-                    "id": uuid::Uuid::new_v4().to_string(),
-                    "fields": {
-                        "title": f(json!("Wound care for Mrs Example")),
-                        "start": f(json!("2026-11-23T09:00:00Z")),
-                        "duration_min": f(json!(30)),
-                        "patient_label": f(json!("P-001")),
-                    },
-                }],
-            })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let body = r.json();
-    assert_eq!(body["results"][0]["status"], "applied", "{body}");
-    body
+    s.push_visit(&u.access, client, seq, "Wound care for Mrs Example")
+        .await
 }
 
 async fn http_server(backend: Backend, settings: Settings) -> Option<TestServer> {

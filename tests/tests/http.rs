@@ -184,6 +184,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/sync/push"),
     ("post", "/v1/sync/pull"),
     ("get", "/v1/sync/changes"),
+    ("post", "/v1/devices/push-token"),
+    ("delete", "/v1/devices/push-token"),
     ("get", "/v1/me/privacy"),
     ("put", "/v1/me/restriction"),
     ("get", "/v1/orgs/{org_id}/location-policy"),

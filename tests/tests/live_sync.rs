@@ -62,20 +62,6 @@ where
     start.elapsed()
 }
 
-async fn titles(d: &Device) -> Vec<String> {
-    let mut t: Vec<String> = d
-        .client
-        .appointments()
-        .list()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|a| a.title)
-        .collect();
-    t.sort();
-    t
-}
-
 async fn the_tablet_follows_by_itself(backend: Backend) {
     let Some(s) = TestServer::start(backend, Transport::Http).await else {
         return;
@@ -110,7 +96,7 @@ async fn the_tablet_follows_by_itself(backend: Backend) {
     let start = Instant::now();
     phone.client.sync().sync_now("test").await.expect("sync");
     arrives("the new appointment", || async {
-        titles(&tablet).await == ["Pansement"]
+        praxis_tests::titles(&tablet.client).await == ["Pansement"]
     })
     .await;
     let created = start.elapsed();
@@ -129,7 +115,7 @@ async fn the_tablet_follows_by_itself(backend: Backend) {
         .expect("edit");
     phone.client.sync().sync_now("test").await.expect("sync");
     let edited = arrives("the edit", || async {
-        titles(&tablet).await == ["Pansement et injection"]
+        praxis_tests::titles(&tablet.client).await == ["Pansement et injection"]
     })
     .await;
     phone
@@ -139,7 +125,10 @@ async fn the_tablet_follows_by_itself(backend: Backend) {
         .await
         .expect("delete");
     phone.client.sync().sync_now("test").await.expect("sync");
-    let deleted = arrives("the delete", || async { titles(&tablet).await.is_empty() }).await;
+    let deleted = arrives("the delete", || async {
+        praxis_tests::titles(&tablet.client).await.is_empty()
+    })
+    .await;
     for t in [created, edited, deleted] {
         assert!(t < Duration::from_secs(2), "took {t:?}");
     }
@@ -252,7 +241,7 @@ async fn the_tablet_follows_by_itself(backend: Backend) {
         async move { !matches!(state, SessionState::SignedIn { .. }) }
     })
     .await;
-    assert!(titles(&tablet).await.is_empty());
+    assert!(praxis_tests::titles(&tablet.client).await.is_empty());
     live.abort();
     println!(
         "{backend:?}: edit to visible on the other device: create {created:?}, edit {edited:?}, delete {deleted:?}"

@@ -203,6 +203,18 @@ impl SyncEngine {
         }
     }
 
+    /// A background wake-up arrived (the platform push service relayed the
+    /// server's "sync now"): one sync cycle within `budget`, the time the
+    /// OS gives the app (about 30 s on iOS; keep a margin). A cycle cut
+    /// short leaves every step it finished committed and the rest for the
+    /// next sync; the answer is then a network timeout.
+    pub async fn handle_wake_up(&self, budget: Duration) -> crate::Result<super::SyncStatus> {
+        match tokio::time::timeout(budget, self.sync_now("wake_up")).await {
+            Ok(status) => status,
+            Err(_) => Err(Error::Network(crate::NetworkError::Timeout)),
+        }
+    }
+
     /// One sync cycle; failures are the state machine's to retry.
     async fn cycle(&self, reason: &str) {
         if let Err(e) = self.sync_now(reason).await {

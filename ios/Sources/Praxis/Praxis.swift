@@ -220,6 +220,23 @@ public final class Praxis: Sendable {
     /// admin policy changes and revoked contact cards arrive within a second.
     public func startLiveSync() -> TaskHandle { inner.startLiveSync() }
 
+    /// Registers this sign-in's APNs device token (from
+    /// `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`,
+    /// hex-encoded): the server then wakes the app when its data changes.
+    public func registerPushToken(apnsToken: String) async throws {
+        try await mapped { try await inner.registerPushToken(platform: .apns, token: apnsToken) }
+    }
+
+    /// Stops background wake-ups for this sign-in.
+    public func removePushToken() async throws { try await mapped { try await inner.removePushToken() } }
+
+    /// A silent notification arrived (`content-available`, type
+    /// `praxis.sync`): one sync within 25 seconds; call the fetch
+    /// completion handler after it.
+    public func handleWakeUp() async throws {
+        _ = try await mapped { try await inner.handleWakeUp() }
+    }
+
     // MARK: consent
 
     public func grantConsent(_ purpose: Purpose) async throws { try await mapped { try await inner.grantConsent(purpose: purpose) } }

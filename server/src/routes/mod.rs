@@ -5,6 +5,7 @@
 mod accounts;
 mod changes;
 mod contacts;
+mod devices;
 mod export;
 mod health;
 mod orgs;
@@ -58,6 +59,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::routes())
         .merge(sync::routes())
         .merge(changes::routes())
+        .merge(devices::routes())
         .merge(privacy::routes())
         .merge(contacts::routes())
         .merge(export::routes())

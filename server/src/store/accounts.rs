@@ -303,6 +303,7 @@ impl Store {
             )
             .await?;
             crate::store::vault::note(&*tx, crate::store::Change::Sessions(id))?;
+            crate::store::wakeups::forget_others(&mut *tx, id, family).await?;
             crate::store::audit::append(
                 &mut *tx,
                 &crate::store::audit::Event::user("email_changed", id, serde_json::json!({})),

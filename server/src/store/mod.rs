@@ -15,7 +15,7 @@
 //! `cargo xtask deps`, refuses a cycle):
 //!
 //! ```text
-//! backend <- feed <- vault <- records <- audit <- accounts, sessions, privacy::restriction
+//! backend <- feed <- vault <- leases, wakeups <- records <- audit <- accounts, sessions, privacy::restriction
 //!         <- privacy <- sync <- orgs, contacts <- erasure, export
 //! schema (migrations, and the sealing migration) <- Store::open
 //! ```
@@ -31,7 +31,9 @@ pub mod schema;
 mod vault;
 
 mod handle;
+mod leases;
 mod records;
+mod wakeups;
 
 mod accounts;
 mod audit;
@@ -62,6 +64,7 @@ pub use privacy::sharing::{MAX_LIVE_SHARES, PositionOutcome, ShareOutcome};
 pub use sessions::{NewSession, RotateOutcome};
 pub use sync::PullPage;
 pub use vault::{KeyError, MasterKeys, Vault};
+pub use wakeups::{Delivery, Wakeup};
 
 use backend::ms;
 

@@ -88,6 +88,7 @@ async fn revoke_family(
     }
     tx.execute(ACCESS_DELETE_FAMILY, vec![family_id.into()])
         .await?;
+    crate::store::wakeups::forget(tx, family_id).await?;
     Ok(())
 }
 

@@ -415,6 +415,7 @@ impl Batch<'_> {
         }
         if let Some(seq) = self.last_seq {
             crate::store::vault::note(tx, crate::store::Change::Scope(self.user, seq))?;
+            crate::store::wakeups::enqueue(tx, self.user, self.now).await?;
         }
         if self.sharing_consent_changed {
             crate::store::privacy::sharing::close_shares_if_gated(tx, self.user).await?;

@@ -19,6 +19,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("v6_erasure.sql")),
     (7, include_str!("v7_encryption.sql")),
     (8, include_str!("v8_drop_plaintext.sql")),
+    (9, include_str!("v9_job_leases.sql")),
+    (10, include_str!("v10_wakeups.sql")),
 ];
 
 /// The migration after which plaintext rows are sealed.

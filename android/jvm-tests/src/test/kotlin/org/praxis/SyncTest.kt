@@ -97,11 +97,50 @@ class SyncTest {
             withTimeout(10.seconds) { tablet.syncStatuses.first { it.lastSuccess != null } }
             phone.createAppointment("Seen live", Instant.now().plus(1, ChronoUnit.DAYS), 20)
             phone.syncNow("test")
-            withTimeout(10.seconds) {
-                while (tablet.appointments().none { it.title == "Seen live" }) kotlinx.coroutines.delay(20)
+            // The tablet's list updates by itself: no sync call, no polling.
+            val list = withTimeout(10.seconds) {
+                tablet.appointmentLists.first { l -> l.any { it.title == "Seen live" } }
             }
+            assertEquals(1, list.size)
         }
         phone.close()
         tablet.close()
+    }
+
+    @Test
+    fun `a wake-up through the push gateway brings the change`(): Unit = runBlocking {
+        // A push gateway on loopback that records what it is sent.
+        val received = java.util.concurrent.LinkedBlockingQueue<String>()
+        val gateway = com.sun.net.httpserver.HttpServer.create(java.net.InetSocketAddress("127.0.0.1", 0), 0)
+        gateway.createContext("/_matrix/push/v1/notify") { exchange ->
+            received.add(exchange.requestBody.readBytes().decodeToString())
+            val answer = "{\"rejected\":[]}".toByteArray()
+            exchange.sendResponseHeaders(200, answer.size.toLong())
+            exchange.responseBody.use { it.write(answer) }
+        }
+        gateway.start()
+        val woken = TestServer(listOf("--push-gateway-url", "http://127.0.0.1:${gateway.address.port}/_matrix/push/v1/notify"))
+        try {
+            val person = newPerson("wakeup")
+            val phone = Praxis.open(woken.url, tempDir(), MemoryKeyProvider())
+            val tablet = Praxis.open(woken.url, tempDir(), MemoryKeyProvider(ByteArray(32) { 6 }))
+            phone.registerPerson(person)
+            phone.login(person.email, person.password)
+            tablet.login(person.email, person.password)
+            assertFailsWith<PraxisError.InvalidInput> { tablet.registerPushToken(PushPlatform.FCM, "") }
+            tablet.registerPushToken(PushPlatform.FCM, "fcm-token-of-the-tablet")
+            phone.createAppointment("Woken up", Instant.now().plus(1, ChronoUnit.DAYS), 20)
+            phone.syncNow("test")
+            val body = received.poll(15, java.util.concurrent.TimeUnit.SECONDS) ?: error("no wake-up sent")
+            assertTrue(body.contains("fcm-token-of-the-tablet"))
+            assertTrue(!body.contains(person.email) && !body.contains("Woken up"), "content-free")
+            assertEquals(SyncState.IDLE, tablet.handleWakeUp().state)
+            assertEquals(listOf("Woken up"), tablet.appointments().map { it.title })
+            phone.close()
+            tablet.close()
+        } finally {
+            woken.close()
+            gateway.stop(0)
+        }
     }
 }

@@ -11,7 +11,7 @@ import java.time.Duration
 import java.util.UUID
 
 /** A real praxis-server on a free loopback port, with its own SQLite directory. */
-class TestServer : AutoCloseable {
+class TestServer(extraArgs: List<String> = emptyList()) : AutoCloseable {
     private val dataDir: File = Files.createTempDirectory("praxis-server").toFile()
     val port: Int = ServerSocket(0).use { it.localPort }
     val url = "http://127.0.0.1:$port"
@@ -23,6 +23,7 @@ class TestServer : AutoCloseable {
         process = ProcessBuilder(
             bin, "--dev", "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath,
             "--registrations-per-hour", "100000",
+            *extraArgs.toTypedArray(),
         )
             .redirectErrorStream(true)
             .redirectOutput(File(dataDir, "server.log"))

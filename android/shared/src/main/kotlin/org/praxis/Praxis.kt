@@ -12,6 +12,8 @@ import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.flow.conflate
+import kotlinx.coroutines.flow.distinctUntilChanged
+import kotlinx.coroutines.flow.map
 import org.praxis.ffi.ClientConfig
 import org.praxis.ffi.InternalException
 import org.praxis.ffi.PraxisClient
@@ -130,6 +132,9 @@ enum class Purpose { LOCATION_VISITS, LOCATION_SHARING, MARKETING, ANALYTICS }
 
 /** How precise a location is; the core never uses more than the organisation allows. */
 enum class Precision { OFF, APPROXIMATE, PRECISE }
+
+/** The platform push service a token is from. */
+enum class PushPlatform { FCM, APNS }
 
 /** Which gate keeps location off. */
 enum class GateClosed { RESTRICTED, POLICY_DISABLED, CONSENT_REQUIRED }
@@ -418,6 +423,30 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
             handle.close()
         }
     }
+
+    /**
+     * Registers this sign-in's push token (from FirebaseMessagingService.onNewToken):
+     * the server then wakes the app when its data changes. Sign-out removes it.
+     */
+    suspend fun registerPushToken(platform: PushPlatform, token: String) =
+        mapped { inner.registerPushToken(org.praxis.ffi.PushPlatform.valueOf(platform.name), token) }
+
+    /** Stops background wake-ups for this sign-in. */
+    suspend fun removePushToken() = mapped { inner.removePushToken() }
+
+    /**
+     * A wake-up arrived (FirebaseMessagingService.onMessageReceived, data
+     * message of type praxis.sync): one sync, within 25 seconds.
+     */
+    suspend fun handleWakeUp(): SyncStatus = mapped { inner.handleWakeUp().toPublic() }
+
+    /**
+     * The appointments, now and whenever they change: a local edit, or a
+     * sync that brought other devices' changes (with [startLiveSync], as
+     * they are made). A screen collects this instead of polling.
+     */
+    val appointmentLists: Flow<List<Appointment>>
+        get() = syncStatuses.map { appointments() }.distinctUntilChanged()
 
     /** The sync status, now and at every change. */
     val syncStatuses: Flow<SyncStatus> = callbackFlow {

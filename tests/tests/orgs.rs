@@ -13,6 +13,7 @@ suite!(
     org_input_is_validated,
     join_codes_are_listed_revoked_and_die_with_their_creators_admin_role,
     organisations_and_open_join_codes_are_capped,
+    members_joining_at_once_all_get_in,
 );
 
 /// Regression (anonymous growth): one account could create organisations
@@ -186,6 +187,35 @@ async fn join_codes_are_listed_revoked_and_die_with_their_creators_admin_role(s:
     // A fresh code from the remaining admin still works.
     let fresh = join_code(&s, &admin, &org).await;
     assert_eq!(join(&s, &newcomer, &fresh).await.status, 200);
+}
+
+/// Regression: members joining one organisation at the same moment (a
+/// practice onboarding its staff) each got in, or some got a 500.
+async fn members_joining_at_once_all_get_in(s: TestServer) {
+    let admin = s.user("admin").await;
+    let org = create_org(&s, &admin, "Cabinet du Port").await;
+    let mut members = Vec::new();
+    for i in 0..8 {
+        members.push(s.user(&format!("joiner{i}")).await);
+    }
+    let mut codes = Vec::new();
+    for _ in &members {
+        codes.push(join_code(&s, &admin, &org).await);
+    }
+    let joins = members.iter().zip(&codes).map(|(m, c)| join(&s, m, c));
+    for r in futures_util::future::join_all(joins).await {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let listed = s
+        .send(
+            "GET",
+            &format!("/v1/orgs/{org}/members"),
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(9), "all in");
 }
 
 async fn create_org(s: &TestServer, admin: &TestUser, name: &str) -> String {

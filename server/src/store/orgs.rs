@@ -296,8 +296,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         const JOIN_CODE_SPEND: &str = "UPDATE join_codes SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1 AND used_at IS NULL";
+        const JOIN_CODE_ORG: &str = "SELECT org_id FROM join_codes WHERE code_hash = ?1";
         const JOIN_CODE_LOOKUP: &str = "SELECT org_id, expires_at, used_at, created_by FROM join_codes WHERE code_hash = ?1 /*FOR UPDATE*/";
         let mut tx = self.begin().await?;
+        // The organisation's row first, as every membership change takes
+        // it: joins to one organisation queue there. Taken later (the
+        // member row's foreign key holds a share lock on it, and the
+        // policy read upgrades it) two joins deadlocked each other.
+        let Some(org) = tx
+            .query(JOIN_CODE_ORG, vec![hash.into()])
+            .await?
+            .first()
+            .map(|r| r.uuid(0))
+            .transpose()?
+        else {
+            return Ok(RedeemOutcome::Unknown);
+        };
+        tx.query(ORG_LOCK, vec![org.into()]).await?;
         let rows = tx.query(JOIN_CODE_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {
             return Ok(RedeemOutcome::Unknown);

@@ -555,6 +555,9 @@ pub struct SyncStatus {
     pub last_success: Option<SystemTime>,
     /// Next retry, after a failure.
     pub retry_at: Option<SystemTime>,
+    /// Server changes applied so far in the running sync (the last one
+    /// when idle): progress of a large pull.
+    pub received: u64,
 }
 
 impl From<praxis_core::sync::SyncStatus> for SyncStatus {
@@ -570,6 +573,7 @@ impl From<praxis_core::sync::SyncStatus> for SyncStatus {
             pending: s.pending as u64,
             last_success: s.last_success.map(Into::into),
             retry_at: s.retry_at.map(Into::into),
+            received: s.received as u64,
         }
     }
 }

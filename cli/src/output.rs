@@ -155,6 +155,9 @@ impl Out {
     /// this device's, when the device clock is found to be off.
     pub(crate) fn sync(&self, s: &praxis_core::sync::SyncStatus, skew: Option<chrono::Duration>) {
         let mut human = match s.state {
+            praxis_core::sync::SyncState::Idle if s.received > 0 => {
+                format!("Up to date; {} change(s) received.", s.received)
+            }
             praxis_core::sync::SyncState::Idle => "Up to date.".to_owned(),
             other => format!(
                 "Sync incomplete ({other:?}); {} change(s) still queued.",
@@ -178,6 +181,7 @@ impl Out {
             json!({
                 "state": format!("{:?}", s.state).to_lowercase(),
                 "pending": s.pending,
+                "received": s.received,
                 "last_success": s.last_success,
                 "clock_skew_s": skew.map(|d| d.num_seconds()),
             }),

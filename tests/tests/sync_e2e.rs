@@ -849,3 +849,73 @@ async fn signing_out_while_the_background_driver_pulls_leaves_nothing_for_the_ne
         titles(&list)
     );
 }
+
+/// A first sync of more than a page reports its progress: the status
+/// listener sees the count of received changes grow page by page while
+/// the sync runs, and the finished status holds the total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_first_sync_reports_its_progress() {
+    const VISITS: usize = 2_500;
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let u = s.user("progress").await;
+    let t = "1795200000000-000000-dev9";
+    let client = uuid::Uuid::new_v4().to_string();
+    for batch in 0..VISITS / 100 {
+        let mutations: Vec<Value> = (0..100)
+            .map(|i| {
+                let f = |v: Value| serde_json::json!({"v": v, "t": t});
+                serde_json::json!({
+                    "client_seq": batch * 100 + i + 1,
+                    "collection": "appointments",
+                    "id": uuid::Uuid::new_v4().to_string(),
+                    "fields": {
+                        "title": f("Visit".into()),
+                        "start": f("2026-11-23T09:00:00Z".into()),
+                        "duration_min": f(30.into()),
+                    },
+                })
+            })
+            .collect();
+        let r = s
+            .send(
+                "POST",
+                "/v1/sync/push",
+                Some(&u.access),
+                Some(&serde_json::json!({"client_id": client, "mutations": mutations})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let d = device(&s, &u.email, &u.password, 7).await;
+    let mut statuses = d.client.sync().subscribe();
+    let seen = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while statuses.changed().await.is_ok() {
+            let st = *statuses.borrow_and_update();
+            if st.state == SyncState::Syncing && seen.last() != Some(&st.received) {
+                seen.push(st.received);
+            }
+        }
+        seen
+    });
+    let done = d.client.sync().sync_now("test").await.expect("sync");
+    assert_eq!(done.state, SyncState::Idle);
+    assert!(
+        done.received >= VISITS,
+        "every visit counted: {}",
+        done.received
+    );
+    assert_eq!(
+        d.client.appointments().list().await.expect("list").len(),
+        VISITS
+    );
+    drop(d);
+    let seen = seen.await.expect("listener");
+    assert!(
+        seen.iter().any(|n| *n > 0 && *n < done.received),
+        "progress between pages: {seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "never backwards");
+}

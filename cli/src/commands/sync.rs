@@ -18,8 +18,7 @@ pub(crate) async fn run(client: &PraxisClient, out: &Out) -> Result<(), Error> {
     let shown = bar.clone();
     let follow = tokio::spawn(async move {
         while watch.changed().await.is_ok() {
-            let pending = watch.borrow().pending;
-            shown.set_message(format!("Syncing: {pending} local change(s) to send"));
+            shown.set_message(progress(&watch.borrow()));
         }
     });
     let status = sync.sync_now("cli").await;
@@ -30,15 +29,25 @@ pub(crate) async fn run(client: &PraxisClient, out: &Out) -> Result<(), Error> {
     outcome(client, status.state)
 }
 
+/// What a running sync has done so far, for the spinner.
+fn progress(s: &praxis_core::sync::SyncStatus) -> String {
+    format!(
+        "Syncing: {} change(s) received, {} local change(s) to send",
+        s.received, s.pending
+    )
+}
+
 /// Follows the server's changes (the live driver: the change feed, and
 /// local changes sent as they are made) until Ctrl-C or the end of the
-/// session; a line after each completed sync, and when the state changes
-/// (offline, failing), never in between.
+/// session; a line after each completed sync (with how many changes it
+/// received), and when the state changes (offline, failing); while a large
+/// pull runs, a spinner counts what has arrived (on a terminal).
 pub(crate) async fn watch(client: &PraxisClient, out: &Out) -> Result<(), Error> {
     let account = client.account();
     if account.user_id().is_none() {
         return Err(Error::NotSignedIn);
     }
+    let bar = out.progress("Following", false);
     let sync = client.sync();
     let mut statuses = sync.subscribe();
     let mut sessions = account.subscribe();
@@ -61,14 +70,18 @@ pub(crate) async fn watch(client: &PraxisClient, out: &Out) -> Result<(), Error>
                 }
                 let s = *statuses.borrow_and_update();
                 let key = (s.state, s.last_success);
-                if s.state != SyncState::Syncing && shown != Some(key) {
+                if s.state == SyncState::Syncing {
+                    bar.set_message(progress(&s));
+                } else if shown != Some(key) {
                     shown = Some(key);
-                    out.sync(&s, client.clock_skew());
+                    bar.set_message("Following the server's changes");
+                    bar.suspend(|| out.sync(&s, client.clock_skew()));
                 }
             }
         }
     };
     live.abort();
+    bar.finish_and_clear();
     match ended {
         None => Ok(()),
         Some(_) => outcome(client, SyncState::Error),

@@ -672,6 +672,7 @@ impl SyncEngine {
             }
         };
         let more = page.more;
+        let received = page.changes.len();
         // During a resync the cursor is kept in memory until the last page:
         // an interrupted resync restarts rather than leaving half a sweep.
         let seen: Option<HashSet<(String, String)>> = if resync {
@@ -736,7 +737,10 @@ impl SyncEngine {
             self.log.info("sync", "full resync finished");
         }
         match applied {
-            Ok(()) => Outcome::Done { more },
+            Ok(()) => {
+                self.machine().handle_received(received);
+                Outcome::Done { more }
+            }
             Err(e) => failure(&e),
         }
     }

@@ -84,6 +84,9 @@ pub struct SyncStatus {
     pub last_success: Option<DateTime<Utc>>,
     /// When the next retry is due, after a failure.
     pub retry_at: Option<DateTime<Utc>>,
+    /// Server changes applied so far in the running cycle (in the last
+    /// one when idle): the progress of a large pull, page by page.
+    pub received: usize,
 }
 
 /// Longest wait between retries.
@@ -113,6 +116,7 @@ impl SyncMachine {
                 pending: 0,
                 last_success: None,
                 retry_at: None,
+                received: 0,
             },
             jitter_state: seed | 1,
         }
@@ -132,6 +136,11 @@ impl SyncMachine {
         self.status.pending = pending;
     }
 
+    /// A pull page of `n` changes was applied.
+    pub fn handle_received(&mut self, n: usize) {
+        self.status.received = self.status.received.saturating_add(n);
+    }
+
     /// The next step, if one is due at `now`.
     pub fn poll_step(&mut self, now: DateTime<Utc>) -> Option<Step> {
         if let Some(step) = self.current {
@@ -144,6 +153,7 @@ impl SyncMachine {
         self.retry_at = None;
         self.status.retry_at = None;
         self.status.state = SyncState::Syncing;
+        self.status.received = 0;
         self.current = Some(Step::Policy);
         self.current
     }
@@ -249,10 +259,19 @@ mod tests {
         assert_eq!(m.poll_step(t0()), Some(Step::Pull { resync: false }));
         m.handle_outcome(t0(), Outcome::ResyncRequired);
         assert_eq!(m.poll_step(t0()), Some(Step::Pull { resync: true }));
+        m.handle_received(1000);
+        m.handle_outcome(t0(), Outcome::Done { more: true });
+        assert_eq!(m.status().received, 1000, "progress after a page");
+        assert_eq!(m.poll_step(t0()), Some(Step::Pull { resync: true }));
+        m.handle_received(20);
         m.handle_outcome(t0(), Outcome::Done { more: false });
         assert_eq!(m.poll_step(t0()), None);
         assert_eq!(m.status().state, SyncState::Idle);
         assert_eq!(m.status().last_success, Some(t0()));
+        assert_eq!(m.status().received, 1020, "the last cycle's total stays");
+        m.handle_trigger(true);
+        assert_eq!(m.poll_step(t0()), Some(Step::Policy));
+        assert_eq!(m.status().received, 0, "a new cycle starts from zero");
     }
 
     #[test]

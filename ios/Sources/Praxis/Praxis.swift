@@ -112,6 +112,12 @@ public typealias ContactCard = PraxisFFI.ContactCard
 public typealias Contact = PraxisFFI.Contact
 public typealias ContactInvitation = PraxisFFI.ContactInvitation
 public typealias AuditEvent = PraxisFFI.AuditEvent
+public typealias Appointment = PraxisFFI.Appointment
+/// `pending` local changes not yet sent; `received` server changes applied
+/// so far in the running sync (in the last one when idle), the progress of
+/// a large first sync.
+public typealias SyncStatus = PraxisFFI.SyncStatus
+public typealias SyncState = PraxisFFI.SyncState
 
 /// A position from Core Location (`CLLocation` gives all four values).
 public struct Fix: Sendable, CustomStringConvertible {
@@ -136,6 +142,12 @@ private final class PermissionListener: PraxisFFI.LocationListener, @unchecked S
     let continuation: AsyncStream<[LocationPermission]>.Continuation
     init(_ c: AsyncStream<[LocationPermission]>.Continuation) { continuation = c }
     func onUpdate(permissions: [PraxisFFI.LocationPermission]) { continuation.yield(permissions) }
+}
+
+private final class SyncStatusListener: PraxisFFI.SyncListener, @unchecked Sendable {
+    let continuation: AsyncStream<SyncStatus>.Continuation
+    init(_ c: AsyncStream<SyncStatus>.Continuation) { continuation = c }
+    func onUpdate(status: PraxisFFI.SyncStatus) { continuation.yield(status) }
 }
 
 /// The Praxis core on this device.
@@ -210,8 +222,49 @@ public final class Praxis: Sendable {
         try await mapped { try await inner.createJoinCode(orgId: orgId).code }
     }
 
-    public func syncNow(reason: String = "app") async throws {
-        _ = try await mapped { try await inner.syncNow(reason: reason) }
+    @discardableResult
+    public func syncNow(reason: String = "app") async throws -> SyncStatus {
+        try await mapped { try await inner.syncNow(reason: reason) }
+    }
+
+    /// The sync status now and at every change (only the newest is kept
+    /// for a slow reader).
+    public var syncStatuses: AsyncStream<SyncStatus> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let handle = inner.subscribeSync(listener: SyncStatusListener(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    /// The appointments in the encrypted cache, by start time.
+    public func appointments() async throws -> [Appointment] {
+        try await mapped { try await inner.appointments() }
+    }
+
+    /// The appointment list now and after every sync that changed it (with
+    /// `startLiveSync()`, as other devices make their changes). A screen
+    /// iterates this instead of polling; cancelling the iteration stops it.
+    public var appointmentLists: AsyncThrowingStream<[Appointment], Error> {
+        let statuses = syncStatuses
+        return AsyncThrowingStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let task = Task {
+                var last: [Appointment]?
+                for await _ in statuses {
+                    do {
+                        let list = try await self.appointments()
+                        if list != last {
+                            last = list
+                            continuation.yield(list)
+                        }
+                    } catch {
+                        continuation.finish(throwing: error)
+                        return
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
     }
 
     /// Keeps this device current until the returned handle is cancelled
@@ -233,8 +286,9 @@ public final class Praxis: Sendable {
     /// A silent notification arrived (`content-available`, type
     /// `praxis.sync`): one sync within 25 seconds; call the fetch
     /// completion handler after it.
-    public func handleWakeUp() async throws {
-        _ = try await mapped { try await inner.handleWakeUp() }
+    @discardableResult
+    public func handleWakeUp() async throws -> SyncStatus {
+        try await mapped { try await inner.handleWakeUp() }
     }
 
     // MARK: consent

@@ -131,6 +131,37 @@ final class PraxisTests: XCTestCase {
         }
     }
 
+    // Mirrors SyncTest.kt: with live sync on, the tablet's list shows the
+    // phone's visit without a sync call; `received` counts what a sync brought.
+    func testLiveSyncBringsAnotherDevicesEdit() async throws {
+        let p = person("live")
+        let phone = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
+        let tablet = try await Praxis.open(serverURL: server, dataDirectory: tempDir(),
+                                           keyProvider: MemoryKeyProvider(bytes: Data(repeating: 5, count: 32)))
+        _ = try await phone.register(email: p.email, password: p.password, fullName: "Swift Live",
+                                     phone: "+33612345678", country: "FR", language: "fr-FR",
+                                     profession: "nurse", dateOfBirth: "1985-04-12")
+        _ = try await phone.login(email: p.email, password: p.password)
+        _ = try await tablet.login(email: p.email, password: p.password)
+        _ = try await phone.createAppointment(title: "Synced", start: Date().addingTimeInterval(3600),
+                                              durationMin: 20, latitude: 50.6365, longitude: 3.0635)
+        try await phone.syncNow()
+        let first = try await tablet.syncNow()
+        XCTAssertGreaterThanOrEqual(first.received, 1, "the visit came in that sync")
+        let second = try await tablet.syncNow()
+        XCTAssertEqual(second.received, 0, "nothing new since")
+        let live = tablet.startLiveSync()
+        defer { live.cancel() }
+        for await status in tablet.syncStatuses where status.lastSuccess != nil { break }
+        _ = try await phone.createAppointment(title: "Seen live", start: Date().addingTimeInterval(86400),
+                                              durationMin: 20, latitude: 50.6365, longitude: 3.0635)
+        try await phone.syncNow()
+        for try await list in tablet.appointmentLists where list.contains(where: { $0.title == "Seen live" }) {
+            XCTAssertEqual(list.count, 2)
+            break
+        }
+    }
+
     // Mirrors ContactsTest.kt: an invitation connects two practitioners until revoked.
     func testInvitationConnectsWithChosenFieldsUntilRevoked() async throws {
         let alice = try await signedIn("alice", key: 21)

@@ -42,8 +42,9 @@ class SyncTest {
         assertEquals(1L, phone.syncStatuses.first().pending, "queued offline")
         assertEquals(SyncState.IDLE, phone.syncNow("test").state)
         assertEquals(0L, phone.syncNow("test").pending)
-        tablet.syncNow("test")
+        assertTrue(tablet.syncNow("test").received >= 1, "the visit came in that sync")
         assertEquals(listOf("Wound dressing"), tablet.appointments().map { it.title })
+        assertEquals(0L, tablet.syncNow("test").received, "nothing new since")
 
         // Both edit the same visit, different fields, while "offline".
         phone.updateAppointment(id, title = "Wound dressing (left leg)")

@@ -268,10 +268,21 @@ private fun org.praxis.ffi.LocationPolicy.toPublic() =
 
 enum class SyncState { IDLE, SYNCING, OFFLINE, ERROR }
 
-data class SyncStatus(val state: SyncState, val pending: Long, val lastSuccess: Instant?, val retryAt: Instant?)
+/**
+ * Sync state and counters: [pending] local changes not yet sent, and
+ * [received] server changes applied so far in the running sync (in the
+ * last one when idle), the progress of a large first sync.
+ */
+data class SyncStatus(
+    val state: SyncState,
+    val pending: Long,
+    val lastSuccess: Instant?,
+    val retryAt: Instant?,
+    val received: Long,
+)
 
 private fun FfiSyncStatus.toPublic() =
-    SyncStatus(SyncState.valueOf(state.name), pending.toLong(), lastSuccess, retryAt)
+    SyncStatus(SyncState.valueOf(state.name), pending.toLong(), lastSuccess, retryAt, received.toLong())
 
 private fun org.praxis.ffi.Appointment.toPublic() = Appointment(
     id, title, patientLabel, start, durationMin.toInt(), AppointmentStatus.valueOf(status.name), address,

@@ -11,6 +11,8 @@
 //! are skipped with a message, unless `PRAXIS_REQUIRE_POSTGRES=1` (CI) turns
 //! the absence into a failure.
 
+pub mod feed;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -296,6 +298,22 @@ impl TestServer {
         transport: Transport,
         settings: Settings,
     ) -> Option<Self> {
+        Self::start_limited(
+            backend,
+            transport,
+            settings,
+            praxis_server::Limits::default(),
+        )
+        .await
+    }
+
+    /// [`TestServer::start_with`] with explicit connection limits.
+    pub async fn start_limited(
+        backend: Backend,
+        transport: Transport,
+        settings: Settings,
+        limits: praxis_server::Limits,
+    ) -> Option<Self> {
         let clock = Arc::new(ManualClock::new(epoch()));
         let (db, storage): (Arc<dyn Db>, Storage) = match backend {
             Backend::Sqlite => {
@@ -328,7 +346,7 @@ impl TestServer {
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
                 let serve_state = state.clone();
                 tokio::spawn(async move {
-                    praxis_server::serve(listener, serve_state, async {
+                    praxis_server::serve_with(listener, serve_state, limits, async {
                         let _ = stopped.await;
                     })
                     .await

@@ -4,6 +4,8 @@
 //! Benchmarks measure; they assert nothing about timings. Server and load
 //! generator share the machine's cores, which the report states.
 
+mod feed;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,6 +86,9 @@ async fn main() -> anyhow::Result<()> {
     if args.get(1).map(String::as_str) == Some("--sync-client") {
         return sync_client(&args[2], &args[3], &args[4]).await;
     }
+    if args.get(1).map(String::as_str) == Some("--idle-streams") {
+        return feed::idle_streams_child(&args[2], &args[3]).await;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let opts = Options { quick };
     // `PRAXIS_BENCH_ONLY=location,sync` runs some sections (all by default).
@@ -116,6 +121,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if on("live") {
         metrics.extend(live_benchmarks(&backends, &opts).await?);
+    }
+    if on("feed") {
+        metrics.extend(feed::idle_streams(&opts).await?);
+        metrics.extend(feed::policy_fan_out(&backends, &opts).await?);
     }
     if on("push") {
         for backend in &backends {

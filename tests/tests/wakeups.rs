@@ -186,6 +186,14 @@ async fn one_wakeup_per_device_per_burst(backend: Backend) {
         assert!(!text.contains(secret), "a wake-up carried personal data");
     }
     assert_eq!(bodies[0]["notification"]["type"], "praxis.sync");
+    // A change the phone pushes wakes the tablet, not the phone (it has
+    // the change already).
+    s.push_visit(&phone, "0f6d2a57-3c1e-4b7a-9e55-2d8c4b1a9f30", 1, "Insulin")
+        .await;
+    pass_window(&s);
+    gateway.until(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pushkeys(&gateway.seen()[2..]), ["apns-token-tablet-2"]);
     // The phone signs out: only the tablet is woken by the next change.
     let r = s
         .send("DELETE", "/v1/sessions/current", Some(&phone), None)
@@ -193,9 +201,9 @@ async fn one_wakeup_per_device_per_burst(backend: Backend) {
     assert_eq!(r.status, 204);
     push(&s, &u, 6).await;
     pass_window(&s);
-    gateway.until(3).await;
+    gateway.until(4).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(pushkeys(&gateway.seen()[2..]), ["apns-token-tablet-2"]);
+    assert_eq!(pushkeys(&gateway.seen()[3..]), ["apns-token-tablet-2"]);
     // A server-authored change (a colleague's card, a policy) wakes too;
     // the tablet turns wake-ups off: nothing more.
     let r = s
@@ -205,14 +213,14 @@ async fn one_wakeup_per_device_per_burst(backend: Backend) {
     push(&s, &u, 7).await;
     pass_window(&s);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(gateway.seen().len(), 3);
+    assert_eq!(gateway.seen().len(), 4);
     // A token the gateway rejects (the app was uninstalled) is forgotten.
     let (last, _) = s.login(&u.email, &u.password).await;
     register_token(&s, &last, "fcm", "fcm-token-uninstalled").await;
     gateway.set(Mode::Reject);
     push(&s, &u, 8).await;
     pass_window(&s);
-    gateway.until(4).await;
+    gateway.until(5).await;
     let start = Instant::now();
     while s.count("SELECT COUNT(*) FROM push_tokens").await > 0 {
         assert!(
@@ -248,7 +256,9 @@ async fn failing_gateways_are_retried_then_dropped_and_never_slow_pushes(backend
         return;
     };
     let u = s.user("retried").await;
-    register_token(&s, &u.access, "fcm", "fcm-token-retried").await;
+    // The tablet is woken for what the user's other sign-in pushes.
+    let (tablet, _) = s.login(&u.email, &u.password).await;
+    register_token(&s, &tablet, "fcm", "fcm-token-retried").await;
     gateway.set(Mode::Fail);
     push(&s, &u, 1).await;
     // Each failure waits longer; the server's clock is moved past each

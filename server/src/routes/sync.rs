@@ -100,7 +100,14 @@ async fn push(
     .map_err(|_| AppError::new(praxis_protocol::ErrorCode::Internal))?;
     let results = state
         .store()
-        .push(caller.user_id, &req.client_id, &mutations, &pre, now)
+        .push(
+            caller.user_id,
+            caller.family_id,
+            &req.client_id,
+            &mutations,
+            &pre,
+            now,
+        )
         .await?;
     tracing::info!(user_id = %caller.user_id, mutations = mutations.len(), "sync push");
     Ok(Json(PushResponse { results }))

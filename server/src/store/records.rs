@@ -130,7 +130,7 @@ pub(in crate::store) async fn publish(
         .ok_or(StoreError::Decode("scope sequence"))?
         .i64(0)?;
     crate::store::vault::note(tx, Change::Scope(user, seq))?;
-    crate::store::wakeups::enqueue(tx, user, now).await?;
+    crate::store::wakeups::enqueue(tx, user, None, now).await?;
     tx.execute(
         RECORD_UPSERT,
         vec![

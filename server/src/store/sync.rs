@@ -39,10 +39,13 @@ impl Store {
     /// ([`sync::decide`]), write what the decision says ([`Batch::apply`]),
     /// and keep the answer for a replay. `pre` holds the refusals found by
     /// [`sync::precheck`] before the transaction (field validation, the
-    /// costly part, never runs under the write lock).
+    /// costly part, never runs under the write lock). `origin` is the
+    /// pushing sign-in (its token family): the account's other devices are
+    /// woken for the changes, it is not.
     pub async fn push(
         &self,
         user: Uuid,
+        origin: Uuid,
         client_id: &str,
         mutations: &[Mutation],
         pre: &sync::Prechecked,
@@ -63,6 +66,7 @@ impl Store {
         let mut answered = answers_given(&mut *tx, user, client_id, mutations).await?;
         let mut batch = Batch {
             user,
+            origin,
             scope: &scope,
             now,
             last_seq: None,
@@ -272,6 +276,8 @@ async fn stored_record(
 /// The state one push carries from mutation to mutation.
 struct Batch<'a> {
     user: Uuid,
+    /// The sign-in that pushed (not woken for its own changes).
+    origin: Uuid,
     scope: &'a str,
     now: DateTime<Utc>,
     /// The scope's sequence: taken (and its row locked) at the first
@@ -415,7 +421,7 @@ impl Batch<'_> {
         }
         if let Some(seq) = self.last_seq {
             crate::store::vault::note(tx, crate::store::Change::Scope(self.user, seq))?;
-            crate::store::wakeups::enqueue(tx, self.user, self.now).await?;
+            crate::store::wakeups::enqueue(tx, self.user, Some(self.origin), self.now).await?;
         }
         if self.sharing_consent_changed {
             crate::store::privacy::sharing::close_shares_if_gated(tx, self.user).await?;

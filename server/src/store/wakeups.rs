@@ -2,7 +2,8 @@
 //! and the outbox of wake-ups the notifier (`crate::push`) delivers.
 //!
 //! A change to a scope enqueues, in its own transaction, one wake-up per
-//! sign-in of the scope's owner that registered a token ([`enqueue`]);
+//! sign-in of the scope's owner that registered a token, except the
+//! sign-in whose push made the change ([`enqueue`]);
 //! while one waits, further changes only count into it, so a burst
 //! becomes one wake-up. The notifier takes due rows under a lease (a
 //! compare-and-set on `due_at`, so replicas never send the same row
@@ -46,15 +47,23 @@ fn context(family: Uuid) -> String {
 
 /// Enqueues a wake-up for every sign-in of `user` with a push token (the
 /// notifier sends it once the coalescing window after `now` has passed);
-/// one already waiting counts the change.
+/// one already waiting counts the change. `origin` is the sign-in that
+/// made the change, if a device did: it has the change already and is
+/// not woken for it (the server's own changes pass `None`).
 pub(in crate::store) async fn enqueue(
     tx: &mut dyn Tx,
     user: Uuid,
+    origin: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    const OUTBOX_ENQUEUE: &str = "INSERT INTO push_outbox (family_id, due_at, attempts, changes) SELECT family_id, ?2, 0, 1 FROM push_tokens WHERE user_id = ?1 ON CONFLICT (family_id) DO UPDATE SET changes = push_outbox.changes + 1";
-    tx.execute(OUTBOX_ENQUEUE, vec![user.into(), ms(now).into()])
-        .await?;
+    const OUTBOX_ENQUEUE: &str = "INSERT INTO push_outbox (family_id, due_at, attempts, changes) SELECT family_id, ?2, 0, 1 FROM push_tokens WHERE user_id = ?1 AND family_id <> ?3 ON CONFLICT (family_id) DO UPDATE SET changes = push_outbox.changes + 1";
+    // No sign-in has the nil id: with no origin, every one is woken.
+    let origin = origin.unwrap_or(Uuid::nil());
+    tx.execute(
+        OUTBOX_ENQUEUE,
+        vec![user.into(), ms(now).into(), origin.into()],
+    )
+    .await?;
     Ok(())
 }
 

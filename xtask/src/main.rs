@@ -4,12 +4,15 @@
 //!   PostgreSQL suite when `PRAXIS_TEST_DATABASE_URL` is set or a local
 //!   server answers at the default test URL, and a loud notice when it is
 //!   skipped.
-//!   Then the Kotlin bindings on the JVM (Maven, JNA, a real server).
+//!   Then the server against its OpenAPI document (`api-fuzz`), and the
+//!   Kotlin bindings on the JVM (Maven, JNA, a real server).
 //!   With `--shifted-clock`, the same tests (less doc tests) run under
 //!   libfaketime with the clock a year ahead, so none depends on the date.
 //! * `bindings [--debug]`: Kotlin and Swift bindings generated from the
 //!   release (or debug) `praxis-ffi` cdylib into `target/bindings/`.
 //! * `swift`: the iOS XCFramework (macOS only).
+//! * `api-fuzz`: Schemathesis generates requests from the OpenAPI document
+//!   against a real server on each backend (see `api_fuzz.rs`).
 //! * `deps`: fails on an import cycle between the modules of a crate.
 //! * `bench [--quick]`: the benchmark report in `target/bench-report.md`
 //!   and `target/bench-report.json`.
@@ -19,6 +22,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod api_fuzz;
 mod deps;
 
 /// Where `xtask test` looks for PostgreSQL when nothing is configured
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("api-fuzz") => api_fuzz::run(postgres_url().as_deref()),
         Some("bindings") => bindings(!args[1..].iter().any(|a| a == "--debug")).map(drop),
         Some("swift") => swift(),
         Some("deps") => deps::check(
@@ -37,7 +42,9 @@ fn main() -> ExitCode {
             &["protocol", "core", "server", "bindings", "cli"],
         ),
         _ => {
-            eprintln!("usage: cargo xtask <test|deps|bindings [--debug]|swift|bench [--quick]>");
+            eprintln!(
+                "usage: cargo xtask <test|api-fuzz|deps|bindings [--debug]|swift|bench [--quick]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -117,6 +124,7 @@ fn test(args: &[String]) -> Result<()> {
     run(&mut cmd)?;
     // Doc tests (not covered by --all-targets).
     run(cargo().args(["test", "--workspace", "--doc"]))?;
+    api_fuzz::run(postgres.as_deref())?;
     kotlin_tests(None)
 }
 

@@ -44,6 +44,38 @@ pub(super) struct ChangesQuery {
     cursor: Option<String>,
 }
 
+/// One event of the stream, as the OpenAPI document describes it (the
+/// handler writes them through axum's `Event`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ChangeEvent {
+    /// What happened.
+    event: EventName,
+    /// JSON: `{"seq": n}` for `changes`, `{"reason": "..."}` for `end`,
+    /// `{}` otherwise.
+    data: String,
+}
+
+/// The events a stream sends.
+#[derive(Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum EventName {
+    Changes,
+    Privacy,
+    Heartbeat,
+    End,
+}
+
+impl EventName {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Changes => "changes",
+            Self::Privacy => "privacy",
+            Self::Heartbeat => "heartbeat",
+            Self::End => "end",
+        }
+    }
+}
+
 /// Why a stream ended (the `end` event's `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EndReason {
@@ -68,8 +100,8 @@ impl EndReason {
 #[utoipa::path(get, path = "/v1/sync/changes", tag = "sync", security(("bearer" = [])),
     params(ChangesQuery),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
-            description = "Server-Sent Events: `changes` {seq}, `privacy` {}, `heartbeat` {}, then `end` {reason: signed_out | token_expired | account_erased | shutting_down}"),
+        (status = 200, content_type = "text/event-stream", body = ChangeEvent,
+            description = "Server-Sent Events, each as described: `changes` {seq}, `privacy` {}, `heartbeat` {}, then `end` {reason: signed_out | token_expired | account_erased | shutting_down}"),
         (status = 400, description = "validation_failed (cursor)", body = Problem),
         (status = 410, description = "resync_required (a cursor of another epoch or from the future), account_erased", body = Problem),
         (status = 429, description = "rate_limited: the account holds the most streams allowed, with Retry-After", body = Problem),
@@ -125,12 +157,12 @@ async fn changes(
 
 fn changes_event(seq: i64) -> Event {
     Event::default()
-        .event("changes")
+        .event(EventName::Changes.as_str())
         .data(format!("{{\"seq\":{seq}}}"))
 }
 
-fn empty(name: &'static str) -> Event {
-    Event::default().event(name).data("{}")
+fn empty(name: EventName) -> Event {
+    Event::default().event(name.as_str()).data("{}")
 }
 
 /// One open stream.
@@ -178,7 +210,7 @@ impl Live {
                     if self.state.now() >= self.caller.expires_at {
                         self.end(EndReason::TokenExpired);
                     } else {
-                        self.queue.push_back(empty("heartbeat"));
+                        self.queue.push_back(empty(EventName::Heartbeat));
                     }
                 }
             }
@@ -198,7 +230,7 @@ impl Live {
             self.queue.push_back(changes_event(now.seq));
         }
         if now.privacy != before.privacy {
-            self.queue.push_back(empty("privacy"));
+            self.queue.push_back(empty(EventName::Privacy));
         }
     }
 
@@ -209,7 +241,7 @@ impl Live {
             return;
         }
         if now.privacy != before.privacy {
-            self.queue.push_back(empty("privacy"));
+            self.queue.push_back(empty(EventName::Privacy));
         }
         if now.resync != before.resync {
             // Notes may have been lost: the sequence, and the token, are
@@ -249,7 +281,7 @@ impl Live {
         tracing::info!(user_id = %self.caller.user_id, reason = reason.as_str(), "change stream ended");
         self.queue.push_back(
             Event::default()
-                .event("end")
+                .event(EventName::End.as_str())
                 .data(format!("{{\"reason\":\"{}\"}}", reason.as_str())),
         );
         self.ended = true;

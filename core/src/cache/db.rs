@@ -617,10 +617,12 @@ impl std::fmt::Debug for CacheTx<'_> {
     }
 }
 
+/// A record's row as stored; the format number is range-checked when the
+/// row is decoded (an edited file can hold any integer there).
 type RawRow = (
     String,
     i64,
-    u32,
+    i64,
     Vec<u8>,
     Option<i64>,
     bool,
@@ -763,6 +765,7 @@ impl CacheTx<'_> {
         let integrity = || Error::Integrity {
             collection: collection.to_owned(),
         };
+        let fmt = u32::try_from(fmt).map_err(|_| integrity())?;
         let plaintext = self
             .ring
             .get(generation, collection)?

@@ -619,6 +619,17 @@ impl TestServer {
         r.json()["code"].as_str().expect("code").to_owned()
     }
 
+    /// `PATCH /v1/orgs/{org}/location-policy` with `body`, as `token`.
+    pub async fn patch_location_policy(&self, token: &str, org: &str, body: &Value) -> Resp {
+        self.send(
+            "PATCH",
+            &format!("/v1/orgs/{org}/location-policy"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
     /// The member joins `org` with a fresh code from its admin.
     pub async fn add_member(&self, admin_token: &str, member_token: &str, org: &str) {
         let code = self.join_code(admin_token, org).await;

@@ -142,12 +142,7 @@ async fn server_authored_and_privacy_changes_are_signalled(s: TestServer) {
     // The admin switches location sharing on: a policy record lands in
     // the member's scope.
     let r = s
-        .send(
-            "PATCH",
-            &format!("/v1/orgs/{org}/location-policy"),
-            Some(&admin.access),
-            Some(&json!({"location_sharing": true})),
-        )
+        .patch_location_policy(&admin.access, &org, &json!({"location_sharing": true}))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     stream.expect("changes").await;

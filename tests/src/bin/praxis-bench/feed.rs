@@ -215,12 +215,7 @@ pub async fn policy_fan_out(backends: &[Backend], opts: &Options) -> anyhow::Res
         tokio::time::sleep(Duration::from_millis(200)).await;
         let start = Instant::now();
         let r = server
-            .send(
-                "PATCH",
-                &format!("/v1/orgs/{org}/location-policy"),
-                Some(&admin.access),
-                Some(&json!({"location_sharing": true})),
-            )
+            .patch_location_policy(&admin.access, &org, &json!({"location_sharing": true}))
             .await;
         anyhow::ensure!(r.status == 200, "policy change: {}", r.status);
         let answered = start.elapsed();

@@ -183,6 +183,15 @@ impl Store {
             ],
         )
         .await?;
+        let members = tx.query(MEMBERS_LOCATION, vec![org.into()]).await?;
+        for m in &members {
+            let user = m.uuid(0)?;
+            publish_member_policy(&mut *tx, org, user, now).await?;
+            close_shares_if_gated(&mut *tx, user).await?;
+        }
+        // The audit chain's head last, after the members' scopes: a push
+        // takes its scope and then the head (a consent change is
+        // audited), so the other order deadlocked with it on PostgreSQL.
         crate::store::audit::append(
             &mut *tx,
             &crate::store::audit::Event::org(
@@ -194,12 +203,6 @@ impl Store {
             now,
         )
         .await?;
-        let members = tx.query(MEMBERS_LOCATION, vec![org.into()]).await?;
-        for m in &members {
-            let user = m.uuid(0)?;
-            publish_member_policy(&mut *tx, org, user, now).await?;
-            close_shares_if_gated(&mut *tx, user).await?;
-        }
         tx.commit().await?;
         Ok(policy)
     }

@@ -66,6 +66,10 @@ impl PraxisClient {
             spki_pins: pins(config.spki_pins)?,
             ..HttpConfig::default()
         };
+        core.device = praxis_core::DeviceLabel {
+            name: config.device_name,
+            platform: config.platform,
+        };
         let inner = praxis_core::PraxisClient::open(core).await?;
         Ok(Arc::new(Self { inner }))
     }

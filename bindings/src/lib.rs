@@ -11,6 +11,7 @@ uniffi::setup_scaffolding!();
 
 mod client;
 mod contacts;
+mod devices;
 mod error;
 mod keys;
 mod listeners;
@@ -20,6 +21,7 @@ mod types;
 
 pub use client::PraxisClient;
 pub use contacts::*;
+pub use devices::*;
 pub use error::PraxisError;
 pub use keys::{KeyProvider, Logger};
 pub use listeners::{SessionListener, SyncListener, TaskHandle};

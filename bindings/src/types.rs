@@ -17,6 +17,12 @@ pub struct ClientConfig {
     /// SHA-256 hashes of the server keys to pin (SPKI); empty: no pinning.
     #[uniffi(default = [])]
     pub spki_pins: Vec<Vec<u8>>,
+    /// This device's name in the user's list of signed-in devices.
+    #[uniffi(default = None)]
+    pub device_name: Option<String>,
+    /// The kind of device.
+    #[uniffi(default = None)]
+    pub platform: Option<praxis_core::protocol::Platform>,
 }
 
 /// Whether someone is signed in on this device.
@@ -31,6 +37,9 @@ pub enum SessionState {
     },
     /// The server ended the session; ask the user to sign in again.
     NeedsReLogin,
+    /// Signed out from another device with a wipe: this device's copy of
+    /// the user's data was deleted; say so and ask for a new sign-in.
+    Wiped,
 }
 
 impl From<praxis_core::SessionState> for SessionState {
@@ -41,6 +50,7 @@ impl From<praxis_core::SessionState> for SessionState {
                 user_id: user_id.to_string(),
             },
             praxis_core::SessionState::NeedsReLogin => Self::NeedsReLogin,
+            praxis_core::SessionState::Wiped => Self::Wiped,
         }
     }
 }

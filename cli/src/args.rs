@@ -228,6 +228,23 @@ pub(crate) enum AccountCommand {
     },
     /// The security events recorded about your account.
     Audit,
+    /// Your signed-in devices (the one in use is marked `*`).
+    Sessions,
+    /// Sign a device out: an id from `praxis account sessions`, or every
+    /// other device with --others. With --wipe the device also deletes
+    /// your data on it when it next goes online (asks for your password,
+    /// or PRAXIS_PASSWORD): for a lost or stolen phone.
+    SignOut {
+        /// The session to end.
+        #[arg(required_unless_present = "others", conflicts_with = "others")]
+        id: Option<uuid::Uuid>,
+        /// Every device but this one.
+        #[arg(long)]
+        others: bool,
+        /// Also make the device delete your data on it.
+        #[arg(long)]
+        wipe: bool,
+    },
     /// Erase your account and everything about you (asks for your password,
     /// or PRAXIS_PASSWORD). Your other devices wipe themselves at their next
     /// contact; colleagues holding your card lose it.

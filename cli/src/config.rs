@@ -79,10 +79,13 @@ pub(crate) async fn open(cli: &Cli) -> Result<Arc<PraxisClient>, Error> {
     let file = file_config(cli)?;
     let passphrase = secret("PRAXIS_PASSPHRASE", "Passphrase for the local data: ")?;
     let provider: Arc<dyn KeyProvider> = Arc::new(PassphraseKeyProvider::new(passphrase)?);
-    PraxisClient::open(ClientConfig::new(
-        server_url(cli, &file),
-        data_dir(cli, &file)?,
-        provider,
-    ))
-    .await
+    let mut config = ClientConfig::new(server_url(cli, &file), data_dir(cli, &file)?, provider);
+    // Shown in the user's list of signed-in devices.
+    config.device = praxis_core::DeviceLabel {
+        name: std::env::var("PRAXIS_DEVICE_NAME")
+            .ok()
+            .filter(|n| !n.trim().is_empty()),
+        platform: Some(praxis_core::protocol::Platform::Cli),
+    };
+    PraxisClient::open(config).await
 }

@@ -404,6 +404,25 @@ impl Out {
         self.print(&human, serde_json::to_value(list).unwrap_or(Value::Null));
     }
 
+    pub(crate) fn sessions(&self, list: &[praxis_core::protocol::SessionInfo]) {
+        let human = list
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}  {}  {}  signed in {}, last used {}",
+                    if s.current { "*" } else { " " },
+                    s.id,
+                    s.platform.map_or("-", |p| p.as_str()),
+                    s.device_name.as_deref().unwrap_or("(unnamed)"),
+                    s.created_at.format("%Y-%m-%d %H:%M"),
+                    s.last_used_at.format("%Y-%m-%d %H:%M"),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(&human, serde_json::to_value(list).unwrap_or(Value::Null));
+    }
+
     pub(crate) fn holders(&self, list: &[Holder]) {
         let human = list
             .iter()
@@ -560,6 +579,7 @@ fn advice(e: &Error) -> String {
             },
         Error::InvalidInput { field, reason } => format!("Invalid {field}: {reason}."),
         Error::AccountErased => "This account was erased; the data on this device was wiped.".into(),
+        Error::DeviceWiped => "This device was signed out from another device and its data was wiped; sign in again.".into(),
         Error::Restricted => "Your account is restricted: nothing is changed until you lift it (`praxis account restrict off`).".into(),
         Error::Closed { purpose, reason } => match reason {
                 Closed::PolicyDisabled => format!(

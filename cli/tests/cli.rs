@@ -878,3 +878,110 @@ async fn sync_watch_follows_another_devices_changes() {
     let listed = desk.json(&["appointments", "list"], None).await;
     assert_eq!(listed[0]["title"], "Seen from the desk");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_phone_is_signed_out_and_wiped_from_the_laptop() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let phone = Run {
+        server: &url,
+        dir: d1.path(),
+        passphrase: "phone passphrase",
+    };
+    let laptop = Run {
+        server: &url,
+        dir: d2.path(),
+        passphrase: "laptop passphrase",
+    };
+    let p = person("clisessions");
+    let pw = p["password"].as_str();
+    register(&phone, &p).await;
+    let o = phone
+        .praxis_env(
+            &["login", "--email", p["email"].as_str().expect("e")],
+            pw,
+            &[("PRAXIS_DEVICE_NAME", "Work phone")],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    login(&laptop, &p).await;
+    phone
+        .json(
+            &[
+                "appointments",
+                "add",
+                "--title",
+                "Lost-phone visit",
+                "--start",
+                "2030-01-01T09:00:00+01:00",
+            ],
+            None,
+        )
+        .await;
+    phone.json(&["sync"], None).await;
+
+    let list = laptop.json(&["account", "sessions"], None).await;
+    let list = list.as_array().expect("sessions");
+    assert_eq!(list.len(), 2, "{list:?}");
+    let lost = list.iter().find(|s| s["current"] == false).expect("phone");
+    assert_eq!(lost["device_name"], "Work phone");
+    assert_eq!(lost["platform"], "cli");
+    let id = lost["id"].as_str().expect("id");
+    let human = laptop.praxis(&["account", "sessions"], None).await;
+    assert!(String::from_utf8_lossy(&human.stdout).contains("Work phone"));
+
+    // Neither an id nor --others; both; a wrong password for the wipe.
+    assert_eq!(
+        code(&laptop.praxis(&["account", "sign-out"], None).await),
+        2
+    );
+    assert_eq!(
+        code(
+            &laptop
+                .praxis(&["account", "sign-out", id, "--others"], None)
+                .await
+        ),
+        2
+    );
+    let o = laptop
+        .praxis(
+            &["account", "sign-out", id, "--wipe"],
+            Some("not-the-password"),
+        )
+        .await;
+    assert_eq!(code(&o), 3);
+    laptop
+        .json(&["account", "sign-out", id, "--wipe"], pw)
+        .await;
+
+    // The phone learns it at its next contact: signed out, data gone.
+    let o = phone.praxis(&["sync"], None).await;
+    assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("wiped"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(code(&phone.praxis(&["whoami"], None).await), 3);
+    let mut bytes = Vec::new();
+    for e in std::fs::read_dir(d1.path()).expect("dir") {
+        bytes.extend(std::fs::read(e.expect("e").path()).expect("read"));
+    }
+    assert!(
+        !bytes.windows(16).any(|w| w == b"Lost-phone visit"),
+        "the visit is still on the phone"
+    );
+    // The laptop goes on, and can end all others (none left).
+    laptop.json(&["sync"], None).await;
+    laptop
+        .json(&["account", "sign-out", "--others"], None)
+        .await;
+    let list = laptop.json(&["account", "sessions"], None).await;
+    assert_eq!(list.as_array().expect("sessions").len(), 1);
+}

@@ -408,6 +408,19 @@ async fn every_subcommand_in_one_working_day() {
     let o = chloe_tablet.praxis(&["sync"], None).await;
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("erased"), "{}", stderr(&o));
+    // Bruno's laptop is lost: his phone lists his devices and signs the
+    // others out with a wipe; the laptop hears it at its next contact.
+    let list = bruno.json(&["account", "sessions"], None).await;
+    assert_eq!(list.as_array().expect("sessions").len(), 2, "{list}");
+    bruno
+        .json(
+            &["account", "sign-out", "--others", "--wipe"],
+            pb["password"].as_str(),
+        )
+        .await;
+    let o = bruno_laptop.praxis(&["sync"], None).await;
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("wiped"), "{}", stderr(&o));
     bruno.json(&["logout"], None).await;
     assert_eq!(code(&bruno.praxis(&["sync"], None).await), 3);
 

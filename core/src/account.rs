@@ -34,6 +34,7 @@ pub struct Account {
     pub(crate) session: Arc<Session>,
     pub(crate) cache: Arc<Cache>,
     pub(crate) log: Log,
+    pub(crate) device: crate::devices::DeviceLabel,
 }
 
 type NoBody = ();
@@ -65,6 +66,8 @@ impl Account {
         let req = LoginRequest {
             email: email.to_owned(),
             password: password.to_owned(),
+            device_name: self.device.name.clone(),
+            platform: self.device.platform,
         };
         let api = self.session.api();
         let t: TokenResponse = api

@@ -9,6 +9,7 @@ use crate::cache::{Cache, KeyProvider, RecordMeta, blocking};
 use crate::clock::{Clock, ServerClock, SystemClock};
 use crate::consent::Consents;
 use crate::contacts::Contacts;
+use crate::devices::{DeviceLabel, Devices};
 use crate::http::{Api, HttpConfig};
 use crate::location::Location;
 use crate::log::{Log, Logger};
@@ -35,6 +36,9 @@ pub struct ClientConfig {
     pub http: HttpConfig,
     /// Time source (tests inject one).
     pub clock: Arc<dyn Clock>,
+    /// What this device says about itself at login (its name and kind,
+    /// shown in the user's list of signed-in devices).
+    pub device: DeviceLabel,
 }
 
 impl ClientConfig {
@@ -51,6 +55,7 @@ impl ClientConfig {
             logger: None,
             http: HttpConfig::default(),
             clock: Arc::new(SystemClock),
+            device: DeviceLabel::default(),
         }
     }
 }
@@ -59,6 +64,7 @@ impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig")
             .field("http", &self.http)
+            .field("device", &self.device)
             .finish_non_exhaustive()
     }
 }
@@ -133,6 +139,7 @@ impl PraxisClient {
                 session,
                 cache: Arc::clone(&cache),
                 log,
+                device: config.device.clone(),
             },
             cache,
             sync,
@@ -152,6 +159,14 @@ impl PraxisClient {
     /// The account capability.
     pub fn account(&self) -> &Account {
         &self.account
+    }
+
+    /// The devices capability (signed-in devices, remote sign-out and wipe).
+    pub fn devices(&self) -> Devices {
+        Devices {
+            session: Arc::clone(&self.account.session),
+            account: self.account.clone(),
+        }
     }
 
     /// The sync engine (`sync_now`, status).

@@ -91,6 +91,11 @@ pub enum Error {
     /// ended and this device's copy of the user's data was wiped.
     #[error("the account was erased")]
     AccountErased,
+    /// The user signed this device out from another one and asked for a
+    /// wipe: the session ended and this device's copy of the user's data
+    /// was wiped.
+    #[error("this device was signed out and wiped from another device")]
+    DeviceWiped,
     /// Processing of the account is restricted (GDPR Art. 18): its data
     /// is kept but not changed; only consent can still be withdrawn.
     #[error("the account is restricted")]
@@ -209,7 +214,7 @@ impl Error {
                 reason: (*reason).to_owned(),
             },
             Self::Network(n) => ErrorKind::Network(*n),
-            Self::NotSignedIn | Self::SessionExpired | Self::AccountErased => {
+            Self::NotSignedIn | Self::SessionExpired | Self::AccountErased | Self::DeviceWiped => {
                 ErrorKind::Unauthorized
             }
             Self::Closed { purpose, reason } => match reason {
@@ -240,7 +245,9 @@ fn api_kind(
     let field = || field.unwrap_or_default().to_owned();
     match code {
         ErrorCode::InvalidCredentials => ErrorKind::InvalidCredentials,
-        ErrorCode::Unauthorized | ErrorCode::AccountErased => ErrorKind::Unauthorized,
+        ErrorCode::Unauthorized | ErrorCode::AccountErased | ErrorCode::SessionWiped => {
+            ErrorKind::Unauthorized
+        }
         ErrorCode::Forbidden => ErrorKind::Forbidden,
         ErrorCode::NotFound => ErrorKind::NotFound,
         ErrorCode::RateLimited => ErrorKind::RateLimited {
@@ -380,6 +387,7 @@ mod tests {
         );
         assert_eq!(Error::SessionExpired.kind(), ErrorKind::Unauthorized);
         assert_eq!(Error::AccountErased.kind(), ErrorKind::Unauthorized);
+        assert_eq!(Error::DeviceWiped.kind(), ErrorKind::Unauthorized);
         assert_eq!(
             Error::Network(NetworkError::Timeout).kind(),
             ErrorKind::Network(NetworkError::Timeout)

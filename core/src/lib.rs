@@ -31,6 +31,7 @@ mod client;
 pub mod clock;
 pub mod consent;
 pub mod contacts;
+pub mod devices;
 mod error;
 pub mod export;
 pub mod http;
@@ -48,6 +49,7 @@ pub use appointments::{
 pub use client::{CACHE_FILE, ClientConfig, PraxisClient};
 pub use consent::{ConsentStatus, Consents};
 pub use contacts::{Contact, Contacts};
+pub use devices::{DeviceLabel, Devices};
 pub use error::{Error, ErrorKind, NetworkError, Result};
 pub use location::{Fix, FixSource, Location, LocationPermission, Route, VisitEvent, VisitKind};
 pub use log::{LogLevel, Logger};

@@ -43,6 +43,10 @@ pub enum SessionState {
     /// The server ended the session (revoked, expired, reused token):
     /// the app should ask the user to sign in again.
     NeedsReLogin,
+    /// The user signed this device out from another one and asked for a
+    /// wipe: the user's data on this device was deleted. The app says so
+    /// and asks for a new sign-in.
+    Wiped,
 }
 
 /// Tokens as stored in the cache.
@@ -64,7 +68,7 @@ praxis_protocol::redacted_debug!(Tokens {
 });
 
 impl Tokens {
-    /// The tokens of a new sign-in (a new session id) or, with
+    /// The tokens of a new sign-in (the server's session id) or, with
     /// `session_id`, of a refresh within it.
     pub(crate) fn from_response(
         user_id: Uuid,
@@ -75,7 +79,7 @@ impl Tokens {
         let life = Duration::seconds(i64::try_from(t.expires_in).unwrap_or(0));
         Self {
             user_id,
-            session_id: session_id.unwrap_or_else(Uuid::new_v4),
+            session_id: session_id.unwrap_or(t.session_id),
             access_token: t.access_token,
             refresh_token: t.refresh_token,
             access_expires_at: now + life,
@@ -123,6 +127,11 @@ impl Session {
 
     pub(crate) fn api(&self) -> &Api {
         &self.api
+    }
+
+    /// The server's id of this sign-in, when signed in.
+    pub(crate) async fn session_id(&self) -> Option<Uuid> {
+        self.tokens.lock().await.as_ref().map(|t| t.session_id)
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
@@ -212,6 +221,13 @@ impl Session {
                 drop(guard);
                 Err(Error::AccountErased)
             }
+            Err(Error::Api {
+                code: ErrorCode::SessionWiped,
+                ..
+            }) => {
+                drop(guard);
+                Err(Error::DeviceWiped)
+            }
             Err(Error::Api { status: 401, .. }) => {
                 self.persist(None).await?;
                 *guard = None;
@@ -233,21 +249,54 @@ impl Session {
         Error::AccountErased
     }
 
-    /// Runs an authenticated call with one refresh-and-retry on `401`.
+    /// The user ended this session from another device and asked for a
+    /// wipe: forget the session (the app asks for a new sign-in) and wipe
+    /// the user's data from this device.
+    async fn wiped(&self) -> Error {
+        if self.end(false).await.is_ok() {
+            let _ = wipe(&self.cache, &self.log).await;
+            // Announced once the data is gone.
+            self.state.send_replace(SessionState::Wiped);
+            self.log
+                .warn("account", "signed out and wiped from another device");
+        }
+        Error::DeviceWiped
+    }
+
+    /// Runs an authenticated call with one refresh-and-retry on `401`; an
+    /// answer that the account was erased, or this session wiped, wipes
+    /// the device before it is returned.
     pub(crate) async fn authorized<R, F, Fut>(&self, call: F) -> Result<R>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<R>>,
     {
-        let token = match self.access_token().await {
-            Err(Error::AccountErased) => return Err(self.erased().await),
-            other => other?,
-        };
+        match self.authorized_once(call).await {
+            Err(
+                Error::AccountErased
+                | Error::Api {
+                    code: ErrorCode::AccountErased,
+                    ..
+                },
+            ) => Err(self.erased().await),
+            Err(
+                Error::DeviceWiped
+                | Error::Api {
+                    code: ErrorCode::SessionWiped,
+                    ..
+                },
+            ) => Err(self.wiped().await),
+            other => other,
+        }
+    }
+
+    async fn authorized_once<R, F, Fut>(&self, call: F) -> Result<R>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<R>>,
+    {
+        let token = self.access_token().await?;
         match call(token.clone()).await {
-            Err(Error::Api {
-                code: ErrorCode::AccountErased,
-                ..
-            }) => Err(self.erased().await),
             Err(Error::Api {
                 status: 401,
                 code: ErrorCode::Unauthorized,
@@ -255,7 +304,11 @@ impl Session {
             }) => {
                 let fresh = self.refresh(&token).await?;
                 match call(fresh).await {
-                    Err(Error::Api { status: 401, .. }) => {
+                    Err(Error::Api {
+                        status: 401,
+                        code: ErrorCode::Unauthorized,
+                        ..
+                    }) => {
                         self.end(true).await?;
                         Err(Error::SessionExpired)
                     }

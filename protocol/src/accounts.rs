@@ -48,8 +48,15 @@ pub struct LoginRequest {
     pub email: String,
     /// Password.
     pub password: String,
+    /// A name for this device the user will recognise in their list of
+    /// sessions (e.g. "Pixel 8"); at most 100 characters. Sealed at rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// The kind of device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<crate::Platform>,
 }
-redacted_debug!(LoginRequest {});
+redacted_debug!(LoginRequest { platform });
 
 /// `POST /v1/sessions/refresh`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,8 +78,14 @@ pub struct TokenResponse {
     pub refresh_token: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// The session (signed-in device) these tokens belong to: the same
+    /// for every refresh within one login.
+    pub session_id: Uuid,
 }
-redacted_debug!(TokenResponse { expires_in });
+redacted_debug!(TokenResponse {
+    expires_in,
+    session_id
+});
 
 /// The account's profile, as `GET /v1/me` returns it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,8 +169,23 @@ mod tests {
             access_token: "marker-access".into(),
             refresh_token: "marker-refresh".into(),
             expires_in: 900,
+            session_id: Uuid::nil(),
         };
-        let out = format!("{req:?} {tokens:?}");
+        let login = LoginRequest {
+            email: "marker.email@example.org".into(),
+            password: "marker-password-456".into(),
+            device_name: Some("Marker Device".into()),
+            platform: Some(crate::Platform::Ios),
+        };
+        let session = crate::SessionInfo {
+            id: Uuid::nil(),
+            device_name: Some("Marker Device".into()),
+            platform: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            last_used_at: chrono::DateTime::UNIX_EPOCH,
+            current: true,
+        };
+        let out = format!("{req:?} {tokens:?} {login:?} {session:?}");
         for secret in [
             "marker.email",
             "marker-password",
@@ -167,6 +195,7 @@ mod tests {
             "1980",
             "marker-access",
             "marker-refresh",
+            "Marker Device",
         ] {
             assert!(!out.contains(secret), "{secret} leaked into {out}");
         }

@@ -22,6 +22,7 @@ pub mod location;
 mod orgs;
 pub mod privacy;
 mod problem;
+mod sessions;
 pub mod sync;
 
 pub use accounts::{
@@ -33,6 +34,7 @@ pub use orgs::{
     JoinOrgResponse, Member, Org, Role, UpdateMemberRequest, UpdateOrgRequest,
 };
 pub use problem::{ErrorCode, PROBLEM_CONTENT_TYPE, Problem};
+pub use sessions::{ChangePasswordRequest, Platform, SessionInfo, SessionList};
 
 /// Prefix of every versioned route.
 pub const API_PREFIX: &str = "/v1";

@@ -83,6 +83,9 @@ pub enum ErrorCode {
     ReauthRequired,
     /// The account was erased: the device must wipe its local data.
     AccountErased,
+    /// This session was ended from another device with "sign out and
+    /// wipe": the device must delete its local data, then sign in again.
+    SessionWiped,
     /// The request was not received (or not handled) in time.
     RequestTimeout,
     /// The server is not ready (e.g. its database is unreachable).
@@ -126,6 +129,7 @@ impl ErrorCode {
             Self::Blocked => "blocked",
             Self::ReauthRequired => "reauth_required",
             Self::AccountErased => "account_erased",
+            Self::SessionWiped => "session_wiped",
             Self::RequestTimeout => "request_timeout",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",

@@ -9,6 +9,9 @@
 //! * sync: tombstones and idempotency answers older than
 //!   [`TOMBSTONE_HORIZON_DAYS`] are pruned (a device offline longer does a
 //!   full resync);
+//! * sessions: expired access tokens, refresh tokens past their expiry,
+//!   and token families with none left or ended without a wipe to report
+//!   (in bounded batches);
 //! * abuse counters: login-throttle streaks past their 24-hour reset and
 //!   rate-limit windows older than a day are deleted, so anonymous traffic
 //!   leaves nothing behind for long; so are wake-ups still undelivered
@@ -45,6 +48,8 @@ pub struct Report {
     /// Login-throttle and rate-limit rows past their window, and stale
     /// wake-ups.
     pub counters: u64,
+    /// Expired tokens and ended token families.
+    pub sessions: u64,
 }
 
 /// Runs every retention job once.
@@ -61,6 +66,7 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         .store()
         .purge_erased_tokens(now - Duration::days(crate::store::ERASED_TOKEN_DAYS))
         .await?;
+    let sessions = state.store().purge_sessions(now).await?;
     state.prune_client_limits();
     let counters = state
         .store()
@@ -76,6 +82,7 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         tombstones,
         audit_entries,
         counters,
+        sessions,
     })
 }
 

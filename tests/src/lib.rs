@@ -763,6 +763,30 @@ impl TestServer {
         Some(bytes)
     }
 
+    /// Inserts `n` access tokens that expired long ago into a live
+    /// session (a retention job's work load).
+    pub async fn insert_expired_access_tokens(&self, n: i64) {
+        let (sqlite, pg) = ("randomblob(32)", "sha256(i::text::bytea)");
+        let sql = |hash: &str| {
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+                 INSERT INTO access_tokens (token_hash, family_id, user_id, expires_at) \
+                 SELECT {hash}, f.id, f.user_id, 0 FROM n, \
+                 (SELECT id, user_id FROM token_families WHERE revoked_at IS NULL LIMIT 1) f"
+            )
+        };
+        match &self.storage {
+            Storage::Sqlite { dir } => {
+                let conn =
+                    rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
+                conn.execute_batch(&sql(sqlite)).expect("insert");
+            }
+            Storage::Postgres { url, schema } => {
+                pg_exec(url, &format!("SET search_path = {schema}; {}", sql(pg))).await;
+            }
+        }
+    }
+
     /// Runs one SQL statement returning a single integer (counts).
     pub async fn count(&self, sql: &str) -> i64 {
         match &self.storage {

@@ -11,7 +11,8 @@
 //! * `former`: was a member, removed by the owner.
 //! * `outsider`: an account with no tie to the others.
 //! * `none`: no token; `revoked`: the member's token from a session that
-//!   logged out.
+//!   logged out. The member has one more session (`{session}`), on a
+//!   second device.
 //!
 //! Callers go from least to most privileged, so a row reads like what
 //! happens: e.g. `DELETE …/members/{member}` is refused to everyone until
@@ -32,7 +33,7 @@ const CALLERS: [&str; 7] = [
 ];
 
 /// `(method, path template, body, statuses by CALLERS)`. `{org}`, `{member}`,
-/// `{owner}`, `{share}` and `{code}` are filled from the world. Bodies of
+/// `{owner}`, `{share}`, `{code}` and `{session}` are filled from the world. Bodies of
 /// writes are chosen so a permitted caller's change is small and real.
 type Row = (&'static str, &'static str, Option<&'static str>, [u16; 7]);
 
@@ -152,6 +153,12 @@ const MATRIX: &[Row] = &[
         None,
         [401, 401, 404, 404, 404, 404, 404],
     ),
+    (
+        "DELETE",
+        "/v1/sessions/{session}",
+        None,
+        [401, 401, 404, 404, 204, 404, 404],
+    ),
 ];
 
 /// Everyone, their organisation, a join code, a live share and a card.
@@ -159,6 +166,7 @@ struct World {
     org: String,
     code: String,
     share: String,
+    session: String,
     users: Vec<(&'static str, Option<TestUser>)>,
 }
 
@@ -283,12 +291,27 @@ async fn world(s: &TestServer) -> World {
         .await,
         200,
     );
+    // The member's second device.
+    let session = ok(
+        &s.send(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&json!({"email": member.email, "password": member.password})),
+        )
+        .await,
+        200,
+    )["session_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
     let mut revoked_user = member.clone();
     revoked_user.access = revoked;
     World {
         org,
         code,
         share,
+        session,
         users: vec![
             ("none", None),
             ("revoked", Some(revoked_user)),
@@ -317,6 +340,7 @@ async fn every_caller_gets_the_expected_answer_and_refusals_change_nothing(s: Te
             .replace("{org}", &w.org)
             .replace("{code}", &w.code)
             .replace("{share}", &w.share)
+            .replace("{session}", &w.session)
             .replace("{member}", &user(&w, "member").id)
             .replace("{owner}", &user(&w, "owner").id);
         for (i, (caller, u)) in w.users.iter().enumerate() {

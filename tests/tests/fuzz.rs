@@ -289,7 +289,10 @@ async fn hostile_server(answer: Answer) -> String {
         .route(
             "/v1/sessions",
             axum::routing::post(|| async {
-                axum::Json(json!({"access_token": "a", "refresh_token": "r", "expires_in": 900}))
+                axum::Json(
+                    json!({"access_token": "a", "refresh_token": "r", "expires_in": 900,
+                    "session_id": "5b1c0c9e-8d43-4a51-9d0b-6f0e2f1c7a12"}),
+                )
             }),
         )
         .route(

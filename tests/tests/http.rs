@@ -170,6 +170,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/v1/me"),
     ("delete", "/v1/me"),
     ("post", "/v1/sessions/reauth"),
+    ("get", "/v1/sessions"),
+    ("delete", "/v1/sessions"),
+    ("delete", "/v1/sessions/{id}"),
     ("post", "/v1/orgs"),
     ("get", "/v1/orgs"),
     ("get", "/v1/orgs/{org_id}"),
@@ -246,7 +249,8 @@ async fn every_route_is_in_the_openapi_document(s: TestServer) {
                 .replace("{share_id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{owner_id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{holder_id}", &uuid::Uuid::new_v4().to_string())
-                .replace("{code_id}", "AAAA");
+                .replace("{code_id}", "AAAA")
+                .replace("{id}", &uuid::Uuid::new_v4().to_string());
             let r = s.send(&method.to_uppercase(), &concrete, None, None).await;
             assert!(
                 ![404, 405].contains(&r.status),

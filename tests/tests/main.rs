@@ -23,6 +23,7 @@ mod rectification;
 mod register;
 mod replicas;
 mod server_at_rest;
+mod sessions;
 mod slow_clients;
 mod sync_api;
 mod sync_crash;

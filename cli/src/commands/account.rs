@@ -58,6 +58,7 @@ pub(crate) async fn whoami(client: &PraxisClient, out: &Out) -> Result<(), Error
         }
         SessionState::SignedOut => Err(Error::NotSignedIn),
         SessionState::NeedsReLogin => Err(Error::SessionExpired),
+        SessionState::Wiped => Err(Error::DeviceWiped),
     }
 }
 
@@ -132,6 +133,37 @@ pub(crate) async fn run(
             );
         }
         AccountCommand::Audit => out.audit(&account.audit().await?),
+        AccountCommand::Sessions => out.sessions(&client.devices().sessions().await?),
+        AccountCommand::SignOut { id, others, wipe } => {
+            if wipe {
+                let password = secret("PRAXIS_PASSWORD", "Password: ")?;
+                account.reauthenticate(&password).await?;
+            }
+            let devices = client.devices();
+            match id {
+                Some(id) => devices.end_session(id, wipe).await?,
+                None if others => devices.end_other_sessions(wipe).await?,
+                None => {
+                    return Err(Error::InvalidInput {
+                        field: "account sign-out",
+                        reason: "give a session id or --others",
+                    });
+                }
+            }
+            let what = if others {
+                "Every other device"
+            } else {
+                "The device"
+            };
+            out.done(
+                &if wipe {
+                    format!("{what} is signed out and deletes your data at its next contact.")
+                } else {
+                    format!("{what} is signed out.")
+                },
+                serde_json::json!({ "ended": id.map(|i| i.to_string()).unwrap_or_else(|| "others".into()), "wipe": wipe }),
+            );
+        }
         AccountCommand::Delete { yes } => {
             if !yes {
                 return Err(Error::InvalidInput {

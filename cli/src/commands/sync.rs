@@ -100,6 +100,7 @@ fn outcome(client: &PraxisClient, state: SyncState) -> Result<(), Error> {
         _ if account.user_id().is_none() && account.state() == SessionState::SignedOut => {
             Err(Error::AccountErased)
         }
+        _ if account.state() == SessionState::Wiped => Err(Error::DeviceWiped),
         _ if account.user_id().is_none() => Err(Error::SessionExpired),
         _ => Err(Error::Protocol { status: 0 }),
     }

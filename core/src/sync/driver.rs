@@ -178,7 +178,8 @@ fn failure(e: &Error) -> Outcome {
         Error::Api { status: 401, .. }
         | Error::NotSignedIn
         | Error::SessionExpired
-        | Error::AccountErased => Outcome::Failed(Failure::Unauthorized),
+        | Error::AccountErased
+        | Error::DeviceWiped => Outcome::Failed(Failure::Unauthorized),
         Error::Api { .. } | Error::Protocol { .. } => Outcome::Failed(Failure::Server),
         _ => Outcome::Failed(Failure::Local),
     }

@@ -236,7 +236,9 @@ fn kind(e: &Error) -> &'static str {
         Error::Network(n) => n.as_str(),
         Error::Api { .. } => "refused",
         Error::Protocol { .. } => "protocol",
-        Error::NotSignedIn | Error::SessionExpired | Error::AccountErased => "unauthorized",
+        Error::NotSignedIn | Error::SessionExpired | Error::AccountErased | Error::DeviceWiped => {
+            "unauthorized"
+        }
         _ => "local",
     }
 }

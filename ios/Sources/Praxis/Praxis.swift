@@ -15,6 +15,8 @@ public enum SessionState: Sendable, Equatable {
     case signedOut
     case signedIn(userId: String)
     case needsReLogin
+    /// Signed out from another device with a wipe: this device's data was deleted.
+    case wiped
 }
 
 public enum PraxisError: Error, Sendable, Equatable {
@@ -68,6 +70,7 @@ private func publicState(_ s: PraxisFFI.SessionState) -> SessionState {
     case .signedOut: return .signedOut
     case let .signedIn(userId): return .signedIn(userId: userId)
     case .needsReLogin: return .needsReLogin
+    case .wiped: return .wiped
     }
 }
 
@@ -150,6 +153,44 @@ private final class SyncStatusListener: PraxisFFI.SyncListener, @unchecked Senda
     func onUpdate(status: PraxisFFI.SyncStatus) { continuation.yield(status) }
 }
 
+/// One signed-in device of the user; `current` is this one.
+public struct DeviceSession: Sendable, Equatable, CustomStringConvertible {
+    public let id: String
+    public let deviceName: String?
+    public let platform: Platform?
+    public let createdAt: Date
+    public let lastUsedAt: Date
+    public let current: Bool
+    public var description: String { "DeviceSession(id: \(id), current: \(current))" }
+}
+
+/// The user's signed-in devices. Ending one with `wipe: true` makes it
+/// delete the user's data at its next contact (a lost or stolen phone); a
+/// wipe needs `reauthenticate` within the five minutes before.
+public final class PraxisDevices: Sendable {
+    private let inner: Devices
+
+    init(_ inner: Devices) { self.inner = inner }
+
+    public func sessions() async throws -> [DeviceSession] {
+        try await mapped {
+            try await inner.sessions().map {
+                DeviceSession(id: $0.id, deviceName: $0.deviceName, platform: $0.platform,
+                              createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, current: $0.current)
+            }
+        }
+    }
+
+    /// Signs one device out; ending this device's own session is a logout.
+    public func endSession(id: String, wipe: Bool = false) async throws {
+        try await mapped { try await inner.endSession(id: id, wipe: wipe) }
+    }
+
+    public func endOtherSessions(wipe: Bool = false) async throws {
+        try await mapped { try await inner.endOtherSessions(wipe: wipe) }
+    }
+}
+
 /// The Praxis core on this device.
 public final class Praxis: Sendable {
     private let inner: PraxisClient
@@ -157,11 +198,12 @@ public final class Praxis: Sendable {
     private init(_ inner: PraxisClient) { self.inner = inner }
 
     public static func open(serverURL: URL, dataDirectory: URL, keyProvider: PraxisKeyProvider,
-                            requestTimeout: TimeInterval = 30) async throws -> Praxis {
+                            requestTimeout: TimeInterval = 30, deviceName: String? = nil) async throws -> Praxis {
         try await mapped {
             let ms = UInt64(max(requestTimeout, 0.001) * 1000)
             let config = ClientConfig(serverUrl: serverURL.absoluteString, dataDir: dataDirectory.path,
-                                      requestTimeoutMs: ms, spkiPins: [])
+                                      requestTimeoutMs: ms, spkiPins: [],
+                                      deviceName: deviceName, platform: .ios)
             return Praxis(try await PraxisClient.open(config: config, keyProvider: KeyProviderAdapter(keyProvider), logger: nil))
         }
     }
@@ -196,6 +238,9 @@ public final class Praxis: Sendable {
     }
 
     public func logout() async throws { try await mapped { try await inner.logout() } }
+
+    /// The user's signed-in devices, and remote sign-out and wipe.
+    public var devices: PraxisDevices { PraxisDevices(inner.devices()) }
 
     public func profile() async throws -> Profile { try await mapped { publicProfile(try await inner.profile()) } }
 

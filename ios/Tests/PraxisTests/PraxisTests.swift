@@ -162,6 +162,46 @@ final class PraxisTests: XCTestCase {
         }
     }
 
+    // Mirrors AccountTest.kt: a lost phone is signed out and wiped from the laptop.
+    func testLostPhoneIsSignedOutAndWipedFromTheLaptop() async throws {
+        let p = person("devices")
+        let phone = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider(),
+                                          deviceName: "iPhone Swift")
+        let laptop = try await Praxis.open(serverURL: server, dataDirectory: tempDir(),
+                                           keyProvider: MemoryKeyProvider(bytes: Data(repeating: 6, count: 32)),
+                                           deviceName: "Laptop")
+        _ = try await phone.register(email: p.email, password: p.password, fullName: "Swift Devices",
+                                     phone: "+33612345678", country: "FR", language: "fr-FR",
+                                     profession: "nurse", dateOfBirth: "1985-04-12")
+        _ = try await phone.login(email: p.email, password: p.password)
+        _ = try await laptop.login(email: p.email, password: p.password)
+        _ = try await phone.createAppointment(title: "Swift lost-phone visit", start: Date(), durationMin: 30,
+                                              latitude: 50.6365, longitude: 3.0635)
+        try await phone.syncNow()
+        let sessions = try await laptop.devices.sessions()
+        XCTAssertEqual(sessions.count, 2)
+        let lost = try XCTUnwrap(sessions.first { !$0.current })
+        XCTAssertEqual(lost.deviceName, "iPhone Swift")
+        XCTAssertEqual(lost.platform, .ios)
+        do {
+            try await laptop.devices.endSession(id: lost.id, wipe: true)
+            XCTFail("a wipe needs the password re-entered")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .conflict(code: "reauth_required"))
+        }
+        try await laptop.reauthenticate(password: p.password)
+        try await laptop.devices.endSession(id: lost.id, wipe: true)
+        do {
+            _ = try await phone.profile()
+            XCTFail("the phone is signed out")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .unauthorized)
+        }
+        XCTAssertEqual(phone.session, .wiped)
+        let left = try await phone.appointments()
+        XCTAssertTrue(left.isEmpty)
+    }
+
     // Mirrors ContactsTest.kt: an invitation connects two practitioners until revoked.
     func testInvitationConnectsWithChosenFieldsUntilRevoked() async throws {
         let alice = try await signedIn("alice", key: 21)

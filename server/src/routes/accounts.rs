@@ -17,7 +17,7 @@ use crate::auth::{password, throttle, tokens};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller};
 use crate::store::{
-    Event, NewSession, NewUser, ProfilePatch, RotateOutcome, StoreError, UserRecord,
+    DeviceLabel, Event, NewSession, NewUser, ProfilePatch, RotateOutcome, StoreError, UserRecord,
 };
 use crate::validate;
 
@@ -32,6 +32,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 const NAME_MAX: usize = 200;
+/// Longest device name a login may give.
+const DEVICE_NAME_MAX: usize = 100;
 
 /// Register an account.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = RegisterRequest,
@@ -182,7 +184,7 @@ async fn reauth(
 
 /// Whether the password was re-entered in this login within the last five
 /// minutes (`POST /v1/sessions/reauth`).
-async fn recently_reauthenticated(state: &AppState, caller: &Caller) -> AppResult<bool> {
+pub(super) async fn recently_reauthenticated(state: &AppState, caller: &Caller) -> AppResult<bool> {
     let now = state.now();
     Ok(state
         .store()
@@ -240,6 +242,7 @@ fn personal_inputs(email: &str, full_name: &str) -> Vec<String> {
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
+        (status = 400, description = "validation_failed (device_name) or malformed_json", body = Problem),
         (status = 401, description = "invalid_credentials", body = Problem),
         (status = 429, description = "rate_limited, with Retry-After", body = Problem),
         (status = 503, description = "unavailable: password hashing saturated, with Retry-After", body = Problem),
@@ -252,6 +255,14 @@ async fn login(
     // as an unknown one.
     let email =
         validate::email("email", &req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
+    let device = DeviceLabel {
+        name: req
+            .device_name
+            .as_deref()
+            .map(|n| validate::text("device_name", n, DEVICE_NAME_MAX))
+            .transpose()?,
+        platform: req.platform,
+    };
     let key = state.store().throttle_key(&email);
     let now = state.now();
     if let Some(wait) = reserve_attempt(&state, &key, now).await? {
@@ -282,10 +293,11 @@ async fn login(
         return Err(AppError::new(ErrorCode::InvalidCredentials));
     };
     state.store().clear_login_failures(&key).await?;
-    let (tokens, session) = new_tokens(&state);
+    let family_id = Uuid::new_v4();
+    let (tokens, session) = new_tokens(&state, family_id);
     state
         .store()
-        .create_session(user_id, Uuid::new_v4(), session, now)
+        .create_session(user_id, family_id, session, &device, now)
         .await?;
     state
         .store()
@@ -295,7 +307,7 @@ async fn login(
     Ok(Json(tokens))
 }
 
-fn new_tokens(state: &AppState) -> (TokenResponse, NewSession) {
+fn new_tokens(state: &AppState, session_id: Uuid) -> (TokenResponse, NewSession) {
     let now = state.now();
     let s = state.settings();
     let access = tokens::token(state.rng());
@@ -310,6 +322,7 @@ fn new_tokens(state: &AppState) -> (TokenResponse, NewSession) {
         access_token: access,
         refresh_token: refresh,
         expires_in: u64::try_from(s.access_ttl.num_seconds()).unwrap_or(0),
+        session_id,
     };
     (out, session)
 }
@@ -319,19 +332,24 @@ fn new_tokens(state: &AppState) -> (TokenResponse, NewSession) {
 #[utoipa::path(post, path = "/v1/sessions/refresh", tag = "sessions", request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "unknown, expired, revoked or reused token", body = Problem),
+        (status = 401, description = "unauthorized (unknown, expired, revoked or reused token), or session_wiped (ended from another device with a wipe: delete local data)", body = Problem),
+        (status = 410, description = "account_erased: delete local data", body = Problem),
     ))]
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    let (tokens, session) = new_tokens(&state);
+    let (mut tokens, session) = new_tokens(&state, Uuid::nil());
     match state
         .store()
         .rotate_refresh(&tokens::hash(&req.refresh_token), session, state.now())
         .await?
     {
-        RotateOutcome::Rotated { .. } => Ok(Json(tokens)),
+        RotateOutcome::Rotated { family_id, .. } => {
+            tokens.session_id = family_id;
+            Ok(Json(tokens))
+        }
+        RotateOutcome::Wiped => Err(AppError::new(ErrorCode::SessionWiped)),
         RotateOutcome::Reused { user_id } => {
             state
                 .store()

@@ -10,6 +10,7 @@ mod export;
 mod health;
 mod orgs;
 mod privacy;
+mod sessions;
 mod sync;
 
 pub(crate) use privacy::parse_policy_versions;
@@ -59,6 +60,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::routes())
         .merge(sync::routes())
         .merge(changes::routes())
+        .merge(sessions::routes())
         .merge(devices::routes())
         .merge(privacy::routes())
         .merge(contacts::routes())

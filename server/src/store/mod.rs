@@ -61,7 +61,7 @@ pub use orgs::{
     MAX_OPEN_JOIN_CODES, MAX_ORGS_PER_USER, MemberChange, MemberRecord, OrgView, RedeemOutcome,
 };
 pub use privacy::sharing::{MAX_LIVE_SHARES, PositionOutcome, ShareOutcome};
-pub use sessions::{NewSession, RotateOutcome};
+pub use sessions::{DeviceLabel, NewSession, PURGE_BATCH, RotateOutcome, SessionRow};
 pub use sync::PullPage;
 pub use vault::{KeyError, MasterKeys, Vault};
 pub use wakeups::{Delivery, Wakeup};

@@ -1,7 +1,9 @@
 //! Sessions: the login throttle (one row per blind email key, an attempt
 //! reserved under the row lock before the password is checked), token
 //! families, access and refresh tokens (SHA-256 hashes only) and refresh
-//! rotation with reuse detection.
+//! rotation with reuse detection; the caller's list of signed-in devices
+//! and ending one from another (with or without a remote wipe); the
+//! retention of spent and expired tokens.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -26,6 +28,55 @@ pub struct NewSession {
     pub refresh_expires_at: DateTime<Utc>,
 }
 
+/// What a device says about itself at login.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DeviceLabel {
+    /// The user-visible device name (sealed at rest).
+    pub name: Option<String>,
+    /// The kind of device.
+    pub platform: Option<praxis_protocol::Platform>,
+}
+
+impl std::fmt::Debug for DeviceLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceLabel")
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One live session of a user, its device name opened.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The token family.
+    pub id: Uuid,
+    /// What the device said at login.
+    pub device: DeviceLabel,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Login or last refresh.
+    pub last_used_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many spent or expired token rows one retention statement deletes:
+/// a purge of millions of rows runs as many short transactions, never
+/// holding the tables for long.
+pub const PURGE_BATCH: i64 = 5000;
+
+/// The associated data of a session's sealed device name.
+fn device_context(family: Uuid) -> String {
+    format!("token_families/{family}")
+}
+
 /// Outcome of spending a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
@@ -33,12 +84,17 @@ pub enum RotateOutcome {
     Rotated {
         /// The account.
         user_id: Uuid,
+        /// The session.
+        family_id: Uuid,
     },
     /// The token had already been spent: the whole family is now revoked.
     Reused {
         /// The account whose family was revoked.
         user_id: Uuid,
     },
+    /// The session was ended from another device with a wipe: the
+    /// device must delete its data.
+    Wiped,
     /// Unknown, expired or revoked.
     Invalid,
 }
@@ -74,22 +130,28 @@ async fn insert_pair(
     Ok(())
 }
 
+/// Ends a live family (`wipe`: the device must delete its data when it
+/// next calls). Returns whether it was live.
 async fn revoke_family(
     tx: &mut dyn crate::store::Tx,
     family_id: Uuid,
+    wipe: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    const FAMILY_REVOKE: &str = "UPDATE token_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL RETURNING user_id";
-    for r in tx
-        .query(FAMILY_REVOKE, vec![family_id.into(), ms(now).into()])
-        .await?
-    {
+) -> Result<bool, StoreError> {
+    const FAMILY_REVOKE: &str = "UPDATE token_families SET revoked_at = ?2, wipe = ?3 WHERE id = ?1 AND revoked_at IS NULL RETURNING user_id";
+    let rows = tx
+        .query(
+            FAMILY_REVOKE,
+            vec![family_id.into(), ms(now).into(), i64::from(wipe).into()],
+        )
+        .await?;
+    for r in &rows {
         crate::store::vault::note(tx, crate::store::Change::Sessions(r.uuid(0)?))?;
     }
     tx.execute(ACCESS_DELETE_FAMILY, vec![family_id.into()])
         .await?;
     crate::store::wakeups::forget(tx, family_id).await?;
-    Ok(())
+    Ok(!rows.is_empty())
 }
 
 impl Store {
@@ -176,20 +238,40 @@ impl Store {
         tx.commit().await
     }
 
-    /// Starts a token family with its first token pair.
+    /// Starts a token family with its first token pair; the device name is
+    /// sealed under the user's key.
     pub async fn create_session(
         &self,
         user_id: Uuid,
         family_id: Uuid,
         s: NewSession,
+        device: &DeviceLabel,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        const FAMILY_INSERT: &str =
-            "INSERT INTO token_families (id, user_id, created_at) VALUES (?1, ?2, ?3)";
+        const FAMILY_INSERT: &str = "INSERT INTO token_families (id, user_id, created_at, last_used_at, device, platform) VALUES (?1, ?2, ?3, ?3, ?4, ?5)";
         let mut tx = self.begin().await?;
+        let sealed = match &device.name {
+            Some(name) => Some(
+                crate::store::vault::seal_for(
+                    tx.as_mut(),
+                    user_id,
+                    &device_context(family_id),
+                    name,
+                    ms(now),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         tx.execute(
             FAMILY_INSERT,
-            vec![family_id.into(), user_id.into(), ms(now).into()],
+            vec![
+                family_id.into(),
+                user_id.into(),
+                ms(now).into(),
+                sealed.into(),
+                device.platform.map(|p| p.as_str().to_owned()).into(),
+            ],
         )
         .await?;
         insert_pair(tx.as_mut(), user_id, family_id, s).await?;
@@ -229,7 +311,8 @@ impl Store {
     ) -> Result<RotateOutcome, StoreError> {
         const REFRESH_SPEND: &str =
             "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
-        const REFRESH_LOOKUP: &str = "SELECT r.family_id, r.user_id, r.expires_at, r.used_at, f.revoked_at FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?1 /*FOR UPDATE*/";
+        const REFRESH_LOOKUP: &str = "SELECT r.family_id, r.user_id, r.expires_at, r.used_at, f.revoked_at, f.wipe FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?1 /*FOR UPDATE*/";
+        const FAMILY_USED: &str = "UPDATE token_families SET last_used_at = ?2 WHERE id = ?1";
         let mut tx = self.begin().await?;
         let rows = tx.query(REFRESH_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {
@@ -238,10 +321,16 @@ impl Store {
         let (family_id, user_id) = (r.uuid(0)?, r.uuid(1)?);
         let (expires_at, used_at, revoked_at) = (r.i64(2)?, r.opt_i64(3)?, r.opt_i64(4)?);
         if revoked_at.is_some() {
-            return Ok(RotateOutcome::Invalid);
+            // A wiped session's device hears it until its token would have
+            // expired anyway.
+            return Ok(if r.i64(5)? != 0 && expires_at > ms(now) {
+                RotateOutcome::Wiped
+            } else {
+                RotateOutcome::Invalid
+            });
         }
         if used_at.is_some() {
-            revoke_family(tx.as_mut(), family_id, now).await?;
+            revoke_family(tx.as_mut(), family_id, false, now).await?;
             tx.commit().await?;
             return Ok(RotateOutcome::Reused { user_id });
         }
@@ -259,8 +348,10 @@ impl Store {
         tx.execute(ACCESS_DELETE_FAMILY, vec![family_id.into()])
             .await?;
         insert_pair(tx.as_mut(), user_id, family_id, next).await?;
+        tx.execute(FAMILY_USED, vec![family_id.into(), ms(now).into()])
+            .await?;
         tx.commit().await?;
-        Ok(RotateOutcome::Rotated { user_id })
+        Ok(RotateOutcome::Rotated { user_id, family_id })
     }
 
     /// Ends every token of a family (logout).
@@ -270,7 +361,122 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        revoke_family(tx.as_mut(), family_id, now).await?;
+        revoke_family(tx.as_mut(), family_id, false, now).await?;
         tx.commit().await
+    }
+
+    /// The user's live sessions (not revoked, with a refresh token that
+    /// has not expired), newest first.
+    pub async fn sessions(
+        &self,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        const SESSIONS_OF_USER: &str = "SELECT f.id, f.device, f.platform, f.created_at, f.last_used_at FROM token_families f WHERE f.user_id = ?1 AND f.revoked_at IS NULL AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.used_at IS NULL AND r.expires_at > ?2) ORDER BY f.created_at DESC, f.id";
+        let mut tx = self.begin().await?;
+        let rows = tx
+            .query(SESSIONS_OF_USER, vec![user.into(), ms(now).into()])
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id = r.uuid(0)?;
+            let name = match r.opt_text(1)? {
+                Some(sealed) => Some(
+                    crate::store::vault::open_for(tx.as_mut(), user, &device_context(id), sealed)
+                        .await?,
+                ),
+                None => None,
+            };
+            let platform = r
+                .opt_text(2)?
+                .map(|p| praxis_protocol::Platform::parse(&p).ok_or(StoreError::Decode("platform")))
+                .transpose()?;
+            let created_at = at(r.i64(3)?)?;
+            out.push(SessionRow {
+                id,
+                device: DeviceLabel { name, platform },
+                created_at,
+                last_used_at: r.opt_i64(4)?.map(at).transpose()?.unwrap_or(created_at),
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Ends one of the user's sessions; `false` when it is not theirs or
+    /// already ended.
+    pub async fn end_session(
+        &self,
+        user: Uuid,
+        family: Uuid,
+        wipe: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const FAMILY_OWNER: &str =
+            "SELECT 1 FROM token_families WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL";
+        let mut tx = self.begin().await?;
+        if tx
+            .query(FAMILY_OWNER, vec![family.into(), user.into()])
+            .await?
+            .is_empty()
+        {
+            return Ok(false);
+        }
+        let ended = revoke_family(tx.as_mut(), family, wipe, now).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Ends every session of the user but `keep`; returns how many.
+    pub async fn end_other_sessions(
+        &self,
+        user: Uuid,
+        keep: Uuid,
+        wipe: bool,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        const FAMILIES_OTHER: &str =
+            "SELECT id FROM token_families WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL";
+        let mut tx = self.begin().await?;
+        let mut ended = 0;
+        for r in tx
+            .query(FAMILIES_OTHER, vec![user.into(), keep.into()])
+            .await?
+        {
+            if revoke_family(tx.as_mut(), r.uuid(0)?, wipe, now).await? {
+                ended += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Retention of sessions: expired access tokens, refresh tokens past
+    /// their expiry (spent ones are kept until then, for reuse detection),
+    /// and families with no refresh token left, or ended without a wipe
+    /// to report. Deletes in batches of [`PURGE_BATCH`], one short
+    /// transaction each. Returns the rows deleted.
+    pub async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        const ACCESS_PURGE: &str = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)";
+        const REFRESH_PURGE: &str = "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)";
+        // Families whose every refresh token has expired (a wiped one is
+        // kept until then: its device must still hear it), or ended
+        // without a wipe (their tokens go with them).
+        const FAMILY_PURGE: &str = "DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f WHERE (f.revoked_at IS NOT NULL AND f.wipe = 0) OR NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.expires_at > ?1) LIMIT ?2)";
+        let mut total = 0;
+        for sql in [ACCESS_PURGE, REFRESH_PURGE, FAMILY_PURGE] {
+            loop {
+                let mut tx = self.begin().await?;
+                let n = tx
+                    .execute(sql, vec![ms(now).into(), PURGE_BATCH.into()])
+                    .await?;
+                tx.commit().await?;
+                total += n;
+                if n < PURGE_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(total)
     }
 }

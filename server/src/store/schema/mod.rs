@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("v8_drop_plaintext.sql")),
     (9, include_str!("v9_job_leases.sql")),
     (10, include_str!("v10_wakeups.sql")),
+    (11, include_str!("v11_devices.sql")),
 ];
 
 /// The migration after which plaintext rows are sealed.

@@ -73,6 +73,38 @@ class AccountTest {
     }
 
     @Test
+    fun `a lost phone is signed out and wiped from the laptop`(): Unit = runBlocking {
+        val person = newPerson("devices")
+        val phoneDir = tempDir()
+        Praxis.open(server.url, phoneDir, MemoryKeyProvider(), deviceName = "Pixel Kotlin").use { phone ->
+            phone.registerPerson(person)
+            phone.login(person.email, person.password)
+            phone.createAppointment(title = "Kotlin lost-phone visit", start = java.time.Instant.now(), durationMin = 30)
+            phone.syncNow()
+            Praxis.open(server.url, tempDir(), MemoryKeyProvider(), deviceName = "Laptop").use { laptop ->
+                laptop.login(person.email, person.password)
+                val sessions = laptop.devices.sessions()
+                assertEquals(2, sessions.size)
+                val lost = sessions.single { !it.current }
+                assertEquals("Pixel Kotlin", lost.deviceName)
+                assertEquals(DevicePlatform.ANDROID, lost.platform)
+                assertTrue(!lost.toString().contains("Pixel"), "toString hides the device name")
+                // A wipe needs the password re-entered.
+                val refused = assertFailsWith<PraxisError.Conflict> { laptop.devices.endSession(lost.id, wipe = true) }
+                assertEquals("reauth_required", refused.code)
+                laptop.reauthenticate(person.password)
+                laptop.devices.endSession(lost.id, wipe = true)
+                assertEquals(1, laptop.devices.sessions().size)
+            }
+            assertFailsWith<PraxisError.Unauthorized> { phone.profile() }
+            assertEquals(SessionState.Wiped, phone.session)
+            assertTrue(phone.appointments().isEmpty())
+        }
+        val bytes = phoneDir.listFiles()!!.flatMap { it.readBytes().toList() }.toByteArray()
+        assertTrue(!String(bytes, Charsets.ISO_8859_1).contains("Kotlin lost-phone visit"), "the visit is gone from the phone")
+    }
+
+    @Test
     fun `wrong password and bad input map to the sealed errors`(): Unit = runBlocking {
         Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { praxis ->
             val person = newPerson("errors")

@@ -49,6 +49,8 @@ sealed interface SessionState {
     data class SignedIn(val userId: String) : SessionState
     /** The server ended the session: ask the user to sign in again. */
     data object NeedsReLogin : SessionState
+    /** Signed out from another device with a wipe: this device's data was deleted. */
+    data object Wiped : SessionState
 }
 
 /** Every failure of the core, as a closed hierarchy apps can `when` over. */
@@ -104,6 +106,7 @@ private fun FfiSessionState.toPublic(): SessionState = when (this) {
     is FfiSessionState.SignedOut -> SessionState.SignedOut
     is FfiSessionState.SignedIn -> SessionState.SignedIn(userId)
     is FfiSessionState.NeedsReLogin -> SessionState.NeedsReLogin
+    is FfiSessionState.Wiped -> SessionState.Wiped
 }
 
 data class Profile(
@@ -292,6 +295,39 @@ private fun org.praxis.ffi.Appointment.toPublic() = Appointment(
 private fun org.praxis.ffi.Profile.toPublic() =
     Profile(userId, email, fullName, phone, country, language, profession, dateOfBirth)
 
+enum class DevicePlatform { ANDROID, IOS, CLI, OTHER }
+
+/** One signed-in device of the user; [current] is this one. */
+data class DeviceSession(
+    val id: String,
+    val deviceName: String?,
+    val platform: DevicePlatform?,
+    val createdAt: Instant,
+    val lastUsedAt: Instant,
+    val current: Boolean,
+) {
+    override fun toString() = "DeviceSession(id=$id, platform=$platform, current=$current)"
+}
+
+/**
+ * The user's signed-in devices. Ending one with `wipe = true` makes it delete
+ * the user's data at its next contact (a lost or stolen phone); a wipe needs
+ * [Praxis.reauthenticate] within the five minutes before.
+ */
+class Devices internal constructor(private val inner: org.praxis.ffi.Devices) {
+    suspend fun sessions(): List<DeviceSession> = mapped {
+        inner.sessions().map {
+            DeviceSession(it.id, it.deviceName, it.platform?.let { p -> DevicePlatform.valueOf(p.name) },
+                it.createdAt, it.lastUsedAt, it.current)
+        }
+    }
+
+    /** Signs one device out; ending this device's own session is a logout. */
+    suspend fun endSession(id: String, wipe: Boolean = false) = mapped { inner.endSession(id, wipe) }
+
+    suspend fun endOtherSessions(wipe: Boolean = false) = mapped { inner.endOtherSessions(wipe) }
+}
+
 /** The Praxis core on this device. Close it when the app no longer needs it. */
 class Praxis private constructor(private val inner: PraxisClient) : AutoCloseable {
     companion object {
@@ -302,8 +338,12 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
             keyProvider: KeyProvider,
             logger: Logger? = null,
             requestTimeout: Duration = 30.seconds,
+            deviceName: String? = null,
         ): Praxis = mapped {
-            val config = ClientConfig(serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), emptyList())
+            val config = ClientConfig(
+                serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), emptyList(),
+                deviceName, org.praxis.ffi.Platform.ANDROID,
+            )
             Praxis(PraxisClient.open(config, KeyProviderAdapter(keyProvider), logger?.let(::LoggerAdapter)))
         }
 
@@ -354,6 +394,9 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     suspend fun login(email: String, password: String): String = mapped { inner.login(email, password) }
 
     suspend fun logout() = mapped { inner.logout() }
+
+    /** The user's signed-in devices, and remote sign-out and wipe. */
+    val devices: Devices get() = Devices(inner.devices())
 
     suspend fun profile(): Profile = mapped { inner.profile().toPublic() }
 

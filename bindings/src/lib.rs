@@ -11,6 +11,7 @@ uniffi::setup_scaffolding!();
 
 mod client;
 mod contacts;
+mod credentials;
 mod devices;
 mod error;
 mod keys;

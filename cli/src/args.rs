@@ -228,6 +228,10 @@ pub(crate) enum AccountCommand {
     },
     /// The security events recorded about your account.
     Audit,
+    /// Change your password (asks for the current and the new one, or
+    /// PRAXIS_PASSWORD and PRAXIS_NEW_PASSWORD). Your other devices are
+    /// signed out.
+    Password,
     /// Your signed-in devices (the one in use is marked `*`).
     Sessions,
     /// Sign a device out: an id from `praxis account sessions`, or every

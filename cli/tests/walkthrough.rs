@@ -408,6 +408,17 @@ async fn every_subcommand_in_one_working_day() {
     let o = chloe_tablet.praxis(&["sync"], None).await;
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("erased"), "{}", stderr(&o));
+    // Ada changes her password; her device stays signed in.
+    let o = ada
+        .praxis_env(
+            &["account", "password", "--json"],
+            pa["password"].as_str(),
+            &[("PRAXIS_NEW_PASSWORD", "quartz-lantern-oboe-91")],
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    ada.json(&["sync"], None).await;
+
     // Bruno's laptop is lost: his phone lists his devices and signs the
     // others out with a wipe; the laptop hears it at its next contact.
     let list = bruno.json(&["account", "sessions"], None).await;

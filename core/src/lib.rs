@@ -31,6 +31,7 @@ mod client;
 pub mod clock;
 pub mod consent;
 pub mod contacts;
+mod credentials;
 pub mod devices;
 mod error;
 pub mod export;

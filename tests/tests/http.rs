@@ -171,6 +171,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/me"),
     ("post", "/v1/sessions/reauth"),
     ("get", "/v1/sessions"),
+    ("put", "/v1/me/password"),
     ("delete", "/v1/sessions"),
     ("delete", "/v1/sessions/{id}"),
     ("post", "/v1/orgs"),

@@ -10,6 +10,7 @@ mod changes;
 mod client;
 mod contacts_api;
 mod contacts_e2e;
+mod credentials;
 mod erasure;
 mod export;
 mod fuzz;

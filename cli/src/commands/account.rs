@@ -133,6 +133,15 @@ pub(crate) async fn run(
             );
         }
         AccountCommand::Audit => out.audit(&account.audit().await?),
+        AccountCommand::Password => {
+            let current = secret("PRAXIS_PASSWORD", "Current password: ")?;
+            let new = secret("PRAXIS_NEW_PASSWORD", "New password: ")?;
+            account.change_password(Some(&current), &new).await?;
+            out.done(
+                "Password changed. Your other devices are signed out.",
+                serde_json::json!({ "changed": true }),
+            );
+        }
         AccountCommand::Sessions => out.sessions(&client.devices().sessions().await?),
         AccountCommand::SignOut { id, others, wipe } => {
             if wipe {

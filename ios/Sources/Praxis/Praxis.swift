@@ -239,6 +239,12 @@ public final class Praxis: Sendable {
 
     public func logout() async throws { try await mapped { try await inner.logout() } }
 
+    /// Changes the password (`current` may be nil within five minutes of
+    /// `reauthenticate`). The user's other devices are signed out; this one stays.
+    public func changePassword(current: String?, newPassword: String) async throws {
+        try await mapped { try await inner.changePassword(current: current, newPassword: newPassword) }
+    }
+
     /// The user's signed-in devices, and remote sign-out and wipe.
     public var devices: PraxisDevices { PraxisDevices(inner.devices()) }
 

@@ -191,6 +191,8 @@ final class PraxisTests: XCTestCase {
         }
         try await laptop.reauthenticate(password: p.password)
         try await laptop.devices.endSession(id: lost.id, wipe: true)
+        try await laptop.changePassword(current: p.password, newPassword: "quartz-lantern-oboe-91")
+        _ = try await laptop.profile()
         do {
             _ = try await phone.profile()
             XCTFail("the phone is signed out")

@@ -67,19 +67,9 @@ async fn register(
         &req.date_of_birth,
         state.now().date_naive(),
     )?;
-    let password = req.password;
-    let inputs = personal_inputs(&email, &full_name);
-    let password_hash = state
-        .hashing(move || {
-            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            password::check_strength(&password, &inputs).map(|()| password::hash(&password))
-        })
-        .await?
-        .map_err(|w| {
-            AppError::new(ErrorCode::WeakPassword)
-                .field("password")
-                .detail(w.message())
-        })?;
+    let password_hash =
+        super::credentials::strong_hash(&state, "password", req.password, &email, &full_name)
+            .await?;
 
     let user_id = Uuid::new_v4();
     let user = NewUser {
@@ -110,7 +100,7 @@ async fn register(
 
 /// Reserves one password check against the throttle of `key` (see
 /// `Store::reserve_login_attempt`); `Some(seconds)` to wait when refused.
-async fn reserve_attempt(
+pub(super) async fn reserve_attempt(
     state: &AppState,
     key: &[u8],
     now: chrono::DateTime<chrono::Utc>,
@@ -126,7 +116,7 @@ async fn reserve_attempt(
 /// Checks a password against a reserved attempt of `key`. When hashing is
 /// saturated (`503`) the password was never checked, so the reservation
 /// is given back rather than counted against the user.
-async fn checked_password(
+pub(super) async fn checked_password(
     state: &AppState,
     key: &[u8],
     password: String,
@@ -223,7 +213,7 @@ async fn delete_me(State(state): State<AppState>, caller: Caller) -> AppResult<S
 
 /// The user's own data that must not count as password strength: the
 /// email, the name, each of their words and the words run together.
-fn personal_inputs(email: &str, full_name: &str) -> Vec<String> {
+pub(super) fn personal_inputs(email: &str, full_name: &str) -> Vec<String> {
     let mut v = vec![email.to_owned(), full_name.to_owned()];
     for text in [email, full_name] {
         let words: Vec<&str> = text

@@ -5,6 +5,7 @@
 mod accounts;
 mod changes;
 mod contacts;
+mod credentials;
 mod devices;
 mod export;
 mod health;
@@ -61,6 +62,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sync::routes())
         .merge(changes::routes())
         .merge(sessions::routes())
+        .merge(credentials::routes())
         .merge(devices::routes())
         .merge(privacy::routes())
         .merge(contacts::routes())

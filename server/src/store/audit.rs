@@ -82,7 +82,7 @@ fn entry_hash(
 }
 
 /// Appends an event inside `tx`.
-pub(super) async fn append(
+pub(in crate::store) async fn append(
     tx: &mut dyn Tx,
     e: &Event,
     now: DateTime<Utc>,

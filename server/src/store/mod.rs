@@ -38,6 +38,7 @@ mod wakeups;
 mod accounts;
 mod audit;
 mod contacts;
+mod credentials;
 mod erasure;
 mod export;
 mod orgs;

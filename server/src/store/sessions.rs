@@ -154,6 +154,27 @@ async fn revoke_family(
     Ok(!rows.is_empty())
 }
 
+/// Ends every live session of `user` but `keep` (all of them for `None`)
+/// inside `tx`; returns how many ended.
+pub(in crate::store) async fn revoke_others(
+    tx: &mut dyn crate::store::Tx,
+    user: Uuid,
+    keep: Option<Uuid>,
+    wipe: bool,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    const FAMILIES_LIVE: &str =
+        "SELECT id FROM token_families WHERE user_id = ?1 AND revoked_at IS NULL";
+    let mut ended = 0;
+    for r in tx.query(FAMILIES_LIVE, vec![user.into()]).await? {
+        let family = r.uuid(0)?;
+        if Some(family) != keep && revoke_family(tx, family, wipe, now).await? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 impl Store {
     /// The keyed login-throttle key of a normalised email.
     pub fn throttle_key(&self, email: &str) -> Vec<u8> {
@@ -435,18 +456,8 @@ impl Store {
         wipe: bool,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        const FAMILIES_OTHER: &str =
-            "SELECT id FROM token_families WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL";
         let mut tx = self.begin().await?;
-        let mut ended = 0;
-        for r in tx
-            .query(FAMILIES_OTHER, vec![user.into(), keep.into()])
-            .await?
-        {
-            if revoke_family(tx.as_mut(), r.uuid(0)?, wipe, now).await? {
-                ended += 1;
-            }
-        }
+        let ended = revoke_others(tx.as_mut(), user, Some(keep), wipe, now).await?;
         tx.commit().await?;
         Ok(ended)
     }

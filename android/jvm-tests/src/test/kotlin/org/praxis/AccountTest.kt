@@ -95,6 +95,10 @@ class AccountTest {
                 laptop.reauthenticate(person.password)
                 laptop.devices.endSession(lost.id, wipe = true)
                 assertEquals(1, laptop.devices.sessions().size)
+                // A new password: the laptop stays signed in, the old password is dead.
+                assertFailsWith<PraxisError.InvalidCredentials> { laptop.changePassword("not the password", "quartz-lantern-oboe-91") }
+                laptop.changePassword(person.password, "quartz-lantern-oboe-91")
+                assertEquals(person.email, laptop.profile().email)
             }
             assertFailsWith<PraxisError.Unauthorized> { phone.profile() }
             assertEquals(SessionState.Wiped, phone.session)

@@ -395,6 +395,13 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     suspend fun logout() = mapped { inner.logout() }
 
+    /**
+     * Changes the password ([current] may be null within five minutes of
+     * [reauthenticate]). The user's other devices are signed out; this one stays.
+     */
+    suspend fun changePassword(current: String?, newPassword: String) =
+        mapped { inner.changePassword(current, newPassword) }
+
     /** The user's signed-in devices, and remote sign-out and wipe. */
     val devices: Devices get() = Devices(inner.devices())
 

@@ -118,6 +118,8 @@ pub struct Profile {
     pub date_of_birth: String,
     /// Last change.
     pub updated_at: SystemTime,
+    /// Whether the address was proved with a mailed code.
+    pub email_verified: bool,
 }
 
 impl std::fmt::Debug for Profile {
@@ -140,6 +142,7 @@ impl From<protocol::Profile> for Profile {
             profession: p.profession,
             date_of_birth: p.date_of_birth.to_string(),
             updated_at: p.updated_at.into(),
+            email_verified: p.email_verified,
         }
     }
 }

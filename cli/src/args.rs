@@ -232,6 +232,23 @@ pub(crate) enum AccountCommand {
     /// PRAXIS_PASSWORD and PRAXIS_NEW_PASSWORD). Your other devices are
     /// signed out.
     Password,
+    /// Forgot your password: without --code, mails a reset code to the
+    /// address; with --code, sets a new password (asks for it, or
+    /// PRAXIS_NEW_PASSWORD) and signs out every device. No sign-in needed.
+    Reset {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// The code from the mail.
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Prove your email address: with a code from the mail, confirm it;
+    /// without, mail a new code.
+    VerifyEmail {
+        /// The code from the mail.
+        code: Option<String>,
+    },
     /// Your signed-in devices (the one in use is marked `*`).
     Sessions,
     /// Sign a device out: an id from `praxis account sessions`, or every

@@ -22,13 +22,57 @@ fn purpose<'a>(list: &'a Value, purpose: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{purpose} in {list}"))
 }
 
+/// The codes mailed to `email` in messages containing `marker`, oldest
+/// first (waits up to 10 s for `at_least`).
+async fn mailed_codes(
+    dir: &std::path::Path,
+    email: &str,
+    marker: &str,
+    at_least: usize,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+            .expect("mail dir")
+            .flatten()
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let when = e.metadata().ok()?.modified().ok()?;
+                (text.contains(email) && text.contains(marker)).then(|| {
+                    let code = praxis_tests::smtp::Received {
+                        from: String::new(),
+                        to: Vec::new(),
+                        data: text,
+                    }
+                    .code();
+                    code.map(|c| (when, c))
+                })?
+            })
+            .collect();
+        if found.len() >= at_least || std::time::Instant::now() > deadline {
+            found.sort();
+            return found.into_iter().map(|(_, c)| c).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subcommand_in_one_working_day() {
-    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+    // Mail goes to files, as with `praxis-server --dev`.
+    let mail = tempfile::tempdir().expect("mail dir");
+    let settings = praxis_server::Settings {
+        mail: Some(praxis_server::mail::MailConfig {
+            transport: praxis_server::mail::MailTransport::Files(mail.path().to_owned()),
+            from: "Praxis <no-reply@localhost>".into(),
+        }),
+        ..praxis_tests::test_settings()
+    };
+    let server = TestServer::start_with(Backend::Sqlite, Transport::Http, settings)
         .await
         .expect("server");
     // The binary reads the real clock and the server runs on the fixed
@@ -432,8 +476,39 @@ async fn every_subcommand_in_one_working_day() {
     let o = bruno_laptop.praxis(&["sync"], None).await;
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("wiped"), "{}", stderr(&o));
+    // Bruno proves his address with the code mailed at registration (a
+    // new one on request), then forgets his password and resets it.
+    let email = s(&pb, "email");
+    let o = bruno.json(&["account", "verify-email"], None).await;
+    assert_eq!(o["sent"], true);
+    let codes = mailed_codes(mail.path(), &email, "confirmation code", 2).await;
+    assert_eq!(codes.len(), 2, "at registration and on request");
+    bruno
+        .json(&["account", "verify-email", &codes[1]], None)
+        .await;
     bruno.json(&["logout"], None).await;
     assert_eq!(code(&bruno.praxis(&["sync"], None).await), 3);
+    bruno
+        .json(&["account", "reset", "--email", &email], None)
+        .await;
+    let codes = mailed_codes(mail.path(), &email, "reset code", 1).await;
+    let o = bruno
+        .praxis_env(
+            &[
+                "account", "reset", "--email", &email, "--code", &codes[0], "--json",
+            ],
+            None,
+            &[("PRAXIS_NEW_PASSWORD", "quartz-lantern-oboe-91")],
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bruno
+        .praxis(
+            &["login", "--email", &email],
+            Some("quartz-lantern-oboe-91"),
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // Every subcommand the binary has was run above.
     let invoked = invoked_against(&url);

@@ -275,7 +275,8 @@ fn api_kind(
         | ErrorCode::PayloadTooLarge
         | ErrorCode::UnsupportedMediaType
         | ErrorCode::JoinCodeUsed
-        | ErrorCode::JoinCodeExpired => ErrorKind::InvalidInput {
+        | ErrorCode::JoinCodeExpired
+        | ErrorCode::InvalidCode => ErrorKind::InvalidInput {
             field: field(),
             reason: code.as_str().to_owned(),
         },

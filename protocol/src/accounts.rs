@@ -111,6 +111,11 @@ pub struct Profile {
     pub created_at: DateTime<Utc>,
     /// When the profile last changed.
     pub updated_at: DateTime<Utc>,
+    /// Whether the user proved the email address is theirs (the code
+    /// mailed at registration or after a change). A password reset code
+    /// is only sent to a verified address.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 redacted_debug!(Profile {
     user_id,

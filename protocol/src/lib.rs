@@ -34,7 +34,10 @@ pub use orgs::{
     JoinOrgResponse, Member, Org, Role, UpdateMemberRequest, UpdateOrgRequest,
 };
 pub use problem::{ErrorCode, PROBLEM_CONTENT_TYPE, Problem};
-pub use sessions::{ChangePasswordRequest, Platform, SessionInfo, SessionList};
+pub use sessions::{
+    ChangePasswordRequest, EmailVerificationConfirm, PasswordResetConfirm, PasswordResetRequest,
+    Platform, SessionInfo, SessionList,
+};
 
 /// Prefix of every versioned route.
 pub const API_PREFIX: &str = "/v1";

@@ -86,6 +86,9 @@ pub enum ErrorCode {
     /// This session was ended from another device with "sign out and
     /// wipe": the device must delete its local data, then sign in again.
     SessionWiped,
+    /// A mailed code is wrong, expired, already used or tried too often
+    /// (deliberately one answer for all, and for an unknown address).
+    InvalidCode,
     /// The request was not received (or not handled) in time.
     RequestTimeout,
     /// The server is not ready (e.g. its database is unreachable).
@@ -130,6 +133,7 @@ impl ErrorCode {
             Self::ReauthRequired => "reauth_required",
             Self::AccountErased => "account_erased",
             Self::SessionWiped => "session_wiped",
+            Self::InvalidCode => "invalid_code",
             Self::RequestTimeout => "request_timeout",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",

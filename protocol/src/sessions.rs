@@ -96,3 +96,40 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 redacted_debug!(ChangePasswordRequest {});
+
+/// `POST /v1/password-resets`: mail a reset code to this address (if an
+/// account has it, verified). The answer is the same either way.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The account's email address.
+    pub email: String,
+}
+redacted_debug!(PasswordResetRequest {});
+
+/// `POST /v1/password-resets/confirm`: set a new password with the mailed
+/// code. Every session of the account ends.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The account's email address.
+    pub email: String,
+    /// The code from the mail (`XXXX-XXXX`; case, spaces and dashes do not
+    /// matter).
+    pub code: String,
+    /// The new password (the registration rules apply).
+    pub new_password: String,
+}
+redacted_debug!(PasswordResetConfirm {});
+
+/// `POST /v1/me/email-verification/confirm`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EmailVerificationConfirm {
+    /// The code from the mail.
+    pub code: String,
+}
+redacted_debug!(EmailVerificationConfirm {});

@@ -52,6 +52,21 @@ pub struct Config {
     /// `https://`, or `http://` on loopback. Unset: no wake-ups.
     #[arg(long, env = "PRAXIS_PUSH_GATEWAY_URL", value_parser = parse_gateway)]
     pub push_gateway_url: Option<url::Url>,
+    /// The SMTP server for account emails (verification and password-reset
+    /// codes): `smtps://user:password@host:465`, or
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS); plain
+    /// `smtp://` only to loopback. Unset: with `--dev` messages are written
+    /// to `<data-dir>/mail/`; otherwise no email is sent (addresses stay
+    /// unverified and password reset sends nothing).
+    #[arg(long, env = "PRAXIS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of account emails.
+    #[arg(
+        long,
+        env = "PRAXIS_MAIL_FROM",
+        default_value = "Praxis <no-reply@localhost>"
+    )]
+    pub mail_from: String,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "PRAXIS_DB_POOL", default_value_t = 16)]
     pub db_pool: usize,
@@ -103,6 +118,22 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The mail settings (see `smtp_url`), checked.
+    pub fn mail(&self) -> anyhow::Result<Option<crate::mail::MailConfig>> {
+        use crate::mail::{MailConfig, MailTransport};
+        let transport = match (&self.smtp_url, self.dev) {
+            (Some(url), _) => MailTransport::Smtp(url.clone()),
+            (None, true) => MailTransport::Files(self.data_dir.join("mail")),
+            (None, false) => return Ok(None),
+        };
+        let config = MailConfig {
+            transport,
+            from: self.mail_from.clone(),
+        };
+        crate::mail::check(&config)?;
+        Ok(Some(config))
+    }
+
     /// The listener's connection limits.
     pub fn limits(&self) -> crate::Limits {
         crate::Limits {

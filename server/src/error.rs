@@ -77,6 +77,10 @@ pub fn status_and_title(code: ErrorCode) -> (StatusCode, &'static str) {
         Blocked => (StatusCode::FORBIDDEN, "Not possible with this person"),
         ReauthRequired => (StatusCode::FORBIDDEN, "Re-enter your password to confirm"),
         AccountErased => (StatusCode::GONE, "This account was erased"),
+        InvalidCode => (
+            StatusCode::BAD_REQUEST,
+            "The code is wrong, expired or already used",
+        ),
         SessionWiped => (
             StatusCode::UNAUTHORIZED,
             "This device was signed out and must delete its data",

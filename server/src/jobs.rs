@@ -12,6 +12,9 @@
 //! * sessions: expired access tokens, refresh tokens past their expiry,
 //!   and token families with none left or ended without a wipe to report
 //!   (in bounded batches);
+//! * single-use secrets: expired join codes, contact invitations and
+//!   mailed codes (a used one is kept until it expires, to answer "used");
+//!   with `--dev`, mail files in the data directory older than 7 days;
 //! * abuse counters: login-throttle streaks past their 24-hour reset and
 //!   rate-limit windows older than a day are deleted, so anonymous traffic
 //!   leaves nothing behind for long; so are wake-ups still undelivered
@@ -50,7 +53,76 @@ pub struct Report {
     pub counters: u64,
     /// Expired tokens and ended token families.
     pub sessions: u64,
+    /// Expired join codes, contact invitations and mailed codes.
+    pub codes: u64,
+    /// Mail files of `--dev` past [`DEV_MAIL_DAYS`].
+    pub mail_files: u64,
+    /// Token hashes of erased accounts past their 60 days.
+    pub erased_tokens: u64,
 }
+
+/// Days a `--dev` mail file is kept.
+pub const DEV_MAIL_DAYS: i64 = 7;
+
+/// How the retention each table of `docs/processing-register.json` states
+/// is enforced (a test checks every table is here, and that each one with
+/// a time limit has a job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforced {
+    /// A job of [`run_once`], by its [`Report`] field.
+    Job(&'static str),
+    /// An event deletes the rows (erasure, logout, a stop); no time limit.
+    Event(&'static str),
+    /// Kept for the life of the database (or overwritten in place).
+    Kept,
+}
+
+/// Every table of the register and what enforces its retention.
+pub const ENFORCED: &[(&str, Enforced)] = &[
+    (
+        "users",
+        Enforced::Event("erasure deletes the account at once"),
+    ),
+    ("token_families", Enforced::Job("sessions")),
+    ("access_tokens", Enforced::Job("sessions")),
+    ("refresh_tokens", Enforced::Job("sessions")),
+    ("login_throttle", Enforced::Job("counters")),
+    ("orgs", Enforced::Event("deleted with its last member")),
+    ("org_members", Enforced::Event("leave or removal")),
+    ("join_codes", Enforced::Job("codes")),
+    ("sync_meta", Enforced::Kept),
+    ("sync_scopes", Enforced::Event("erasure")),
+    ("sync_records", Enforced::Job("tombstones")),
+    ("sync_mutations", Enforced::Job("tombstones")),
+    (
+        "org_policy_changes",
+        Enforced::Event("deleted with the organisation"),
+    ),
+    ("consent_policies", Enforced::Kept),
+    ("location_shares", Enforced::Job("shares")),
+    ("location_share_recipients", Enforced::Job("shares")),
+    ("location_positions", Enforced::Job("shares")),
+    ("server_keys", Enforced::Kept),
+    ("contact_cards", Enforced::Event("erasure")),
+    ("contact_invitations", Enforced::Job("codes")),
+    (
+        "contact_shares",
+        Enforced::Event("revocation by either side, erasure"),
+    ),
+    ("contact_blocks", Enforced::Event("lifted, erasure")),
+    ("rate_limits", Enforced::Job("counters")),
+    ("audit_log", Enforced::Job("audit_entries")),
+    ("audit_head", Enforced::Kept),
+    ("erased_tokens", Enforced::Job("erased_tokens")),
+    ("user_keys", Enforced::Event("erasure (crypto-shredding)")),
+    ("job_leases", Enforced::Kept),
+    (
+        "push_tokens",
+        Enforced::Event("logout, revocation, erasure"),
+    ),
+    ("push_outbox", Enforced::Job("counters")),
+    ("email_codes", Enforced::Job("codes")),
+];
 
 /// Runs every retention job once.
 pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
@@ -62,10 +134,17 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         .store()
         .purge_audit(now - Duration::days(AUDIT_RETENTION_DAYS))
         .await?;
-    state
+    let erased_tokens = state
         .store()
         .purge_erased_tokens(now - Duration::days(crate::store::ERASED_TOKEN_DAYS))
         .await?;
+    let codes = state.store().purge_expired_codes(now).await?;
+    let mail_files = match state.settings().mail.as_ref().map(|m| &m.transport) {
+        Some(crate::mail::MailTransport::Files(dir)) => {
+            purge_mail_files(dir, now - Duration::days(DEV_MAIL_DAYS))
+        }
+        _ => 0,
+    };
     let sessions = state.store().purge_sessions(now).await?;
     state.prune_client_limits();
     let counters = state
@@ -83,7 +162,32 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         audit_entries,
         counters,
         sessions,
+        codes,
+        mail_files,
+        erased_tokens,
     })
+}
+
+/// Deletes the `.eml` files of `dir` last written before `before`.
+fn purge_mail_files(dir: &std::path::Path, before: chrono::DateTime<chrono::Utc>) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) < before);
+        if old
+            && path.extension().is_some_and(|x| x == "eml")
+            && std::fs::remove_file(&path).is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The lease every replica competes for.
@@ -115,6 +219,10 @@ pub async fn run_forever(state: AppState) {
                 tombstones = r.tombstones,
                 audit_entries = r.audit_entries,
                 counters = r.counters,
+                sessions = r.sessions,
+                codes = r.codes,
+                mail_files = r.mail_files,
+                erased_tokens = r.erased_tokens,
                 "retention jobs ran"
             ),
             Err(e) => tracing::warn!(error = %e, "retention jobs failed"),

@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod jobs;
+pub mod mail;
 pub mod push;
 mod routes;
 mod serve;
@@ -73,6 +74,8 @@ pub struct Settings {
     pub push_gateway: Option<url::Url>,
     /// How long changes for one device coalesce into one wake-up.
     pub push_coalesce: std::time::Duration,
+    /// Account emails; `None`: none are sent.
+    pub mail: Option<mail::MailConfig>,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             streams_per_account: 8,
             push_gateway: None,
             push_coalesce: std::time::Duration::from_secs(2),
+            mail: None,
         }
     }
 }
@@ -108,6 +112,8 @@ struct Inner {
     hash_pool: auth::pool::HashPool,
     /// Registration attempts per client address (in memory, per replica).
     registrations: ClientLimiter,
+    resets: ClientLimiter,
+    mailer: Option<mail::Mailer>,
 }
 
 /// A rate limiter keyed by client address.
@@ -121,6 +127,11 @@ type ClientLimiter = governor::RateLimiter<
 /// request is answered `503` with `Retry-After`.
 const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Password-reset requests and confirmations one client address may make
+/// per hour, per server process.
+const RESETS_PER_CLIENT_PER_HOUR: std::num::NonZeroU32 =
+    std::num::NonZeroU32::new(30).expect("nonzero");
+
 /// The key that signs contact invitation codes: its id and the key pair.
 pub(crate) type InvitationKey = (String, Arc<ring::signature::Ed25519KeyPair>);
 
@@ -132,8 +143,22 @@ impl AppState {
         );
         let per_hour = std::num::NonZeroU32::new(settings.registrations_per_client_per_hour)
             .unwrap_or(std::num::NonZeroU32::MIN);
+        let mailer = settings
+            .mail
+            .as_ref()
+            .and_then(|c| match mail::Mailer::new(c) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = %e, "mail settings refused; no email is sent");
+                    None
+                }
+            });
         Self(Arc::new(Inner {
             registrations: governor::RateLimiter::keyed(governor::Quota::per_hour(per_hour)),
+            resets: governor::RateLimiter::keyed(governor::Quota::per_hour(
+                RESETS_PER_CLIENT_PER_HOUR,
+            )),
+            mailer,
             store,
             clock,
             settings,
@@ -230,32 +255,36 @@ impl AppState {
         &self,
         peer: Option<std::net::SocketAddr>,
     ) -> Result<(), u64> {
-        use governor::clock::Clock as _;
-        let Some(peer) = peer else {
-            return Ok(());
-        };
-        let key = match peer.ip() {
-            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => std::net::IpAddr::V4(v4),
-                None => {
-                    let s = v6.segments();
-                    std::net::IpAddr::V6(std::net::Ipv6Addr::new(
-                        s[0], s[1], s[2], s[3], 0, 0, 0, 0,
-                    ))
-                }
-            },
-            v4 => v4,
-        };
-        self.0.registrations.check_key(&key).map_err(|not_until| {
-            let now = governor::clock::DefaultClock::default().now();
-            not_until.wait_time_from(now).as_secs().max(1)
-        })
+        client_attempt(&self.0.registrations, peer)
     }
 
-    /// Forgets clients whose registration budget has refilled (run by the
-    /// retention jobs so the limiter's memory stays bounded).
+    /// Counts one password-reset request or confirmation from `peer`
+    /// (as [`Self::registration_attempt`], 30 per hour).
+    pub(crate) fn reset_attempt(&self, peer: Option<std::net::SocketAddr>) -> Result<(), u64> {
+        client_attempt(&self.0.resets, peer)
+    }
+
+    /// Whether account emails can be sent.
+    pub(crate) fn mail_enabled(&self) -> bool {
+        self.0.mailer.is_some()
+    }
+
+    /// Sends an account email off the request path (see [`mail`]).
+    pub(crate) fn send_mail(&self, to: String, message: mail::Mail) {
+        if self.0.mailer.is_some() {
+            let state = self.clone();
+            tokio::spawn(async move {
+                if let Some(m) = &state.0.mailer {
+                    m.send(&to, &message).await;
+                }
+            });
+        }
+    }
+
+    /// Forgets per-client counters that are back to full (a retention job).
     pub fn prune_client_limits(&self) {
         self.0.registrations.retain_recent();
+        self.0.resets.retain_recent();
     }
 
     /// A hash of a random password, verified against when the email is
@@ -312,4 +341,28 @@ pub async fn serve_with(
         n.abort();
     }
     served
+}
+
+/// Counts one attempt of `peer` against `limiter`; `Err(seconds)` to wait.
+/// IPv6 clients are counted per /64 (one subscriber's usual block).
+/// Requests with no known peer (in-process) are not counted.
+fn client_attempt(limiter: &ClientLimiter, peer: Option<std::net::SocketAddr>) -> Result<(), u64> {
+    use governor::clock::Clock as _;
+    let Some(peer) = peer else {
+        return Ok(());
+    };
+    let key = match peer.ip() {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    };
+    limiter.check_key(&key).map_err(|not_until| {
+        let now = governor::clock::DefaultClock::default().now();
+        not_until.wait_time_from(now).as_secs().max(1)
+    })
 }

@@ -64,7 +64,14 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    let mail = config.mail()?;
+    if mail.is_none() {
+        tracing::warn!(
+            "no mail server configured (--smtp-url): addresses stay unverified and password reset sends nothing"
+        );
+    }
     let settings = Settings {
+        mail,
         registrations_per_client_per_hour: config.registrations_per_hour,
         push_gateway: config.push_gateway_url.clone(),
         ..Settings::default()

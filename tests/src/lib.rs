@@ -12,6 +12,7 @@
 //! the absence into a failure.
 
 pub mod feed;
+pub mod smtp;
 
 use std::sync::Arc;
 

@@ -145,3 +145,49 @@ fn a_column_or_table_missing_from_the_register_is_caught() {
         );
     }
 }
+
+/// Whether a stated retention has a time limit (which only a job keeps).
+fn timed(retention: &str) -> bool {
+    let r = retention.to_lowercase();
+    ["minute", "hour", "day", "month", "window"]
+        .iter()
+        .any(|unit| r.contains(unit))
+}
+
+#[test]
+fn every_stated_retention_is_enforced() {
+    use praxis_server::jobs::{ENFORCED, Enforced};
+    let reg = register();
+    let tables = reg["tables"].as_object().expect("tables");
+    let report = format!("{:?}", praxis_server::jobs::Report::default());
+    let mut wrong = Vec::new();
+    for (table, entry) in tables {
+        let retention = entry["retention"].as_str().unwrap_or_default();
+        match ENFORCED.iter().find(|(t, _)| t == table).map(|(_, e)| *e) {
+            None => wrong.push(format!("{table}: no enforcement listed in jobs::ENFORCED")),
+            Some(Enforced::Job(field)) => {
+                if !report.contains(&format!("{field}: ")) {
+                    wrong.push(format!(
+                        "{table}: job {field} is not a field of jobs::Report"
+                    ));
+                }
+            }
+            Some(Enforced::Event(_) | Enforced::Kept) => {
+                // A time limit other than "at once" needs a job; "12 months
+                // after the account is closed" is kept by erasure deleting
+                // at once (no closed-but-kept state exists).
+                if timed(retention) && !retention.contains("erasure deletes at once") {
+                    wrong.push(format!(
+                        "{table}: the register states a time limit ({retention}) that no job enforces"
+                    ));
+                }
+            }
+        }
+    }
+    for (table, _) in ENFORCED {
+        if !tables.contains_key(*table) {
+            wrong.push(format!("jobs::ENFORCED lists {table}, not in the register"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

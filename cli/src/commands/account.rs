@@ -142,6 +142,42 @@ pub(crate) async fn run(
                 serde_json::json!({ "changed": true }),
             );
         }
+        AccountCommand::Reset { email, code: None } => {
+            account.request_password_reset(&email).await?;
+            out.done(
+                "If a verified account has this address, a code valid 15 minutes is on its way. Then run `praxis account reset --email <address> --code <code>`.",
+                serde_json::json!({ "requested": true }),
+            );
+        }
+        AccountCommand::Reset {
+            email,
+            code: Some(code),
+        } => {
+            let new = secret("PRAXIS_NEW_PASSWORD", "New password: ")?;
+            account.reset_password(&email, &code, &new).await?;
+            out.done(
+                "Password set. Every device was signed out: sign in with `praxis login`.",
+                serde_json::json!({ "reset": true }),
+            );
+        }
+        AccountCommand::VerifyEmail { code: Some(code) } => {
+            account.verify_email(&code).await?;
+            out.done(
+                "Email address verified.",
+                serde_json::json!({ "verified": true }),
+            );
+        }
+        AccountCommand::VerifyEmail { code: None } => {
+            let sent = account.resend_verification().await?;
+            out.done(
+                if sent {
+                    "A new code is on its way to your address."
+                } else {
+                    "Your email address is already verified."
+                },
+                serde_json::json!({ "sent": sent }),
+            );
+        }
         AccountCommand::Sessions => out.sessions(&client.devices().sessions().await?),
         AccountCommand::SignOut { id, others, wipe } => {
             if wipe {

@@ -93,13 +93,16 @@ private final class Listener: PraxisFFI.SessionListener, @unchecked Sendable {
 
 public struct Profile: Sendable, Equatable, CustomStringConvertible {
     public let userId, email, fullName, phone, country, language, profession, dateOfBirth: String
+    /// Whether the address was proved with a mailed code.
+    public let emailVerified: Bool
     // Personal data stays out of logs and crash reports.
     public var description: String { "Profile(userId: \(userId))" }
 }
 
 private func publicProfile(_ p: PraxisFFI.Profile) -> Profile {
     Profile(userId: p.userId, email: p.email, fullName: p.fullName, phone: p.phone, country: p.country,
-            language: p.language, profession: p.profession, dateOfBirth: p.dateOfBirth)
+            language: p.language, profession: p.profession, dateOfBirth: p.dateOfBirth,
+            emailVerified: p.emailVerified)
 }
 
 public typealias Purpose = PraxisFFI.Purpose
@@ -243,6 +246,26 @@ public final class Praxis: Sendable {
     /// `reauthenticate`). The user's other devices are signed out; this one stays.
     public func changePassword(current: String?, newPassword: String) async throws {
         try await mapped { try await inner.changePassword(current: current, newPassword: newPassword) }
+    }
+
+    /// Mails a password reset code (no sign-in needed; the same answer for any address).
+    public func requestPasswordReset(email: String) async throws {
+        try await mapped { try await inner.requestPasswordReset(email: email) }
+    }
+
+    /// Sets a new password with the mailed code; every session ends, this one too.
+    public func resetPassword(email: String, code: String, newPassword: String) async throws {
+        try await mapped { try await inner.resetPassword(email: email, code: code, newPassword: newPassword) }
+    }
+
+    /// Proves the email address with the mailed code.
+    public func verifyEmail(code: String) async throws {
+        try await mapped { try await inner.verifyEmail(code: code) }
+    }
+
+    /// Mails a new verification code; false when the address is already verified.
+    public func resendVerification() async throws -> Bool {
+        try await mapped { try await inner.resendVerification() }
     }
 
     /// The user's signed-in devices, and remote sign-out and wipe.

@@ -35,9 +35,66 @@ pub fn hash_bytes(secret: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, secret).as_ref().to_vec()
 }
 
+/// The alphabet of mailed codes (Crockford's base32: no I, L, O, U).
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A code to mail: 8 characters of Crockford base32 (40 bits), shown as
+/// `XXXX-XXXX`. Each code allows five tries and lives minutes to a day,
+/// so guessing one is out of reach.
+pub fn mail_code(rng: &SystemRandom) -> String {
+    let mut bytes = [0u8; 8];
+    rng.fill(&mut bytes)
+        .expect("the OS random generator does not fail once initialised");
+    let chars: String = bytes
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(b & 31)]))
+        .collect();
+    zeroize::Zeroize::zeroize(&mut bytes);
+    format!("{}-{}", &chars[..4], &chars[4..])
+}
+
+/// A typed code in its canonical form: case, spaces and dashes ignored,
+/// `O` read as `0` and `I`/`L` as `1`; `None` when it cannot be a code.
+pub fn normalize_code(raw: &str) -> Option<String> {
+    let out: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    (out.len() == 8 && out.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_codes_read_back_however_typed() {
+        let rng = SystemRandom::new();
+        let code = mail_code(&rng);
+        assert_eq!(code.len(), 9);
+        let canonical = normalize_code(&code).expect("canonical");
+        assert_eq!(
+            normalize_code(&code.to_lowercase()),
+            Some(canonical.clone())
+        );
+        assert_eq!(
+            normalize_code(&canonical.replace('0', "o")),
+            Some(canonical.clone())
+        );
+        assert_eq!(
+            normalize_code(&format!(" {} ", &canonical)),
+            Some(canonical)
+        );
+        for bad in ["", "ABC", "ABCD-EFGU", "ABCDEFGHJ", "ÀBCD-EFGH"] {
+            assert_eq!(normalize_code(bad), None, "{bad}");
+        }
+        assert_ne!(mail_code(&rng), mail_code(&rng));
+    }
 
     #[test]
     fn tokens_carry_256_bits_and_differ() {

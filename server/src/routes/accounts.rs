@@ -72,6 +72,7 @@ async fn register(
             .await?;
 
     let user_id = Uuid::new_v4();
+    let req_email = email.clone();
     let user = NewUser {
         id: user_id,
         email,
@@ -94,6 +95,7 @@ async fn register(
         .store()
         .audit(Event::user("registered", user_id, json!({})), state.now())
         .await?;
+    super::credentials::send_verification(&state, user_id, &req_email).await?;
     tracing::info!(%user_id, "account registered");
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
 }
@@ -457,6 +459,7 @@ async fn update_me(
             return Err(AppError::new(ErrorCode::ReauthRequired));
         }
     }
+    let email_changing = patch.email.is_some();
     let user = match state
         .store()
         .update_user(caller.user_id, patch, caller.family_id, state.now())
@@ -469,6 +472,10 @@ async fn update_me(
         }
         Err(e) => return Err(e.into()),
     };
+    if email_changing && !user.email_verified {
+        // The new address is proved by a code mailed to it.
+        super::credentials::send_verification(&state, user.id, &user.email).await?;
+    }
     tracing::info!(user_id = %caller.user_id, "profile updated");
     Ok(Json(profile(user)))
 }
@@ -485,6 +492,7 @@ fn profile(u: UserRecord) -> Profile {
         date_of_birth: u.date_of_birth,
         created_at: u.created_at,
         updated_at: u.updated_at,
+        email_verified: u.email_verified,
     }
 }
 

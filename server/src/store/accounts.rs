@@ -10,7 +10,8 @@ use crate::store::Store;
 use crate::store::backend::{Row, StoreError, Tx, at, ms};
 use crate::store::records::{SealedProfile, seal_profile, user_context};
 
-const USER_BY_ID: &str = "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1";
+const USER_BY_ID: &str =
+    "SELECT id, sealed, created_at, updated_at, email_verified_at FROM users WHERE id = ?1";
 
 /// A new account, already validated and with its password hashed.
 pub struct NewUser {
@@ -57,6 +58,8 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Whether the address was proved by a mailed code.
+    pub email_verified: bool,
 }
 praxis_protocol::redacted_debug!(UserRecord { id });
 
@@ -140,8 +143,10 @@ impl SealedProfile {
         id: Uuid,
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
+        email_verified: bool,
     ) -> UserRecord {
         UserRecord {
+            email_verified,
             id,
             email: self.email,
             full_name: self.full_name,
@@ -160,7 +165,8 @@ impl SealedProfile {
 fn user_record(r: &Row, plain: &str) -> Result<UserRecord, StoreError> {
     let p: SealedProfile =
         serde_json::from_str(plain).map_err(|_| StoreError::Decode("sealed profile"))?;
-    Ok(p.into_record(r.uuid(0)?, at(r.i64(2)?)?, at(r.i64(3)?)?))
+    let verified = r.opt_i64(4)?.is_some();
+    Ok(p.into_record(r.uuid(0)?, at(r.i64(2)?)?, at(r.i64(3)?)?, verified))
 }
 
 /// An account read inside a transaction; `lock` holds its row until
@@ -171,8 +177,7 @@ pub(in crate::store) async fn read_user(
     lock: bool,
 ) -> Result<Option<UserRecord>, StoreError> {
     // The same, locking the row until commit (read-modify-write of the profile).
-    const USER_BY_ID_LOCKED: &str =
-        "SELECT id, sealed, created_at, updated_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
+    const USER_BY_ID_LOCKED: &str = "SELECT id, sealed, created_at, updated_at, email_verified_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
     let sql = if lock { USER_BY_ID_LOCKED } else { USER_BY_ID };
     let rows = tx.query(sql, vec![id.into()]).await?;
     let Some(r) = rows.first() else {
@@ -297,6 +302,11 @@ impl Store {
         .await?;
         publish_profile(tx.as_mut(), id, profile_fields(&profile, now), now).await?;
         if email_changed {
+            // The new address is unproved; codes mailed to the old one die.
+            const USER_UNVERIFY: &str = "UPDATE users SET email_verified_at = NULL WHERE id = ?1";
+            const CODES_DELETE_USER: &str = "DELETE FROM email_codes WHERE user_id = ?1";
+            tx.execute(USER_UNVERIFY, vec![id.into()]).await?;
+            tx.execute(CODES_DELETE_USER, vec![id.into()]).await?;
             tx.execute(
                 FAMILIES_REVOKE_OTHERS,
                 vec![id.into(), family.into(), ms(now).into()],
@@ -312,7 +322,12 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        user = profile.into_record(id, user.created_at, now);
+        user = profile.into_record(
+            id,
+            user.created_at,
+            now,
+            user.email_verified && !email_changed,
+        );
         Ok(Some(user))
     }
 }

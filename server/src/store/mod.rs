@@ -43,6 +43,7 @@ mod erasure;
 mod export;
 mod orgs;
 mod privacy;
+mod retention;
 mod sessions;
 mod sync;
 
@@ -55,6 +56,7 @@ pub use accounts::{Credentials, NewUser, ProfilePatch, UserRecord};
 pub use audit::{AuditCheck, Event};
 pub use backend::{Db, Dialect, Row, StoreError, Tx, Val, postgres, sqlite};
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
+pub use credentials::{CODE_ATTEMPTS, CodePurpose};
 pub use erasure::ERASED_TOKEN_DAYS;
 pub use feed::{Change, Feed, Signal};
 pub use handle::Store;
@@ -62,7 +64,8 @@ pub use orgs::{
     MAX_OPEN_JOIN_CODES, MAX_ORGS_PER_USER, MemberChange, MemberRecord, OrgView, RedeemOutcome,
 };
 pub use privacy::sharing::{MAX_LIVE_SHARES, PositionOutcome, ShareOutcome};
-pub use sessions::{DeviceLabel, NewSession, PURGE_BATCH, RotateOutcome, SessionRow};
+pub use retention::PURGE_BATCH;
+pub use sessions::{DeviceLabel, NewSession, RotateOutcome, SessionRow};
 pub use sync::PullPage;
 pub use vault::{KeyError, MasterKeys, Vault};
 pub use wakeups::{Delivery, Wakeup};

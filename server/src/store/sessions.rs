@@ -67,11 +67,6 @@ impl std::fmt::Debug for SessionRow {
     }
 }
 
-/// How many spent or expired token rows one retention statement deletes:
-/// a purge of millions of rows runs as many short transactions, never
-/// holding the tables for long.
-pub const PURGE_BATCH: i64 = 5000;
-
 /// The associated data of a session's sealed device name.
 fn device_context(family: Uuid) -> String {
     format!("token_families/{family}")
@@ -465,7 +460,7 @@ impl Store {
     /// Retention of sessions: expired access tokens, refresh tokens past
     /// their expiry (spent ones are kept until then, for reuse detection),
     /// and families with no refresh token left, or ended without a wipe
-    /// to report. Deletes in batches of [`PURGE_BATCH`], one short
+    /// to report. Deletes in batches of [`PURGE_BATCH`](crate::store::PURGE_BATCH), one short
     /// transaction each. Returns the rows deleted.
     pub async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         const ACCESS_PURGE: &str = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)";
@@ -476,17 +471,7 @@ impl Store {
         const FAMILY_PURGE: &str = "DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f WHERE (f.revoked_at IS NOT NULL AND f.wipe = 0) OR NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.expires_at > ?1) LIMIT ?2)";
         let mut total = 0;
         for sql in [ACCESS_PURGE, REFRESH_PURGE, FAMILY_PURGE] {
-            loop {
-                let mut tx = self.begin().await?;
-                let n = tx
-                    .execute(sql, vec![ms(now).into(), PURGE_BATCH.into()])
-                    .await?;
-                tx.commit().await?;
-                total += n;
-                if n < PURGE_BATCH as u64 {
-                    break;
-                }
-            }
+            total += self.purge_batched(sql, now).await?;
         }
         Ok(total)
     }

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (9, include_str!("v9_job_leases.sql")),
     (10, include_str!("v10_wakeups.sql")),
     (11, include_str!("v11_devices.sql")),
+    (12, include_str!("v12_email_codes.sql")),
 ];
 
 /// The migration after which plaintext rows are sealed.

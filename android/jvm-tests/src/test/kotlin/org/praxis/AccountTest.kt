@@ -99,6 +99,20 @@ class AccountTest {
                 assertFailsWith<PraxisError.InvalidCredentials> { laptop.changePassword("not the password", "quartz-lantern-oboe-91") }
                 laptop.changePassword(person.password, "quartz-lantern-oboe-91")
                 assertEquals(person.email, laptop.profile().email)
+                // The address is proved with the code mailed at registration.
+                assertEquals(false, laptop.profile().emailVerified)
+                assertFailsWith<PraxisError.InvalidInput> { laptop.verifyEmail("ZZZZ-ZZZZ") }
+                laptop.verifyEmail(server.mailedCode(person.email, "confirmation code"))
+                assertTrue(laptop.profile().emailVerified)
+                assertEquals(false, laptop.resendVerification())
+                // Forgotten password: a mailed code sets a new one and ends every session.
+                val asked = System.currentTimeMillis() - 1
+                laptop.requestPasswordReset(person.email)
+                val code = server.mailedCode(person.email, "reset code", asked)
+                assertFailsWith<PraxisError.InvalidInput> { laptop.resetPassword(person.email, "ZZZZ-ZZZZ", "amber-kite-lumen-83-k") }
+                laptop.resetPassword(person.email, code, "amber-kite-lumen-83-k")
+                assertFailsWith<PraxisError.Unauthorized> { laptop.profile() }
+                laptop.login(person.email, "amber-kite-lumen-83-k")
             }
             assertFailsWith<PraxisError.Unauthorized> { phone.profile() }
             assertEquals(SessionState.Wiped, phone.session)

@@ -118,6 +118,8 @@ data class Profile(
     val language: String,
     val profession: String,
     val dateOfBirth: String,
+    /** Whether the address was proved with a mailed code (a reset code only goes to a verified one). */
+    val emailVerified: Boolean = false,
 ) {
     // Personal data stays out of logs and crash reports.
     override fun toString() = "Profile(userId=$userId)"
@@ -293,7 +295,7 @@ private fun org.praxis.ffi.Appointment.toPublic() = Appointment(
 )
 
 private fun org.praxis.ffi.Profile.toPublic() =
-    Profile(userId, email, fullName, phone, country, language, profession, dateOfBirth)
+    Profile(userId, email, fullName, phone, country, language, profession, dateOfBirth, emailVerified)
 
 enum class DevicePlatform { ANDROID, IOS, CLI, OTHER }
 
@@ -401,6 +403,19 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      */
     suspend fun changePassword(current: String?, newPassword: String) =
         mapped { inner.changePassword(current, newPassword) }
+
+    /** Mails a password reset code to [email] (no sign-in needed; the same answer for any address). */
+    suspend fun requestPasswordReset(email: String) = mapped { inner.requestPasswordReset(email) }
+
+    /** Sets a new password with the mailed [code]; every session ends, this one too. */
+    suspend fun resetPassword(email: String, code: String, newPassword: String) =
+        mapped { inner.resetPassword(email, code, newPassword) }
+
+    /** Proves the email address with the mailed [code]. */
+    suspend fun verifyEmail(code: String) = mapped { inner.verifyEmail(code) }
+
+    /** Mails a new verification code; false when the address is already verified. */
+    suspend fun resendVerification(): Boolean = mapped { inner.resendVerification() }
 
     /** The user's signed-in devices, and remote sign-out and wipe. */
     val devices: Devices get() = Devices(inner.devices())

@@ -19,6 +19,17 @@ pub struct AuditEvent {
     pub details_json: String,
 }
 
+impl From<praxis_core::protocol::audit::AuditEntry> for AuditEvent {
+    fn from(e: praxis_core::protocol::audit::AuditEntry) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at.into(),
+            event: e.event,
+            details_json: e.details.to_string(),
+        }
+    }
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl PraxisClient {
     /// Downloads everything the server holds about the user to `path`
@@ -44,14 +55,6 @@ impl PraxisClient {
     /// The security events recorded about the user, newest first.
     pub async fn audit_log(&self) -> Result<Vec<AuditEvent>, PraxisError> {
         let entries = self.core().account().audit().await?;
-        Ok(entries
-            .into_iter()
-            .map(|e| AuditEvent {
-                seq: e.seq,
-                at: e.at.into(),
-                event: e.event,
-                details_json: e.details.to_string(),
-            })
-            .collect())
+        Ok(entries.into_iter().map(AuditEvent::from).collect())
     }
 }

@@ -101,6 +101,10 @@ fn purpose(s: &str) -> Result<Purpose, String> {
     Purpose::parse(s).ok_or_else(|| format!("one of {}", PURPOSES.join(", ")))
 }
 
+fn role(s: &str) -> Result<praxis_core::protocol::Role, String> {
+    praxis_core::protocol::Role::parse(s).ok_or_else(|| "admin or member".into())
+}
+
 fn on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" | "true" | "yes" => Ok(true),
@@ -539,6 +543,52 @@ pub(crate) enum OrgCommand {
     },
     /// List your organisations.
     List,
+    /// Make a member an admin or a plain member (admins).
+    Role {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+        /// The member's account id.
+        user_id: uuid::Uuid,
+        /// admin or member.
+        #[arg(value_parser = role)]
+        role: praxis_core::protocol::Role,
+    },
+    /// Remove a member (admins).
+    Remove {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+        /// The member's account id.
+        user_id: uuid::Uuid,
+    },
+    /// Leave an organisation (its last admin cannot while others remain).
+    Leave {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
+    /// Rename an organisation (admins).
+    Rename {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+        /// The new name.
+        name: String,
+    },
+    /// The open join codes, by id (admins).
+    Codes {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
+    /// Revoke an open join code by its id (admins).
+    RevokeCode {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+        /// The code's id, from `praxis org codes`.
+        code_id: String,
+    },
+    /// The organisation's audit log (admins).
+    Audit {
+        /// The organisation id.
+        org_id: uuid::Uuid,
+    },
     /// The organisation's location policy (admins change it).
     #[command(subcommand)]
     LocationPolicy(LocationPolicyCommand),

@@ -102,6 +102,19 @@ impl Out {
         self.print(&human, serde_json::to_value(members).unwrap_or(Value::Null));
     }
 
+    pub(crate) fn join_codes(&self, codes: &[praxis_core::protocol::JoinCodeInfo]) {
+        let human = if codes.is_empty() {
+            "No open join code.".to_owned()
+        } else {
+            codes
+                .iter()
+                .map(|c| format!("{}  by {}  expires {}", c.id, c.created_by, c.expires_at))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        self.print(&human, serde_json::to_value(codes).unwrap_or(Value::Null));
+    }
+
     pub(crate) fn orgs(&self, orgs: &[Org]) {
         let human = if orgs.is_empty() {
             "You are not a member of any organisation.".to_owned()

@@ -160,6 +160,56 @@ async fn every_subcommand_in_one_working_day() {
         .await;
     assert_eq!(changes.as_array().map(Vec::len), Some(2));
 
+    // Ada runs the practice: a spare join code listed and revoked, the
+    // name corrected, Bruno promoted and back, the audit log read; a
+    // member is refused the same.
+    ada.json(&["org", "invite", &org], None).await;
+    let codes = ada.json(&["org", "codes", &org], None).await;
+    let spare = s(&codes[0], "id");
+    ada.json(&["org", "revoke-code", &org, &spare], None).await;
+    assert_eq!(
+        ada.json(&["org", "codes", &org], None).await,
+        serde_json::json!([])
+    );
+    let renamed = ada
+        .json(
+            &["org", "rename", &org, "Soins du Vieux-Lille (cabinet)"],
+            None,
+        )
+        .await;
+    assert_eq!(renamed[0]["name"], "Soins du Vieux-Lille (cabinet)");
+    ada.json(&["org", "role", &org, &bruno_id, "admin"], None)
+        .await;
+    ada.json(&["org", "role", &org, &bruno_id, "member"], None)
+        .await;
+    let audit = ada.json(&["org", "audit", &org], None).await;
+    let roles = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["event"] == "member_role_changed")
+        .count();
+    assert_eq!(roles, 2, "{audit}");
+    for args in [
+        vec!["org", "audit", &org],
+        vec!["org", "role", &org, &bruno_id, "admin"],
+        vec!["org", "remove", &org, &bruno_id],
+        vec!["org", "codes", &org],
+    ] {
+        let o = chloe.praxis(&args, None).await;
+        assert_eq!(code(&o), 3, "a member is refused {args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Only an organisation admin"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // The last admin cannot step down.
+    let o = ada
+        .praxis(&["org", "role", &org, &ada_id, "member"], None)
+        .await;
+    assert_eq!(code(&o), 5, "last admin: {}", stderr(&o));
+
     // Bruno consents and checks in to a visit.
     bruno.json(&["sync"], None).await;
     let consents = bruno.json(&["consent", "show"], None).await;
@@ -439,6 +489,17 @@ async fn every_subcommand_in_one_working_day() {
     }
     let doc: Value = serde_json::from_slice(&std::fs::read(&opened).expect("read")).expect("json");
     assert_eq!(doc["account"]["email"], pb["email"]);
+
+    // Chloé leaves the practice (Ada removes her), then Bruno leaves it.
+    ada.json(&["org", "remove", &org, &chloe_id], None).await;
+    bruno.json(&["org", "leave", &org], None).await;
+    assert_eq!(
+        ada.json(&["org", "members", &org], None)
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     // The visit is done; Chloé leaves for good (her tablet wipes itself at
     // its next contact); Bruno signs out.

@@ -39,6 +39,7 @@ pub mod http;
 mod local;
 pub mod location;
 mod log;
+mod org_admin;
 mod privacy;
 mod session;
 pub mod sync;

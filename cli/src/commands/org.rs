@@ -27,6 +27,43 @@ pub(crate) async fn run(client: &PraxisClient, out: &Out, cmd: OrgCommand) -> Re
         OrgCommand::Invite { org_id } => out.join_code(&account.create_join_code(org_id).await?),
         OrgCommand::Members { org_id } => out.members(&account.members(org_id).await?),
         OrgCommand::List => out.orgs(&account.orgs().await?),
+        OrgCommand::Role {
+            org_id,
+            user_id,
+            role,
+        } => {
+            account.set_member_role(org_id, user_id, role).await?;
+            out.done(
+                &format!("{user_id} is now {}.", role.as_str()),
+                serde_json::json!({ "user_id": user_id, "role": role.as_str() }),
+            );
+        }
+        OrgCommand::Remove { org_id, user_id } => {
+            account.remove_member(org_id, user_id).await?;
+            out.done(
+                &format!("{user_id} was removed."),
+                serde_json::json!({ "removed": user_id }),
+            );
+        }
+        OrgCommand::Leave { org_id } => {
+            account.leave_org(org_id).await?;
+            out.done(
+                "You left the organisation.",
+                serde_json::json!({ "left": org_id }),
+            );
+        }
+        OrgCommand::Rename { org_id, name } => {
+            out.orgs(&[account.rename_org(org_id, &name).await?])
+        }
+        OrgCommand::Codes { org_id } => out.join_codes(&account.join_codes(org_id).await?),
+        OrgCommand::RevokeCode { org_id, code_id } => {
+            account.revoke_join_code(org_id, &code_id).await?;
+            out.done(
+                "The join code was revoked.",
+                serde_json::json!({ "revoked": code_id }),
+            );
+        }
+        OrgCommand::Audit { org_id } => out.audit(&account.org_audit(org_id).await?),
         OrgCommand::LocationPolicy(cmd) => location_policy(client, out, cmd).await?,
     }
     Ok(())

@@ -106,6 +106,11 @@ private func publicProfile(_ p: PraxisFFI.Profile) -> Profile {
 }
 
 public typealias Purpose = PraxisFFI.Purpose
+public typealias Role = PraxisFFI.Role
+public typealias Member = PraxisFFI.Member
+public typealias JoinCodeInfo = PraxisFFI.JoinCodeInfo
+public typealias PolicyChangeEntry = PraxisFFI.PolicyChangeEntry
+public typealias DevicePlatform = PraxisFFI.Platform
 public typealias Precision = PraxisFFI.Precision
 public typealias GateClosed = PraxisFFI.GateClosed
 public typealias LocationPermission = PraxisFFI.LocationPermission
@@ -160,7 +165,7 @@ private final class SyncStatusListener: PraxisFFI.SyncListener, @unchecked Senda
 public struct DeviceSession: Sendable, Equatable, CustomStringConvertible {
     public let id: String
     public let deviceName: String?
-    public let platform: Platform?
+    public let platform: DevicePlatform?
     public let createdAt: Date
     public let lastUsedAt: Date
     public let current: Bool
@@ -191,6 +196,47 @@ public final class PraxisDevices: Sendable {
 
     public func endOtherSessions(wipe: Bool = false) async throws {
         try await mapped { try await inner.endOtherSessions(wipe: wipe) }
+    }
+}
+
+/// Running an organisation: roles, removal, leaving, renaming, join codes,
+/// the audit log and the location policy's change log. A member gets
+/// `.forbidden`; the last admin cannot step down or leave while others
+/// remain (`.conflict(code: "last_admin")`).
+public final class PraxisOrgAdmin: Sendable {
+    private let inner: OrgAdmin
+
+    init(_ inner: OrgAdmin) { self.inner = inner }
+
+    public func setMemberRole(orgId: String, userId: String, role: Role) async throws {
+        try await mapped { try await inner.setMemberRole(orgId: orgId, userId: userId, role: role) }
+    }
+
+    public func removeMember(orgId: String, userId: String) async throws {
+        try await mapped { try await inner.removeMember(orgId: orgId, userId: userId) }
+    }
+
+    public func leave(orgId: String) async throws { try await mapped { try await inner.leave(orgId: orgId) } }
+
+    /// Renames the organisation; its new name.
+    public func rename(orgId: String, name: String) async throws -> String {
+        try await mapped { try await inner.rename(orgId: orgId, name: name).name }
+    }
+
+    public func joinCodes(orgId: String) async throws -> [JoinCodeInfo] {
+        try await mapped { try await inner.joinCodes(orgId: orgId) }
+    }
+
+    public func revokeJoinCode(orgId: String, codeId: String) async throws {
+        try await mapped { try await inner.revokeJoinCode(orgId: orgId, codeId: codeId) }
+    }
+
+    public func auditLog(orgId: String) async throws -> [AuditEvent] {
+        try await mapped { try await inner.auditLog(orgId: orgId) }
+    }
+
+    public func policyChanges(orgId: String) async throws -> [PolicyChangeEntry] {
+        try await mapped { try await inner.policyChanges(orgId: orgId) }
     }
 }
 
@@ -267,6 +313,14 @@ public final class Praxis: Sendable {
     public func resendVerification() async throws -> Bool {
         try await mapped { try await inner.resendVerification() }
     }
+
+    /// The members of an organisation the user belongs to.
+    public func members(orgId: String) async throws -> [Member] {
+        try await mapped { try await inner.members(orgId: orgId) }
+    }
+
+    /// Organisation administration.
+    public var orgAdmin: PraxisOrgAdmin { PraxisOrgAdmin(inner.orgAdmin()) }
 
     /// The user's signed-in devices, and remote sign-out and wipe.
     public var devices: PraxisDevices { PraxisDevices(inner.devices()) }

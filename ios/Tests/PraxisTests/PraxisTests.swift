@@ -204,6 +204,39 @@ final class PraxisTests: XCTestCase {
         XCTAssertTrue(left.isEmpty)
     }
 
+    // Mirrors OrgAdminTest.kt: an admin promotes, demotes, removes and reads the audit log; a member is refused.
+    func testAdminRunsThePracticeAndAMemberIsForbidden() async throws {
+        func signedIn(_ tag: String, _ key: UInt8) async throws -> (Praxis, String) {
+            let p = person(tag)
+            let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(),
+                                               keyProvider: MemoryKeyProvider(bytes: Data(repeating: key, count: 32)))
+            _ = try await praxis.register(email: p.email, password: p.password, fullName: "Swift \(tag)",
+                                          phone: "+33612345678", country: "FR", language: "fr-FR",
+                                          profession: "nurse", dateOfBirth: "1985-04-12")
+            return (praxis, try await praxis.login(email: p.email, password: p.password))
+        }
+        let (admin, adminId) = try await signedIn("orgadmin", 11)
+        let (nurse, nurseId) = try await signedIn("orgnurse", 12)
+        let (other, otherId) = try await signedIn("orgother", 13)
+        let org = try await admin.createOrg(name: "Cabinet Swift")
+        _ = try await nurse.joinOrg(code: try await admin.createJoinCode(orgId: org))
+        _ = try await other.joinOrg(code: try await admin.createJoinCode(orgId: org))
+        try await admin.orgAdmin.setMemberRole(orgId: org, userId: nurseId, role: .admin)
+        try await admin.orgAdmin.setMemberRole(orgId: org, userId: nurseId, role: .member)
+        do {
+            try await nurse.orgAdmin.removeMember(orgId: org, userId: otherId)
+            XCTFail("a member cannot remove")
+        } catch let e as PraxisError {
+            XCTAssertEqual(e, .forbidden)
+        }
+        try await admin.orgAdmin.removeMember(orgId: org, userId: otherId)
+        let members = try await admin.members(orgId: org)
+        XCTAssertEqual(Set(members.map(\.userId)), [adminId, nurseId])
+        let events = try await admin.orgAdmin.auditLog(orgId: org).map(\.event)
+        XCTAssertEqual(events.filter { $0 == "member_role_changed" }.count, 2)
+        XCTAssertTrue(events.contains("member_removed"))
+    }
+
     // Mirrors ContactsTest.kt: an invitation connects two practitioners until revoked.
     func testInvitationConnectsWithChosenFieldsUntilRevoked() async throws {
         let alice = try await signedIn("alice", key: 21)

@@ -43,20 +43,19 @@ class TestServer(extraArgs: List<String> = emptyList()) : AutoCloseable {
     }
 
     /**
-     * The newest code mailed to [email] in a message containing [marker]
-     * (`--dev` writes mail to `<data-dir>/mail/`); waits up to 10 s for one
-     * newer than [after] (epoch millis).
+     * The code mailed to [email] in the one message containing [marker]
+     * (`--dev` writes mail to `<data-dir>/mail/`); waits up to 10 s for it.
      */
-    fun mailedCode(email: String, marker: String, after: Long = 0): String {
+    fun mailedCode(email: String, marker: String): String {
         val deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos()
         val code = Regex("\\b[0-9A-Z]{4}-[0-9A-Z]{4}\\b")
         while (true) {
             val found = File(dataDir, "mail").listFiles().orEmpty()
-                .filter { it.name.endsWith(".eml") && it.lastModified() > after }
-                .map { it to it.readText() }
-                .filter { (_, text) -> email in text && marker in text }
-                .maxByOrNull { (f, _) -> f.lastModified() }
-            if (found != null) return code.findAll(found.second).last().value
+                .filter { it.name.endsWith(".eml") }
+                .map { it.readText() }
+                .filter { text -> email in text && marker in text }
+            check(found.size <= 1) { "more than one such message" }
+            if (found.isNotEmpty()) return code.findAll(found.single()).last().value
             check(System.nanoTime() < deadline) { "no mail to the address" }
             Thread.sleep(20)
         }

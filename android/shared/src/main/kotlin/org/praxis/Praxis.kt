@@ -330,6 +330,54 @@ class Devices internal constructor(private val inner: org.praxis.ffi.Devices) {
     suspend fun endOtherSessions(wipe: Boolean = false) = mapped { inner.endOtherSessions(wipe) }
 }
 
+enum class Role { ADMIN, MEMBER }
+
+/** A member of an organisation. */
+data class Member(val userId: String, val fullName: String, val profession: String, val role: Role) {
+    override fun toString() = "Member(userId=$userId, role=$role)"
+}
+
+/** An open join code, by id (the code itself is shown once, at creation). */
+data class JoinCodeInfo(val id: String, val createdBy: String, val createdAt: Instant, val expiresAt: Instant)
+
+/** One entry of an organisation's audit log (ids and flags only). */
+data class OrgAuditEvent(val at: Instant, val event: String, val detailsJson: String)
+
+/** One change of an organisation's location policy. */
+data class PolicyChange(val at: Instant, val actorId: String, val memberId: String?, val changeJson: String)
+
+/**
+ * Running an organisation: roles, removal, leaving, renaming, join codes, the
+ * audit log and the location policy's change log. A member gets
+ * [PraxisError.Forbidden]; the last admin cannot step down or leave while
+ * others remain ([PraxisError.Conflict] `last_admin`).
+ */
+class OrgAdmin internal constructor(private val inner: org.praxis.ffi.OrgAdmin) {
+    suspend fun setMemberRole(orgId: String, userId: String, role: Role) =
+        mapped { inner.setMemberRole(orgId, userId, org.praxis.ffi.Role.valueOf(role.name)) }
+
+    suspend fun removeMember(orgId: String, userId: String) = mapped { inner.removeMember(orgId, userId) }
+
+    suspend fun leave(orgId: String) = mapped { inner.leave(orgId) }
+
+    /** Renames the organisation; its new name. */
+    suspend fun rename(orgId: String, name: String): String = mapped { inner.rename(orgId, name).name }
+
+    suspend fun joinCodes(orgId: String): List<JoinCodeInfo> = mapped {
+        inner.joinCodes(orgId).map { JoinCodeInfo(it.id, it.createdBy, it.createdAt, it.expiresAt) }
+    }
+
+    suspend fun revokeJoinCode(orgId: String, codeId: String) = mapped { inner.revokeJoinCode(orgId, codeId) }
+
+    suspend fun auditLog(orgId: String): List<OrgAuditEvent> = mapped {
+        inner.auditLog(orgId).map { OrgAuditEvent(it.at, it.event, it.detailsJson) }
+    }
+
+    suspend fun policyChanges(orgId: String): List<PolicyChange> = mapped {
+        inner.policyChanges(orgId).map { PolicyChange(it.at, it.actorId, it.memberId, it.changeJson) }
+    }
+}
+
 /** The Praxis core on this device. Close it when the app no longer needs it. */
 class Praxis private constructor(private val inner: PraxisClient) : AutoCloseable {
     companion object {
@@ -416,6 +464,14 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     /** Mails a new verification code; false when the address is already verified. */
     suspend fun resendVerification(): Boolean = mapped { inner.resendVerification() }
+
+    /** The members of an organisation the user belongs to. */
+    suspend fun members(orgId: String): List<Member> = mapped {
+        inner.members(orgId).map { Member(it.userId, it.fullName, it.profession, Role.valueOf(it.role.name)) }
+    }
+
+    /** Organisation administration. */
+    val orgAdmin: OrgAdmin get() = OrgAdmin(inner.orgAdmin())
 
     /** The user's signed-in devices, and remote sign-out and wipe. */
     val devices: Devices get() = Devices(inner.devices())

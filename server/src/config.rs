@@ -106,6 +106,74 @@ pub enum Command {
     /// Rewrap every data and server key under the current (first) master
     /// key, after a rotation; older keys can then be removed.
     RewrapKeys,
+    /// Act on one account for a request that arrived outside the apps
+    /// (audited with the reason).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `praxis-server admin …`: operator commands on one account, found by id
+/// or email. Each is audited with `--reason` (and `--case`, a reference
+/// such as a ticket number: never personal data).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Write everything held about the account to a new file (the same
+    /// document as `GET /v1/me/export`).
+    ExportUser {
+        /// The account: its id or email address.
+        #[arg(long)]
+        user: String,
+        /// The file to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Why.
+        #[arg(long, value_enum)]
+        reason: crate::operator::Reason,
+        /// A case reference for the audit log.
+        #[arg(long, value_parser = crate::operator::case_ref)]
+        case: Option<String>,
+    },
+    /// Restrict processing of the account (on) or lift it (off).
+    RestrictUser {
+        /// The account: its id or email address.
+        #[arg(long)]
+        user: String,
+        /// on or off.
+        #[arg(value_parser = on_off, action = clap::ArgAction::Set)]
+        restricted: bool,
+        /// Why.
+        #[arg(long, value_enum)]
+        reason: crate::operator::Reason,
+        /// A case reference for the audit log.
+        #[arg(long, value_parser = crate::operator::case_ref)]
+        case: Option<String>,
+    },
+    /// Erase the account and everything about it, as the user's own
+    /// erasure does (its devices wipe themselves at their next contact).
+    EraseUser {
+        /// The account: its id or email address.
+        #[arg(long)]
+        user: String,
+        /// Why (minor, deceased, request or legal).
+        #[arg(long, value_enum)]
+        reason: crate::operator::Reason,
+        /// A case reference for the audit log.
+        #[arg(long, value_parser = crate::operator::case_ref)]
+        case: Option<String>,
+        /// Confirm without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Every account: ids and creation dates only.
+    ListUsers,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("on or off".into()),
+    }
 }
 
 /// How logs are written to standard error.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use praxis_server::clock::SystemClock;
-use praxis_server::config::{Command, Config};
+use praxis_server::config::{AdminCommand, Command, Config};
 use praxis_server::store::{MasterKeys, Store, Vault};
 use praxis_server::{AppState, Settings, serve_with, telemetry};
 
@@ -26,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(db, Vault::new(master), chrono::Utc::now())
         .await
         .context("migrating the database")?;
+    if let Some(Command::Admin(cmd)) = &config.command {
+        return admin(&store, cmd.clone()).await;
+    }
     if let Some(Command::RewrapKeys) = config.command {
         let n = store.rewrap_keys().await.context("rewrapping keys")?;
         println!("{n} keys rewrapped under the current master key");
@@ -108,4 +111,59 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// `praxis-server admin …` (see `praxis_server::operator`).
+async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<()> {
+    use praxis_server::operator::{erase_user, export_user, find_user, restrict_user};
+    let now = chrono::Utc::now();
+    match cmd {
+        AdminCommand::ListUsers => {
+            for (id, created) in store.list_users().await? {
+                println!("{id}  {}", created.to_rfc3339());
+            }
+        }
+        AdminCommand::ExportUser {
+            user,
+            out,
+            reason,
+            case,
+        } => {
+            let id = find_user(store, &user).await?;
+            let bytes = export_user(store, id, &out, reason, case.as_deref(), now).await?;
+            println!("{id}: {bytes} bytes written to {}", out.display());
+        }
+        AdminCommand::RestrictUser {
+            user,
+            restricted,
+            reason,
+            case,
+        } => {
+            let id = find_user(store, &user).await?;
+            restrict_user(store, id, restricted, reason, case.as_deref(), now).await?;
+            println!(
+                "{id}: processing {}",
+                if restricted {
+                    "restricted"
+                } else {
+                    "no longer restricted"
+                }
+            );
+        }
+        AdminCommand::EraseUser {
+            user,
+            reason,
+            case,
+            yes,
+        } => {
+            let id = find_user(store, &user).await?;
+            anyhow::ensure!(
+                yes,
+                "this erases account {id} and everything about it: run again with --yes"
+            );
+            erase_user(store, id, reason, case.as_deref(), now).await?;
+            println!("{id}: erased; its devices wipe themselves at their next contact");
+        }
+    }
+    Ok(())
 }

@@ -146,21 +146,19 @@ async fn write(
     send(tx, "}").await
 }
 
-/// Everything held about me: account, organisations, consents with their
-/// history, visits, visit events, location data still held, contact cards
-/// (mine, who holds it, those I hold) and the security events about me.
-/// One JSON document (schema: `docs/export.schema.json`), streamed.
-#[utoipa::path(get, path = "/v1/me/export", tag = "privacy", security(("bearer" = [])),
-    responses((status = 200, description = "The export document", content_type = "application/json", body = Object),
-        (status = 401, body = Problem)))]
-async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
-    let (store, user, now) = (state.store().clone(), caller.user_id, state.now());
-    // Everything small is read before the first byte, so a failure here is
-    // still a proper error answer.
-    let u = store
-        .user(user)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
+/// The export document of `user` as a stream of chunks: the small parts
+/// are read first (a failure is still an error, not a cut document), then
+/// `event` goes on the audit chain and the rest streams from a task.
+/// `None` when there is no such account.
+pub(crate) async fn start(
+    store: Store,
+    user: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    event: Event,
+) -> Result<Option<mpsc::Receiver<Result<Bytes, io::Error>>>, StoreError> {
+    let Some(u) = store.user(user).await? else {
+        return Ok(None);
+    };
     let head = json!({
         "format": FORMAT,
         "exported_at": now,
@@ -189,10 +187,7 @@ async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Resp
     // The history's first page is read now, before the export's own entry
     // is appended; the rest follows it page by page.
     let audit = store.audit_of_user(user, AUDIT_PAGE).await?;
-    store
-        .audit(Event::user("exported", user, json!({})), now)
-        .await?;
-    tracing::info!(user_id = %user, "data export");
+    store.audit(event, now).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);
     tokio::spawn(async move {
         let rest = Streamed {
@@ -205,6 +200,26 @@ async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Resp
             let _ = tx.send(Err(io::Error::other("export failed"))).await;
         }
     });
+    Ok(Some(rx))
+}
+
+/// Everything held about me: account, organisations, consents with their
+/// history, visits, visit events, location data still held, contact cards
+/// (mine, who holds it, those I hold) and the security events about me.
+/// One JSON document (schema: `docs/export.schema.json`), streamed.
+#[utoipa::path(get, path = "/v1/me/export", tag = "privacy", security(("bearer" = [])),
+    responses((status = 200, description = "The export document", content_type = "application/json", body = Object),
+        (status = 401, body = Problem)))]
+async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
+    let rx = start(
+        state.store().clone(),
+        caller.user_id,
+        state.now(),
+        Event::user("exported", caller.user_id, json!({})),
+    )
+    .await?
+    .ok_or_else(|| AppError::new(ErrorCode::NotFound))?;
+    tracing::info!(user_id = %caller.user_id, "data export");
     // Fused: the compression layer may poll once more after the end.
     let stream =
         futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {

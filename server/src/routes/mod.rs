@@ -7,7 +7,7 @@ mod changes;
 mod contacts;
 mod credentials;
 mod devices;
-mod export;
+pub(crate) mod export;
 mod health;
 mod orgs;
 mod privacy;

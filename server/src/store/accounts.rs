@@ -234,6 +234,18 @@ impl Store {
             .transpose()
     }
 
+    /// Every account's id and creation time, oldest first (for the
+    /// operator: nothing personal).
+    pub async fn list_users(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        const USERS_LIST: &str = "SELECT id, created_at FROM users ORDER BY created_at, id";
+        self.db
+            .query(USERS_LIST, vec![])
+            .await?
+            .iter()
+            .map(|r| Ok((r.uuid(0)?, at(r.i64(1)?)?)))
+            .collect()
+    }
+
     /// An account by id.
     pub async fn user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
         let rows = self.db.query(USER_BY_ID, vec![id.into()]).await?;

@@ -1,0 +1,154 @@
+//! Operator commands (`praxis-server admin …`): acting on one account on a
+//! request that arrived outside the apps (a rights request by email, a
+//! reported minor, a deceased user). Each runs against the database with
+//! the master key (the binary refuses to start without one), finds the
+//! account by id or email, and leaves an audit entry with the operator's
+//! stated reason (a fixed word, never free text: the audit log holds ids
+//! and flags only) and an optional case reference.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::store::{Event, Store};
+
+/// Why the operator acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reason {
+    /// The user asked (a data-subject request received outside the apps).
+    Request,
+    /// The account belongs to a minor (the service is for adults only).
+    Minor,
+    /// The user died.
+    Deceased,
+    /// A legal obligation (a court order, an authority's request).
+    Legal,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Minor => "minor",
+            Self::Deceased => "deceased",
+            Self::Legal => "legal",
+        }
+    }
+}
+
+/// A case reference for the audit entry: 1 to 64 of `A-Z a-z 0-9 - _ #`.
+pub fn case_ref(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'#'))
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("1 to 64 letters, digits, '-', '_' or '#' (no personal data)".into())
+    }
+}
+
+/// The account named by `who`: an account id, or an email address.
+pub async fn find_user(store: &Store, who: &str) -> anyhow::Result<Uuid> {
+    let who = who.trim();
+    let id = match Uuid::parse_str(who) {
+        Ok(id) => store.user(id).await?.map(|u| u.id),
+        Err(_) => store
+            .credentials(&who.to_lowercase())
+            .await?
+            .map(|c| c.user_id),
+    };
+    id.context("no account with this id or email")
+}
+
+fn details(reason: Reason, case: Option<&str>, extra: serde_json::Value) -> serde_json::Value {
+    let mut d = json!({ "reason": reason.as_str(), "by": "operator" });
+    if let Some(c) = case {
+        d["case"] = json!(c);
+    }
+    if let (Some(map), serde_json::Value::Object(more)) = (d.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    d
+}
+
+/// Writes the account's export document (the same as `GET /v1/me/export`)
+/// to `out`, created new (an existing file is not overwritten). Returns
+/// the bytes written.
+pub async fn export_user(
+    store: &Store,
+    user: Uuid,
+    out: &Path,
+    reason: Reason,
+    case: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .await
+        .with_context(|| format!("creating {}", out.display()))?;
+    let event = Event::user("operator_exported", user, details(reason, case, json!({})));
+    let Some(mut rx) = crate::routes::export::start(store.clone(), user, now, event).await? else {
+        bail!("no such account");
+    };
+    let mut written = 0;
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk.context("the export failed")?;
+        file.write_all(&chunk).await?;
+        written += chunk.len() as u64;
+    }
+    file.sync_all().await?;
+    Ok(written)
+}
+
+/// Restricts processing of the account, or lifts the restriction.
+pub async fn restrict_user(
+    store: &Store,
+    user: Uuid,
+    restricted: bool,
+    reason: Reason,
+    case: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    store.set_restricted(user, restricted, now).await?;
+    store
+        .audit(
+            Event::user(
+                "operator_restriction_changed",
+                user,
+                details(reason, case, json!({ "restricted": restricted })),
+            ),
+            now,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Erases the account: the same transaction as `DELETE /v1/me` (no
+/// reauth); its devices wipe themselves at their next contact.
+pub async fn erase_user(
+    store: &Store,
+    user: Uuid,
+    reason: Reason,
+    case: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let u = store.user(user).await?.context("no such account")?;
+    store
+        .erase_user(user, &store.throttle_key(&u.email), now)
+        .await?;
+    store
+        .audit(
+            Event::user("operator_erased", user, details(reason, case, json!({}))),
+            now,
+        )
+        .await?;
+    Ok(())
+}

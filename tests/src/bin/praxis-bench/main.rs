@@ -5,6 +5,7 @@
 //! generator share the machine's cores, which the report states.
 
 mod feed;
+mod lifecycle;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,6 +126,11 @@ async fn main() -> anyhow::Result<()> {
     if on("feed") {
         metrics.extend(feed::idle_streams(&opts).await?);
         metrics.extend(feed::policy_fan_out(&backends, &opts).await?);
+    }
+    if on("lifecycle") {
+        metrics.extend(lifecycle::reset_requests(&opts).await?);
+        metrics.extend(lifecycle::sessions_list(&opts).await?);
+        metrics.extend(lifecycle::retention(&backends, &opts).await?);
     }
     if on("push") {
         for backend in &backends {

@@ -102,7 +102,7 @@ async fn register(
 
 /// Reserves one password check against the throttle of `key` (see
 /// `Store::reserve_login_attempt`); `Some(seconds)` to wait when refused.
-pub(super) async fn reserve_attempt(
+async fn reserve_attempt(
     state: &AppState,
     key: &[u8],
     now: chrono::DateTime<chrono::Utc>,
@@ -118,7 +118,7 @@ pub(super) async fn reserve_attempt(
 /// Checks a password against a reserved attempt of `key`. When hashing is
 /// saturated (`503`) the password was never checked, so the reservation
 /// is given back rather than counted against the user.
-pub(super) async fn checked_password(
+async fn checked_password(
     state: &AppState,
     key: &[u8],
     password: String,
@@ -134,6 +134,34 @@ pub(super) async fn checked_password(
             Err(busy)
         }
     }
+}
+
+/// Checks a signed-in user's password under the login throttle of their
+/// address (a stolen session guesses no faster than login does):
+/// `rate_limited` when the streak says wait; a failure stays counted, a
+/// success clears the streak.
+pub(super) async fn password_matches(
+    state: &AppState,
+    email: &str,
+    password: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<bool> {
+    let key = state.store().throttle_key(email);
+    if let Some(wait) = reserve_attempt(state, &key, now).await? {
+        return Err(AppError::rate_limited(wait));
+    }
+    let phc = state
+        .store()
+        .credentials(email)
+        .await?
+        .map(|c| c.password_hash)
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
+    // A failure was counted when the attempt was reserved.
+    let ok = checked_password(state, &key, password, phc).await?;
+    if ok {
+        state.store().clear_login_failures(&key).await?;
+    }
+    Ok(ok)
 }
 
 /// Confirm the password in this login (erasure needs it within the last
@@ -154,22 +182,9 @@ async fn reauth(
         .user(caller.user_id)
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
-    let key = state.store().throttle_key(&user.email);
-    if let Some(wait) = reserve_attempt(&state, &key, now).await? {
-        return Err(AppError::rate_limited(wait));
-    }
-    let phc = state
-        .store()
-        .credentials(&user.email)
-        .await?
-        .map(|c| c.password_hash)
-        .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
-    let password = req.password;
-    // A failure was counted when the attempt was reserved.
-    if !checked_password(&state, &key, password, phc).await? {
+    if !password_matches(&state, &user.email, req.password, now).await? {
         return Err(AppError::new(ErrorCode::InvalidCredentials));
     }
-    state.store().clear_login_failures(&key).await?;
     state.store().mark_reauth(caller.family_id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }

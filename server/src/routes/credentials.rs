@@ -24,9 +24,7 @@ use crate::mail::Mail;
 use crate::store::CodePurpose;
 use crate::validate;
 
-use super::accounts::{
-    checked_password, personal_inputs, recently_reauthenticated, reserve_attempt,
-};
+use super::accounts::{password_matches, personal_inputs, recently_reauthenticated};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -311,19 +309,7 @@ async fn change_password(
         .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
     match req.current_password {
         Some(current) => {
-            // The same throttle as login: a stolen session cannot guess
-            // the password through this route faster than through login.
-            let key = state.store().throttle_key(&user.email);
-            if let Some(wait) = reserve_attempt(&state, &key, now).await? {
-                return Err(AppError::rate_limited(wait));
-            }
-            let phc = state
-                .store()
-                .credentials(&user.email)
-                .await?
-                .map(|c| c.password_hash)
-                .ok_or_else(|| AppError::new(ErrorCode::Unauthorized))?;
-            if !checked_password(&state, &key, current, phc).await? {
+            if !password_matches(&state, &user.email, current, now).await? {
                 state
                     .store()
                     .audit(
@@ -337,7 +323,6 @@ async fn change_password(
                     .await?;
                 return Err(AppError::new(ErrorCode::InvalidCredentials).field("current_password"));
             }
-            state.store().clear_login_failures(&key).await?;
         }
         None => {
             if !recently_reauthenticated(&state, &caller).await? {

@@ -34,7 +34,7 @@ pub struct Account {
     pub(crate) session: Arc<Session>,
     pub(crate) cache: Arc<Cache>,
     pub(crate) log: Log,
-    pub(crate) device: crate::devices::DeviceLabel,
+    pub(crate) device: crate::session::DeviceLabel,
 }
 
 type NoBody = ();

@@ -10,32 +10,14 @@
 
 use std::sync::Arc;
 
-use praxis_protocol::{Platform, SessionInfo, SessionList};
+use praxis_protocol::{SessionInfo, SessionList};
 use reqwest::Method;
 use uuid::Uuid;
 
 use crate::Result;
 use crate::account::Account;
+pub use crate::session::DeviceLabel;
 use crate::session::Session;
-
-/// What this device tells the server about itself at login, shown in the
-/// user's list of sessions. The name is sealed on the server.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct DeviceLabel {
-    /// A name the user recognises (e.g. the phone's model or the name the
-    /// user gave it), at most 100 characters.
-    pub name: Option<String>,
-    /// The kind of device.
-    pub platform: Option<Platform>,
-}
-
-impl std::fmt::Debug for DeviceLabel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceLabel")
-            .field("platform", &self.platform)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Device operations; cheap to clone.
 #[derive(Debug, Clone)]

@@ -49,6 +49,25 @@ pub enum SessionState {
     Wiped,
 }
 
+/// What this device tells the server about itself at login, shown in the
+/// user's list of sessions. The name is sealed on the server.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DeviceLabel {
+    /// A name the user recognises (e.g. the phone's model or the name the
+    /// user gave it), at most 100 characters.
+    pub name: Option<String>,
+    /// The kind of device.
+    pub platform: Option<praxis_protocol::Platform>,
+}
+
+impl std::fmt::Debug for DeviceLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceLabel")
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Tokens as stored in the cache.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Tokens {

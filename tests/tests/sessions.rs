@@ -1,5 +1,6 @@
 //! Signed-in devices: the list of sessions, signing one or all others out,
-//! remote wipe (the stolen phone), and the retention of ended sessions.
+//! remote wipe (the stolen phone), and the retention of ended sessions and
+//! of expired single-use codes.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use serde_json::{Value, json};
 
 suite!(
     sessions_list_end_and_refuse_bad_input,
-    ended_sessions_are_purged_in_batches
+    ended_sessions_are_purged_in_batches,
+    expired_join_codes_and_invitations_leave_with_the_retention_job
 );
 
 struct Device {
@@ -487,4 +489,51 @@ async fn ended_sessions_are_purged_in_batches(s: TestServer) {
     let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
     assert_eq!(report.sessions, u64::try_from(n).expect("n"));
     assert_eq!(s.count("SELECT COUNT(*) FROM access_tokens").await, 0);
+}
+
+/// Join codes (72 h) and contact invitations (here 100 h) are purged once
+/// expired, a used one kept until then (to answer "used").
+async fn expired_join_codes_and_invitations_leave_with_the_retention_job(s: TestServer) {
+    let admin = s.user("codes-admin").await;
+    let member = s.user("codes-member").await;
+    let org = s.create_org(&admin.access, "Cabinet Retention").await;
+    s.add_member(&admin.access, &member.access, &org).await; // a used code
+    s.join_code(&admin.access, &org).await; // an open one
+    let r = s
+        .send(
+            "POST",
+            "/v1/contacts/invitations",
+            Some(&member.access),
+            Some(&json!({"fields": ["display_name"], "allow_forward": false, "ttl_hours": 100})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let counts = || async {
+        (
+            s.count("SELECT COUNT(*) FROM join_codes").await,
+            s.count("SELECT COUNT(*) FROM contact_invitations").await,
+        )
+    };
+    assert_eq!(counts().await, (2, 1));
+    s.clock.advance(Duration::hours(71));
+    let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
+    assert_eq!(
+        (report.codes, counts().await),
+        (0, (2, 1)),
+        "nothing expired yet"
+    );
+    s.clock.advance(Duration::hours(2));
+    let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
+    assert_eq!(
+        (report.codes, counts().await),
+        (2, (0, 1)),
+        "both join codes at 72 h"
+    );
+    s.clock.advance(Duration::hours(28));
+    let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
+    assert_eq!(
+        (report.codes, counts().await),
+        (1, (0, 0)),
+        "the invitation at 100 h"
+    );
 }

@@ -17,14 +17,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{password, tokens};
+use crate::auth::tokens;
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller};
 use crate::mail::Mail;
 use crate::store::CodePurpose;
 use crate::validate;
 
-use super::accounts::{password_matches, personal_inputs, recently_reauthenticated};
+use super::passwords::{password_matches, recently_reauthenticated, strong_hash};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -259,30 +259,6 @@ async fn confirm_verification(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hashes a new password after the registration rules (length, zxcvbn
-/// with the user's email and name as guessable inputs); `weak_password`
-/// names `field`.
-pub(super) async fn strong_hash(
-    state: &AppState,
-    field: &'static str,
-    password: String,
-    email: &str,
-    full_name: &str,
-) -> AppResult<String> {
-    let inputs = personal_inputs(email, full_name);
-    state
-        .hashing(move || {
-            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            password::check_strength(&password, &inputs).map(|()| password::hash(&password))
-        })
-        .await?
-        .map_err(|w| {
-            AppError::new(ErrorCode::WeakPassword)
-                .field(field)
-                .detail(w.message())
-        })
 }
 
 /// Change my password. Give the current one, or omit it within five

@@ -10,6 +10,7 @@ mod devices;
 pub(crate) mod export;
 mod health;
 mod orgs;
+mod passwords;
 mod privacy;
 mod sessions;
 mod sync;

@@ -75,7 +75,7 @@ async fn list_sessions(
 
 /// Refuses a wipe without a recent reauth.
 async fn check_wipe(state: &AppState, caller: &Caller, wipe: bool) -> AppResult<()> {
-    if wipe && !super::accounts::recently_reauthenticated(state, caller).await? {
+    if wipe && !super::passwords::recently_reauthenticated(state, caller).await? {
         return Err(AppError::new(ErrorCode::ReauthRequired));
     }
     Ok(())

@@ -419,6 +419,17 @@ async fn ended_sessions_are_purged_in_batches(s: TestServer) {
     )
     .await;
     let plain = login(&s, &a.email, &a.password, json!({})).await;
+    // A tablet that registers for wake-ups and is then never used again.
+    let tablet = login(&s, &a.email, &a.password, json!({})).await;
+    let r = s
+        .send(
+            "POST",
+            "/v1/devices/push-token",
+            tablet["access_token"].as_str(),
+            Some(&json!({"platform": "fcm", "token": "tablet-push-token-1"})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
     let r = s
         .send(
             "POST",
@@ -441,11 +452,12 @@ async fn ended_sessions_are_purged_in_batches(s: TestServer) {
         assert_eq!(r.status, 204);
     }
     let families = || s.count("SELECT COUNT(*) FROM token_families");
-    assert_eq!(families().await, 3);
+    assert_eq!(families().await, 4);
     // Right away: the plain one goes; the wiped one stays so its device
     // still hears it.
     praxis_server::jobs::run_once(&s.state).await.expect("jobs");
-    assert_eq!(families().await, 2);
+    assert_eq!(families().await, 3);
+    assert_eq!(s.count("SELECT COUNT(*) FROM push_tokens").await, 1);
     s.clock.advance(Duration::days(29));
     s.send(
         "POST",
@@ -471,6 +483,11 @@ async fn ended_sessions_are_purged_in_batches(s: TestServer) {
     let report = praxis_server::jobs::run_once(&s.state).await.expect("jobs");
     assert!(report.sessions >= 3, "{report:?}");
     assert_eq!(families().await, 1);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM push_tokens").await,
+        0,
+        "the expired tablet's push token left with its sign-in"
+    );
     assert_eq!(s.count("SELECT COUNT(*) FROM refresh_tokens").await, 1);
     assert_eq!(s.count("SELECT COUNT(*) FROM access_tokens").await, 0);
     s.send(

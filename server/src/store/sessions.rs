@@ -459,8 +459,8 @@ impl Store {
 
     /// Retention of sessions: expired access tokens, refresh tokens past
     /// their expiry (spent ones are kept until then, for reuse detection),
-    /// and families with no refresh token left, or ended without a wipe
-    /// to report. Deletes in batches of [`PURGE_BATCH`](crate::store::PURGE_BATCH), one short
+    /// families with no refresh token left, or ended without a wipe to
+    /// report, and the push tokens of sign-ins that are gone. Deletes in batches of [`PURGE_BATCH`](crate::store::PURGE_BATCH), one short
     /// transaction each. Returns the rows deleted.
     pub async fn purge_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         const ACCESS_PURGE: &str = "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)";
@@ -470,8 +470,22 @@ impl Store {
         // without a wipe (their tokens go with them).
         const FAMILY_PURGE: &str = "DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f WHERE (f.revoked_at IS NOT NULL AND f.wipe = 0) OR NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.expires_at > ?1) LIMIT ?2)";
         let mut total = 0;
+        // Push tokens whose sign-in is gone (logout and revocation delete
+        // theirs at once; a sign-in that just expired leaves its own).
+        const PUSH_ORPHANS_PURGE: &str = "DELETE FROM push_tokens WHERE family_id IN (SELECT p.family_id FROM push_tokens p WHERE NOT EXISTS (SELECT 1 FROM token_families f WHERE f.id = p.family_id AND f.revoked_at IS NULL) LIMIT ?1)";
         for sql in [ACCESS_PURGE, REFRESH_PURGE, FAMILY_PURGE] {
             total += self.purge_batched(sql, now).await?;
+        }
+        loop {
+            let mut tx = self.begin().await?;
+            let n = tx
+                .execute(PUSH_ORPHANS_PURGE, vec![crate::store::PURGE_BATCH.into()])
+                .await?;
+            tx.commit().await?;
+            total += n;
+            if n < crate::store::PURGE_BATCH.unsigned_abs() {
+                break;
+            }
         }
         Ok(total)
     }

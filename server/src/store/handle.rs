@@ -31,11 +31,13 @@ impl Store {
     /// need one snapshot (or sealed values opened) without queueing behind
     /// writers.
     pub(crate) async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(VaultTx::new(
+        let mut tx = VaultTx::new(
             self.db.begin_read().await?,
             self.vault.clone(),
             self.feed.clone(),
-        )))
+        );
+        tx.ctx.read_only = true;
+        Ok(Box::new(tx))
     }
 
     /// Rewraps every key under the current master key (after a rotation);

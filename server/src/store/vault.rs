@@ -375,7 +375,19 @@ impl Vault {
             return Ok(Some(k));
         }
         let rows = tx.query(USER_KEY_GET, vec![user.into()]).await?;
-        self.found(user, &rows)
+        let key = self.found(user, &rows)?;
+        if key.is_some() {
+            // Read inside a transaction, the key may not be committed yet
+            // (created earlier in it, or by an earlier member of its
+            // SQLite commit group): forgotten again unless it commits.
+            if let Ok(ctx) = context(tx) {
+                ctx.cached
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(user);
+            }
+        }
+        Ok(key)
     }
 
     /// The user's data key for reading outside a transaction; `None` once
@@ -519,6 +531,10 @@ pub(in crate::store) struct TxContext {
     vault: Arc<Vault>,
     feed: Arc<Feed>,
     changes: std::sync::Mutex<Vec<Change>>,
+    /// User keys this transaction read and cached.
+    cached: std::sync::Mutex<Vec<Uuid>>,
+    committed: bool,
+    pub(in crate::store) read_only: bool,
 }
 
 impl VaultTx {
@@ -529,6 +545,9 @@ impl VaultTx {
                 vault,
                 feed,
                 changes: std::sync::Mutex::default(),
+                cached: std::sync::Mutex::default(),
+                committed: false,
+                read_only: false,
             },
         }
     }
@@ -569,12 +588,30 @@ impl Tx for VaultTx {
                     .await?;
             }
         }
-        self.inner.commit().await?;
+        let committed = self.inner.commit().await;
+        self.ctx.committed = committed.is_ok();
+        committed?;
         self.ctx.feed.apply(&changes);
         Ok(())
     }
     fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(&self.ctx)
+    }
+}
+
+impl Drop for TxContext {
+    /// A write transaction that did not commit forgets the keys it cached:
+    /// they may exist only in what was rolled back, and sealing under a
+    /// key the database does not hold would lose the data.
+    fn drop(&mut self) {
+        if self.committed || self.read_only {
+            // A snapshot reads committed keys only.
+            return;
+        }
+        let cached = std::mem::take(self.cached.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for user in cached {
+            self.vault.forget(user);
+        }
     }
 }
 

@@ -198,6 +198,21 @@ pub trait Db: Send + Sync + std::fmt::Debug + 'static {
         let _ = (channel, on_note);
         None
     }
+    /// The group commit's counters, for engines that group commits
+    /// (SQLite); `None` where every transaction commits on its own.
+    fn commit_stats(&self) -> Option<CommitStats> {
+        None
+    }
+}
+
+/// How many commits (each one fsync on SQLite) carried how many write
+/// transactions since the database was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Commits that reached the disk.
+    pub commits: u64,
+    /// Write transactions those commits carried.
+    pub transactions: u64,
 }
 
 /// Receives the notes of [`Db::listen`].

@@ -2,23 +2,44 @@
 //!
 //! rusqlite is synchronous, so every statement runs on tokio's blocking
 //! pool. A small pool of connections (WAL mode: readers never wait for the
-//! writer) is shared by reads and transactions; write transactions start
-//! with `BEGIN IMMEDIATE`, so two writers queue on SQLite's lock (with a
-//! busy timeout) instead of failing with a lock upgrade error half-way.
+//! writer) is shared by reads and transactions.
+//!
+//! Durability: `synchronous = FULL`, so a transaction is on disk (the WAL
+//! fsynced) before its commit returns and before any answer that depends
+//! on it is sent; a power loss cannot take back an "applied".
+//!
+//! Group commit: that fsync is paid per commit, not per request. Write
+//! transactions queue (FIFO) for the one writer slot. The first opens a
+//! SQLite transaction (`BEGIN IMMEDIATE`); each logical transaction runs
+//! inside it as a savepoint. A writer that finishes while others are
+//! queued releases its savepoint and hands the open transaction on
+//! instead of committing; the group is committed (one fsync) by the
+//! writer that finds nobody queued, or that reaches the group's size or
+//! age limit, or by a flush task queued behind the writers, and every
+//! member's `commit` returns only then, with the group's outcome. A member
+//! that fails or is dropped rolls back to its savepoint and leaves the
+//! others' work intact.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::{Db, Dialect, Row, StoreError, Tx, Val};
+use super::{CommitStats, Db, Dialect, Row, StoreError, Tx, Val};
 
 /// Connections kept open; SQLite admits one writer at a time anyway.
 const POOL_SIZE: usize = 4;
+
+/// A group takes no more members than this...
+const GROUP_MAX_MEMBERS: usize = 64;
+/// ...and none once it is this old (the first member's answer waits for
+/// the group's commit).
+const GROUP_MAX_AGE: Duration = Duration::from_millis(15);
 
 /// The SQLite backend.
 #[derive(Clone)]
@@ -27,8 +48,59 @@ pub struct SqliteDb {
     permits: Arc<Semaphore>,
     /// Write transactions queue here, in order, instead of polling SQLite's
     /// lock (its busy handler sleeps in growing steps, which under load
-    /// turns a queue of writers into seconds of latency).
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// turns a queue of writers into seconds of latency). The slot holds
+    /// the open group, if any.
+    writers: Arc<Writers>,
+}
+
+/// The writers' queue and the group commit's counters.
+struct Writers {
+    slot: Arc<tokio::sync::Mutex<Option<Group>>>,
+    /// Writers waiting for the slot (a member hands the group on only
+    /// when someone is).
+    queued: AtomicUsize,
+    /// A group takes no members once this old.
+    max_age: Duration,
+    next_group: AtomicU64,
+    commits: AtomicU64,
+    committed: AtomicU64,
+}
+
+/// One SQLite transaction shared by several logical ones.
+struct Group {
+    id: u64,
+    conn: Pooled,
+    /// Members done with their work, waiting for the commit.
+    waiting: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    members: usize,
+    started: Instant,
+    flush_queued: bool,
+}
+
+/// Counts a writer in the queue until it holds the slot (or is cancelled).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The same failure for every member of a group (the error is not `Clone`:
+/// it carries owned text).
+fn for_member(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict => StoreError::Conflict,
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+        _ => StoreError::Unavailable,
+    }
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -53,7 +125,7 @@ impl SqliteDb {
                 .map_err(map_err)?;
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
+                 PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA secure_delete = ON;",
             )
@@ -63,7 +135,27 @@ impl SqliteDb {
         Ok(Self {
             idle: Arc::new(Mutex::new(conns)),
             permits: Arc::new(Semaphore::new(POOL_SIZE)),
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writers: Arc::new(Writers {
+                slot: Arc::new(tokio::sync::Mutex::new(None)),
+                queued: AtomicUsize::new(0),
+                max_age: GROUP_MAX_AGE,
+                next_group: AtomicU64::new(0),
+                commits: AtomicU64::new(0),
+                committed: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The same database with another group age limit (tests that build
+    /// a group step by step need more than the default's milliseconds).
+    #[cfg(test)]
+    fn with_group_age(path: &Path, max_age: Duration) -> Result<Self, StoreError> {
+        let db = Self::open(path)?;
+        let mut writers = Arc::try_unwrap(db.writers).map_err(|_| StoreError::Unavailable)?;
+        writers.max_age = max_age;
+        Ok(Self {
+            writers: Arc::new(writers),
+            ..db
         })
     }
 
@@ -236,14 +328,48 @@ impl Db for SqliteDb {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
         // Take a place in the writers' queue before a connection, so that
         // waiting writers never starve readers of connections.
-        let writer = Arc::clone(&self.writer).lock_owned().await;
-        let mut conn = self.checkout().await?;
-        conn.run(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(map_err))
-            .await?;
+        let mut slot = {
+            let _queued = Queued::new(&self.writers.queued);
+            Arc::clone(&self.writers.slot).lock_owned().await
+        };
+        if slot.as_ref().is_none_or(|g| !g.alive()) {
+            // A dead group (its connection lost) is dropped: its waiters
+            // learn it from their closed channels.
+            *slot = None;
+            let mut conn = self.checkout().await?;
+            conn.run(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(map_err))
+                .await?;
+            *slot = Some(Group {
+                id: self.writers.next_group.fetch_add(1, Ordering::Relaxed),
+                conn,
+                waiting: Vec::new(),
+                members: 0,
+                started: Instant::now(),
+                flush_queued: false,
+            });
+        }
+        let group = slot.as_mut().ok_or(StoreError::Unavailable)?;
+        if let Err(e) = group
+            .conn
+            .run_here(|c| c.execute_batch("SAVEPOINT member").map_err(map_err))
+            .await
+        {
+            if group.waiting.is_empty() {
+                *slot = None;
+            }
+            return Err(e);
+        }
         Ok(Box::new(SqliteTx {
-            conn,
-            _writer: writer,
+            slot: Some(slot),
+            writers: Arc::clone(&self.writers),
         }))
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        Some(CommitStats {
+            commits: self.writers.commits.load(Ordering::Relaxed),
+            transactions: self.writers.committed.load(Ordering::Relaxed),
+        })
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>, StoreError> {
@@ -282,21 +408,97 @@ impl Tx for SqliteReadTx {
     }
 }
 
-/// Fields drop in order: the connection (rolled back if uncommitted) goes
-/// back to the pool before the next writer is let in.
+impl Group {
+    /// Whether the group's connection is still here and inside its
+    /// transaction (a cancelled statement takes it back to the pool).
+    fn alive(&self) -> bool {
+        self.conn
+            .slot
+            .as_ref()
+            .is_some_and(|(c, _)| !c.is_autocommit())
+    }
+
+    /// Runs `f` on the group's connection right here (a member's own
+    /// statements and savepoint steps: page work, no fsync).
+    fn with<R>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match self.conn.slot.as_mut() {
+            Some((c, _)) => f(c),
+            None => Err(StoreError::Unavailable),
+        }
+    }
+}
+
+/// Commits `group` (one fsync) on the blocking pool and tells every member
+/// the outcome from there, so that a cancelled caller cannot leave them
+/// waiting; the writers' slot is let go once the commit is done.
+async fn commit_group(
+    mut group: Group,
+    slot: OwnedMutexGuard<Option<Group>>,
+    writers: Arc<Writers>,
+) -> Result<(), StoreError> {
+    let (tx, rx) = oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let result = group.with(|c| c.execute_batch("COMMIT").map_err(map_err));
+        if result.is_ok() {
+            writers.commits.fetch_add(1, Ordering::Relaxed);
+            writers
+                .committed
+                .fetch_add(group.members as u64, Ordering::Relaxed);
+        }
+        for w in group.waiting.drain(..) {
+            let _ = w.send(result.as_ref().map(|_| ()).map_err(for_member));
+        }
+        // Back in the pool (rolled back if the commit failed) before the
+        // next writer may start.
+        drop(group);
+        drop(slot);
+        let _ = tx.send(result);
+    });
+    rx.await.unwrap_or(Err(StoreError::Unavailable))
+}
+
+/// Commits the group `id` if it is still open once the writers queued
+/// before this task have had their turn.
+async fn flush(writers: Arc<Writers>, id: u64) {
+    let mut slot = Arc::clone(&writers.slot).lock_owned().await;
+    if slot.as_ref().is_some_and(|g| g.id == id)
+        && let Some(group) = slot.take()
+    {
+        let _ = commit_group(group, slot, writers).await;
+    }
+}
+
+/// A logical write transaction: a savepoint in the open group, holding
+/// the writers' slot until it commits or is dropped.
 struct SqliteTx {
-    conn: Pooled,
-    _writer: tokio::sync::OwnedMutexGuard<()>,
+    slot: Option<OwnedMutexGuard<Option<Group>>>,
+    writers: Arc<Writers>,
+}
+
+impl SqliteTx {
+    fn group(&mut self) -> Result<&mut Group, StoreError> {
+        self.slot
+            .as_mut()
+            .and_then(|s| s.as_mut())
+            .ok_or(StoreError::Unavailable)
+    }
 }
 
 #[async_trait]
 impl Tx for SqliteTx {
     async fn query(&mut self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
-        self.conn.run_here(move |c| query_on(c, sql, &params)).await
+        self.group()?
+            .conn
+            .run_here(move |c| query_on(c, sql, &params))
+            .await
     }
 
     async fn execute(&mut self, sql: &'static str, params: Vec<Val>) -> Result<u64, StoreError> {
-        self.conn
+        self.group()?
+            .conn
             .run_here(move |c| {
                 let mut stmt = c.prepare_cached(sql).map_err(map_err)?;
                 let n = stmt
@@ -308,15 +510,64 @@ impl Tx for SqliteTx {
     }
 
     async fn batch(&mut self, sql: String) -> Result<(), StoreError> {
-        self.conn
-            .run(move |c| c.execute_batch(&sql).map_err(map_err))
+        self.group()?
+            .conn
+            .run_here(move |c| c.execute_batch(&sql).map_err(map_err))
             .await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.conn
-            .run(|c| c.execute_batch("COMMIT").map_err(map_err))
-            .await
+        let group = self.group()?;
+        // On failure `Drop` rolls this member back.
+        group.with(|c| c.execute_batch("RELEASE member").map_err(map_err))?;
+        group.members += 1;
+        let mut slot = self.slot.take().ok_or(StoreError::Unavailable)?;
+        let Some(group) = slot.as_mut() else {
+            return Err(StoreError::Unavailable);
+        };
+        let others = self.writers.queued.load(Ordering::SeqCst) > 0;
+        if others
+            && group.members < GROUP_MAX_MEMBERS
+            && group.started.elapsed() < self.writers.max_age
+        {
+            // Hand the open transaction on; its commit answers this one.
+            let (tx, rx) = oneshot::channel();
+            group.waiting.push(tx);
+            if !group.flush_queued {
+                group.flush_queued = true;
+                tokio::spawn(flush(Arc::clone(&self.writers), group.id));
+            }
+            drop(slot);
+            return rx.await.unwrap_or(Err(StoreError::Unavailable));
+        }
+        let group = slot.take().ok_or(StoreError::Unavailable)?;
+        commit_group(group, slot, Arc::clone(&self.writers)).await
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        let Some(mut slot) = self.slot.take() else {
+            return;
+        };
+        let Some(group) = slot.as_mut() else {
+            return;
+        };
+        if group.waiting.is_empty() {
+            // Alone in its group: the whole transaction rolls back as the
+            // connection goes back to the pool.
+            *slot = None;
+            return;
+        }
+        // Others' work waits in the group: undo this member's only.
+        let undone = group.with(|c| {
+            c.execute_batch("ROLLBACK TO member; RELEASE member")
+                .map_err(map_err)
+        });
+        if undone.is_err() || !group.alive() {
+            // The group is lost: dropping it tells its waiters.
+            *slot = None;
+        }
     }
 }
 
@@ -371,5 +622,158 @@ mod tests {
             0,
             "cancelled transactions rolled back"
         );
+    }
+
+    async fn table(db: &SqliteDb) {
+        let mut setup = db.begin().await.expect("begin");
+        setup
+            .batch("CREATE TABLE t (x INTEGER PRIMARY KEY)".into())
+            .await
+            .expect("ddl");
+        setup.commit().await.expect("commit");
+    }
+
+    async fn insert(db: &SqliteDb, x: i64) -> Result<(), StoreError> {
+        let mut tx = db.begin().await?;
+        tx.execute("INSERT INTO t (x) VALUES (?1)", vec![x.into()])
+            .await?;
+        tx.commit().await
+    }
+
+    async fn rows(db: &SqliteDb) -> Vec<i64> {
+        db.query("SELECT x FROM t ORDER BY x", vec![])
+            .await
+            .expect("read")
+            .iter()
+            .map(|r| r.i64(0).expect("x"))
+            .collect()
+    }
+
+    async fn until(what: impl Fn() -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !what() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("reached in time");
+    }
+
+    /// Group commit: writers queued behind an open transaction share its
+    /// commit (one fsync), and one of them hitting a constraint fails
+    /// alone, its savepoint undone, the others' rows committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_member_does_not_fail_its_group() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = SqliteDb::with_group_age(&dir.path().join("t.db"), Duration::from_secs(30))
+            .expect("open");
+        table(&db).await;
+        let before = db.commit_stats().expect("stats");
+        let mut first = db.begin().await.expect("begin");
+        first
+            .execute("INSERT INTO t (x) VALUES (1)", vec![])
+            .await
+            .expect("insert");
+        // Three writers queue behind it; the second repeats its key.
+        let mut others = Vec::new();
+        for x in [2, 1, 3] {
+            let writer = db.clone();
+            others.push(tokio::spawn(async move { insert(&writer, x).await }));
+            let n = others.len();
+            until(|| db.writers.queued.load(Ordering::SeqCst) == n).await;
+        }
+        first.commit().await.expect("first member committed");
+        let results: Vec<_> = futures_util::future::join_all(others)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task"))
+            .collect();
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(results[1], Err(StoreError::Conflict)),
+            "the repeated key fails alone: {:?}",
+            results[1]
+        );
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        assert_eq!(rows(&db).await, vec![1, 2, 3]);
+        let after = db.commit_stats().expect("stats");
+        assert_eq!(
+            (
+                after.commits - before.commits,
+                after.transactions - before.transactions
+            ),
+            (1, 3),
+            "three transactions, one commit"
+        );
+    }
+
+    /// A member dropped while it holds the group (its request cancelled)
+    /// takes back only its own work; the member that handed the group on
+    /// is still committed, by the flush task, and answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_member_leaves_the_group_intact() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = SqliteDb::with_group_age(&dir.path().join("t.db"), Duration::from_secs(30))
+            .expect("open");
+        table(&db).await;
+        let mut first = db.begin().await.expect("begin");
+        first
+            .execute("INSERT INTO t (x) VALUES (1)", vec![])
+            .await
+            .expect("insert");
+        let (joined_tx, joined) = tokio::sync::oneshot::channel();
+        let second = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut tx = db.begin().await.expect("join");
+                tx.execute("INSERT INTO t (x) VALUES (2)", vec![])
+                    .await
+                    .expect("insert");
+                let _ = joined_tx.send(());
+                std::future::pending::<()>().await;
+                drop(tx);
+            })
+        };
+        until(|| db.writers.queued.load(Ordering::SeqCst) == 1).await;
+        let committing = tokio::spawn(async move { first.commit().await });
+        joined.await.expect("the second writer joined the group");
+        assert!(!committing.is_finished(), "answered before its commit");
+        second.abort();
+        let committed = tokio::time::timeout(Duration::from_secs(5), committing)
+            .await
+            .expect("the flush task committed the group")
+            .expect("task");
+        assert!(committed.is_ok(), "{committed:?}");
+        assert_eq!(rows(&db).await, vec![1], "the dropped member's row is gone");
+        // The slot is free again.
+        insert(&db, 3).await.expect("next writer");
+        assert_eq!(rows(&db).await, vec![1, 3]);
+    }
+
+    /// A writer that gives up while queued is not waited for: the open
+    /// transaction commits without it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_cancelled_in_the_queue_is_not_waited_for() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = SqliteDb::with_group_age(&dir.path().join("t.db"), Duration::from_secs(30))
+            .expect("open");
+        table(&db).await;
+        let mut first = db.begin().await.expect("begin");
+        first
+            .execute("INSERT INTO t (x) VALUES (1)", vec![])
+            .await
+            .expect("insert");
+        let queued = {
+            let db = db.clone();
+            tokio::spawn(async move { insert(&db, 2).await })
+        };
+        until(|| db.writers.queued.load(Ordering::SeqCst) == 1).await;
+        queued.abort();
+        until(|| db.writers.queued.load(Ordering::SeqCst) == 0).await;
+        tokio::time::timeout(Duration::from_secs(5), first.commit())
+            .await
+            .expect("not waiting for the cancelled writer")
+            .expect("committed");
+        assert_eq!(rows(&db).await, vec![1]);
     }
 }

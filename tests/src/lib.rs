@@ -741,6 +741,22 @@ impl TestServer {
     /// The raw bytes of the SQLite database and its WAL (SQLite only).
     /// Checkpoints the WAL and runs `VACUUM` on the SQLite file (through a
     /// second connection), as an operator would after an erasure.
+    /// The SQLite database file (None on PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match &self.storage {
+            Storage::Sqlite { dir } => Some(dir.path().join("praxis.sqlite3")),
+            Storage::Postgres { .. } => None,
+        }
+    }
+
+    /// The PostgreSQL URL and the server's own schema (None on SQLite).
+    pub fn postgres_schema(&self) -> Option<(&str, &str)> {
+        match &self.storage {
+            Storage::Postgres { url, schema } => Some((url, schema)),
+            Storage::Sqlite { .. } => None,
+        }
+    }
+
     pub fn sqlite_vacuum(&self) {
         if let Storage::Sqlite { dir } = &self.storage {
             let c = rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");

@@ -6,6 +6,7 @@
 
 mod feed;
 mod lifecycle;
+mod push;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if on("push") {
         for backend in &backends {
-            metrics.extend(push_load(*backend, &opts).await?);
+            metrics.extend(push::push_benchmarks(*backend, &opts).await?);
         }
     }
     if on("polygons") {
@@ -985,56 +986,6 @@ async fn export_benchmark(url: &str, token: &str, n: usize) -> anyhow::Result<Ve
             "server and reader in the bench process; the document is never held whole",
         ),
     ])
-}
-
-/// 32 clients pushing batches of 100 new records.
-async fn push_load(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metric>> {
-    const CLIENTS: usize = 32;
-    let duration = if opts.quick {
-        Duration::from_secs(2)
-    } else {
-        Duration::from_secs(10)
-    };
-    let server = TestServer::start(backend, Transport::Http)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("backend unavailable"))?;
-    let url = server.base_url().expect("http").to_owned();
-    let mut users = Vec::new();
-    for i in 0..CLIENTS {
-        users.push(server.user(&format!("push{i}")).await);
-    }
-    let stop_at = Instant::now() + duration;
-    let now = server.clock.now();
-    let tasks: Vec<_> = users
-        .into_iter()
-        .map(|u| {
-            pushing(url.clone(), u.access, stop_at, move || {
-                create_batches(100, "load", now).remove(0)
-            })
-        })
-        .collect();
-    let (all, errors) = gather(tasks).await?;
-    let name = backend_name(backend);
-    let note = format!(
-        "{CLIENTS} clients, 100 new records per request, {}s, {errors} errors",
-        duration.as_secs()
-    );
-    let p99 = percentile_ms(&all, 0.99);
-    let mut rps = Metric::new(
-        format!("server push ({name}) throughput"),
-        all.len() as f64 / duration.as_secs_f64(),
-        "req/s",
-        &note,
-    );
-    rps.budget = Some(Budget::Min(10_000.0));
-    let mut p = Metric::new(
-        format!("server push ({name}) latency p99"),
-        p99,
-        "ms",
-        &note,
-    );
-    p.budget = Some(Budget::Max(50.0));
-    Ok(vec![rps, p])
 }
 
 /// Pushes `body()` with `token` until `stop_at`: the latencies of the

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 suite!(
     push_then_pull_and_replays_change_nothing,
+    one_batch_editing_its_own_records_is_decided_in_order,
     concurrent_edits_merge_per_field_and_deletes_win,
     pulls_are_paginated_in_change_order,
     nobody_touches_or_sees_another_users_records,
@@ -127,6 +128,70 @@ async fn push_then_pull_and_replays_change_nothing(s: TestServer) {
     let next = pull(&s, &u, page["cursor"].as_str(), 100).await;
     assert_eq!(appointments(&next).len(), 1);
     assert_eq!(next["changes"][0]["fields"]["status"]["v"], "completed");
+}
+
+/// A push is decided in memory and written at the end (performance
+/// issue): within one batch a record created and then edited twice must
+/// still be decided in order against the batch's own earlier writes, a
+/// repeated sequence number gets the first one's answer, and the replay of
+/// the whole batch gets every answer back verbatim.
+async fn one_batch_editing_its_own_records_is_decided_in_order(s: TestServer) {
+    let u = s.user("batch").await;
+    let batch = vec![
+        create(1, &id(1), "Dressing", T0),
+        create(2, &id(2), "Insulin", T0),
+        // Made on the version the create will get: the batch's own.
+        edit(3, &id(1), 0, "status", json!("completed"), T0 + 5, "dev1"),
+        edit(
+            4,
+            &id(1),
+            0,
+            "title",
+            json!("Dressing, left leg"),
+            T0 + 6,
+            "dev1",
+        ),
+        // A repeat of sequence number 2 (a client bug): the first answer.
+        create(2, &id(9), "Never stored", T0),
+    ];
+    let first = push(&s, &u, DEV1, batch.clone()).await;
+    let r = first["results"].as_array().expect("results");
+    assert_eq!(r.len(), 5, "{first}");
+    let versions: Vec<i64> = r[..4]
+        .iter()
+        .map(|x| x["record"]["version"].as_i64().expect("version"))
+        .collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "every change numbered in order: {versions:?}"
+    );
+    // Edits based on version 0 of a record created in the same batch are
+    // merges against it (later stamps win), never a lost field.
+    assert_eq!(
+        r[3]["record"]["fields"]["status"]["v"], "completed",
+        "{first}"
+    );
+    assert_eq!(r[3]["record"]["fields"]["title"]["v"], "Dressing, left leg");
+    assert_eq!(
+        r[4], r[1],
+        "a repeated sequence number gets the first answer"
+    );
+
+    let before = s.fingerprint().await;
+    let replay = push(&s, &u, DEV1, batch).await;
+    assert_eq!(replay, first, "a replayed batch gets the same answers");
+    assert_eq!(s.fingerprint().await, before, "and changes nothing");
+
+    let page = pull(&s, &u, None, 100).await;
+    let apps = appointments(&page);
+    assert_eq!(apps.len(), 2, "the repeat stored nothing: {page}");
+    let one = apps
+        .iter()
+        .find(|a| a["id"] == id(1).as_str())
+        .expect("record 1");
+    assert_eq!(one["version"], versions[3], "stored at its last version");
+    assert_eq!(one["fields"]["status"]["v"], "completed");
+    assert_eq!(one["fields"]["title"]["v"], "Dressing, left leg");
 }
 
 async fn concurrent_edits_merge_per_field_and_deletes_win(s: TestServer) {

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use praxis_protocol::sync::{Fields, Mutation, MutationResult, RejectReason, SyncRecord};
 use uuid::Uuid;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::store::Store;
-use crate::store::backend::{StoreError, Tx, ms};
-use crate::store::records::{open_fields, scope_user, seal_fields};
+use crate::store::backend::{Dialect, StoreError, Tx, ms};
+use crate::store::records::{parse_fields, record_context, scope_user, seal_fields};
+use crate::store::vault::Vault;
 use crate::sync::{self};
 
 /// One page of a pull.
@@ -35,13 +36,18 @@ impl Store {
     /// each exactly once (a replayed `client_seq` gets its stored answer
     /// back and changes nothing), each change with its new sequence number.
     ///
-    /// Per mutation: load the stored record, decide with the sans-IO rules
-    /// ([`sync::decide`]), write what the decision says ([`Batch::apply`]),
-    /// and keep the answer for a replay. `pre` holds the refusals found by
-    /// [`sync::precheck`] before the transaction (field validation, the
-    /// costly part, never runs under the write lock). `origin` is the
-    /// pushing sign-in (its token family): the account's other devices are
-    /// woken for the changes, it is not.
+    /// A handful of statements whatever the batch's size: the answers
+    /// already given and every touched record are read in one query each,
+    /// each mutation is decided in memory with the sans-IO rules
+    /// ([`sync::decide`]) against the record as the batch left it, and the
+    /// changed records and the new answers are written with one multi-row
+    /// statement each (records are flushed early only before the privacy
+    /// gates are read and after a consent change, so the gates see it).
+    /// `pre` holds the refusals found by [`sync::precheck`] before the
+    /// transaction (field validation, the costly part, never runs under
+    /// the write lock). `origin` is the pushing sign-in (its token
+    /// family): the account's other devices are woken for the changes, it
+    /// is not.
     pub async fn push(
         &self,
         user: Uuid,
@@ -52,6 +58,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<MutationResult>, StoreError> {
         let scope = sync::user_scope(user);
+        let dialect = self.db.dialect();
         let mut tx = self.begin().await?;
         // A restricted account's data is not changed; withdrawing consent
         // (objecting) stays possible. Checked under the account's row lock,
@@ -63,42 +70,83 @@ impl Store {
         {
             return Err(StoreError::Restricted);
         }
-        let mut answered = answers_given(&mut *tx, user, client_id, mutations).await?;
+        let answered = answers_given(&mut *tx, user, client_id, mutations).await?;
+        let to_decide: Vec<&Mutation> = mutations
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| !answered.contains_key(&m.client_seq) && pre.refusal(*i).is_none())
+            .map(|(_, m)| m)
+            .collect();
+        let records = stored_records(&mut *tx, dialect, user, &scope, &to_decide).await?;
         let mut batch = Batch {
             user,
             origin,
             scope: &scope,
             now,
+            dialect,
+            records,
+            pending: Vec::new(),
+            pending_at: HashMap::new(),
+            taken: HashSet::new(),
             last_seq: None,
             numbered: 0,
             gates: None,
             sharing_consent_changed: false,
         };
-        let mut results = Vec::with_capacity(mutations.len());
+        let mut slots = Vec::with_capacity(mutations.len());
+        // The first mutation of this batch with each sequence number whose
+        // answer will be stored: a repeat gets the same answer.
+        let mut first_with_seq: HashMap<i64, usize> = HashMap::new();
         for (i, m) in mutations.iter().enumerate() {
-            let context = format!("sync_mutations/{user}/{client_id}/{}", m.client_seq);
             if let Some(stored) = answered.get(&m.client_seq).cloned() {
+                let context = answer_context(user, client_id, m.client_seq);
                 let text = crate::store::vault::open_for(&mut *tx, user, &context, stored).await?;
                 let stored: MutationResult = serde_json::from_str(&text)
                     .map_err(|_| StoreError::Decode("stored mutation result"))?;
-                results.push(stored);
+                slots.push(Slot::Replayed(stored));
                 continue;
             }
-            let result = batch.apply(&mut *tx, m, pre.refusal(i)).await?;
-            // Refusals store nothing; a replay is simply refused again.
-            if !matches!(result, MutationResult::Rejected { .. }) {
-                let text = keep_answer(
-                    &mut *tx,
-                    (user, client_id, m.client_seq),
-                    &context,
-                    &result,
-                    now,
-                )
-                .await?;
-                answered.insert(m.client_seq, text);
+            if let Some(&first) = first_with_seq.get(&m.client_seq) {
+                slots.push(Slot::SameAs(first));
+                continue;
             }
+            let slot = batch.decide(&mut *tx, m, pre.refusal(i)).await?;
+            if matches!(slot, Slot::Decided { .. }) {
+                first_with_seq.insert(m.client_seq, i);
+            }
+            slots.push(slot);
+        }
+        batch.flush(&mut *tx).await?;
+        // Answers, now that every write is known to have landed.
+        let mut results: Vec<MutationResult> = Vec::with_capacity(slots.len());
+        let mut keep = Vec::new();
+        for (m, slot) in mutations.iter().zip(slots) {
+            let result = match slot {
+                Slot::Replayed(r) => r,
+                Slot::SameAs(first) => results[first].clone(),
+                Slot::Refused(decision) => sync::answer(m, &decision, None),
+                Slot::Decided { decision, record } => {
+                    let taken = batch.taken.contains(&(m.collection.clone(), m.id.clone()));
+                    let r = if taken {
+                        // Another scope created this id concurrently.
+                        sync::answer(
+                            m,
+                            &sync::Decision::Reject(RejectReason::Forbidden, None),
+                            None,
+                        )
+                    } else {
+                        sync::answer(m, &decision, Some(record))
+                    };
+                    // Refusals store nothing; a replay is simply refused again.
+                    if !matches!(r, MutationResult::Rejected { .. }) {
+                        keep.push(r.clone());
+                    }
+                    r
+                }
+            };
             results.push(result);
         }
+        keep_answers(&mut *tx, dialect, (user, client_id), &keep, now).await?;
         batch.finish(&mut *tx).await?;
         tx.commit().await?;
         Ok(results)
@@ -214,63 +262,141 @@ async fn answers_given(
     .collect()
 }
 
-/// Seals and stores the answer to `(user, client_id, client_seq)`, so a
-/// replay of the same mutation gets it back verbatim; returns it sealed.
-async fn keep_answer(
-    tx: &mut dyn Tx,
-    (user, client_id, client_seq): (Uuid, &str, i64),
-    context: &str,
-    result: &MutationResult,
-    now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    const MUTATION_PUT: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
-    let text = serde_json::to_string(result).map_err(|_| StoreError::Decode("mutation result"))?;
-    let text = crate::store::vault::seal_for(tx, user, context, &text, ms(now)).await?;
-    tx.execute(
-        MUTATION_PUT,
-        vec![
-            user.into(),
-            client_id.into(),
-            client_seq.into(),
-            text.clone().into(),
-            ms(now).into(),
-        ],
-    )
-    .await?;
-    Ok(text)
+/// The associated data of a stored answer.
+fn answer_context(user: Uuid, client_id: &str, client_seq: i64) -> String {
+    format!("sync_mutations/{user}/{client_id}/{client_seq}")
 }
 
-/// The record a mutation targets, as stored (locked until commit). Another
-/// scope's record is returned without its fields: `decide` refuses it
-/// without looking at them (they are sealed under their owner's key).
-async fn stored_record(
+/// Seals and stores the new answers to `(user, client_id)`, in one
+/// statement, so a replay of the same mutation gets it back verbatim.
+async fn keep_answers(
     tx: &mut dyn Tx,
+    dialect: Dialect,
+    (user, client_id): (Uuid, &str),
+    results: &[MutationResult],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    const SQLITE: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?3 FROM json_each(?4)";
+    const POSTGRES: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) SELECT ?1::text, ?2::text, (k.v->>0)::bigint, k.v->>1, ?3::bigint FROM jsonb_array_elements(?4::text::jsonb) AS k(v)";
+    if results.is_empty() {
+        return Ok(());
+    }
+    let vault = crate::store::vault::of(tx)?;
+    let key = vault.user_key(tx, user, ms(now)).await?;
+    let mut rows = Vec::with_capacity(results.len());
+    for r in results {
+        let text = serde_json::to_string(r).map_err(|_| StoreError::Decode("mutation result"))?;
+        let sealed = vault.seal(
+            &key,
+            &answer_context(user, client_id, r.client_seq()),
+            &text,
+        )?;
+        rows.push(serde_json::json!([r.client_seq(), sealed]));
+    }
+    let rows = serde_json::Value::Array(rows).to_string();
+    let sql = match dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    };
+    tx.execute(
+        sql,
+        vec![user.into(), client_id.into(), ms(now).into(), rows.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A record as `(collection, id)`.
+type Key = (String, String);
+
+/// The stored records the mutations target, read (and on PostgreSQL
+/// locked until commit, in key order) in one query. Another scope's record
+/// is returned without its fields: `decide` refuses it without looking at
+/// them (they are sealed under their owner's key).
+async fn stored_records(
+    tx: &mut dyn Tx,
+    dialect: Dialect,
     user: Uuid,
     scope: &str,
-    m: &Mutation,
-) -> Result<Option<sync::Stored>, StoreError> {
-    const RECORD_GET: &str = "SELECT scope, seq, fields, deleted FROM sync_records WHERE collection = ?1 AND record_id = ?2 /*FOR UPDATE*/";
-    let rows = tx
-        .query(
-            RECORD_GET,
-            vec![m.collection.as_str().into(), m.id.as_str().into()],
-        )
-        .await?;
-    let Some(r) = rows.first() else {
-        return Ok(None);
+    mutations: &[&Mutation],
+) -> Result<HashMap<Key, sync::Stored>, StoreError> {
+    const SQLITE: &str = "SELECT r.collection, r.record_id, r.scope, r.seq, r.fields, r.deleted FROM json_each(?1) AS k CROSS JOIN sync_records AS r ON r.collection = json_extract(k.value, '$[0]') AND r.record_id = json_extract(k.value, '$[1]')";
+    const POSTGRES: &str = "SELECT r.collection, r.record_id, r.scope, r.seq, r.fields, r.deleted FROM jsonb_array_elements(?1::text::jsonb) WITH ORDINALITY AS k(v, n) JOIN sync_records AS r ON r.collection = k.v->>0 AND r.record_id = k.v->>1 ORDER BY k.n FOR UPDATE OF r";
+    let mut keys: Vec<(&str, &str)> = mutations
+        .iter()
+        .map(|m| (m.collection.as_str(), m.id.as_str()))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let sql = match dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
     };
-    let owner = r.text(0)?;
-    let fields = if owner == scope {
-        open_fields(tx, user, &m.collection, &m.id, r.text(2)?).await?
-    } else {
-        Fields::default()
-    };
-    Ok(Some(sync::Stored {
-        scope: owner,
-        version: r.i64(1)?,
-        fields,
-        deleted: r.opt_text(3)?,
-    }))
+    let keys = serde_json::to_string(&keys).map_err(|_| StoreError::Decode("record keys"))?;
+    let rows = tx.query(sql, vec![keys.into()]).await?;
+    let mut key = None;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let (collection, id, owner) = (r.text(0)?, r.text(1)?, r.text(2)?);
+        let fields = if owner == scope {
+            if key.is_none() {
+                let vault = crate::store::vault::of(tx)?;
+                key = Some(
+                    vault
+                        .existing_user_key(tx, user)
+                        .await?
+                        .ok_or(StoreError::Decode("user key destroyed"))?,
+                );
+            }
+            let key = key.as_ref().ok_or(StoreError::Unavailable)?;
+            let sealed = r.text(4)?;
+            let plain = if Vault::is_sealed(&sealed) {
+                Vault::open(key, &record_context(&collection, &id), sealed)?
+            } else {
+                sealed
+            };
+            parse_fields(&plain)?
+        } else {
+            Fields::default()
+        };
+        out.insert(
+            (collection, id),
+            sync::Stored {
+                scope: owner,
+                version: r.i64(3)?,
+                fields,
+                deleted: r.opt_text(5)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Where one mutation of a batch stands until its answer is final.
+enum Slot {
+    /// Answered before (a retried push): the stored answer.
+    Replayed(MutationResult),
+    /// A repeat, in this batch, of the mutation at this index.
+    SameAs(usize),
+    /// Refused without writing.
+    Refused(sync::Decision),
+    /// To be written (or unchanged): answered once the write is known to
+    /// have landed.
+    Decided {
+        decision: sync::Decision,
+        record: SyncRecord,
+    },
+}
+
+/// A record write waiting for the next flush.
+struct PendingWrite {
+    key: Key,
+    seq: i64,
+    sealed: String,
+    deleted: Option<String>,
 }
 
 /// The state one push carries from mutation to mutation.
@@ -280,6 +406,15 @@ struct Batch<'a> {
     origin: Uuid,
     scope: &'a str,
     now: DateTime<Utc>,
+    dialect: Dialect,
+    /// The touched records as this batch left them so far.
+    records: HashMap<Key, sync::Stored>,
+    /// Writes not flushed yet, one per record (a later write of the same
+    /// record in the batch replaces the earlier one).
+    pending: Vec<PendingWrite>,
+    pending_at: HashMap<Key, usize>,
+    /// Records whose write changed no row: another scope owns the id.
+    taken: HashSet<Key>,
     /// The scope's sequence: taken (and its row locked) at the first
     /// change, then counted here and written back once by `finish`.
     last_seq: Option<i64>,
@@ -291,72 +426,85 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Decides one new mutation and writes what the decision says; a
-    /// mutation refused by the precheck is answered without reading.
-    async fn apply(
+    /// Decides one new mutation against the record as the batch left it,
+    /// and queues what the decision writes; a mutation refused by the
+    /// precheck is answered without reading.
+    async fn decide(
         &mut self,
         tx: &mut dyn Tx,
         m: &Mutation,
         refused: Option<&sync::Decision>,
-    ) -> Result<MutationResult, StoreError> {
+    ) -> Result<Slot, StoreError> {
         if let Some(refused) = refused {
-            return Ok(sync::answer(m, refused, None));
+            return Ok(Slot::Refused(refused.clone()));
         }
-        let stored = stored_record(tx, self.user, self.scope, m).await?;
         if sync::needs_gates(&m.collection) && self.gates.is_none() {
+            // The gates read the consents: this batch's own first.
+            self.flush(tx).await?;
             self.gates = Some(crate::store::privacy::Gates::load(tx, self.user).await?);
         }
+        let key: Key = (m.collection.clone(), m.id.clone());
+        let stored = self.records.get(&key);
         let view = self.gates.as_ref().map(|g| g as &dyn sync::GateView);
-        let mut decision = sync::decide_prechecked(stored.as_ref(), m, self.scope, self.now, view);
-        let mut taken = false;
-        let record = match &decision {
-            sync::Decision::Write {
-                fields,
-                deleted,
-                changed,
-                ..
-            } => {
-                let version = if *changed {
-                    let (seq, written) = self.write(tx, m, fields, deleted.clone()).await?;
-                    taken = !written;
-                    seq
-                } else {
-                    stored.as_ref().map_or(0, |s| s.version)
-                };
-                Some(SyncRecord {
-                    collection: m.collection.clone(),
-                    id: m.id.clone(),
-                    version,
+        let decision = sync::decide_prechecked(stored, m, self.scope, self.now, view);
+        let sync::Decision::Write {
+            fields,
+            deleted,
+            changed,
+            ..
+        } = &decision
+        else {
+            return Ok(Slot::Refused(decision));
+        };
+        let version = if *changed {
+            let seq = self.next_seq(tx).await?;
+            let sealed =
+                seal_fields(tx, self.user, &m.collection, &m.id, fields, ms(self.now)).await?;
+            let write = PendingWrite {
+                key: key.clone(),
+                seq,
+                sealed,
+                deleted: deleted.clone(),
+            };
+            match self.pending_at.get(&key) {
+                Some(&at) => self.pending[at] = write,
+                None => {
+                    self.pending_at.insert(key.clone(), self.pending.len());
+                    self.pending.push(write);
+                }
+            }
+            self.records.insert(
+                key.clone(),
+                sync::Stored {
+                    scope: self.scope.to_owned(),
+                    version: seq,
                     fields: fields.clone(),
                     deleted: deleted.clone(),
-                })
-            }
-            sync::Decision::Reject(..) => None,
+                },
+            );
+            seq
+        } else {
+            stored.map_or(0, |s| s.version)
         };
-        if taken {
-            // Another scope created this id concurrently.
-            decision = sync::Decision::Reject(RejectReason::Forbidden, None);
+        let record = SyncRecord {
+            collection: m.collection.clone(),
+            id: m.id.clone(),
+            version,
+            fields: fields.clone(),
+            deleted: deleted.clone(),
+        };
+        if *changed && m.collection == praxis_protocol::privacy::consents::COLLECTION {
+            // The gates must see it before the next mutation that needs them.
+            self.flush(tx).await?;
+            if !self.taken.contains(&key) {
+                self.consent_changed(tx, m).await?;
+            }
         }
-        if m.collection == praxis_protocol::privacy::consents::COLLECTION
-            && matches!(decision, sync::Decision::Write { changed: true, .. })
-        {
-            self.consent_changed(tx, m).await?;
-        }
-        Ok(sync::answer(m, &decision, record))
+        Ok(Slot::Decided { decision, record })
     }
 
-    /// Seals and writes a record under the scope's next sequence; returns
-    /// the sequence and whether the row was written (zero rows: the id
-    /// belongs to another scope).
-    async fn write(
-        &mut self,
-        tx: &mut dyn Tx,
-        m: &Mutation,
-        fields: &Fields,
-        deleted: Option<String>,
-    ) -> Result<(i64, bool), StoreError> {
-        let now = ms(self.now);
-        let sealed = seal_fields(tx, self.user, &m.collection, &m.id, fields, now).await?;
+    /// The scope's next sequence number.
+    async fn next_seq(&mut self, tx: &mut dyn Tx) -> Result<i64, StoreError> {
         let seq = match self.last_seq {
             Some(prev) => prev + 1,
             None => tx
@@ -368,21 +516,44 @@ impl Batch<'_> {
         };
         self.last_seq = Some(seq);
         self.numbered += 1;
-        let written = tx
-            .execute(
-                crate::store::records::RECORD_UPSERT,
-                vec![
-                    m.collection.as_str().into(),
-                    m.id.as_str().into(),
-                    self.scope.into(),
-                    seq.into(),
-                    sealed.into(),
-                    deleted.into(),
-                    now.into(),
-                ],
+        Ok(seq)
+    }
+
+    /// Writes the pending records in one statement; a record of another
+    /// scope is left alone (no row comes back for it) and noted as taken.
+    async fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        const SQLITE: &str = "INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?1, json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?2 FROM json_each(?3) WHERE true ON CONFLICT (collection, record_id) DO UPDATE SET seq = excluded.seq, fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at WHERE sync_records.scope = excluded.scope RETURNING collection, record_id";
+        const POSTGRES: &str = "INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) SELECT k.v->>0, k.v->>1, ?1::text, (k.v->>2)::bigint, k.v->>3, k.v->>4, ?2::bigint FROM jsonb_array_elements(?3::text::jsonb) AS k(v) ON CONFLICT (collection, record_id) DO UPDATE SET seq = excluded.seq, fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at WHERE sync_records.scope = excluded.scope RETURNING collection, record_id";
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_at.clear();
+        let rows: Vec<serde_json::Value> = pending
+            .iter()
+            .map(|w| serde_json::json!([w.key.0, w.key.1, w.seq, w.sealed, w.deleted]))
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
+        let sql = match self.dialect {
+            Dialect::Sqlite => SQLITE,
+            Dialect::Postgres => POSTGRES,
+        };
+        let written: HashSet<Key> = tx
+            .query(
+                sql,
+                vec![self.scope.into(), ms(self.now).into(), rows.into()],
             )
-            .await?;
-        Ok((seq, written != 0))
+            .await?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        for w in pending {
+            if !written.contains(&w.key) {
+                self.records.remove(&w.key);
+                self.taken.insert(w.key);
+            }
+        }
+        Ok(())
     }
 
     /// A consent changed: audited, and the gates reloaded before the next

@@ -479,10 +479,14 @@ struct SqliteTx {
 }
 
 impl SqliteTx {
+    /// The open group, refused once its transaction is gone (an error
+    /// SQLite answers by rolling back the whole transaction): a statement
+    /// after that would otherwise run, and commit, on its own.
     fn group(&mut self) -> Result<&mut Group, StoreError> {
         self.slot
             .as_mut()
             .and_then(|s| s.as_mut())
+            .filter(|g| g.alive())
             .ok_or(StoreError::Unavailable)
     }
 }

@@ -738,9 +738,32 @@ impl TestServer {
         }
     }
 
-    /// The raw bytes of the SQLite database and its WAL (SQLite only).
     /// Checkpoints the WAL and runs `VACUUM` on the SQLite file (through a
     /// second connection), as an operator would after an erasure.
+    pub fn sqlite_vacuum(&self) {
+        if let Storage::Sqlite { dir } = &self.storage {
+            let c = rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
+            c.execute_batch(
+                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .expect("vacuum");
+        }
+    }
+
+    /// The raw bytes of the SQLite database and its WAL (SQLite only).
+    pub fn sqlite_file_bytes(&self) -> Option<Vec<u8>> {
+        let Storage::Sqlite { dir } = &self.storage else {
+            return None;
+        };
+        let mut bytes = Vec::new();
+        for name in ["praxis.sqlite3", "praxis.sqlite3-wal"] {
+            if let Ok(b) = std::fs::read(dir.path().join(name)) {
+                bytes.extend(b);
+            }
+        }
+        Some(bytes)
+    }
+
     /// The SQLite database file (None on PostgreSQL).
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         match &self.storage {
@@ -755,29 +778,6 @@ impl TestServer {
             Storage::Postgres { url, schema } => Some((url, schema)),
             Storage::Sqlite { .. } => None,
         }
-    }
-
-    pub fn sqlite_vacuum(&self) {
-        if let Storage::Sqlite { dir } = &self.storage {
-            let c = rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
-            c.execute_batch(
-                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
-            )
-            .expect("vacuum");
-        }
-    }
-
-    pub fn sqlite_file_bytes(&self) -> Option<Vec<u8>> {
-        let Storage::Sqlite { dir } = &self.storage else {
-            return None;
-        };
-        let mut bytes = Vec::new();
-        for name in ["praxis.sqlite3", "praxis.sqlite3-wal"] {
-            if let Ok(b) = std::fs::read(dir.path().join(name)) {
-                bytes.extend(b);
-            }
-        }
-        Some(bytes)
     }
 
     /// Inserts `n` access tokens that expired long ago into a live

@@ -27,7 +27,7 @@ pub(crate) const SCOPE_NEXT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES
 pub(crate) const RECORD_UPSERT: &str = "INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (collection, record_id) DO UPDATE SET seq = ?4, fields = ?5, deleted = ?6, updated_at = ?7 WHERE sync_records.scope = ?3";
 
 /// The associated data of a sync record's sealed fields.
-pub(in crate::store) fn record_context(collection: &str, id: &str) -> String {
+fn record_context(collection: &str, id: &str) -> String {
     format!("sync_records/{collection}/{id}")
 }
 

@@ -12,8 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::store::Store;
 use crate::store::backend::{Dialect, StoreError, Tx, ms};
-use crate::store::records::{parse_fields, record_context, scope_user, seal_fields};
-use crate::store::vault::Vault;
+use crate::store::records::{open_fields, scope_user, seal_fields};
 use crate::sync::{self};
 
 /// One page of a pull.
@@ -281,16 +280,11 @@ async fn keep_answers(
     if results.is_empty() {
         return Ok(());
     }
-    let vault = crate::store::vault::of(tx)?;
-    let key = vault.user_key(tx, user, ms(now)).await?;
     let mut rows = Vec::with_capacity(results.len());
     for r in results {
         let text = serde_json::to_string(r).map_err(|_| StoreError::Decode("mutation result"))?;
-        let sealed = vault.seal(
-            &key,
-            &answer_context(user, client_id, r.client_seq()),
-            &text,
-        )?;
+        let context = answer_context(user, client_id, r.client_seq());
+        let sealed = crate::store::vault::seal_for(tx, user, &context, &text, ms(now)).await?;
         rows.push(serde_json::json!([r.client_seq(), sealed]));
     }
     let rows = serde_json::Value::Array(rows).to_string();
@@ -337,28 +331,11 @@ async fn stored_records(
     };
     let keys = serde_json::to_string(&keys).map_err(|_| StoreError::Decode("record keys"))?;
     let rows = tx.query(sql, vec![keys.into()]).await?;
-    let mut key = None;
     let mut out = HashMap::with_capacity(rows.len());
     for r in rows {
         let (collection, id, owner) = (r.text(0)?, r.text(1)?, r.text(2)?);
         let fields = if owner == scope {
-            if key.is_none() {
-                let vault = crate::store::vault::of(tx)?;
-                key = Some(
-                    vault
-                        .existing_user_key(tx, user)
-                        .await?
-                        .ok_or(StoreError::Decode("user key destroyed"))?,
-                );
-            }
-            let key = key.as_ref().ok_or(StoreError::Unavailable)?;
-            let sealed = r.text(4)?;
-            let plain = if Vault::is_sealed(&sealed) {
-                Vault::open(key, &record_context(&collection, &id), sealed)?
-            } else {
-                sealed
-            };
-            parse_fields(&plain)?
+            open_fields(tx, user, &collection, &id, r.text(4)?).await?
         } else {
             Fields::default()
         };

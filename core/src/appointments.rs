@@ -223,7 +223,7 @@ impl Appointments {
             ("point", point_json(a.point)),
             ("geofence", fence_json(a.geofence)?),
         ])?;
-        let id = Uuid::new_v4();
+        let id = self.engine.new_id();
         self.engine
             .write(COLLECTION, id.to_string(), Change::Create(fields))
             .await?;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use praxis_protocol::privacy::{Purpose, consents};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::Result;
 use crate::cache::blocking;
@@ -74,7 +73,7 @@ impl Consents {
         self.engine
             .write(
                 consents::COLLECTION,
-                Uuid::new_v4().to_string(),
+                self.engine.new_id().to_string(),
                 Change::Create(fields),
             )
             .await?;

@@ -351,7 +351,7 @@ impl Location {
                     reason: Closed::PolicyDisabled,
                 },
             )?;
-        let id = Uuid::new_v4();
+        let id = self.engine.new_id();
         let fields = vec![
             ("appointment_id", Value::from(appointment_id.to_string())),
             ("kind", Value::from(kind.as_str())),

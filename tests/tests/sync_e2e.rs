@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use praxis_core::clock::ManualClock;
+use praxis_core::clock::{Clock as _, ManualClock};
 use praxis_core::sync::SyncState;
 use praxis_core::{AppointmentPatch, AppointmentStatus, NewAppointment, PraxisClient};
 use praxis_tests::{Backend, TestServer, Transport, epoch, person};
@@ -581,10 +581,13 @@ async fn writes_while_nobody_is_signed_in_are_refused_and_queue_nothing() {
 }
 
 /// A loopback proxy in front of the server that can hold back the answers
-/// to sync pulls (requests pass at once; answers wait while `hold` is set).
+/// to sync pulls (requests pass at once; answers wait while `hold` is set,
+/// and answers to pulls numbered above `hold_pulls_after` wait until it is
+/// raised).
 struct HoldingProxy {
     url: String,
     hold: Arc<std::sync::atomic::AtomicBool>,
+    hold_pulls_after: Arc<std::sync::atomic::AtomicUsize>,
     pulls_seen: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -599,8 +602,10 @@ impl HoldingProxy {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hold_pulls_after = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
         let pulls_seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (h, p) = (Arc::clone(&hold), Arc::clone(&pulls_seen));
+        let after = Arc::clone(&hold_pulls_after);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
@@ -608,9 +613,12 @@ impl HoldingProxy {
                 };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
-                // Whether the latest request on this connection is a pull.
+                // Whether the latest request on this connection is a pull,
+                // and that pull's number.
                 let pulling = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let number = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 let (pulling_up, seen) = (Arc::clone(&pulling), Arc::clone(&p));
+                let number_up = Arc::clone(&number);
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n) = cr.read(&mut buf).await {
@@ -619,7 +627,8 @@ impl HoldingProxy {
                         }
                         if buf[..n].starts_with(b"POST /v1/sync/pull") {
                             pulling_up.store(true, Ordering::SeqCst);
-                            seen.fetch_add(1, Ordering::SeqCst);
+                            number_up
+                                .store(seen.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
                         } else if buf[..n].starts_with(b"POST ")
                             || buf[..n].starts_with(b"GET ")
                             || buf[..n].starts_with(b"DELETE ")
@@ -632,13 +641,17 @@ impl HoldingProxy {
                     }
                 });
                 let hold = Arc::clone(&h);
+                let after = Arc::clone(&after);
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n) = sr.read(&mut buf).await {
                         if n == 0 {
                             break;
                         }
-                        while pulling.load(Ordering::SeqCst) && hold.load(Ordering::SeqCst) {
+                        while pulling.load(Ordering::SeqCst)
+                            && (hold.load(Ordering::SeqCst)
+                                || number.load(Ordering::SeqCst) > after.load(Ordering::SeqCst))
+                        {
                             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                         }
                         if cw.write_all(&buf[..n]).await.is_err() {
@@ -651,6 +664,7 @@ impl HoldingProxy {
         Self {
             url,
             hold,
+            hold_pulls_after,
             pulls_seen,
             task,
         }
@@ -850,28 +864,70 @@ async fn signing_out_while_the_background_driver_pulls_leaves_nothing_for_the_ne
     );
 }
 
-/// A first sync of more than a page reports its progress: the status
-/// listener sees the count of received changes grow page by page while
-/// the sync runs, and the finished status holds the total.
+/// Regression guard for the page fetched ahead: while a page is written
+/// the next one is already asked for. A signs out and B signs in while
+/// that page-ahead is in flight: A's late page must reach neither B's
+/// screen nor the cache, and B's first sync gets B's whole history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_first_sync_reports_its_progress() {
-    const VISITS: usize = 2_500;
-    let s = TestServer::start(Backend::Sqlite, Transport::Http)
-        .await
-        .expect("server");
-    let u = s.user("progress").await;
+async fn signing_out_while_the_next_page_is_fetched_ahead_leaves_nothing_for_the_next_user() {
+    use std::sync::atomic::Ordering;
+    let Shared {
+        s,
+        a,
+        b,
+        proxy,
+        dir,
+        tablet,
+    } = shared_tablet_with_a_signed_in().await;
+    // More than a page of A's on the server.
+    let (access, _) = s
+        .login(
+            a["email"].as_str().expect("e"),
+            a["password"].as_str().expect("p"),
+        )
+        .await;
+    push_visits(&s, &access, "A-visit bulk", 1_500).await;
+
+    let pulls_before = proxy.pulls_seen.load(Ordering::SeqCst);
+    proxy
+        .hold_pulls_after
+        .store(pulls_before + 1, Ordering::SeqCst);
+    let in_flight = {
+        let tablet = Arc::clone(&tablet);
+        tokio::spawn(async move { tablet.sync().sync_now("test").await })
+    };
+    // The first page passed; the second (asked while the first is
+    // written) is held.
+    pull_under_way(&proxy, pulls_before).await;
+    pull_under_way(&proxy, pulls_before + 1).await;
+    tablet.account().logout().await.expect("logout");
+    praxis_tests::sign_in(&tablet, &b).await;
+    proxy.hold_pulls_after.store(usize::MAX, Ordering::SeqCst);
+    let _ = in_flight.await.expect("join");
+    // Nothing of A's late page is on the tablet, even before B syncs.
+    let list = tablet.appointments().list().await.expect("list");
+    assert!(
+        !titles(&list).iter().any(|t| t.starts_with("A-")),
+        "A's page reached B: {} records",
+        list.len()
+    );
+    only_bs_data(&tablet, dir.path(), &a).await;
+}
+
+/// Pushes `n` new visits titled `"{prefix} {i}"` straight to the API.
+async fn push_visits(s: &TestServer, access: &str, prefix: &str, n: usize) {
     let t = "1795200000000-000000-dev9";
     let client = uuid::Uuid::new_v4().to_string();
-    for batch in 0..VISITS / 100 {
-        let mutations: Vec<Value> = (0..100)
+    for batch in 0..n.div_ceil(100) {
+        let mutations: Vec<Value> = (batch * 100..n.min(batch * 100 + 100))
             .map(|i| {
                 let f = |v: Value| serde_json::json!({"v": v, "t": t});
                 serde_json::json!({
-                    "client_seq": batch * 100 + i + 1,
+                    "client_seq": i + 1,
                     "collection": "appointments",
-                    "id": uuid::Uuid::new_v4().to_string(),
+                    "id": uuid::Uuid::now_v7().to_string(),
                     "fields": {
-                        "title": f("Visit".into()),
+                        "title": f(format!("{prefix} {i}").into()),
                         "start": f("2026-11-23T09:00:00Z".into()),
                         "duration_min": f(30.into()),
                     },
@@ -882,12 +938,32 @@ async fn a_large_first_sync_reports_its_progress() {
             .send(
                 "POST",
                 "/v1/sync/push",
-                Some(&u.access),
+                Some(access),
                 Some(&serde_json::json!({"client_id": client, "mutations": mutations})),
             )
             .await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let answer = r.json();
+        assert!(
+            answer["results"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x["status"] == "applied")),
+            "every visit applied: {answer}"
+        );
     }
+}
+
+/// A first sync of more than a page reports its progress: the status
+/// listener sees the count of received changes grow page by page while
+/// the sync runs, and the finished status holds the total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_first_sync_reports_its_progress() {
+    const VISITS: usize = 2_500;
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let u = s.user("progress").await;
+    push_visits(&s, &u.access, "Visit", VISITS).await;
     let d = device(&s, &u.email, &u.password, 7).await;
     let mut statuses = d.client.sync().subscribe();
     let seen = tokio::spawn(async move {
@@ -918,4 +994,48 @@ async fn a_large_first_sync_reports_its_progress() {
         "progress between pages: {seen:?}"
     );
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "never backwards");
+}
+
+/// New records get UUIDv7 ids stamped with the device's clock, in creation
+/// order even within one millisecond (the device clock here stands still),
+/// so an initial sync inserts them in key order; the server keeps them as
+/// they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_records_get_time_ordered_ids_from_the_device_clock() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let u = s.user("v7").await;
+    let d = device(&s, &u.email, &u.password, 7).await;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let id = d
+            .client
+            .appointments()
+            .create(visit(&format!("visit {i}"), epoch() + Duration::days(1)))
+            .await
+            .expect("create");
+        ids.push(id);
+    }
+    for id in &ids {
+        assert_eq!(id.get_version_num(), 7, "{id}");
+        let (secs, nanos) = id.get_timestamp().expect("stamp").to_unix();
+        let stamped = DateTime::from_timestamp(secs as i64, nanos).expect("time");
+        assert_eq!(stamped, d.clock.now(), "stamped with the device clock");
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in creation order");
+    sync(&d).await;
+    let other = device(&s, &u.email, &u.password, 8).await;
+    sync(&other).await;
+    let mut there: Vec<uuid::Uuid> = other
+        .client
+        .appointments()
+        .list()
+        .await
+        .expect("list")
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    there.sort();
+    assert_eq!(there, ids);
 }

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use praxis_protocol::ErrorCode;
 use praxis_protocol::sync::{
-    FieldValue, Fields, Hlc, Mutation, MutationResult, PullRequest, PushRequest, RejectReason,
-    SyncRecord,
+    FieldValue, Fields, Hlc, Mutation, MutationResult, PullRequest, PullResponse, PushRequest,
+    RejectReason, SyncRecord,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,6 +67,10 @@ struct Resync {
     seen: HashSet<(String, String)>,
 }
 
+/// A page fetched ahead: the session fence it was asked under, the cursor
+/// asked, the answer.
+type Ahead = (Option<String>, Option<String>, PullResponse);
+
 /// The sync engine of one client.
 pub struct SyncEngine {
     cache: Arc<Cache>,
@@ -75,6 +79,13 @@ pub struct SyncEngine {
     log: Log,
     machine: Mutex<SyncMachine>,
     resync: Mutex<Option<Resync>>,
+    /// The page after the one last applied, fetched while that one was
+    /// being written (session fence, cursor asked, answer): the next pull
+    /// step of the same run uses it when the same session is signed in and
+    /// the device still stands at that cursor.
+    prefetched: Mutex<Option<Ahead>>,
+    /// Orders the ids of records created in the same millisecond.
+    ids: Mutex<uuid::ContextV7>,
     status: watch::Sender<SyncStatus>,
     running: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
@@ -205,6 +216,8 @@ impl SyncEngine {
             log,
             machine: Mutex::new(machine),
             resync: Mutex::new(None),
+            prefetched: Mutex::new(None),
+            ids: Mutex::new(uuid::ContextV7::new()),
             status,
             running: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
@@ -247,6 +260,22 @@ impl SyncEngine {
     /// The jitter seed.
     pub(super) fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// A new record's id: a UUIDv7 stamped with the engine's clock (the
+    /// rest random). Records created one after another get ids in the same
+    /// order, so they sit side by side in every B-tree that holds them (the
+    /// cache's, the server's) and an initial sync inserts them in key order.
+    /// The stamp tells no more than the record's own change stamps do.
+    /// Within one millisecond a counter keeps them in creation order.
+    pub(crate) fn new_id(&self) -> uuid::Uuid {
+        let now = self.clock.now();
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            &*ids,
+            u64::try_from(now.timestamp()).unwrap_or(0),
+            now.timestamp_subsec_nanos(),
+        ))
     }
 
     /// The pull cursor the device stands at (`None` before the first pull).
@@ -435,6 +464,9 @@ impl SyncEngine {
             self.machine().handle_outcome(self.clock.now(), outcome);
             self.refresh_pending().await?;
         }
+        // A page fetched ahead serves only the run that fetched it: a later
+        // run asks the server afresh.
+        *self.prefetched.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(self.status())
     }
 
@@ -656,14 +688,25 @@ impl SyncEngine {
                 Err(e) => return failure(&e),
             }
         };
-        let page = match self
-            .transport
-            .pull(&PullRequest {
-                cursor,
-                limit: Some(PULL_PAGE),
-            })
-            .await
-        {
+        let ahead = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(under, asked, _)| !resync && *under == fence && *asked == cursor)
+            .map(|(_, _, page)| page);
+        let fetched = match ahead {
+            Some(page) => Ok(page),
+            None => {
+                self.transport
+                    .pull(&PullRequest {
+                        cursor,
+                        limit: Some(PULL_PAGE),
+                    })
+                    .await
+            }
+        };
+        let page = match fetched {
             Ok(p) => p,
             Err(e) => {
                 if resync {
@@ -690,16 +733,29 @@ impl SyncEngine {
             None
         };
         let save_cursor = !resync || !more;
-        let applied = blocking(&self.cache, move |c| {
+        // While this page is written, the next one is fetched (not during a
+        // resync, whose cursor lives in memory until its last page).
+        let next = (more && !resync).then(|| PullRequest {
+            cursor: Some(page.cursor.clone()),
+            limit: Some(PULL_PAGE),
+        });
+        let asked_under = fence.clone();
+        let apply = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
                 check_fence(tx, &fence)?;
                 let pending = pending_keys(tx)?;
                 let mut state = load_state(tx, seed)?;
                 let mut clock = hlc_clock(&state);
-                for change in &page.changes {
-                    if !SYNCED.contains(&change.collection.as_str()) {
-                        continue;
-                    }
+                // A page holds each record once: written in key order, the
+                // inserts walk the cache's B-tree instead of jumping about it.
+                let mut changes: Vec<&SyncRecord> = page
+                    .changes
+                    .iter()
+                    .filter(|c| SYNCED.contains(&c.collection.as_str()))
+                    .collect();
+                changes
+                    .sort_unstable_by(|a, b| (&a.collection, &a.id).cmp(&(&b.collection, &b.id)));
+                for change in changes {
                     observe(&mut clock, change);
                     let key = (change.collection.clone(), change.id.clone());
                     merge_in(tx, change, pending.contains(&key))?;
@@ -727,8 +783,19 @@ impl SyncEngine {
                 // A pulled policy or consent may have closed a gate.
                 crate::privacy::enforce(tx, now).map(drop)
             })
-        })
-        .await;
+        });
+        let applied = match next {
+            Some(req) => {
+                let (applied, ahead) = tokio::join!(apply, self.transport.pull(&req));
+                // A failed fetch ahead is forgotten: the next step asks again.
+                if let (Ok(()), Ok(page)) = (&applied, ahead) {
+                    *self.prefetched.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((asked_under, req.cursor, page));
+                }
+                applied
+            }
+            None => apply.await,
+        };
         if matches!(applied, Err(Error::NotSignedIn)) {
             // Fenced: the page was pulled for a session that has ended;
             // nothing of it (not even a resync's progress) is kept.

@@ -17,6 +17,7 @@ use praxis_tests::{Backend, TestServer, Transport, postgres_url};
 use serde_json::{Value, json};
 
 /// One measured value.
+#[derive(Clone)]
 struct Metric {
     name: String,
     value: f64,
@@ -629,7 +630,18 @@ async fn sync_client(url: &str, email: &str, password: &str) -> anyhow::Result<(
 /// N new appointments as push mutations, in batches of 100.
 /// Batches of `n` new visits stamped a minute before `now` (the server's
 /// time: a stamp more than a day ahead of it is refused).
+/// Ids are UUIDv7, as the core gives new records.
 fn create_batches(n: usize, tag: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+    create_batches_with(n, tag, now, uuid::Uuid::now_v7)
+}
+
+/// [`create_batches`] with ids from `new_id`.
+fn create_batches_with(
+    n: usize,
+    tag: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    new_id: fn() -> uuid::Uuid,
+) -> Vec<Value> {
     let t = format!("{:013}-000000-bench", now.timestamp_millis() - 60_000);
     let f = |v: Value| json!({ "v": v, "t": t });
     (0..n)
@@ -642,7 +654,7 @@ fn create_batches(n: usize, tag: &str, now: chrono::DateTime<chrono::Utc>) -> Ve
                     json!({
                         "client_seq": i + 1,
                         "collection": "appointments",
-                        "id": uuid::Uuid::new_v4().to_string(),
+                        "id": new_id().to_string(),
                         "fields": {
                             "title": f(json!(format!("{tag} visit {i}: wound dressing and medication review"))),
                             "patient_label": f(json!(format!("P-{i:06}"))),
@@ -684,6 +696,60 @@ async fn push_all(
     Ok(())
 }
 
+/// Runs [`sync_client`] in a child process for `user`; its JSON answer.
+async fn run_sync_client(url: &str, user: &praxis_tests::TestUser) -> anyhow::Result<Value> {
+    let child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--sync-client", url, &user.email, &user.password])
+        .output()
+        .await?;
+    anyhow::ensure!(
+        child.status.success(),
+        "sync client failed: {}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    Ok(serde_json::from_slice(&child.stdout)?)
+}
+
+/// Records/s of the device's encrypted cache inserting the records of
+/// `batches` (as the sync stores them: fields with their stamps, the
+/// server version) in one transaction, into a fresh cache file.
+fn cache_bulk_insert_rate(batches: &[Value]) -> anyhow::Result<f64> {
+    use praxis_core::cache::{Cache, RawKeyProvider, RecordMeta};
+    use praxis_core::sync::plan::LocalRecord;
+    let records: Vec<(String, LocalRecord)> = batches
+        .iter()
+        .flat_map(|b| b["mutations"].as_array().cloned().unwrap_or_default())
+        .map(|m| {
+            let fields = serde_json::from_value(m["fields"].clone())?;
+            let id = m["id"].as_str().unwrap_or_default().to_owned();
+            Ok((
+                id,
+                LocalRecord {
+                    fields,
+                    deleted: None,
+                },
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let dir = tempfile::tempdir()?;
+    let cache = Cache::open(
+        &dir.path().join("cache.db"),
+        Arc::new(RawKeyProvider::new([7; 32])),
+    )?;
+    let started = Instant::now();
+    cache.transaction(|tx| {
+        for (i, (id, r)) in records.iter().enumerate() {
+            let meta = RecordMeta {
+                server_version: Some(i as i64 + 1),
+                ..RecordMeta::default()
+            };
+            tx.put("appointments", id, r, meta)?;
+        }
+        Ok(())
+    })?;
+    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Initial sync of many records into a fresh device (separate process, so
 /// its peak RSS is the client's alone), bytes per record on the wire, and
 /// edit-to-visible latency between two online devices.
@@ -695,42 +761,56 @@ async fn sync_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
     let url = server.base_url().expect("http").to_owned();
     let user = server.user("syncbench").await;
     let http = praxis_tests::http_client();
-    push_all(
-        &http,
-        &url,
-        &user.access,
-        &create_batches(n, "bench", server.clock.now()),
-    )
-    .await?;
+    let batches = create_batches(n, "bench", server.clock.now());
+    push_all(&http, &url, &user.access, &batches).await?;
     let mut out = Vec::new();
 
-    let child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["--sync-client", &url, &user.email, &user.password])
-        .output()
-        .await?;
-    anyhow::ensure!(
-        child.status.success(),
-        "sync client failed: {}",
-        String::from_utf8_lossy(&child.stderr)
-    );
-    let r: Value = serde_json::from_slice(&child.stdout)?;
+    let r = run_sync_client(&url, &user).await?;
     let secs = r["secs"].as_f64().unwrap_or(f64::NAN);
     let records = r["records"].as_f64().unwrap_or(0.0);
-    let note =
-        format!("{records} appointments, fresh device, core + server on loopback, SQLite server");
+    let note = format!(
+        "{records} appointments, fresh device, core + server on loopback, SQLite server; baseline: the same records bulk-inserted into the device's encrypted cache (one transaction)"
+    );
     let mut m = Metric::new(
         "initial sync throughput",
         records / secs,
         "records/s",
         &note,
     );
-    m.budget = None;
+    m.baseline = Some(cache_bulk_insert_rate(&batches)?);
+    m.budget = Some(Budget::MinRatio(0.2));
+    out.push(m.clone());
     out.push(Metric {
+        name: "initial sync throughput (absolute)".into(),
+        baseline: None,
         budget: Some(Budget::Min(50_000.0)),
+        note: format!("{records} appointments, UUIDv7 ids as the core creates them"),
         ..m
     });
+    // Records created before the core gave time-ordered ids arrive in
+    // random key order.
+    let legacy = server.user("syncbench-v4").await;
+    push_all(
+        &http,
+        &url,
+        &legacy.access,
+        &create_batches_with(n, "bench", server.clock.now(), uuid::Uuid::new_v4),
+    )
+    .await?;
+    let r4 = run_sync_client(&url, &legacy).await?;
+    out.push(Metric::new(
+        "initial sync throughput, random (v4) ids",
+        r4["records"].as_f64().unwrap_or(0.0) / r4["secs"].as_f64().unwrap_or(f64::NAN),
+        "records/s",
+        "same, records created with random UUIDv4 ids (as before the core used UUIDv7)",
+    ));
     if let Some(kib) = r["peak_rss_kib"].as_f64() {
-        let mut m = Metric::new("initial sync client peak RSS", kib / 1024.0, "MiB", &note);
+        let mut m = Metric::new(
+            "initial sync client peak RSS",
+            kib / 1024.0,
+            "MiB",
+            format!("{records} appointments, the sync client process"),
+        );
         m.budget = Some(Budget::Max(100.0));
         out.push(m);
     }
@@ -1036,7 +1116,7 @@ fn polygon_push(now: chrono::DateTime<chrono::Utc>) -> Value {
     let mutations: Vec<Value> = (0..40)
         .map(|i| {
             json!({"client_seq": i + 1, "collection": "appointments",
-                "id": uuid::Uuid::new_v4().to_string(),
+                "id": uuid::Uuid::now_v7().to_string(),
                 "fields": {"title": f(json!("Fenced visit")), "start": f(json!("2026-11-23T09:00:00Z")),
                     "duration_min": f(json!(30)), "status": f(json!("scheduled")), "geofence": f(fence.clone())}})
         })

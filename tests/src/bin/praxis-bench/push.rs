@@ -268,7 +268,7 @@ fn raw_sqlite(
         for i in 0..RECORDS {
             salt += 1;
             conn.prepare_cached("INSERT INTO sync_records (collection, record_id, scope, seq, fields, deleted, updated_at) VALUES ('appointments', ?1, ?2, ?3, ?4, NULL, ?5) ON CONFLICT (collection, record_id) DO UPDATE SET seq = excluded.seq, fields = excluded.fields, deleted = excluded.deleted, updated_at = excluded.updated_at WHERE sync_records.scope = excluded.scope")?
-                .execute(rusqlite::params![uuid::Uuid::new_v4().to_string(), scope, seq - RECORDS as i64 + 1 + i as i64, filler(sizes.fields, salt), 0i64])?;
+                .execute(rusqlite::params![uuid::Uuid::now_v7().to_string(), scope, seq - RECORDS as i64 + 1 + i as i64, filler(sizes.fields, salt), 0i64])?;
             conn.prepare_cached("INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(rusqlite::params![scope, client, i as i64 + 1, filler(sizes.result, salt), 0i64])?;
         }
@@ -311,7 +311,7 @@ async fn raw_postgres(
             while Instant::now() < stop_at {
                 let tx = client.transaction().await?;
                 let seq: i64 = tx.query_one(&scope_next, &[&scope, &(RECORDS as i64)]).await?.get(0);
-                let ids: Vec<String> = (0..RECORDS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+                let ids: Vec<String> = (0..RECORDS).map(|_| uuid::Uuid::now_v7().to_string()).collect();
                 let seqs: Vec<i64> = (0..RECORDS as i64).map(|i| seq - RECORDS as i64 + 1 + i).collect();
                 let fields: Vec<String> = (0..RECORDS).map(|_| { salt += 1; filler(sizes.fields, salt) }).collect();
                 tx.execute(&records, &[&scope, &ids, &seqs, &fields]).await?;

@@ -64,6 +64,7 @@ impl PraxisClient {
         core.http = HttpConfig {
             timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
             spki_pins: pins(config.spki_pins)?,
+            extra_roots: config.extra_root_certificates,
             ..HttpConfig::default()
         };
         core.device = praxis_core::DeviceLabel {

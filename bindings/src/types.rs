@@ -23,6 +23,10 @@ pub struct ClientConfig {
     /// The kind of device.
     #[uniffi(default = None)]
     pub platform: Option<praxis_core::protocol::Platform>,
+    /// Certificate authorities (DER) to trust besides the public roots,
+    /// e.g. the organisation's private CA; empty: public roots only.
+    #[uniffi(default = [])]
+    pub extra_root_certificates: Vec<Vec<u8>>,
 }
 
 /// Whether someone is signed in on this device.

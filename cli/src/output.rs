@@ -523,7 +523,11 @@ fn advice(e: &Error) -> String {
         Error::Network(kind) => match kind {
                 NetworkError::Unreachable => "Cannot reach the server. Check --server and your connection.".into(),
                 NetworkError::Timeout => "The server did not answer in time. Try again later.".into(),
-                NetworkError::Tls => "The server's certificate was not trusted.".into(),
+                NetworkError::Tls => "The secure connection to the server failed.".into(),
+                NetworkError::CertificateExpired => "The server's certificate has expired (or this computer's date is wrong).".into(),
+                NetworkError::CertificateWrongHost => "The server's certificate is for another address. Check --server.".into(),
+                NetworkError::CertificateUntrusted => "The server's certificate is not signed by a trusted authority.".into(),
+                NetworkError::PinMismatch => "The server's key is not the pinned one: the connection may be intercepted.".into(),
                 NetworkError::Interrupted => "The connection broke. Try again.".into(),
             },
         Error::Api {

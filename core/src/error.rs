@@ -117,8 +117,20 @@ pub enum NetworkError {
     Unreachable,
     /// No answer within the timeout.
     Timeout,
-    /// TLS failed (certificate not trusted, pin mismatch).
+    /// TLS failed for another reason than the certificate checks below
+    /// (no common protocol version or cipher, a malformed handshake).
     Tls,
+    /// The server's certificate has expired (or is not valid yet): check
+    /// the device's date, or the server's certificate renewal.
+    CertificateExpired,
+    /// The server's certificate is for another host name.
+    CertificateWrongHost,
+    /// The server's certificate is not signed by a trusted authority (a
+    /// private CA needs [`crate::http::HttpConfig::extra_roots`]).
+    CertificateUntrusted,
+    /// The certificate is valid but its key is not one of the pinned keys
+    /// ([`crate::http::HttpConfig::spki_pins`]): possibly an interception.
+    PinMismatch,
     /// The connection broke mid-exchange.
     Interrupted,
 }
@@ -130,6 +142,10 @@ impl NetworkError {
             Self::Unreachable => "unreachable",
             Self::Timeout => "timeout",
             Self::Tls => "tls",
+            Self::CertificateExpired => "certificate_expired",
+            Self::CertificateWrongHost => "certificate_wrong_host",
+            Self::CertificateUntrusted => "certificate_untrusted",
+            Self::PinMismatch => "pin_mismatch",
             Self::Interrupted => "interrupted",
         }
     }
@@ -294,6 +310,10 @@ impl std::fmt::Display for NetworkError {
             Self::Unreachable => "server unreachable",
             Self::Timeout => "timed out",
             Self::Tls => "TLS failure",
+            Self::CertificateExpired => "server certificate expired",
+            Self::CertificateWrongHost => "server certificate for another host",
+            Self::CertificateUntrusted => "server certificate not trusted",
+            Self::PinMismatch => "server key not pinned",
             Self::Interrupted => "connection interrupted",
         })
     }
@@ -304,8 +324,8 @@ impl From<reqwest::Error> for Error {
         // reqwest's Display includes the URL; only the kind is kept.
         let kind = if e.is_timeout() {
             NetworkError::Timeout
-        } else if caused_by_tls(&e) {
-            NetworkError::Tls
+        } else if let Some(tls) = tls_cause(&e) {
+            tls
         } else if e.is_connect() {
             NetworkError::Unreachable
         } else {
@@ -315,20 +335,45 @@ impl From<reqwest::Error> for Error {
     }
 }
 
-/// Whether a rustls error is anywhere in the chain of causes.
-fn caused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The TLS failure anywhere in the chain of causes, if there is one. An
+/// `io::Error` hides what it wraps from `source()` (it answers its inner
+/// error's source), so it is opened with `get_ref()`: the connector nests
+/// rustls's error two `io::Error`s deep.
+fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<NetworkError> {
     let mut cur = Some(e);
     while let Some(err) = cur {
-        let wrapped = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-        if wrapped || err.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(classify_tls(tls));
         }
-        cur = err.source();
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
-    false
+    None
+}
+
+/// What a rustls error means to the user.
+fn classify_tls(e: &rustls::Error) -> NetworkError {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => NetworkError::CertificateExpired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                NetworkError::CertificateWrongHost
+            }
+            C::UnknownIssuer => NetworkError::CertificateUntrusted,
+            // Only the core's pinning verifier answers this.
+            C::ApplicationVerificationFailure => NetworkError::PinMismatch,
+            _ => NetworkError::Tls,
+        },
+        _ => NetworkError::Tls,
+    }
 }
 
 // serde_json's messages may quote the offending input: keep only the position.

@@ -35,6 +35,10 @@ pub struct HttpConfig {
     /// SHA-256 hashes of accepted server public keys (SPKI); empty = no
     /// pinning beyond the usual certificate checks.
     pub spki_pins: Vec<[u8; 32]>,
+    /// Certificate authorities (DER) trusted besides the Mozilla roots,
+    /// e.g. an organisation's private CA. Only this setting extends the
+    /// trust store; nothing else does, in any build.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for HttpConfig {
@@ -43,6 +47,7 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             spki_pins: Vec::new(),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -122,7 +127,11 @@ impl ServerCertVerifier for PinnedVerifier {
         if self.pins.contains(&hash) {
             Ok(verified)
         } else {
-            Err(rustls::Error::General("server key is not pinned".into()))
+            // The one place this certificate error is produced: the apps
+            // see it as `NetworkError::PinMismatch`.
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
 
@@ -149,11 +158,20 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
-fn tls_config(pins: &[[u8; 32]]) -> Result<rustls::ClientConfig> {
+fn tls_config(pins: &[[u8; 32]], extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = Arc::new(RootCertStore {
+    let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    });
+    };
+    for der in extra_roots {
+        roots
+            .add(CertificateDer::from(der.as_slice()))
+            .map_err(|_| Error::InvalidInput {
+                field: "extra_roots",
+                reason: "not a DER X.509 CA certificate",
+            })?;
+    }
+    let roots = Arc::new(roots);
     let tls_err = |_| Error::Network(crate::NetworkError::Tls);
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -171,7 +189,10 @@ fn tls_config(pins: &[[u8; 32]]) -> Result<rustls::ClientConfig> {
                 pins: pins.to_vec(),
             }));
     }
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: the client is built without HTTP/2 (one request at a
+    // time and one change stream need no multiplexing), so it must not
+    // let a server pick h2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -249,7 +270,7 @@ impl Api {
     pub(crate) fn new(server_url: &str, cfg: &HttpConfig, clock: Arc<ServerClock>) -> Result<Self> {
         let base = check_server_url(server_url)?;
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(&cfg.spki_pins)?)
+            .tls_backend_preconfigured(tls_config(&cfg.spki_pins, &cfg.extra_roots)?)
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())

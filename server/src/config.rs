@@ -83,6 +83,17 @@ pub struct Config {
     /// `<data-dir>/dev-master.key`. Never for real data.
     #[arg(long)]
     pub dev: bool,
+    /// PEM certificate chain (leaf first) to serve HTTPS with; needs
+    /// `--tls-key`. Reloaded on `SIGHUP` and when the file changes.
+    #[arg(long, env = "PRAXIS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "PRAXIS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address because a proxy in front
+    /// terminates TLS (it must: the apps speak HTTPS only, off loopback).
+    #[arg(long, env = "PRAXIS_BEHIND_PROXY", conflicts_with = "tls_cert")]
+    pub behind_proxy: bool,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -200,6 +211,26 @@ impl Config {
         };
         crate::mail::check(&config)?;
         Ok(Some(config))
+    }
+
+    /// The listener's TLS, from `--tls-cert`/`--tls-key`; `None` for
+    /// plain HTTP, which is refused on a non-loopback address unless
+    /// `--dev` or `--behind-proxy` says why.
+    pub fn tls(&self) -> anyhow::Result<Option<crate::tls::Tls>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = crate::tls::CertFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                };
+                Ok(Some(crate::tls::Tls::load(files)?))
+            }
+            _ if self.bind.ip().is_loopback() || self.dev || self.behind_proxy => Ok(None),
+            _ => anyhow::bail!(
+                "refusing to serve plain HTTP on a non-loopback address: give --tls-cert and \
+                 --tls-key, or --behind-proxy if a proxy in front terminates TLS"
+            ),
+        }
     }
 
     /// The listener's connection limits.

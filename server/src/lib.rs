@@ -35,6 +35,7 @@ mod serve;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod tls;
 mod validate;
 
 use std::future::Future;
@@ -320,6 +321,17 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_tls(listener, state, limits, None, shutdown).await
+}
+
+/// [`serve_with`], over HTTPS when `tls` is given (see [`tls`]).
+pub async fn serve_with_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: Limits,
+    tls: Option<tls::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // Warm the dummy hash so the first unknown-email login is not slower.
     let warm = state.clone();
     tokio::task::spawn_blocking(move || {
@@ -337,7 +349,7 @@ pub async fn serve_with(
         .push_gateway
         .clone()
         .map(|gateway| tokio::spawn(push::run(state.clone(), gateway)));
-    let served = serve::run(listener, app(state), limits, shutdown).await;
+    let served = serve::run(listener, app(state), limits, tls, shutdown).await;
     if let Some(n) = notifier {
         n.abort();
     }

@@ -7,7 +7,7 @@ use clap::Parser;
 use praxis_server::clock::SystemClock;
 use praxis_server::config::{AdminCommand, Command, Config};
 use praxis_server::store::{MasterKeys, Store, Vault};
-use praxis_server::{AppState, Settings, serve_with, telemetry};
+use praxis_server::{AppState, Settings, serve_with_tls, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,6 +18,13 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let master = config.master_keys()?;
+    // Checked before the database is touched: a server that would serve
+    // plain HTTP to the network does not start at all.
+    let tls = if config.command.is_none() {
+        config.tls()?
+    } else {
+        None
+    };
     if config.dev {
         tracing::warn!("development mode: the master key sits next to the data");
     }
@@ -84,8 +91,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
-    tracing::info!(addr = %listener.local_addr()?, backend, "praxis-server listening");
-    serve_with(listener, state, config.limits(), shutdown_signal()).await?;
+    let reloader = tls.as_ref().map(praxis_server::tls::Tls::spawn_reloader);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %listener.local_addr()?, backend, scheme, "praxis-server listening");
+    serve_with_tls(listener, state, config.limits(), tls, shutdown_signal()).await?;
+    if let Some(r) = reloader {
+        r.abort();
+    }
     jobs.abort();
     tracing::info!("praxis-server stopped");
     Ok(())

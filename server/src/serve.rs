@@ -15,6 +15,9 @@
 //! * Each request carries the peer's address ([`ConnectInfo`]), for the
 //!   per-client limits (registration); it is never logged.
 //!
+//! * With TLS ([`crate::tls`]), the handshake has the same deadline as a
+//!   request head.
+//!
 //! axum's own `serve` offers none of these settings, hence this loop
 //! (hyper-util's connection builder, as axum uses underneath).
 
@@ -59,6 +62,7 @@ pub(crate) async fn run(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<crate::tls::Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -103,14 +107,38 @@ pub(crate) async fn run(
                 req.map(axum::body::Body::new)
             },
         );
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(service);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
             // Errors here are the client's (reset, bad request head,
-            // timeout); hyper already answered what could be answered.
-            let _ = connection.await;
+            // timeout, failed handshake); hyper already answered what
+            // could be answered.
+            match tls {
+                None => {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                }
+                Some(tls) => {
+                    // The handshake has the same deadline as a request
+                    // head: a client that stalls in it is dropped.
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
+                            .await
+                    else {
+                        drop(slot);
+                        return;
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                }
+            }
             drop(slot);
         });
     }

@@ -30,4 +30,5 @@ mod sync_api;
 mod sync_crash;
 mod sync_e2e;
 mod sync_sim;
+mod tls;
 mod wakeups;

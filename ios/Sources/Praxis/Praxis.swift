@@ -246,13 +246,18 @@ public final class Praxis: Sendable {
 
     private init(_ inner: PraxisClient) { self.inner = inner }
 
+    /// Opens the core. `spkiPins`: SHA-256 hashes of the server keys to accept (empty: no
+    /// pinning); `extraRootCertificates`: CA certificates (DER) trusted besides the public
+    /// roots, e.g. the organisation's private CA.
     public static func open(serverURL: URL, dataDirectory: URL, keyProvider: PraxisKeyProvider,
-                            requestTimeout: TimeInterval = 30, deviceName: String? = nil) async throws -> Praxis {
+                            requestTimeout: TimeInterval = 30, deviceName: String? = nil,
+                            spkiPins: [Data] = [], extraRootCertificates: [Data] = []) async throws -> Praxis {
         try await mapped {
             let ms = UInt64(max(requestTimeout, 0.001) * 1000)
             let config = ClientConfig(serverUrl: serverURL.absoluteString, dataDir: dataDirectory.path,
-                                      requestTimeoutMs: ms, spkiPins: [],
-                                      deviceName: deviceName, platform: .ios)
+                                      requestTimeoutMs: ms, spkiPins: spkiPins,
+                                      deviceName: deviceName, platform: .ios,
+                                      extraRootCertificates: extraRootCertificates)
             return Praxis(try await PraxisClient.open(config: config, keyProvider: KeyProviderAdapter(keyProvider), logger: nil))
         }
     }

@@ -381,7 +381,12 @@ class OrgAdmin internal constructor(private val inner: org.praxis.ffi.OrgAdmin) 
 /** The Praxis core on this device. Close it when the app no longer needs it. */
 class Praxis private constructor(private val inner: PraxisClient) : AutoCloseable {
     companion object {
-        /** Opens the core: unlocks the encrypted cache in [dataDir] and restores any session. */
+        /**
+         * Opens the core: unlocks the encrypted cache in [dataDir] and restores any session.
+         * [spkiPins] are SHA-256 hashes of the server keys to accept (empty: no pinning);
+         * [extraRootCertificates] are CA certificates (DER) trusted besides the public roots,
+         * e.g. the organisation's private CA.
+         */
         suspend fun open(
             serverUrl: String,
             dataDir: File,
@@ -389,10 +394,12 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
             logger: Logger? = null,
             requestTimeout: Duration = 30.seconds,
             deviceName: String? = null,
+            spkiPins: List<ByteArray> = emptyList(),
+            extraRootCertificates: List<ByteArray> = emptyList(),
         ): Praxis = mapped {
             val config = ClientConfig(
-                serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), emptyList(),
-                deviceName, org.praxis.ffi.Platform.ANDROID,
+                serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), spkiPins,
+                deviceName, org.praxis.ffi.Platform.ANDROID, extraRootCertificates,
             )
             Praxis(PraxisClient.open(config, KeyProviderAdapter(keyProvider), logger?.let(::LoggerAdapter)))
         }

@@ -94,6 +94,11 @@ pub struct Config {
     /// terminates TLS (it must: the apps speak HTTPS only, off loopback).
     #[arg(long, env = "PRAXIS_BEHIND_PROXY", conflicts_with = "tls_cert")]
     pub behind_proxy: bool,
+    /// Serve metrics (OpenMetrics text, `GET /metrics`) on this address:
+    /// a loopback or private interface, never the API's listener nor
+    /// every interface. Unset: no metrics listener.
+    #[arg(long, env = "PRAXIS_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -61,6 +61,23 @@ pub struct Report {
     pub erased_tokens: u64,
 }
 
+impl Report {
+    /// The counts by kind (the metrics' labels).
+    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
+        [
+            ("shares", self.shares),
+            ("visit_fixes", self.visit_fixes),
+            ("tombstones", self.tombstones),
+            ("audit_entries", self.audit_entries),
+            ("counters", self.counters),
+            ("sessions", self.sessions),
+            ("codes", self.codes),
+            ("mail_files", self.mail_files),
+            ("erased_tokens", self.erased_tokens),
+        ]
+    }
+}
+
 /// Days a `--dev` mail file is kept.
 pub const DEV_MAIL_DAYS: i64 = 7;
 
@@ -207,13 +224,40 @@ pub async fn run_if_due(state: &AppState) -> Result<Option<Report>, StoreError> 
     run_once(state).await.map(Some)
 }
 
+/// Checks the audit log's hash chain (after each retention run, which
+/// moves its base) and reports the result in the metrics; a break is also
+/// logged as an error.
+pub async fn verify_audit(state: &AppState) {
+    match state.store().verify_audit().await {
+        Ok(check) => {
+            state
+                .metrics()
+                .audit_checked(check.entries, check.broken_at.is_none(), state.now());
+            if let Some(at) = check.broken_at {
+                tracing::error!(seq = at, "audit chain broken");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "audit chain check failed"),
+    }
+}
+
 /// Runs the jobs when due (at start, then each [`INTERVAL`] between all
 /// replicas) until the task is dropped.
 pub async fn run_forever(state: AppState) {
     loop {
-        match run_if_due(&state).await {
-            Ok(None) => tracing::debug!("retention jobs ran on another replica"),
-            Ok(Some(r)) => tracing::info!(
+        run_and_report(&state).await;
+        tokio::time::sleep(INTERVAL / 4).await;
+    }
+}
+
+/// One turn of [`run_forever`]: the jobs if due, their outcome in the
+/// logs and the metrics, then the audit chain's check.
+pub async fn run_and_report(state: &AppState) {
+    match run_if_due(state).await {
+        Ok(None) => tracing::debug!("retention jobs ran on another replica"),
+        Ok(Some(r)) => {
+            state.metrics().retention_ran(Some(&r.by_kind()));
+            tracing::info!(
                 shares = r.shares,
                 visit_fixes = r.visit_fixes,
                 tombstones = r.tombstones,
@@ -224,9 +268,12 @@ pub async fn run_forever(state: AppState) {
                 mail_files = r.mail_files,
                 erased_tokens = r.erased_tokens,
                 "retention jobs ran"
-            ),
-            Err(e) => tracing::warn!(error = %e, "retention jobs failed"),
+            );
+            verify_audit(state).await;
         }
-        tokio::time::sleep(INTERVAL / 4).await;
+        Err(e) => {
+            state.metrics().retention_ran(None);
+            tracing::warn!(error = %e, "retention jobs failed");
+        }
     }
 }

@@ -28,6 +28,7 @@ pub mod error;
 mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod operator;
 pub mod push;
 pub(crate) mod routes;
@@ -116,6 +117,7 @@ struct Inner {
     registrations: ClientLimiter,
     resets: ClientLimiter,
     mailer: Option<mail::Mailer>,
+    metrics: metrics::Metrics,
 }
 
 /// A rate limiter keyed by client address.
@@ -138,6 +140,11 @@ const RESETS_PER_CLIENT_PER_HOUR: std::num::NonZeroU32 =
 pub(crate) type InvitationKey = (String, Arc<ring::signature::Ed25519KeyPair>);
 
 impl AppState {
+    /// The server's metrics (see [`metrics`]).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
+    }
+
     /// State over a store and a clock.
     pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         let hash_pool = auth::pool::HashPool::new(
@@ -161,6 +168,7 @@ impl AppState {
                 RESETS_PER_CLIENT_PER_HOUR,
             )),
             mailer,
+            metrics: metrics::Metrics::new(),
             store,
             clock,
             settings,

@@ -25,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    if let Some(m) = config.metrics_bind {
+        praxis_server::metrics::check_bind(m, config.bind).map_err(anyhow::Error::msg)?;
+    }
     if config.dev {
         tracing::warn!("development mode: the master key sits next to the data");
     }
@@ -92,11 +95,29 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let reloader = tls.as_ref().map(praxis_server::tls::Tls::spawn_reloader);
+    let metrics = match config.metrics_bind {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics listening");
+            let s = state.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = praxis_server::metrics::serve(l, s, std::future::pending()).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %listener.local_addr()?, backend, scheme, "praxis-server listening");
     serve_with_tls(listener, state, config.limits(), tls, shutdown_signal()).await?;
     if let Some(r) = reloader {
         r.abort();
+    }
+    if let Some(m) = metrics {
+        m.abort();
     }
     jobs.abort();
     tracing::info!("praxis-server stopped");

@@ -18,6 +18,7 @@ mod http;
 mod live_sync;
 mod location_e2e;
 mod location_prop;
+mod metrics;
 mod orgs;
 mod privacy_api;
 mod rectification;

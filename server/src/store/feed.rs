@@ -158,7 +158,17 @@ impl Feed {
         })
     }
 
-    /// Streams open now for `user`.
+    /// Streams open now, everyone's.
+    pub fn streams(&self) -> usize {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|u| std::sync::Arc::strong_count(&u.slots) - 1)
+            .sum()
+    }
+
+    /// Open streams of `user`.
     pub fn streams_of(&self, user: Uuid) -> usize {
         self.users()
             .get(&user)

@@ -138,6 +138,15 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// How many wake-ups wait for the push gateway (the metrics' outbox
+    /// depth).
+    pub async fn notifier_outbox_depth(&self) -> Result<u64, StoreError> {
+        const OUTBOX_COUNT: &str = "SELECT COUNT(*) FROM push_outbox";
+        let rows = self.db.query(OUTBOX_COUNT, vec![]).await?;
+        let n = rows.first().map_or(Ok(0), |r| r.i64(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Drops wake-ups waiting since before `before` (no gateway, or one
     /// that never answers); how many.
     pub async fn purge_wakeups(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -203,6 +203,21 @@ pub trait Db: Send + Sync + std::fmt::Debug + 'static {
     fn commit_stats(&self) -> Option<CommitStats> {
         None
     }
+    /// The connection pool's occupancy now.
+    fn pool_stats(&self) -> PoolStats;
+}
+
+/// A connection pool's occupancy (for the metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections the pool holds.
+    pub size: usize,
+    /// Connections lent out.
+    pub in_use: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+    /// Write transactions waiting for the single writer (SQLite).
+    pub writer_queue: Option<usize>,
 }
 
 /// How many commits (each one fsync on SQLite) carried how many write

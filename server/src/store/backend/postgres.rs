@@ -151,6 +151,16 @@ impl Db for PostgresDb {
         Dialect::Postgres
     }
 
+    fn pool_stats(&self) -> super::PoolStats {
+        let s = self.pool.status();
+        super::PoolStats {
+            size: s.size,
+            in_use: s.size.saturating_sub(s.available),
+            waiting: s.waiting,
+            writer_queue: None,
+        }
+    }
+
     async fn query(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
         query_on(&client, &self.sql(sql), &params).await

@@ -30,7 +30,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::{CommitStats, Db, Dialect, Row, StoreError, Tx, Val};
+use super::{CommitStats, Db, Dialect, PoolStats, Row, StoreError, Tx, Val};
 
 /// Connections kept open; SQLite admits one writer at a time anyway.
 const POOL_SIZE: usize = 4;
@@ -51,6 +51,8 @@ pub struct SqliteDb {
     /// turns a queue of writers into seconds of latency). The slot holds
     /// the open group, if any.
     writers: Arc<Writers>,
+    /// Callers waiting for a pooled connection.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// The writers' queue and the group commit's counters.
@@ -143,6 +145,7 @@ impl SqliteDb {
                 commits: AtomicU64::new(0),
                 committed: AtomicU64::new(0),
             }),
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -160,10 +163,13 @@ impl SqliteDb {
     }
 
     async fn checkout(&self) -> Result<Pooled, StoreError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Unavailable)?;
+        let permit = {
+            let _waiting = Queued::new(&self.waiting);
+            Arc::clone(&self.permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::Unavailable)?
+        };
         let conn = self
             .idle
             .lock()
@@ -363,6 +369,15 @@ impl Db for SqliteDb {
             slot: Some(slot),
             writers: Arc::clone(&self.writers),
         }))
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: POOL_SIZE,
+            in_use: POOL_SIZE - self.permits.available_permits(),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            writer_queue: Some(self.writers.queued.load(Ordering::Relaxed)),
+        }
     }
 
     fn commit_stats(&self) -> Option<CommitStats> {

@@ -1,7 +1,8 @@
-//! The binary's HTTPS: plain HTTP on a public address needs
+//! The binary's listeners. HTTPS: plain HTTP on a public address needs
 //! `--behind-proxy`; with `--tls-cert`/`--tls-key` it serves TLS 1.2 and
 //! 1.3, HTTP/2 or HTTP/1.1 by ALPN, and takes a renewed certificate on
-//! `SIGHUP` and when the files change, without a restart.
+//! `SIGHUP` and when the files change, without a restart. Metrics: on
+//! their own listener, never every interface, never the API's.
 
 use std::io::BufRead as _;
 use std::net::TcpStream;
@@ -249,4 +250,86 @@ fn https_by_alpn_and_a_renewal_on_sighup_or_file_change() {
         running.child.try_wait().expect("status").is_none(),
         "still serving"
     );
+}
+
+/// A raw HTTP/1.1 GET; the status line and body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut sock = TcpStream::connect(addr).expect("connect");
+    write!(
+        sock,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    sock.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn metrics_are_served_apart_from_the_api_and_never_on_every_interface() {
+    let dir = tempfile::tempdir().expect("dir");
+    let o = server()
+        .args([
+            "--dev",
+            "--bind",
+            "127.0.0.1:0",
+            "--metrics-bind",
+            "0.0.0.0:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--metrics-bind"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let mut child = server()
+        .args([
+            "--dev",
+            "--bind",
+            "127.0.0.1:0",
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (mut api, mut metrics) = (None, None);
+    while api.is_none() || metrics.is_none() {
+        let line = lines.next().expect("exited early").expect("line");
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_owned);
+        if line.contains("metrics listening") {
+            metrics = addr;
+        } else if line.contains("praxis-server listening") {
+            api = addr;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let running = Running {
+        child,
+        addr: api.expect("api"),
+    };
+    let metrics = metrics.expect("metrics");
+    assert!(http_get(&running.addr, "/healthz").starts_with("HTTP/1.1 200"));
+    let scraped = http_get(&metrics, "/metrics");
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    assert!(
+        scraped.contains(
+            r#"praxis_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{scraped}"
+    );
+    assert!(http_get(&running.addr, "/metrics").starts_with("HTTP/1.1 404"));
 }

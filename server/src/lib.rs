@@ -79,6 +79,9 @@ pub struct Settings {
     pub push_coalesce: std::time::Duration,
     /// Account emails; `None`: none are sent.
     pub mail: Option<mail::MailConfig>,
+    /// Count and time every request for the metrics (on in the server;
+    /// the benchmark turns it off to measure what it costs).
+    pub request_metrics: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +97,7 @@ impl Default for Settings {
             push_gateway: None,
             push_coalesce: std::time::Duration::from_secs(2),
             mail: None,
+            request_metrics: true,
         }
     }
 }

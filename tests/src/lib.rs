@@ -13,6 +13,7 @@
 
 pub mod feed;
 pub mod smtp;
+pub mod tls;
 
 use std::sync::Arc;
 

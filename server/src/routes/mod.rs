@@ -175,9 +175,10 @@ pub(crate) fn router(state: AppState) -> Router {
                         .and(tower_http::compression::predicate::NotForContentType::SSE),
                 ),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
+        .layer(tower::util::option_layer(
+            state.settings().request_metrics.then(|| {
+                axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track)
+            }),
         ))
         .layer(
             // Spans carry the route template, never the raw URI or headers:

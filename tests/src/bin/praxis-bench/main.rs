@@ -7,6 +7,7 @@
 mod feed;
 mod lifecycle;
 mod push;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
         for backend in &backends {
             metrics.extend(push::push_benchmarks(*backend, &opts).await?);
         }
+    }
+    if on("tls") {
+        metrics.extend(tls::tls_benchmarks(&opts).await?);
     }
     if on("polygons") {
         for backend in &backends {

@@ -126,10 +126,28 @@ pub async fn push_benchmarks(backend: Backend, opts: &Options) -> anyhow::Result
     Ok(out)
 }
 
+/// Makes one HTTP client (one connection) per load task.
+pub type MakeClient = Arc<dyn Fn() -> reqwest::Client + Send + Sync>;
+
+fn plain_clients() -> MakeClient {
+    Arc::new(praxis_tests::http_client)
+}
+
 /// `CLIENTS` clients (one connection each) pushing `body()` until the
 /// time is up: latencies of pushes whose every mutation was applied, and
 /// how many were not.
 async fn load(
+    url: &str,
+    tokens: &[String],
+    duration: Duration,
+    body: impl Fn() -> Value + Send + Sync + 'static,
+) -> anyhow::Result<Latencies> {
+    load_with(plain_clients(), url, tokens, duration, body).await
+}
+
+/// [`load`] through clients from `make`.
+pub async fn load_with(
+    make: MakeClient,
     url: &str,
     tokens: &[String],
     duration: Duration,
@@ -145,8 +163,8 @@ async fn load(
                 token.clone(),
                 Arc::clone(&body),
             );
+            let client = make();
             tokio::spawn(async move {
-                let client = praxis_tests::http_client();
                 let (mut lat, mut errors) = (Vec::new(), 0u64);
                 while Instant::now() < stop_at {
                     let batch = body();
@@ -181,13 +199,24 @@ async fn load(
 }
 
 async fn me_load(url: &str, tokens: &[String], duration: Duration) -> anyhow::Result<Latencies> {
+    me_load_with(plain_clients(), url, tokens, duration).await
+}
+
+/// Authenticated `GET /v1/me`, one client from `make` per token, until
+/// the time is up.
+pub async fn me_load_with(
+    make: MakeClient,
+    url: &str,
+    tokens: &[String],
+    duration: Duration,
+) -> anyhow::Result<Latencies> {
     let stop_at = Instant::now() + duration;
     let tasks = tokens
         .iter()
         .map(|token| {
             let (url, token) = (format!("{url}/v1/me"), token.clone());
+            let client = make();
             tokio::spawn(async move {
-                let client = praxis_tests::http_client();
                 let (mut lat, mut errors) = (Vec::new(), 0u64);
                 while Instant::now() < stop_at {
                     let t = Instant::now();

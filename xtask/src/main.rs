@@ -23,6 +23,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod api_fuzz;
+mod deploy;
 mod deps;
 
 /// Where `xtask test` looks for PostgreSQL when nothing is configured
@@ -37,13 +38,14 @@ fn main() -> ExitCode {
         Some("api-fuzz") => api_fuzz::run(postgres_url().as_deref()),
         Some("bindings") => bindings(!args[1..].iter().any(|a| a == "--debug")).map(drop),
         Some("swift") => swift(),
+        Some("deploy-check") => deploy::check(),
         Some("deps") => deps::check(
             &workspace(),
             &["protocol", "core", "server", "bindings", "cli"],
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|api-fuzz|deps|bindings [--debug]|swift|bench [--quick]>"
+                "usage: cargo xtask <test|api-fuzz|deps|deploy-check|bindings [--debug]|swift|bench [--quick]>"
             );
             return ExitCode::from(2);
         }

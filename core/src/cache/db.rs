@@ -28,6 +28,12 @@ use crate::{Error, Result};
 
 const CANARY: &[u8] = b"praxis cache canary v1";
 const ROTATION_BATCH: usize = 500;
+/// The format records are sealed in. From format 3 a record's flags
+/// (server version, dirty, deleted, expiry day) are part of its associated
+/// data, so a rolled-back or edited flag fails authentication like a
+/// tampered payload. Records of formats 1 and 2 (flags outside the seal)
+/// are resealed when the cache opens.
+const RECORD_FMT: u32 = 3;
 
 /// Sync metadata kept in clear beside each encrypted record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,8 +173,31 @@ fn canary_aad(generation: i64) -> Vec<u8> {
     aad(schema::VERSION, "canary", &[&generation.to_be_bytes()])
 }
 
-fn record_aad(fmt: u32, collection: &str, id: &str) -> Vec<u8> {
-    aad(fmt, "records", &[collection.as_bytes(), id.as_bytes()])
+fn record_aad(fmt: u32, collection: &str, id: &str, meta: &RecordMeta) -> Vec<u8> {
+    if fmt < 3 {
+        return aad(fmt, "records", &[collection.as_bytes(), id.as_bytes()]);
+    }
+    let version = meta.server_version.map_or([0u8; 9], |v| {
+        let mut b = [1u8; 9];
+        b[1..].copy_from_slice(&v.to_be_bytes());
+        b
+    });
+    let expiry = meta.expires_day.map_or([0u8; 9], |d| {
+        let mut b = [1u8; 9];
+        b[1..].copy_from_slice(&d.to_be_bytes());
+        b
+    });
+    aad(
+        fmt,
+        "records",
+        &[
+            collection.as_bytes(),
+            id.as_bytes(),
+            &version,
+            &[u8::from(meta.dirty), u8::from(meta.deleted)],
+            &expiry,
+        ],
+    )
 }
 
 fn outbox_aad(fmt: u32, seq: i64) -> Vec<u8> {
@@ -239,6 +268,7 @@ impl Cache {
         if cache.rotation_pending()? {
             cache.rotate_dek()?;
         }
+        cache.upgrade_record_format()?;
         Ok(cache)
     }
 
@@ -409,6 +439,30 @@ impl Cache {
         Ok(())
     }
 
+    /// Reseals every record of a format before [`RECORD_FMT`] (flags
+    /// outside the seal) in the current one, in batches. A record that
+    /// fails authentication is left as it is: it reads as
+    /// [`Error::Integrity`], as before.
+    /// A marker in `meta` (unauthenticated: removing it only costs a scan)
+    /// says when no record of an older format is left.
+    fn upgrade_record_format(&self) -> Result<()> {
+        let done = RECORD_FMT.to_string().into_bytes();
+        if read_meta(&self.lock().conn, "record_fmt")?.as_ref() == Some(&done) {
+            return Ok(());
+        }
+        let mut after = (String::new(), String::new());
+        while let Some(key) = self.transaction(|tx| tx.reseal_legacy(&after, ROTATION_BATCH))? {
+            after = key;
+        }
+        self.transaction(|tx| {
+            tx.tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('record_fmt', ?1)",
+                [&done],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Re-encrypts up to `batch` rows still under an old generation; the
     /// number done (0 when none is left).
     fn rotate_dek_batch(&self, batch: usize) -> Result<usize> {
@@ -541,6 +595,10 @@ fn initialise(
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('kek_params', ?1)",
         [serde_json::to_vec(&params)?],
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('record_fmt', ?1)",
+        [RECORD_FMT.to_string().into_bytes()],
     )?;
     tx.execute(
         "INSERT INTO keys (gen, wrapped, canary, state) VALUES (1, ?1, ?2, 'active')",
@@ -677,14 +735,14 @@ impl CacheTx<'_> {
         let keys = &self.ring.write;
         let payload = keys.seal_json(
             self.nonces,
-            &record_aad(schema::VERSION, collection, id),
+            &record_aad(RECORD_FMT, collection, id, &meta),
             &EnvelopeOut { v: value, i: index },
         )?;
         let values = params![
             collection,
             id,
             keys.generation,
-            schema::VERSION,
+            RECORD_FMT,
             payload,
             meta.server_version,
             meta.dirty,
@@ -740,18 +798,38 @@ impl CacheTx<'_> {
         Ok(())
     }
 
-    /// Updates only the sync metadata of a record (no re-encryption);
-    /// `false` if there is no such record.
+    /// Updates only the sync metadata of a record (resealed under the same
+    /// key, as the flags are in its associated data); `false` if there is
+    /// no such record, [`Error::Integrity`] if it fails authentication.
     pub fn set_meta(&mut self, collection: &str, id: &str, meta: RecordMeta) -> Result<bool> {
+        let Some(row) = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE collection = ?1 AND id = ?2"
+            ))?
+            .query_row(params![collection, id], raw_row)
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        let (generation, plaintext) = self.open_row(collection, row)?;
+        let keys = self.ring.get(generation, collection)?;
+        let sealed = keys.seal(
+            self.nonces,
+            &record_aad(RECORD_FMT, collection, id, &meta),
+            &plaintext,
+        )?;
         let n = self
             .tx
             .prepare_cached(
-                "UPDATE records SET server_version = ?3, dirty = ?4, deleted = ?5, expires_day = ?6
-                 WHERE collection = ?1 AND id = ?2",
+                "UPDATE records SET fmt = ?3, payload = ?4, server_version = ?5, dirty = ?6,
+                   deleted = ?7, expires_day = ?8 WHERE collection = ?1 AND id = ?2",
             )?
             .execute(params![
                 collection,
                 id,
+                RECORD_FMT,
+                sealed,
                 meta.server_version,
                 meta.dirty,
                 meta.deleted,
@@ -760,17 +838,32 @@ impl CacheTx<'_> {
         Ok(n == 1)
     }
 
-    fn decode<T: DeserializeOwned>(&self, collection: &str, row: RawRow) -> Result<Record<T>> {
+    /// Authenticates and opens a stored row: its generation and plaintext
+    /// envelope.
+    fn open_row(&self, collection: &str, row: RawRow) -> Result<(i64, Vec<u8>)> {
         let (id, generation, fmt, payload, server_version, dirty, deleted, expires_day) = row;
         let integrity = || Error::Integrity {
             collection: collection.to_owned(),
         };
         let fmt = u32::try_from(fmt).map_err(|_| integrity())?;
+        let meta = RecordMeta {
+            server_version,
+            dirty,
+            deleted,
+            expires_day,
+        };
         let plaintext = self
             .ring
             .get(generation, collection)?
-            .open(&record_aad(fmt, collection, &id), payload)
+            .open(&record_aad(fmt, collection, &id, &meta), payload)
             .ok_or_else(integrity)?;
+        Ok((generation, plaintext))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, collection: &str, row: RawRow) -> Result<Record<T>> {
+        let (id, server_version, dirty, deleted, expires_day) =
+            (row.0.clone(), row.4, row.5, row.6, row.7);
+        let (_, plaintext) = self.open_row(collection, row)?;
         let env: EnvelopeIn<T> = serde_json::from_slice(&plaintext)?;
         Ok(Record {
             collection: collection.to_owned(),
@@ -911,37 +1004,110 @@ impl CacheTx<'_> {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    /// Reseals up to `batch` records of an older format after the key
+    /// `after` (in key order) under their own generation; the last key
+    /// seen, `None` when there were none.
+    fn reseal_legacy(
+        &mut self,
+        after: &(String, String),
+        batch: usize,
+    ) -> Result<Option<(String, String)>> {
+        let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        let rows: Vec<(String, RawRow)> = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT collection, {RECORD_COLUMNS} FROM records
+                 WHERE fmt < ?1 AND (collection, id) > (?2, ?3) ORDER BY collection, id LIMIT ?4"
+            ))?
+            .query_map(params![RECORD_FMT, after.0, after.1, limit], |r| {
+                Ok((
+                    r.get(0)?,
+                    (
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ),
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut last = None;
+        for (collection, row) in rows {
+            let id = row.0.clone();
+            let meta = RecordMeta {
+                server_version: row.4,
+                dirty: row.5,
+                deleted: row.6,
+                expires_day: row.7,
+            };
+            last = Some((collection.clone(), id.clone()));
+            let Ok((generation, plaintext)) = self.open_row(&collection, row) else {
+                continue;
+            };
+            let keys = self.ring.get(generation, &collection)?;
+            let sealed = keys.seal(
+                self.nonces,
+                &record_aad(RECORD_FMT, &collection, &id, &meta),
+                &plaintext,
+            )?;
+            self.tx
+                .prepare_cached(
+                    "UPDATE records SET fmt = ?3, payload = ?4 WHERE collection = ?1 AND id = ?2",
+                )?
+                .execute(params![collection, id, RECORD_FMT, sealed])?;
+        }
+        Ok(last)
+    }
+
     /// One rotation batch: re-encrypts up to `batch` records (with their
     /// index entries) and outbox entries still under an older generation.
     fn reencrypt(&mut self, batch: usize) -> Result<usize> {
         let target = Arc::clone(&self.ring.write);
         let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-        let rows: Vec<(String, String, i64, u32, Vec<u8>)> = self
+        let rows: Vec<(String, RawRow)> = self
             .tx
-            .prepare_cached(
-                "SELECT collection, id, gen, fmt, payload FROM records WHERE gen != ?1 LIMIT ?2",
-            )?
+            .prepare_cached(&format!(
+                "SELECT collection, {RECORD_COLUMNS} FROM records WHERE gen != ?1 LIMIT ?2"
+            ))?
             .query_map(params![target.generation, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    (
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ),
+                ))
             })?
             .collect::<Result<_, _>>()?;
         let mut done = 0;
-        for (collection, id, generation, fmt, payload) in rows {
-            let old = self.ring.get(generation, &collection)?;
-            let plaintext = old
-                .open(&record_aad(fmt, &collection, &id), payload)
-                .ok_or_else(|| Error::Integrity {
-                    collection: collection.clone(),
-                })?;
+        for (collection, row) in rows {
+            let id = row.0.clone();
+            let meta = RecordMeta {
+                server_version: row.4,
+                dirty: row.5,
+                deleted: row.6,
+                expires_day: row.7,
+            };
+            let (_, plaintext) = self.open_row(&collection, row)?;
             let terms: EnvelopeTerms = serde_json::from_slice(&plaintext)?;
             let sealed = target.seal(
                 self.nonces,
-                &record_aad(schema::VERSION, &collection, &id),
+                &record_aad(RECORD_FMT, &collection, &id, &meta),
                 &plaintext,
             )?;
             self.tx
                 .prepare_cached("UPDATE records SET gen = ?3, fmt = ?4, payload = ?5 WHERE collection = ?1 AND id = ?2")?
-                .execute(params![collection, id, target.generation, schema::VERSION, sealed])?;
+                .execute(params![collection, id, target.generation, RECORD_FMT, sealed])?;
             self.tx
                 .prepare_cached("DELETE FROM blind_index WHERE collection = ?1 AND id = ?2")?
                 .execute(params![collection, id])?;
@@ -977,5 +1143,101 @@ impl CacheTx<'_> {
             done += 1;
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::RawKeyProvider;
+
+    fn provider() -> Arc<dyn KeyProvider> {
+        Arc::new(RawKeyProvider::new([5; 32]))
+    }
+
+    fn fmt_of(path: &Path, id: &str) -> u32 {
+        Connection::open(path)
+            .expect("open")
+            .query_row("SELECT fmt FROM records WHERE id = ?1", [id], |r| r.get(0))
+            .expect("fmt")
+    }
+
+    /// A record written before format 3 (its flags outside the seal) is
+    /// resealed when the cache opens; from then on a rolled-back flag is
+    /// caught like a tampered payload.
+    #[test]
+    fn older_records_are_resealed_at_open_and_their_flags_then_authenticated() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("cache.db");
+        let cache = Cache::open(&path, provider()).expect("open");
+        cache
+            .transaction(|tx| {
+                let keys = Arc::clone(&tx.ring.write);
+                let payload = keys.seal_json(
+                    tx.nonces,
+                    &record_aad(2, "visits", "r1", &RecordMeta::default()),
+                    &EnvelopeOut {
+                        v: &"written by format 2",
+                        i: &[],
+                    },
+                )?;
+                tx.tx.execute(
+                    "INSERT INTO records (collection, id, gen, fmt, payload, server_version, dirty, deleted)
+                     VALUES ('visits', 'r1', ?1, 2, ?2, 7, 0, 0)",
+                    params![keys.generation, payload],
+                )?;
+                tx.tx
+                    .execute("DELETE FROM meta WHERE key = 'record_fmt'", [])?;
+                Ok(())
+            })
+            .expect("legacy record");
+        drop(cache);
+        assert_eq!(fmt_of(&path, "r1"), 2);
+
+        let cache = Cache::open(&path, provider()).expect("reopen");
+        let r = cache
+            .get::<String>("visits", "r1")
+            .expect("reads")
+            .expect("present");
+        assert_eq!(r.value, "written by format 2");
+        assert_eq!(r.meta.server_version, Some(7));
+        drop(cache);
+        assert_eq!(fmt_of(&path, "r1"), RECORD_FMT);
+
+        // Roll the server version back, as an attacker with the file would.
+        Connection::open(&path)
+            .expect("open")
+            .execute("UPDATE records SET server_version = 3 WHERE id = 'r1'", [])
+            .expect("edit");
+        let cache = Cache::open(&path, provider()).expect("reopen");
+        assert!(matches!(
+            cache.get::<String>("visits", "r1"),
+            Err(Error::Integrity { .. })
+        ));
+    }
+
+    /// `set_meta` reseals: the new flags read back and authenticate.
+    #[test]
+    fn changed_flags_are_resealed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cache = Cache::open(&dir.path().join("cache.db"), provider()).expect("open");
+        cache
+            .put("visits", "r1", &"v", RecordMeta::local())
+            .expect("put");
+        assert!(
+            cache
+                .transaction(|tx| tx.set_meta("visits", "r1", RecordMeta::synced(9)))
+                .expect("set")
+        );
+        let r = cache
+            .get::<String>("visits", "r1")
+            .expect("reads")
+            .expect("present");
+        assert_eq!(r.meta, RecordMeta::synced(9));
+        assert!(
+            !cache
+                .transaction(|tx| tx.set_meta("visits", "nope", RecordMeta::synced(1)))
+                .expect("absent")
+        );
     }
 }

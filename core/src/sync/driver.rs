@@ -446,6 +446,9 @@ impl SyncEngine {
 
     /// Runs the steps that are due now (a retry whose time has come).
     pub async fn run_due(&self) -> Result<SyncStatus> {
+        // A page fetched ahead serves only the run that fetched it (also
+        // when that run ended early on an error): this run asks afresh.
+        *self.prefetched.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.refresh_pending().await?;
         loop {
             let now = self.clock.now();
@@ -464,8 +467,7 @@ impl SyncEngine {
             self.machine().handle_outcome(self.clock.now(), outcome);
             self.refresh_pending().await?;
         }
-        // A page fetched ahead serves only the run that fetched it: a later
-        // run asks the server afresh.
+        // Nor is it kept in memory past the run.
         *self.prefetched.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(self.status())
     }

@@ -247,6 +247,23 @@ impl Metrics {
     }
 }
 
+/// The method as a label: the standard ones by name, anything else (a
+/// client may send any token as a method) as `other`, so no client can
+/// make the label set grow without bound.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts and times every answer by its route template (the router's
 /// matched path; `unmatched` for the fallback, never the raw path).
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -254,7 +271,7 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let started = Instant::now();
     let res = next.run(req).await;
     state
@@ -337,6 +354,15 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = |s: &str| axum::http::Method::from_bytes(s.as_bytes()).expect("method");
+        assert_eq!(method_label(&m("GET")), "GET");
+        assert_eq!(method_label(&m("DELETE")), "DELETE");
+        assert_eq!(method_label(&m("BREW")), "other");
+        assert_eq!(method_label(&m("X-4F2A9C")), "other");
+    }
 
     #[test]
     fn the_metrics_listener_is_never_the_apis_nor_every_interface() {

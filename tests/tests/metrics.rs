@@ -94,6 +94,9 @@ async fn metrics_follow_a_scenario_and_name_no_one(s: TestServer) {
         )
         .await;
     assert_eq!(r.status, 401);
+    // A made-up method: counted, under one shared label.
+    let r = s.send("BREW", "/v1/me", Some(&u.access), None).await;
+    assert_eq!(r.status, 405);
     praxis_server::jobs::run_and_report(&s.state).await;
 
     let text = scrape(&s).await;
@@ -138,6 +141,10 @@ async fn metrics_follow_a_scenario_and_name_no_one(s: TestServer) {
             r#"praxis_http_request_duration_seconds_count{method="GET",route="/v1/me/export"}"#,
             1.0,
         ),
+        (
+            r#"praxis_http_requests_total{method="other",route="/v1/me",status="405"}"#,
+            1.0,
+        ),
         ("praxis_retention_runs_total ", 1.0),
         ("praxis_audit_chain_valid ", 1.0),
     ] {
@@ -145,6 +152,7 @@ async fn metrics_follow_a_scenario_and_name_no_one(s: TestServer) {
         assert!(v >= at_least, "{line} = {v}");
     }
     assert!(text.trim_end().ends_with("# EOF"));
+    assert!(!text.contains("BREW"), "a client's method is not a label");
 
     // Nothing about the person, in any form.
     let profile = &u.profile;

@@ -690,16 +690,36 @@ type RawRow = (
 
 const RECORD_COLUMNS: &str = "id, gen, fmt, payload, server_version, dirty, deleted, expires_day";
 
+/// `collection` followed by [`RECORD_COLUMNS`].
+fn collection_and_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, RawRow)> {
+    Ok((r.get(0)?, raw_row_from(r, 1)?))
+}
+
+/// The flags of a stored row.
+fn meta_of(row: &RawRow) -> RecordMeta {
+    RecordMeta {
+        server_version: row.4,
+        dirty: row.5,
+        deleted: row.6,
+        expires_day: row.7,
+    }
+}
+
 fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    raw_row_from(r, 0)
+}
+
+/// [`RECORD_COLUMNS`] starting at column `first`.
+fn raw_row_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<RawRow> {
     Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
+        r.get(first)?,
+        r.get(first + 1)?,
+        r.get(first + 2)?,
+        r.get(first + 3)?,
+        r.get(first + 4)?,
+        r.get(first + 5)?,
+        r.get(first + 6)?,
+        r.get(first + 7)?,
     ))
 }
 
@@ -841,17 +861,12 @@ impl CacheTx<'_> {
     /// Authenticates and opens a stored row: its generation and plaintext
     /// envelope.
     fn open_row(&self, collection: &str, row: RawRow) -> Result<(i64, Vec<u8>)> {
-        let (id, generation, fmt, payload, server_version, dirty, deleted, expires_day) = row;
+        let meta = meta_of(&row);
+        let (id, generation, fmt, payload, ..) = row;
         let integrity = || Error::Integrity {
             collection: collection.to_owned(),
         };
         let fmt = u32::try_from(fmt).map_err(|_| integrity())?;
-        let meta = RecordMeta {
-            server_version,
-            dirty,
-            deleted,
-            expires_day,
-        };
         let plaintext = self
             .ring
             .get(generation, collection)?
@@ -861,20 +876,14 @@ impl CacheTx<'_> {
     }
 
     fn decode<T: DeserializeOwned>(&self, collection: &str, row: RawRow) -> Result<Record<T>> {
-        let (id, server_version, dirty, deleted, expires_day) =
-            (row.0.clone(), row.4, row.5, row.6, row.7);
+        let (id, meta) = (row.0.clone(), meta_of(&row));
         let (_, plaintext) = self.open_row(collection, row)?;
         let env: EnvelopeIn<T> = serde_json::from_slice(&plaintext)?;
         Ok(Record {
             collection: collection.to_owned(),
             id,
             value: env.v,
-            meta: RecordMeta {
-                server_version,
-                dirty,
-                deleted,
-                expires_day,
-            },
+            meta,
         })
     }
 
@@ -1019,31 +1028,14 @@ impl CacheTx<'_> {
                 "SELECT collection, {RECORD_COLUMNS} FROM records
                  WHERE fmt < ?1 AND (collection, id) > (?2, ?3) ORDER BY collection, id LIMIT ?4"
             ))?
-            .query_map(params![RECORD_FMT, after.0, after.1, limit], |r| {
-                Ok((
-                    r.get(0)?,
-                    (
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ),
-                ))
-            })?
+            .query_map(
+                params![RECORD_FMT, after.0, after.1, limit],
+                collection_and_row,
+            )?
             .collect::<Result<_, _>>()?;
         let mut last = None;
         for (collection, row) in rows {
-            let id = row.0.clone();
-            let meta = RecordMeta {
-                server_version: row.4,
-                dirty: row.5,
-                deleted: row.6,
-                expires_day: row.7,
-            };
+            let (id, meta) = (row.0.clone(), meta_of(&row));
             last = Some((collection.clone(), id.clone()));
             let Ok((generation, plaintext)) = self.open_row(&collection, row) else {
                 continue;
@@ -1073,31 +1065,11 @@ impl CacheTx<'_> {
             .prepare_cached(&format!(
                 "SELECT collection, {RECORD_COLUMNS} FROM records WHERE gen != ?1 LIMIT ?2"
             ))?
-            .query_map(params![target.generation, limit], |r| {
-                Ok((
-                    r.get(0)?,
-                    (
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ),
-                ))
-            })?
+            .query_map(params![target.generation, limit], collection_and_row)?
             .collect::<Result<_, _>>()?;
         let mut done = 0;
         for (collection, row) in rows {
-            let id = row.0.clone();
-            let meta = RecordMeta {
-                server_version: row.4,
-                dirty: row.5,
-                deleted: row.6,
-                expires_day: row.7,
-            };
+            let (id, meta) = (row.0.clone(), meta_of(&row));
             let (_, plaintext) = self.open_row(&collection, row)?;
             let terms: EnvelopeTerms = serde_json::from_slice(&plaintext)?;
             let sealed = target.seal(

@@ -33,6 +33,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceExt as _;
 
+/// A connection's byte stream, plain or TLS (one serving path for both).
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// Connection limits of the listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -113,33 +117,27 @@ pub(crate) async fn run(
         let tls = tls.clone();
         let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
             // Errors here are the client's (reset, bad request head,
             // timeout, failed handshake); hyper already answered what
             // could be answered.
-            match tls {
-                None => {
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let _ = watcher.watch(connection).await;
-                }
+            let io: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                // The handshake has the same deadline as a request head: a
+                // client that stalls in it is dropped.
                 Some(tls) => {
-                    // The handshake has the same deadline as a request
-                    // head: a client that stalls in it is dropped.
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
-                            .await
-                    else {
-                        drop(slot);
-                        return;
-                    };
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let _ = watcher.watch(connection).await;
+                    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        _ => return,
+                    }
                 }
-            }
-            drop(slot);
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(io), service)
+                .into_owned();
+            let _ = watcher.watch(connection).await;
         });
     }
     drop(listener);

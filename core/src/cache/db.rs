@@ -695,6 +695,15 @@ fn collection_and_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, RawRow
     Ok((r.get(0)?, raw_row_from(r, 1)?))
 }
 
+/// A stored row, authenticated and opened.
+struct Opened {
+    id: String,
+    generation: i64,
+    meta: RecordMeta,
+    /// The envelope (`{"v": …, "i": […]}`).
+    plaintext: Vec<u8>,
+}
+
 /// The flags of a stored row.
 fn meta_of(row: &RawRow) -> RecordMeta {
     RecordMeta {
@@ -832,7 +841,11 @@ impl CacheTx<'_> {
         else {
             return Ok(false);
         };
-        let (generation, plaintext) = self.open_row(collection, row)?;
+        let Opened {
+            generation,
+            plaintext,
+            ..
+        } = self.open_row(collection, row)?;
         let keys = self.ring.get(generation, collection)?;
         let sealed = keys.seal(
             self.nonces,
@@ -858,9 +871,8 @@ impl CacheTx<'_> {
         Ok(n == 1)
     }
 
-    /// Authenticates and opens a stored row: its generation and plaintext
-    /// envelope.
-    fn open_row(&self, collection: &str, row: RawRow) -> Result<(i64, Vec<u8>)> {
+    /// Authenticates and opens a stored row.
+    fn open_row(&self, collection: &str, row: RawRow) -> Result<Opened> {
         let meta = meta_of(&row);
         let (id, generation, fmt, payload, ..) = row;
         let integrity = || Error::Integrity {
@@ -872,12 +884,21 @@ impl CacheTx<'_> {
             .get(generation, collection)?
             .open(&record_aad(fmt, collection, &id, &meta), payload)
             .ok_or_else(integrity)?;
-        Ok((generation, plaintext))
+        Ok(Opened {
+            id,
+            generation,
+            meta,
+            plaintext,
+        })
     }
 
     fn decode<T: DeserializeOwned>(&self, collection: &str, row: RawRow) -> Result<Record<T>> {
-        let (id, meta) = (row.0.clone(), meta_of(&row));
-        let (_, plaintext) = self.open_row(collection, row)?;
+        let Opened {
+            id,
+            meta,
+            plaintext,
+            ..
+        } = self.open_row(collection, row)?;
         let env: EnvelopeIn<T> = serde_json::from_slice(&plaintext)?;
         Ok(Record {
             collection: collection.to_owned(),
@@ -1035,9 +1056,14 @@ impl CacheTx<'_> {
             .collect::<Result<_, _>>()?;
         let mut last = None;
         for (collection, row) in rows {
-            let (id, meta) = (row.0.clone(), meta_of(&row));
-            last = Some((collection.clone(), id.clone()));
-            let Ok((generation, plaintext)) = self.open_row(&collection, row) else {
+            last = Some((collection.clone(), row.0.clone()));
+            let Ok(Opened {
+                id,
+                generation,
+                meta,
+                plaintext,
+            }) = self.open_row(&collection, row)
+            else {
                 continue;
             };
             let keys = self.ring.get(generation, &collection)?;
@@ -1069,8 +1095,12 @@ impl CacheTx<'_> {
             .collect::<Result<_, _>>()?;
         let mut done = 0;
         for (collection, row) in rows {
-            let (id, meta) = (row.0.clone(), meta_of(&row));
-            let (_, plaintext) = self.open_row(&collection, row)?;
+            let Opened {
+                id,
+                meta,
+                plaintext,
+                ..
+            } = self.open_row(&collection, row)?;
             let terms: EnvelopeTerms = serde_json::from_slice(&plaintext)?;
             let sealed = target.seal(
                 self.nonces,

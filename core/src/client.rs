@@ -13,6 +13,7 @@ use crate::devices::{DeviceLabel, Devices};
 use crate::http::{Api, HttpConfig};
 use crate::location::Location;
 use crate::log::{Log, Logger};
+use crate::notice::Notices;
 use crate::session::Session;
 use crate::sync::SyncEngine;
 use crate::sync::transport::HttpSync;
@@ -184,6 +185,14 @@ impl PraxisClient {
     /// The consent capability (the ledger).
     pub fn consents(&self) -> Consents {
         Consents {
+            engine: Arc::clone(&self.sync),
+        }
+    }
+
+    /// The privacy notice (who the controller is, whom to ask, where to
+    /// complain) and whether it changed since the user last saw it.
+    pub fn notices(&self) -> Notices {
+        Notices {
             engine: Arc::clone(&self.sync),
         }
     }

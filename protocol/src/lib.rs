@@ -19,6 +19,7 @@ mod accounts;
 pub mod audit;
 pub mod contacts;
 pub mod location;
+pub mod notice;
 mod orgs;
 pub mod privacy;
 mod problem;

@@ -431,6 +431,11 @@ pub struct PrivacyState {
     /// The current `org_policy` records of the user (all of them: one
     /// missing here was removed).
     pub org_policies: Vec<SyncRecord>,
+    /// The version of the privacy notice in force (`GET
+    /// /v1/privacy/notice`): a device holding an older one fetches it and
+    /// tells its user the notice changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_version: Option<u32>,
 }
 
 /// An organisation's location policy (`GET`/`PATCH

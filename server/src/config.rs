@@ -99,6 +99,11 @@ pub struct Config {
     /// every interface. Unset: no metrics listener.
     #[arg(long, env = "PRAXIS_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
+    /// The privacy notice (TOML: controller, privacy contact, DPO,
+    /// supervisory authority, the notice's version, date and URL; see
+    /// README, "Privacy notice"). Required to serve, except with `--dev`.
+    #[arg(long, env = "PRAXIS_PRIVACY_NOTICE")]
+    pub privacy_notice: Option<PathBuf>,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -235,6 +240,17 @@ impl Config {
                 "refusing to serve plain HTTP on a non-loopback address: give --tls-cert and \
                  --tls-key, or --behind-proxy if a proxy in front terminates TLS"
             ),
+        }
+    }
+
+    /// The privacy notice to serve: the configured file, checked; with
+    /// `--dev` and no file, `None` (the development placeholder); else an
+    /// error naming every field the notice needs.
+    pub fn privacy_notice(&self) -> anyhow::Result<Option<praxis_protocol::notice::PrivacyNotice>> {
+        match (&self.privacy_notice, self.dev) {
+            (Some(path), _) => crate::notice::load(path).map(Some),
+            (None, true) => Ok(None),
+            (None, false) => anyhow::bail!(crate::notice::missing_message()),
         }
     }
 

@@ -29,6 +29,7 @@ mod extract;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod notice;
 pub mod operator;
 pub mod push;
 pub(crate) mod routes;
@@ -82,6 +83,10 @@ pub struct Settings {
     /// Count and time every request for the metrics (on in the server;
     /// the benchmark turns it off to measure what it costs).
     pub request_metrics: bool,
+    /// The privacy notice served at `GET /v1/privacy/notice` (its
+    /// `consent_versions` are filled in per request); the development
+    /// placeholder unless the operator configured one.
+    pub privacy_notice: notice::NoticeCell,
 }
 
 impl Default for Settings {
@@ -98,6 +103,7 @@ impl Default for Settings {
             push_coalesce: std::time::Duration::from_secs(2),
             mail: None,
             request_metrics: true,
+            privacy_notice: notice::NoticeCell::default(),
         }
     }
 }

@@ -20,10 +20,10 @@ async fn main() -> anyhow::Result<()> {
     let master = config.master_keys()?;
     // Checked before the database is touched: a server that would serve
     // plain HTTP to the network does not start at all.
-    let tls = if config.command.is_none() {
-        config.tls()?
+    let (tls, notice) = if config.command.is_none() {
+        (config.tls()?, config.privacy_notice()?)
     } else {
-        None
+        (None, None)
     };
     if let Some(m) = config.metrics_bind {
         praxis_server::metrics::check_bind(m, config.bind).map_err(anyhow::Error::msg)?;
@@ -37,7 +37,13 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("migrating the database")?;
     if let Some(Command::Admin(cmd)) = &config.command {
-        return admin(&store, cmd.clone()).await;
+        // The operator's export names the notice in force when it is
+        // configured (the same file the server serves).
+        let notice = match &config.privacy_notice {
+            Some(p) => Some(praxis_server::notice::load(p)?),
+            None => None,
+        };
+        return admin(&store, cmd.clone(), notice.as_ref().map(Into::into)).await;
     }
     if let Some(Command::RewrapKeys) = config.command {
         let n = store.rewrap_keys().await.context("rewrapping keys")?;
@@ -83,7 +89,19 @@ async fn main() -> anyhow::Result<()> {
             "no mail server configured (--smtp-url): addresses stay unverified and password reset sends nothing"
         );
     }
+    let privacy_notice = praxis_server::notice::NoticeCell::default();
+    let notice_reloader = match (notice, &config.privacy_notice) {
+        (Some(n), Some(path)) => {
+            privacy_notice.set(n);
+            Some(privacy_notice.spawn_reloader(path.clone()))
+        }
+        _ => {
+            tracing::warn!("no privacy notice configured: serving the development placeholder");
+            None
+        }
+    };
     let settings = Settings {
+        privacy_notice,
         mail,
         registrations_per_client_per_hour: config.registrations_per_hour,
         push_gateway: config.push_gateway_url.clone(),
@@ -113,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %listener.local_addr()?, backend, scheme, "praxis-server listening");
     serve_with_tls(listener, state, config.limits(), tls, shutdown_signal()).await?;
-    if let Some(r) = reloader {
+    for r in [reloader, notice_reloader].into_iter().flatten() {
         r.abort();
     }
     if let Some(m) = metrics {
@@ -147,7 +165,11 @@ async fn shutdown_signal() {
 }
 
 /// `praxis-server admin …` (see `praxis_server::operator`).
-async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<()> {
+async fn admin(
+    store: &Store,
+    cmd: AdminCommand,
+    notice: Option<praxis_protocol::notice::NoticeVersion>,
+) -> anyhow::Result<()> {
     use praxis_server::operator::{erase_user, export_user, find_user, restrict_user};
     let now = chrono::Utc::now();
     match cmd {
@@ -163,7 +185,7 @@ async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<()> {
             case,
         } => {
             let id = find_user(store, &user).await?;
-            let bytes = export_user(store, id, &out, reason, case.as_deref(), now).await?;
+            let bytes = export_user(store, id, &out, reason, case.as_deref(), now, notice).await?;
             println!("{id}: {bytes} bytes written to {}", out.display());
         }
         AdminCommand::RestrictUser {

@@ -86,6 +86,7 @@ pub async fn export_user(
     reason: Reason,
     case: Option<&str>,
     now: DateTime<Utc>,
+    notice: Option<praxis_protocol::notice::NoticeVersion>,
 ) -> anyhow::Result<u64> {
     use tokio::io::AsyncWriteExt as _;
     let mut file = tokio::fs::OpenOptions::new()
@@ -95,7 +96,9 @@ pub async fn export_user(
         .await
         .with_context(|| format!("creating {}", out.display()))?;
     let event = Event::user("operator_exported", user, details(reason, case, json!({})));
-    let Some(mut rx) = crate::routes::export::start(store.clone(), user, now, event).await? else {
+    let Some(mut rx) =
+        crate::routes::export::start(store.clone(), user, now, event, notice).await?
+    else {
         bail!("no such account");
     };
     let mut written = 0;

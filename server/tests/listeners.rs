@@ -20,7 +20,8 @@ fn server() -> Command {
         .env_remove("DATABASE_URL")
         .env_remove("PRAXIS_TLS_CERT")
         .env_remove("PRAXIS_TLS_KEY")
-        .env_remove("PRAXIS_BEHIND_PROXY");
+        .env_remove("PRAXIS_BEHIND_PROXY")
+        .env_remove("PRAXIS_PRIVACY_NOTICE");
     cmd
 }
 
@@ -48,11 +49,20 @@ fn plain_http_on_a_public_address_needs_behind_proxy() {
         !dir.path().join("praxis.sqlite3").exists(),
         "refused before touching the database"
     );
-    // With the flag it goes on to bind (an address this machine does not
-    // have, so nothing listens on the network during the test).
+    // With the flag (and a privacy notice) it goes on to bind (an address
+    // this machine does not have, so nothing listens on the network during
+    // the test).
+    let notice = dir.path().join("notice.toml");
+    std::fs::write(
+        &notice,
+        include_str!("../../docs/privacy-notice.example.toml"),
+    )
+    .expect("notice");
     let o = server()
         .args(["--bind", "192.0.2.1:0", "--behind-proxy", "--data-dir"])
         .arg(dir.path())
+        .arg("--privacy-notice")
+        .arg(&notice)
         .env("PRAXIS_MASTER_KEY", master_key())
         .output()
         .expect("run");

@@ -8,6 +8,7 @@ fn server(dir: &std::path::Path, args: &[&str], key: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_praxis-server"));
     cmd.args(["--data-dir", dir.to_str().expect("utf-8 path")])
         .args(args)
+        .env_remove("PRAXIS_PRIVACY_NOTICE")
         .env_remove("PRAXIS_MASTER_KEY")
         .env_remove("PRAXIS_MASTER_KEY_FILE")
         .env_remove("DATABASE_URL");
@@ -117,12 +118,23 @@ impl Drop for Running {
 }
 
 fn start_dev_server() -> Running {
+    start_server(tempfile::tempdir().expect("dir"), &["--dev"], None)
+}
+
+/// A server process in `dir` with `args` on a free loopback port.
+fn start_server(dir: tempfile::TempDir, args: &[&str], key: Option<&str>) -> Running {
     use std::io::BufRead as _;
-    let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_praxis-server"))
-        .args(["--dev", "--bind", "127.0.0.1:0", "--data-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_praxis-server"));
+    if let Some(k) = key {
+        cmd.env("PRAXIS_MASTER_KEY", k);
+    }
+    let mut child = cmd
+        .args(args)
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
-        .env_remove("PRAXIS_MASTER_KEY")
+        .env_remove("PRAXIS_PRIVACY_NOTICE")
+        .env_remove("PRAXIS_POLICY_VERSIONS")
+        .env_remove("PRAXIS_MASTER_KEY_FILE")
         .env_remove("PRAXIS_MASTER_KEY_FILE")
         .env_remove("DATABASE_URL")
         .stderr(std::process::Stdio::piped())
@@ -231,4 +243,128 @@ fn parallel_logins_keep_the_servers_memory_bounded() {
         "40 parallel logins grew the peak by {first} MiB"
     );
     assert!(second < 64, "120 more grew the peak by {second} MiB");
+}
+
+/// A raw HTTP/1.1 GET without a token: the status and the JSON body.
+fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read as _, Write as _};
+    let mut sock = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        sock,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = String::new();
+    sock.read_to_string(&mut raw).expect("read");
+    let status = raw[9..12].parse().expect("status");
+    let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).expect("json body"))
+}
+
+/// Every seed policy names its controller, contacts and authority: a
+/// server for real users does not start without them, and says which are
+/// missing; with them, anyone (no token) reads the notice.
+#[test]
+fn without_a_privacy_notice_the_server_refuses_to_start_and_names_the_fields() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = praxis_server::store::MasterKeys::generate_line("k1");
+    let key = key.as_str();
+    let o = server(dir.path(), &["--bind", "127.0.0.1:0"], Some(key));
+    assert!(!o.status.success());
+    let t = text(&o);
+    for field in [
+        "controller.name",
+        "dpo.email",
+        "supervisory_authority.url",
+        "version",
+    ] {
+        assert!(t.contains(field), "{field} named: {t}");
+    }
+    assert!(
+        !dir.path().join("praxis.sqlite3").exists(),
+        "refused before touching the database"
+    );
+    // A notice with fields missing names exactly those.
+    let partial = dir.path().join("partial.toml");
+    let example = include_str!("../../docs/privacy-notice.example.toml");
+    let without_dpo = example.split("[dpo]").next().expect("head").to_owned()
+        + &example
+            .split("[supervisory_authority]")
+            .nth(1)
+            .map(|t| format!("[supervisory_authority]{t}"))
+            .expect("tail");
+    std::fs::write(&partial, without_dpo).expect("write");
+    let o = server(
+        dir.path(),
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--privacy-notice",
+            partial.to_str().expect("utf-8"),
+        ],
+        Some(key),
+    );
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("missing dpo.email"), "{t}");
+    assert!(!t.contains("controller.name"), "{t}");
+
+    let notice = dir.path().join("notice.toml");
+    std::fs::write(&notice, example).expect("write");
+    let running = start_server(
+        dir,
+        &[
+            "--privacy-notice",
+            notice.to_str().expect("utf-8"),
+            "--policy-versions",
+            "marketing=2",
+        ],
+        Some(key),
+    );
+    let (status, body) = get_json(&running.addr, "/v1/privacy/notice");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["published"], "2026-12-01");
+    assert_eq!(body["controller"]["registration_number"], "HRB 000000");
+    assert_eq!(body["dpo"]["email"], "dpo@praxis.example.org");
+    assert_eq!(
+        body["supervisory_authority"]["url"],
+        "https://www.datenschutz-berlin.de/"
+    );
+    assert_eq!(body["consent_versions"]["marketing"], 2);
+    assert!(body.get("development").is_none(), "{body}");
+
+    // A new version of the notice is put in force by SIGHUP, without a
+    // restart; a broken file then keeps the one in force.
+    std::fs::write(
+        &notice,
+        example
+            .replace("version = 1", "version = 2")
+            .replace("2026-12-01", "2026-12-07"),
+    )
+    .expect("write");
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill")
+    };
+    assert!(hup(running.child.id()).success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, body) = get_json(&running.addr, "/v1/privacy/notice");
+        if body["version"] == 2 {
+            assert_eq!(body["published"], "2026-12-07");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not reloaded: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(&notice, "version = 3\n").expect("write");
+    assert!(hup(running.child.id()).success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        get_json(&running.addr, "/v1/privacy/notice").1["version"],
+        2
+    );
 }

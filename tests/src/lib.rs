@@ -280,10 +280,16 @@ pub fn person(tag: &str) -> Value {
 }
 
 /// The settings of test servers: the defaults, except that one loopback
-/// client may register as many accounts as a scenario needs.
+/// client may register as many accounts as a scenario needs, and the
+/// privacy notice is the example of `docs/privacy-notice.example.toml`
+/// (version 1), as an operator would configure it.
 pub fn test_settings() -> Settings {
+    let notice =
+        praxis_server::notice::parse(include_str!("../../docs/privacy-notice.example.toml"))
+            .expect("the example notice parses");
     Settings {
         registrations_per_client_per_hour: 1_000_000,
+        privacy_notice: praxis_server::notice::NoticeCell::new(notice),
         ..Settings::default()
     }
 }

@@ -337,6 +337,11 @@ async fn the_export_is_complete_and_valid_against_its_schema(s: TestServer) {
         "personal data missing from the export: {gaps:#?}"
     );
     assert_eq!(doc["user_id"], u.id.as_str());
+    // The notice in force (the test servers' is the example, version 1).
+    assert_eq!(
+        doc["privacy_notice"],
+        json!({"version": 1, "published": "2026-12-01", "url": "https://praxis.example.org/privacy"})
+    );
     assert_eq!(doc["account"]["email"], u.profile["email"]);
     assert_eq!(
         doc["consents"].as_array().map(Vec::len),

@@ -195,6 +195,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/devices/push-token"),
     ("delete", "/v1/devices/push-token"),
     ("get", "/v1/me/privacy"),
+    ("get", "/v1/privacy/notice"),
     ("put", "/v1/me/restriction"),
     ("get", "/v1/orgs/{org_id}/location-policy"),
     ("patch", "/v1/orgs/{org_id}/location-policy"),

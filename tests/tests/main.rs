@@ -19,6 +19,7 @@ mod live_sync;
 mod location_e2e;
 mod location_prop;
 mod metrics;
+mod notice;
 mod orgs;
 mod privacy_api;
 mod rectification;

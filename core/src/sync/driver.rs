@@ -248,7 +248,7 @@ impl SyncEngine {
     }
 
     /// The transport (the live driver opens the feed through it).
-    pub(super) fn transport(&self) -> &Arc<dyn SyncTransport> {
+    pub(crate) fn transport(&self) -> &Arc<dyn SyncTransport> {
         &self.transport
     }
 
@@ -491,13 +491,21 @@ impl SyncEngine {
             Err(e) => return failure(&e),
         };
         let now = self.clock.now();
+        let notice_version = state.notice_version;
         let applied = blocking(&self.cache, move |c| {
             c.transaction(|tx| {
                 check_fence(tx, &fence)?;
-                crate::privacy::apply_state(tx, &state, now)
+                let enforced = crate::privacy::apply_state(tx, &state, now)?;
+                let held = crate::notice::held_version(tx)?;
+                Ok((enforced, notice_version.filter(|v| held != Some(*v))))
             })
         })
         .await;
+        let applied = match applied {
+            Ok((e, Some(_))) => self.refresh_notice().await.map(|()| e),
+            Ok((e, None)) => Ok(e),
+            Err(e) => Err(e),
+        };
         match applied {
             Ok(e) => {
                 if e.visit_events_dropped > 0 {
@@ -513,6 +521,18 @@ impl SyncEngine {
             }
             Err(e) => failure(&e),
         }
+    }
+
+    /// Fetches and keeps the privacy notice, whose version the privacy
+    /// step found to differ from the one held (see `crate::notice`).
+    async fn refresh_notice(&self) -> Result<()> {
+        if let Some(notice) = self.transport.notice().await? {
+            blocking(&self.cache, move |c| {
+                c.transaction(|tx| crate::notice::keep(tx, notice).map(drop))
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// The session a sync step starts under (see `check_fence`).

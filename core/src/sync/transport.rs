@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use praxis_protocol::notice::PrivacyNotice;
 use praxis_protocol::privacy::PrivacyState;
 use praxis_protocol::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
 use reqwest::Method;
@@ -29,6 +30,11 @@ pub trait SyncTransport: Send + Sync + std::fmt::Debug {
     /// `GET /v1/me/privacy`; `None` from a transport that has no privacy
     /// state to offer (the sync simulation), which skips the step.
     async fn privacy(&self) -> Result<Option<PrivacyState>> {
+        Ok(None)
+    }
+    /// `GET /v1/privacy/notice` (no session needed); `None` from a
+    /// transport without a server (the sync simulation).
+    async fn notice(&self) -> Result<Option<PrivacyNotice>> {
         Ok(None)
     }
     /// `GET /v1/sync/changes` from `cursor`, silence past `idle` being an
@@ -81,6 +87,14 @@ impl SyncTransport for HttpSync {
                 api.json::<(), PrivacyState>(Method::GET, "v1/me/privacy", Some(&t), Body::None)
                     .await
             })
+            .await
+            .map(Some)
+    }
+
+    async fn notice(&self) -> Result<Option<PrivacyNotice>> {
+        self.0
+            .api()
+            .json::<(), PrivacyNotice>(Method::GET, "v1/privacy/notice", None, Body::None)
             .await
             .map(Some)
     }

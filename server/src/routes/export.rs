@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use praxis_protocol::audit::AuditEntry;
+use praxis_protocol::notice::NoticeVersion;
 use praxis_protocol::{ErrorCode, Problem};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -155,6 +156,7 @@ pub(crate) async fn start(
     user: Uuid,
     now: chrono::DateTime<chrono::Utc>,
     event: Event,
+    notice: Option<NoticeVersion>,
 ) -> Result<Option<mpsc::Receiver<Result<Bytes, io::Error>>>, StoreError> {
     let Some(u) = store.user(user).await? else {
         return Ok(None);
@@ -163,6 +165,7 @@ pub(crate) async fn start(
         "format": FORMAT,
         "exported_at": now,
         "user_id": user,
+        "privacy_notice": notice,
         "account": {
             "email": u.email, "full_name": u.full_name, "phone": u.phone,
             "country": u.country, "language": u.language, "profession": u.profession,
@@ -216,6 +219,7 @@ async fn export(State(state): State<AppState>, caller: Caller) -> AppResult<Resp
         caller.user_id,
         state.now(),
         Event::user("exported", caller.user_id, json!({})),
+        Some(NoticeVersion::from(&*state.settings().privacy_notice.get())),
     )
     .await?
     .ok_or_else(|| AppError::new(ErrorCode::NotFound))?;

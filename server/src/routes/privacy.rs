@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use chrono::Duration;
 use praxis_protocol::audit::AuditEntry;
 use praxis_protocol::location::{self, Precision};
+use praxis_protocol::notice::PrivacyNotice;
 use praxis_protocol::privacy::{
     Closed, LocationPolicy, MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS, MemberLocationRequest,
     PolicyChange, PrivacyState, Purpose, RestrictionRequest, Share, SharePosition, SharedLocation,
@@ -34,6 +35,7 @@ use crate::store::{Event, PositionOutcome, ShareOutcome};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(privacy_state))
+        .routes(routes!(privacy_notice))
         .routes(routes!(set_restriction))
         .routes(routes!(get_location_policy, update_location_policy))
         .routes(routes!(location_policy_changes))
@@ -99,7 +101,20 @@ async fn privacy_state(
     State(state): State<AppState>,
     caller: Caller,
 ) -> AppResult<Json<PrivacyState>> {
-    Ok(Json(state.store().privacy_state(caller.user_id).await?))
+    let mut privacy = state.store().privacy_state(caller.user_id).await?;
+    privacy.notice_version = Some(state.settings().privacy_notice.get().version);
+    Ok(Json(privacy))
+}
+
+/// The privacy notice in force: the controller, whom to ask, where to
+/// complain, the notice's version, date and URL, and the published consent
+/// versions. Public: an app shows it before anyone registers.
+#[utoipa::path(get, path = "/v1/privacy/notice", tag = "privacy",
+    responses((status = 200, body = PrivacyNotice)))]
+async fn privacy_notice(State(state): State<AppState>) -> AppResult<Json<PrivacyNotice>> {
+    let mut notice = PrivacyNotice::clone(&state.settings().privacy_notice.get());
+    notice.consent_versions = state.store().policy_versions().await?;
+    Ok(Json(notice))
 }
 
 /// Restrict processing of the caller's account (GDPR Art. 18), or lift it.

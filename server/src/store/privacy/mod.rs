@@ -160,6 +160,7 @@ impl Store {
             policy_versions: gates.versions,
             restricted: gates.restricted,
             org_policies,
+            notice_version: None,
         })
     }
 }

@@ -1,0 +1,139 @@
+//! The privacy notice: who the controller is, whom to ask, where to
+//! complain, and which version of the notice is in force (every seed
+//! policy names these). The operator writes it in the server's
+//! configuration; `GET /v1/privacy/notice` serves it to anyone, with the
+//! published consent versions; devices cache it and learn of a newer
+//! version from the privacy step of every sync.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::privacy::Purpose;
+use crate::redacted_debug;
+
+/// The data controller (GDPR Art. 13(1)(a)).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Controller {
+    /// Legal name.
+    pub name: String,
+    /// Postal address of its registered office.
+    pub address: String,
+    /// Company or registry number.
+    pub registration_number: String,
+}
+redacted_debug!(Controller {});
+
+/// A way to reach someone about personal data.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contact {
+    /// A person's or an office's name (optional for a role mailbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Email address.
+    pub email: String,
+    /// Postal address, if letters are accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+redacted_debug!(Contact {});
+
+/// The supervisory authority a user may complain to (Art. 13(2)(d)).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Authority {
+    /// Its name.
+    pub name: String,
+    /// Its website (where complaints are lodged).
+    pub url: String,
+}
+redacted_debug!(Authority {});
+
+/// `GET /v1/privacy/notice`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PrivacyNotice {
+    /// The notice's version: raised by the operator at every change, so a
+    /// device holding a lower one tells its user the notice changed.
+    pub version: u32,
+    /// The day this version took effect.
+    pub published: NaiveDate,
+    /// Where the full text is published.
+    pub url: String,
+    /// Who decides what is done with the data.
+    pub controller: Controller,
+    /// Where to send questions and requests about personal data.
+    pub privacy_contact: Contact,
+    /// The data protection officer.
+    pub dpo: Contact,
+    /// Where to complain.
+    pub supervisory_authority: Authority,
+    /// The published consent (policy) version per purpose: consent given
+    /// to an older version no longer counts.
+    #[serde(default)]
+    pub consent_versions: BTreeMap<Purpose, u32>,
+    /// `true` only on the placeholder a development server serves when no
+    /// notice is configured: never a notice to show to real users.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub development: bool,
+}
+redacted_debug!(PrivacyNotice {
+    version,
+    published,
+    development
+});
+
+impl PrivacyNotice {
+    /// The placeholder a `--dev` server serves without a configured
+    /// notice (version 0, so any real notice is newer).
+    pub fn development() -> Self {
+        let nobody = || Contact {
+            name: None,
+            email: "privacy@localhost".into(),
+            address: None,
+        };
+        Self {
+            version: 0,
+            published: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            url: "http://localhost/privacy".into(),
+            controller: Controller {
+                name: "Development server (no controller configured)".into(),
+                address: "-".into(),
+                registration_number: "-".into(),
+            },
+            privacy_contact: nobody(),
+            dpo: nobody(),
+            supervisory_authority: Authority {
+                name: "-".into(),
+                url: "http://localhost/".into(),
+            },
+            consent_versions: BTreeMap::new(),
+            development: true,
+        }
+    }
+}
+
+/// The notice a user's data was processed under, as the export names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NoticeVersion {
+    /// [`PrivacyNotice::version`].
+    pub version: u32,
+    /// [`PrivacyNotice::published`].
+    pub published: NaiveDate,
+    /// [`PrivacyNotice::url`].
+    pub url: String,
+}
+
+impl From<&PrivacyNotice> for NoticeVersion {
+    fn from(n: &PrivacyNotice) -> Self {
+        Self {
+            version: n.version,
+            published: n.published,
+            url: n.url.clone(),
+        }
+    }
+}

@@ -9,6 +9,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod analytics;
 mod client;
 mod contacts;
 mod credentials;
@@ -16,17 +17,20 @@ mod devices;
 mod error;
 mod keys;
 mod listeners;
+mod notice;
 mod org_admin;
 mod privacy;
 mod rights;
 mod types;
 
+pub use analytics::*;
 pub use client::PraxisClient;
 pub use contacts::*;
 pub use devices::*;
 pub use error::PraxisError;
 pub use keys::{KeyProvider, Logger};
 pub use listeners::{SessionListener, SyncListener, TaskHandle};
+pub use notice::*;
 pub use org_admin::*;
 pub use privacy::*;
 pub use rights::*;

@@ -64,6 +64,10 @@ pub(crate) enum Command {
     /// Contact cards shared between practitioners.
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// The privacy notice: who is responsible for your data, whom to ask,
+    /// where to complain (works before you sign in).
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Your account's rights: restriction of processing, the audit log.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -298,6 +302,13 @@ pub(crate) enum ConsentCommand {
     },
     /// Every grant and withdrawal ever recorded (the proof of consent).
     History,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PrivacyCommand {
+    /// Show the privacy notice in force (offline: the copy last fetched);
+    /// once shown, a "changed" notice counts as seen.
+    Notice,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Org(cmd) => commands::org::run(c, &out, cmd).await,
         Command::Appointments(cmd) => commands::appointments::run(c, &out, cmd).await,
         Command::Consent(cmd) => commands::consent::run(c, &out, cmd).await,
+        Command::Privacy(cmd) => commands::consent::privacy(c, &out, cmd).await,
         Command::Location(cmd) => commands::location::run(c, &out, cmd).await,
         Command::Contacts(cmd) => commands::contacts::run(c, &out, cmd).await,
         Command::Sync { watch: false } => commands::sync::run(c, &out).await,

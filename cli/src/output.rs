@@ -243,6 +243,40 @@ impl Out {
         );
     }
 
+    pub(crate) fn notice(&self, status: &praxis_core::NoticeStatus) {
+        let n = &status.notice;
+        let contact = |c: &praxis_core::protocol::notice::Contact| match &c.name {
+            Some(name) => format!("{name} <{}>", c.email),
+            None => c.email.clone(),
+        };
+        let mut human = Vec::new();
+        if n.development {
+            human.push("DEVELOPMENT SERVER: no privacy notice is configured.".to_owned());
+        }
+        if status.changed {
+            human.push("Our privacy notice has changed since you last saw it.".to_owned());
+        }
+        human.extend([
+            format!(
+                "Privacy notice v{} of {} ({})",
+                n.version, n.published, n.url
+            ),
+            format!(
+                "Controller:            {}, {} (reg. {})",
+                n.controller.name, n.controller.address, n.controller.registration_number
+            ),
+            format!("Privacy contact:       {}", contact(&n.privacy_contact)),
+            format!("Data protection officer: {}", contact(&n.dpo)),
+            format!(
+                "Complaints:            {} ({})",
+                n.supervisory_authority.name, n.supervisory_authority.url
+            ),
+        ]);
+        let mut machine = serde_json::to_value(n).unwrap_or(Value::Null);
+        machine["changed"] = Value::Bool(status.changed);
+        self.print(&human.join("\n"), machine);
+    }
+
     pub(crate) fn consents(&self, list: &[praxis_core::ConsentStatus]) {
         let human = list
             .iter()

@@ -688,6 +688,46 @@ async fn restriction_and_the_audit_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_privacy_notice_before_sign_in_and_once_after_a_change() {
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let url = server.base_url().expect("url").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let me = Run {
+        server: &url,
+        dir: dir.path(),
+        passphrase: "notice device passphrase",
+    };
+    // Before any account exists.
+    let n = me.json(&["privacy", "notice"], None).await;
+    assert_eq!(n["version"], 1);
+    assert_eq!(n["controller"]["registration_number"], "HRB 000000");
+    assert_eq!(n["changed"], false);
+    let o = me.praxis(&["privacy", "notice"], None).await;
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Privacy notice v1 of 2026-12-01"), "{text}");
+    assert!(text.contains("Complaints:"), "{text}");
+    assert!(!text.contains("changed"), "{text}");
+
+    sign_up(&me, &person("clinotice")).await;
+    let mut v2 = (*server.state.settings().privacy_notice.get()).clone();
+    v2.version = 2;
+    server.state.settings().privacy_notice.set(v2);
+    me.json(&["sync"], None).await;
+    let o = me.praxis(&["privacy", "notice"], None).await;
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("has changed since you last saw it"), "{text}");
+    assert!(text.contains("Privacy notice v2"), "{text}");
+    // Shown once: the next time it is no news.
+    let n = me.json(&["privacy", "notice"], None).await;
+    assert_eq!(
+        (n["version"].as_u64(), n["changed"].as_bool()),
+        (Some(2), Some(false))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_plain_and_encrypted() {
     let server = TestServer::start(Backend::Sqlite, Transport::Http)
         .await

@@ -210,8 +210,11 @@ async fn every_subcommand_in_one_working_day() {
         .await;
     assert_eq!(code(&o), 5, "last admin: {}", stderr(&o));
 
-    // Bruno consents and checks in to a visit.
+    // Bruno reads the privacy notice, consents and checks in to a visit.
     bruno.json(&["sync"], None).await;
+    let notice = bruno.json(&["privacy", "notice"], None).await;
+    assert_eq!(notice["changed"], false);
+    assert!(notice["supervisory_authority"]["url"].is_string());
     let consents = bruno.json(&["consent", "show"], None).await;
     assert_eq!(purpose(&consents, "location_visits")["granted"], false);
     for purpose in ["location_visits", "location_sharing"] {

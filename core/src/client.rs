@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::account::Account;
+use crate::analytics::Analytics;
 use crate::appointments::Appointments;
 use crate::cache::{Cache, KeyProvider, RecordMeta, blocking};
 use crate::clock::{Clock, ServerClock, SystemClock};
@@ -185,6 +186,13 @@ impl PraxisClient {
     /// The consent capability (the ledger).
     pub fn consents(&self) -> Consents {
         Consents {
+            engine: Arc::clone(&self.sync),
+        }
+    }
+
+    /// Usage analytics, recorded only while the user consents to them.
+    pub fn analytics(&self) -> Analytics {
+        Analytics {
             engine: Arc::clone(&self.sync),
         }
     }

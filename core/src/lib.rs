@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod analytics;
 pub mod appointments;
 pub mod cache;
 mod client;
@@ -46,6 +47,7 @@ mod session;
 pub mod sync;
 
 pub use account::Account;
+pub use analytics::{Analytics, AnalyticsCount, AnalyticsValue};
 pub use appointments::{
     Appointment, AppointmentPatch, AppointmentStatus, Appointments, GeoPoint, NewAppointment,
 };

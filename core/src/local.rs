@@ -21,5 +21,15 @@ pub(crate) const RECEIVED: &str = "location_shares_in";
 /// The user's contact-card signing key.
 pub(crate) const CONTACTS_KEY: (&str, &str) = ("contacts_signing_key", "current");
 
+/// Usage counts not yet drained by the app (`crate::analytics`).
+pub(crate) const ANALYTICS: &str = "analytics_counts";
+
 /// The local collections cleared at sign-out, besides [`PROFILE`].
-pub(crate) const USER_LOCAL: &[&str] = &[STATE.0, SETTINGS.0, OWN_SHARES, RECEIVED, CONTACTS_KEY.0];
+pub(crate) const USER_LOCAL: &[&str] = &[
+    STATE.0,
+    SETTINGS.0,
+    OWN_SHARES,
+    RECEIVED,
+    CONTACTS_KEY.0,
+    ANALYTICS,
+];

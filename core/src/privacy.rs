@@ -199,6 +199,7 @@ pub(crate) fn enforce(tx: &mut CacheTx<'_>, now: DateTime<Utc>) -> Result<Enforc
         }
     }
     purge_expired(tx, &gates, now)?;
+    crate::analytics::enforce(tx)?;
     Ok(out)
 }
 

@@ -187,6 +187,29 @@ pub enum AdminCommand {
     },
     /// Every account: ids and creation dates only.
     ListUsers,
+    /// The accounts that may be contacted (or counted) for a consent
+    /// purpose: those whose latest consent grants the version published
+    /// now, not restricted. One line per account: id, then the address
+    /// when verified. Each listed account gets an audit entry.
+    ConsentAudience {
+        /// marketing or analytics (the purposes an operator acts on
+        /// outside the apps).
+        #[arg(long, value_parser = audience_purpose)]
+        purpose: Purpose,
+        /// Why.
+        #[arg(long, value_enum, default_value = "campaign")]
+        reason: crate::operator::Reason,
+        /// A case reference for the audit log (e.g. the campaign).
+        #[arg(long, value_parser = crate::operator::case_ref)]
+        case: Option<String>,
+    },
+}
+
+fn audience_purpose(s: &str) -> Result<Purpose, String> {
+    match Purpose::parse(s) {
+        Some(p @ (Purpose::Marketing | Purpose::Analytics)) => Ok(p),
+        _ => Err("marketing or analytics".into()),
+    }
 }
 
 fn on_off(s: &str) -> Result<bool, String> {

@@ -173,6 +173,24 @@ async fn admin(
     use praxis_server::operator::{erase_user, export_user, find_user, restrict_user};
     let now = chrono::Utc::now();
     match cmd {
+        AdminCommand::ConsentAudience {
+            purpose,
+            reason,
+            case,
+        } => {
+            let list = praxis_server::operator::consent_audience(
+                store,
+                purpose,
+                reason,
+                case.as_deref(),
+                now,
+            )
+            .await?;
+            for m in &list {
+                println!("{}\t{}", m.id, m.verified_email.as_deref().unwrap_or(""));
+            }
+            eprintln!("{} accounts consent to {}", list.len(), purpose.as_str());
+        }
         AdminCommand::ListUsers => {
             for (id, created) in store.list_users().await? {
                 println!("{id}  {}", created.to_rfc3339());

@@ -26,6 +26,9 @@ pub enum Reason {
     Deceased,
     /// A legal obligation (a court order, an authority's request).
     Legal,
+    /// A mailing or a count the listed users consented to (marketing,
+    /// analytics).
+    Campaign,
 }
 
 impl Reason {
@@ -35,6 +38,7 @@ impl Reason {
             Self::Minor => "minor",
             Self::Deceased => "deceased",
             Self::Legal => "legal",
+            Self::Campaign => "campaign",
         }
     }
 }
@@ -154,4 +158,59 @@ pub async fn erase_user(
         )
         .await?;
     Ok(())
+}
+
+/// One account in a consent audience (`Debug` shows the id only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AudienceMember {
+    /// The account.
+    pub id: Uuid,
+    /// Its address, only when verified (an unverified one is not mailed).
+    pub verified_email: Option<String>,
+}
+
+impl std::fmt::Debug for AudienceMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudienceMember")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everyone whose latest consent to `purpose` grants the version published
+/// now and whose processing is not restricted: nobody else, ever (a
+/// withdrawal, or consent to an older version, leaves a user out). Each
+/// listed account gets an audit entry, so the user sees that they were on
+/// the list.
+pub async fn consent_audience(
+    store: &Store,
+    purpose: praxis_protocol::privacy::Purpose,
+    reason: Reason,
+    case: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<AudienceMember>> {
+    let mut out = Vec::new();
+    for (id, _) in store.list_users().await? {
+        if !store.gate_open(id, purpose).await? {
+            continue;
+        }
+        let Some(u) = store.user(id).await? else {
+            continue; // erased meanwhile
+        };
+        store
+            .audit(
+                Event::user(
+                    "operator_listed_for_purpose",
+                    id,
+                    details(reason, case, json!({ "purpose": purpose.as_str() })),
+                ),
+                now,
+            )
+            .await?;
+        out.push(AudienceMember {
+            id,
+            verified_email: u.email_verified.then_some(u.email),
+        });
+    }
+    Ok(out)
 }

@@ -144,6 +144,32 @@ async fn scenario(db: Db) {
     assert!(out.contains(&minor.to_string()) && out.contains(&adult.to_string()));
     assert!(!out.contains("marker"), "{out}");
 
+    // A consent audience only for marketing or analytics; nobody here
+    // consented, so nobody is listed.
+    let o = db.admin(
+        &["consent-audience", "--purpose", "location_visits"],
+        Some(&key),
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("marketing or analytics"), "{}", text(&o));
+    let o = db.admin(
+        &[
+            "consent-audience",
+            "--purpose",
+            "marketing",
+            "--case",
+            "NEWS-1",
+        ],
+        Some(&key),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 accounts consent to marketing"),
+        "{}",
+        text(&o)
+    );
+
     // Export to a new file, by email, with a case reference.
     let file = db.dir.path().join("adult-export.json");
     let path = file.to_str().expect("utf-8");

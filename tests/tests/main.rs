@@ -8,6 +8,7 @@ mod audit;
 mod authz;
 mod changes;
 mod client;
+mod consent_uses;
 mod contacts_api;
 mod contacts_e2e;
 mod credentials;

@@ -1,8 +1,9 @@
-//! `praxis consent`: consent per purpose, and its history.
+//! `praxis consent`: consent per purpose, and its history; `praxis
+//! privacy notice`: the notice that consent is given under.
 
 use praxis_core::{Error, PraxisClient};
 
-use crate::args::ConsentCommand;
+use crate::args::{ConsentCommand, PrivacyCommand};
 use crate::output::Out;
 
 pub(crate) async fn run(
@@ -37,6 +38,23 @@ pub(crate) async fn run(
             );
         }
         ConsentCommand::History => out.consent_history(&consents.history().await?),
+    }
+    Ok(())
+}
+
+pub(crate) async fn privacy(
+    client: &PraxisClient,
+    out: &Out,
+    cmd: PrivacyCommand,
+) -> Result<(), Error> {
+    match cmd {
+        PrivacyCommand::Notice => {
+            let notices = client.notices();
+            let status = notices.fetch().await?;
+            out.notice(&status);
+            // Printed: the user has now seen it.
+            notices.acknowledge(status.notice.version).await?;
+        }
     }
     Ok(())
 }

@@ -123,6 +123,17 @@ public typealias ContactCard = PraxisFFI.ContactCard
 public typealias Contact = PraxisFFI.Contact
 public typealias ContactInvitation = PraxisFFI.ContactInvitation
 public typealias AuditEvent = PraxisFFI.AuditEvent
+/// The privacy notice in force and whether the user has yet to be told it
+/// changed (`changed`: show it once, then `acknowledgePrivacyNotice`).
+public typealias PrivacyNoticeStatus = PraxisFFI.PrivacyNoticeStatus
+public typealias PrivacyNotice = PraxisFFI.PrivacyNotice
+public typealias NoticeController = PraxisFFI.NoticeController
+public typealias NoticeContact = PraxisFFI.NoticeContact
+public typealias NoticeAuthority = PraxisFFI.NoticeAuthority
+public typealias PublishedConsentVersion = PraxisFFI.PublishedConsentVersion
+/// A usage-event property: a flag, a count (0 to 10,000) or a token (a-z, 0-9, _).
+public typealias AnalyticsValue = PraxisFFI.AnalyticsValue
+public typealias AnalyticsCount = PraxisFFI.AnalyticsCount
 public typealias Appointment = PraxisFFI.Appointment
 /// `pending` local changes not yet sent; `received` server changes applied
 /// so far in the running sync (in the last one when idle), the progress of
@@ -522,7 +533,35 @@ public final class Praxis: Sendable {
 
     public func revokeContact(userId: String) async throws { try await mapped { try await inner.revokeContact(userId: userId) } }
 
+    // MARK: analytics
+
+    /// Counts one usage event; `false` when dropped because the user does not consent to analytics.
+    /// An event carrying a part of the user's name, email or phone throws `.invalidInput`.
+    @discardableResult
+    public func recordAnalyticsEvent(_ event: String, props: [String: AnalyticsValue] = [:]) async throws -> Bool {
+        try await mapped { try await inner.recordAnalyticsEvent(event: event, props: props) }
+    }
+
+    /// Takes the counts recorded so far (deleted from the device) to ship to the analytics endpoint.
+    public func drainAnalytics() async throws -> [AnalyticsCount] { try await mapped { try await inner.drainAnalytics() } }
+
     // MARK: rights
+
+    /// Fetches the privacy notice in force (no sign-in needed: show it before registering); offline, the copy held.
+    public func fetchPrivacyNotice() async throws -> PrivacyNoticeStatus {
+        try await mapped { try await inner.fetchPrivacyNotice() }
+    }
+
+    /// The privacy notice held on this device, without the network.
+    public func privacyNotice() async throws -> PrivacyNoticeStatus? {
+        try await mapped { try await inner.privacyNotice() }
+    }
+
+    /// The user was shown notice `version`: its `changed` flag goes down (not if a newer one arrived meanwhile).
+    @discardableResult
+    public func acknowledgePrivacyNotice(version: UInt32) async throws -> Bool {
+        try await mapped { try await inner.acknowledgePrivacyNotice(version: version) }
+    }
 
     /// Downloads everything the server holds about the user (encrypted when a passphrase is given).
     public func exportData(to url: URL, passphrase: String? = nil) async throws -> UInt64 {

@@ -48,6 +48,47 @@ final class PraxisTests: XCTestCase {
         XCTAssertEqual(praxis.session, .signedOut)
     }
 
+    func testPrivacyNoticeBeforeSignInAndOffline() async throws {
+        let dir = tempDir()
+        let praxis = try await Praxis.open(serverURL: server, dataDirectory: dir, keyProvider: MemoryKeyProvider())
+        let status = try await praxis.fetchPrivacyNotice()
+        XCTAssertFalse(status.changed, "the first notice a device holds is no change")
+        XCTAssertFalse(status.notice.controller.name.isEmpty)
+        XCTAssertFalse(status.notice.supervisoryAuthority.url.isEmpty)
+        XCTAssertEqual(Set(status.notice.consentVersions.map { $0.purpose }).count, 4)
+        let ack = try await praxis.acknowledgePrivacyNotice(version: status.notice.version)
+        XCTAssertFalse(ack, "nothing to acknowledge")
+        let offline = try await Praxis.open(serverURL: URL(string: "http://127.0.0.1:9")!, dataDirectory: dir,
+                                            keyProvider: MemoryKeyProvider())
+        let held = try await offline.privacyNotice()
+        XCTAssertEqual(held, status)
+    }
+
+    func testAnalyticsNeedConsentAndRefusePersonalData() async throws {
+        let p = person("swiftanalytics")
+        let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
+        _ = try await praxis.register(email: p.email, password: p.password, fullName: "Swift Nurse",
+                                      phone: "+33612345678", country: "FR", language: "fr-FR",
+                                      profession: "nurse", dateOfBirth: "1985-04-12")
+        _ = try await praxis.login(email: p.email, password: p.password)
+        _ = try await praxis.syncNow()
+        let props: [String: AnalyticsValue] = ["screen": .token(value: "schedule"), "items": .count(value: 3)]
+        let before = try await praxis.recordAnalyticsEvent("screen_viewed", props: props)
+        XCTAssertFalse(before, "no consent yet")
+        try await praxis.grantConsent(.analytics)
+        let counted = try await praxis.recordAnalyticsEvent("screen_viewed", props: props)
+        XCTAssertTrue(counted)
+        do {
+            try await praxis.recordAnalyticsEvent("screen_viewed", props: ["who": .token(value: "swiftanalytics")])
+            XCTFail("a part of the email address was accepted")
+        } catch PraxisError.invalidInput {}
+        let drained = try await praxis.drainAnalytics()
+        XCTAssertEqual(drained.map { $0.count }, [1])
+        try await praxis.withdrawConsent(.analytics)
+        let after = try await praxis.recordAnalyticsEvent("screen_viewed", props: props)
+        XCTAssertFalse(after, "withdrawal applies on the next call")
+    }
+
     func testWrongPasswordIsInvalidCredentials() async throws {
         let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
         do {

@@ -132,6 +132,17 @@ impl Gates {
 }
 
 impl Store {
+    /// Whether `user` may be processed for `purpose` now: not restricted,
+    /// and their latest consent grants the published version (for a
+    /// location purpose, their organisations must allow it too). What the
+    /// operator's `consent-audience` asks of every account.
+    pub async fn gate_open(&self, user: Uuid, purpose: Purpose) -> Result<bool, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let open = Gates::load(&mut *tx, user).await?.check(purpose).is_ok();
+        tx.commit().await?;
+        Ok(open)
+    }
+
     /// What a device needs before other sync work (see [`PrivacyState`]).
     pub async fn privacy_state(&self, user: Uuid) -> Result<PrivacyState, StoreError> {
         const SCOPE_COLLECTION_RECORDS: &str = "SELECT collection, record_id, seq, fields, deleted FROM sync_records WHERE scope = ?1 AND collection = ?2 AND deleted IS NULL ORDER BY seq";

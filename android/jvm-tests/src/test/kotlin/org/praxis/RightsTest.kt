@@ -3,6 +3,7 @@ package org.praxis
 import java.time.Instant
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
@@ -22,6 +23,56 @@ class RightsTest {
     @AfterAll
     fun stop() {
         server.close()
+    }
+
+    @Test
+    fun `the privacy notice is shown before sign-in and held offline`(): Unit = runBlocking {
+        val dir = tempDir()
+        val p = Praxis.open(server.url, dir, MemoryKeyProvider())
+        val n = p.fetchPrivacyNotice()
+        assertEquals(1, n.version)
+        assertEquals("2026-12-01", n.published)
+        assertEquals("HRB 000000", n.controllerRegistrationNumber)
+        assertEquals("dpo@praxis.example.org", n.dpo.email)
+        assertEquals("https://www.datenschutz-berlin.de/", n.authorityUrl)
+        assertEquals(1, n.consentVersions[Purpose.MARKETING])
+        assertEquals(Purpose.values().toSet(), n.consentVersions.keys)
+        assertFalse(n.development)
+        assertFalse(n.changed, "the first notice a device holds is no change")
+        assertFalse(n.toString().contains("praxis.example.org"), "no addresses in logs: $n")
+        assertFalse(p.acknowledgePrivacyNotice(1), "nothing to acknowledge")
+        p.close()
+        // Offline, the copy held.
+        val offline = Praxis.open("http://127.0.0.1:9", dir, MemoryKeyProvider())
+        assertEquals(n, offline.privacyNotice())
+        assertEquals(n, offline.fetchPrivacyNotice())
+        offline.close()
+    }
+
+    @Test
+    fun `analytics are counted only with consent and never with personal data`(): Unit = runBlocking {
+        val person = newPerson("analytics")
+        val p = Praxis.open(server.url, tempDir(), MemoryKeyProvider())
+        p.registerPerson(person)
+        p.login(person.email, person.password)
+        p.syncNow()
+        val props = mapOf("screen" to AnalyticsValue.Token("schedule"), "items" to AnalyticsValue.Count(3))
+        assertFalse(p.recordAnalyticsEvent("screen_viewed", props), "no consent yet")
+        p.grantConsent(Purpose.ANALYTICS)
+        assertTrue(p.recordAnalyticsEvent("screen_viewed", props))
+        assertTrue(p.recordAnalyticsEvent("screen_viewed", props))
+        val local = person.email.substringBefore('@').substringBefore('.')
+        assertFailsWith<PraxisError.InvalidInput> {
+            p.recordAnalyticsEvent("screen_viewed", mapOf("who" to AnalyticsValue.Token(local)))
+        }
+        val drained = p.drainAnalytics()
+        assertEquals(1, drained.size)
+        assertEquals(2L, drained.single().count)
+        assertEquals(AnalyticsValue.Token("schedule"), drained.single().props["screen"])
+        p.withdrawConsent(Purpose.ANALYTICS)
+        assertFalse(p.recordAnalyticsEvent("screen_viewed", props), "withdrawal applies on the next call")
+        assertTrue(p.drainAnalytics().isEmpty())
+        p.close()
     }
 
     @Test

@@ -23,6 +23,8 @@ class TestServer(extraArgs: List<String> = emptyList()) : AutoCloseable {
         process = ProcessBuilder(
             bin, "--dev", "--bind", "127.0.0.1:$port", "--data-dir", dataDir.absolutePath,
             "--registrations-per-hour", "100000",
+            // The notice an operator configures (the repository's example, version 1).
+            "--privacy-notice", File("../../docs/privacy-notice.example.toml").absolutePath,
             *extraArgs.toTypedArray(),
         )
             .redirectErrorStream(true)

@@ -167,6 +167,72 @@ data class ConsentStatus(
     val updatedAt: Instant?,
 )
 
+/** A usage-event property: a flag, a count (0 to 10,000) or a token (a-z, 0-9, _); nothing free-form. */
+sealed interface AnalyticsValue {
+    data class Flag(val value: Boolean) : AnalyticsValue
+    data class Count(val value: Int) : AnalyticsValue
+    data class Token(val value: String) : AnalyticsValue
+}
+
+/** How often one event, with one set of properties, happened on one day (`YYYY-MM-DD`; no time, no id). */
+data class AnalyticsCount(val day: String, val event: String, val props: Map<String, AnalyticsValue>, val count: Long)
+
+private fun AnalyticsValue.toFfi(): org.praxis.ffi.AnalyticsValue = when (this) {
+    is AnalyticsValue.Flag -> org.praxis.ffi.AnalyticsValue.Flag(value)
+    // A negative count is refused by the core like one above 10,000.
+    is AnalyticsValue.Count -> org.praxis.ffi.AnalyticsValue.Count(if (value < 0) UInt.MAX_VALUE else value.toUInt())
+    is AnalyticsValue.Token -> org.praxis.ffi.AnalyticsValue.Token(value)
+}
+
+private fun org.praxis.ffi.AnalyticsValue.toPublic(): AnalyticsValue = when (this) {
+    is org.praxis.ffi.AnalyticsValue.Flag -> AnalyticsValue.Flag(value)
+    is org.praxis.ffi.AnalyticsValue.Count -> AnalyticsValue.Count(value.toInt())
+    is org.praxis.ffi.AnalyticsValue.Token -> AnalyticsValue.Token(value)
+}
+
+/** Someone to write to about personal data (a DPO's name is a person's: kept out of logs). */
+data class NoticeContact(val name: String?, val email: String, val address: String?) {
+    override fun toString() = "NoticeContact([redacted])"
+}
+
+/**
+ * The privacy notice in force: who decides what is done with the data, whom to ask, where to complain.
+ * [changed]: a sync brought this newer version; tell the user once, then [Praxis.acknowledgePrivacyNotice].
+ */
+data class PrivacyNotice(
+    val version: Int,
+    /** The day this version took effect (`YYYY-MM-DD`). */
+    val published: String,
+    val url: String,
+    val controllerName: String,
+    val controllerAddress: String,
+    val controllerRegistrationNumber: String,
+    val privacyContact: NoticeContact,
+    val dpo: NoticeContact,
+    val authorityName: String,
+    val authorityUrl: String,
+    /** The published consent version per purpose: consent to an older one no longer counts. */
+    val consentVersions: Map<Purpose, Int>,
+    /** A development server's placeholder: never show it to real users. */
+    val development: Boolean,
+    val changed: Boolean,
+) {
+    override fun toString() = "PrivacyNotice(version=$version, changed=$changed)"
+}
+
+private fun org.praxis.ffi.NoticeContact.toPublic() = NoticeContact(name, email, address)
+
+private fun org.praxis.ffi.PrivacyNoticeStatus.toPublic() = with(notice) {
+    PrivacyNotice(
+        version.toInt(), published, url,
+        controller.name, controller.address, controller.registrationNumber,
+        privacyContact.toPublic(), dpo.toPublic(),
+        supervisoryAuthority.name, supervisoryAuthority.url,
+        consentVersions.associate { it.purpose.toPublic() to it.version.toInt() },
+        development, changed,
+    )
+}
+
 /** A position from the platform's location provider. */
 data class Fix(val lat: Double, val lon: Double, val accuracyM: Double, val time: Instant, val source: FixSource = FixSource.FUSED) {
     override fun toString() = "Fix(time=$time, source=$source)"
@@ -717,7 +783,31 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     suspend fun blockUser(userId: String) = mapped { inner.blockUser(userId) }
 
+    // --- analytics ----------------------------------------------------------------
+
+    /**
+     * Counts one usage event; `false` when dropped because the user does not consent to analytics.
+     * An event carrying a part of the user's name, email or phone is refused ([PraxisError.InvalidInput]).
+     */
+    suspend fun recordAnalyticsEvent(event: String, props: Map<String, AnalyticsValue> = emptyMap()): Boolean =
+        mapped { inner.recordAnalyticsEvent(event, props.mapValues { it.value.toFfi() }) }
+
+    /** Takes the counts recorded so far (deleted from the device) to ship to the analytics endpoint. */
+    suspend fun drainAnalytics(): List<AnalyticsCount> = mapped {
+        inner.drainAnalytics().map { c -> AnalyticsCount(c.day, c.event, c.props.mapValues { it.value.toPublic() }, c.count.toLong()) }
+    }
+
     // --- rights -----------------------------------------------------------------
+
+    /** Fetches the privacy notice in force (no sign-in needed: show it before registering); offline, the copy held. */
+    suspend fun fetchPrivacyNotice(): PrivacyNotice = mapped { inner.fetchPrivacyNotice().toPublic() }
+
+    /** The privacy notice held on this device, without the network; `changed` says a sync brought a newer one. */
+    suspend fun privacyNotice(): PrivacyNotice? = mapped { inner.privacyNotice()?.toPublic() }
+
+    /** The user was shown notice [version]: its `changed` flag goes down (not if a newer one arrived meanwhile). */
+    suspend fun acknowledgePrivacyNotice(version: Int): Boolean =
+        mapped { inner.acknowledgePrivacyNotice(version.toUInt()) }
 
     /** Downloads everything the server holds about the user into [file] (encrypted when [passphrase] is given). */
     suspend fun exportData(file: File, passphrase: String? = null): Long =

@@ -396,6 +396,9 @@ pub struct LocationPolicy {
     pub max_precision: Precision,
     /// Days raw fixes are kept.
     pub retention_days: u32,
+    /// Days visit records must be kept by law or contract (0: none); a
+    /// member's erasure holds younger records, restricted, until then.
+    pub visit_records_days: u32,
     /// Last change.
     pub updated_at: SystemTime,
     /// By whom.
@@ -409,6 +412,7 @@ impl From<pp::LocationPolicy> for LocationPolicy {
             location_sharing: p.location_sharing,
             max_precision: p.max_precision.into(),
             retention_days: p.retention_days,
+            visit_records_days: p.visit_records_days,
             updated_at: p.updated_at.into(),
             updated_by: p.updated_by.map(|u| u.to_string()),
         }
@@ -430,6 +434,9 @@ pub struct LocationPolicyUpdate {
     /// 1 to 30 days.
     #[uniffi(default = None)]
     pub retention_days: Option<u32>,
+    /// 0 to 3650 days.
+    #[uniffi(default = None)]
+    pub visit_records_days: Option<u32>,
 }
 
 impl From<LocationPolicyUpdate> for pp::UpdateLocationPolicyRequest {
@@ -439,6 +446,7 @@ impl From<LocationPolicyUpdate> for pp::UpdateLocationPolicyRequest {
             location_sharing: u.location_sharing,
             max_precision: u.max_precision.map(Into::into),
             retention_days: u.retention_days,
+            visit_records_days: u.visit_records_days,
         }
     }
 }

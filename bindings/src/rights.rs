@@ -5,6 +5,23 @@ use std::time::SystemTime;
 
 use crate::client::PraxisClient;
 use crate::error::PraxisError;
+use crate::privacy::Purpose;
+
+/// What an erasure of location data removed, and what is held.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LocationErasure {
+    /// Visit events whose raw fix was erased.
+    pub raw_fixes_erased: u64,
+    /// Visit events deleted.
+    pub visit_events_deleted: u64,
+    /// Visit events an organisation's stated retention requires keeping
+    /// (no raw fix, on no device, restricted) until `held_until`.
+    pub visit_events_held: u64,
+    /// When the last held record is deleted.
+    pub held_until: Option<SystemTime>,
+    /// Live shares ended.
+    pub shares_ended: u64,
+}
 
 /// One security event about the user.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -45,6 +62,27 @@ impl PraxisClient {
             .account()
             .export(std::path::Path::new(&path), passphrase.as_deref())
             .await?)
+    }
+
+    /// Erases the data collected under a location purpose (`None`: both),
+    /// typically after withdrawing its consent: on the server, on this
+    /// device at once, on the user's other devices at their next sync.
+    pub async fn erase_location_data(
+        &self,
+        purpose: Option<Purpose>,
+    ) -> Result<LocationErasure, PraxisError> {
+        let e = self
+            .core()
+            .location()
+            .erase_data(purpose.map(Into::into))
+            .await?;
+        Ok(LocationErasure {
+            raw_fixes_erased: e.raw_fixes_erased,
+            visit_events_deleted: e.visit_events_deleted,
+            visit_events_held: e.visit_events_held,
+            held_until: e.held_until.map(Into::into),
+            shares_ended: e.shares_ended,
+        })
     }
 
     /// Erases the account (password confirmed) and wipes this device.

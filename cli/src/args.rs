@@ -367,6 +367,15 @@ pub(crate) enum LocationCommand {
     },
     /// Live positions shared with you.
     SharedWithMe,
+    /// Erase the location data collected about you (after withdrawing
+    /// consent): raw fixes, check-in results and distances, live shares.
+    /// What your organisation must keep by law is held, restricted, until
+    /// its date (the answer says so).
+    Erase {
+        /// location_visits or location_sharing; absent: both.
+        #[arg(long, value_parser = purpose)]
+        purpose: Option<Purpose>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -392,6 +401,10 @@ pub(crate) enum LocationPolicyCommand {
         /// Days raw fixes are kept (1 to 30).
         #[arg(long)]
         retention_days: Option<u32>,
+        /// Days visit records must be kept by law or contract (0 to 3650;
+        /// 0: none).
+        #[arg(long)]
+        visit_records_days: Option<u32>,
     },
     /// Switch location off (or back on) for one member (admins).
     Member {

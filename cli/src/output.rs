@@ -207,11 +207,12 @@ impl Out {
         let on = |b: bool| if b { "on" } else { "off" };
         self.print(
             &format!(
-                "Visit verification: {}\nLive sharing:       {}\nFinest precision:   {}\nRaw fixes kept:     {} days\nLast changed:       {}{}",
+                "Visit verification: {}\nLive sharing:       {}\nFinest precision:   {}\nRaw fixes kept:     {} days\nVisit records kept: {} days\nLast changed:       {}{}",
                 on(p.location_visits),
                 on(p.location_sharing),
                 p.max_precision.as_str(),
                 p.retention_days,
+                p.visit_records_days,
                 p.updated_at,
                 p.updated_by.map(|u| format!(" by {u}")).unwrap_or_default()
             ),

@@ -449,6 +449,16 @@ async fn every_subcommand_in_one_working_day() {
     bruno
         .json(&["consent", "withdraw", "location_sharing"], None)
         .await;
+    let erased = bruno
+        .json(
+            &["location", "erase", "--purpose", "location_sharing"],
+            None,
+        )
+        .await;
+    assert_eq!(
+        erased["visit_events_deleted"], 0,
+        "visits are kept: {erased}"
+    );
     bruno.json(&["account", "restrict", "on"], None).await;
     let o = bruno
         .praxis(

@@ -43,6 +43,7 @@ mod log;
 pub mod notice;
 mod org_admin;
 mod privacy;
+mod purpose_erasure;
 mod session;
 pub mod sync;
 

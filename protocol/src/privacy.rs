@@ -451,6 +451,13 @@ pub struct LocationPolicy {
     pub max_precision: Precision,
     /// Days raw fixes are kept (1..=30).
     pub retention_days: u32,
+    /// Days the organisation must keep visit check-in records (time,
+    /// inside or not, distance; never the raw fix) by law or contract,
+    /// e.g. for billing (0..=3650; 0: no such obligation). A member who
+    /// erases their location data has records younger than this held,
+    /// restricted, until they reach it.
+    #[serde(default)]
+    pub visit_records_days: u32,
     /// When an admin last changed it (creation time before that).
     pub updated_at: DateTime<Utc>,
     /// Who changed it last (none before the first change).
@@ -467,6 +474,7 @@ impl LocationPolicy {
             location_sharing: false,
             max_precision: Precision::Approximate,
             retention_days: org_policy::DEFAULT_RETENTION_DAYS,
+            visit_records_days: 0,
             updated_at: now,
             updated_by: None,
         }
@@ -491,6 +499,32 @@ pub struct UpdateLocationPolicyRequest {
     /// 1..=30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// 0..=3650 days (see [`LocationPolicy::visit_records_days`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit_records_days: Option<u32>,
+}
+
+/// Longest retention of visit records an organisation may state, in days.
+pub const MAX_VISIT_RECORDS_DAYS: u32 = 3650;
+
+/// `DELETE /v1/me/location-data`: what was erased of the data collected
+/// under the location purposes (GDPR Art. 17(1)(b)), and what is held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LocationErasure {
+    /// Visit events whose raw fix (coordinates, accuracy) was erased.
+    pub raw_fixes_erased: u64,
+    /// Visit events (check-in results and distances) deleted.
+    pub visit_events_deleted: u64,
+    /// Visit events an organisation's stated retention requires keeping:
+    /// without their raw fix, removed from every device, restricted
+    /// (stored only, shown only in the export) until `held_until`.
+    pub visit_events_held: u64,
+    /// When the last held record is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<DateTime<Utc>>,
+    /// Live shares ended, with their positions.
+    pub shares_ended: u64,
 }
 
 /// `PUT /v1/orgs/{org_id}/members/{user_id}/location` (admins only): an

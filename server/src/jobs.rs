@@ -59,11 +59,13 @@ pub struct Report {
     pub mail_files: u64,
     /// Token hashes of erased accounts past their 60 days.
     pub erased_tokens: u64,
+    /// Visit records held after an erasure by purpose, past their date.
+    pub held_visits: u64,
 }
 
 impl Report {
     /// The counts by kind (the metrics' labels).
-    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 10] {
         [
             ("shares", self.shares),
             ("visit_fixes", self.visit_fixes),
@@ -74,6 +76,7 @@ impl Report {
             ("codes", self.codes),
             ("mail_files", self.mail_files),
             ("erased_tokens", self.erased_tokens),
+            ("held_visits", self.held_visits),
         ]
     }
 }
@@ -139,6 +142,7 @@ pub const ENFORCED: &[(&str, Enforced)] = &[
     ),
     ("push_outbox", Enforced::Job("counters")),
     ("email_codes", Enforced::Job("codes")),
+    ("held_visit_events", Enforced::Job("held_visits")),
 ];
 
 /// Runs every retention job once.
@@ -156,6 +160,7 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         .purge_erased_tokens(now - Duration::days(crate::store::ERASED_TOKEN_DAYS))
         .await?;
     let codes = state.store().purge_expired_codes(now).await?;
+    let held_visits = state.store().purge_held_visit_events(now).await?;
     let mail_files = match state.settings().mail.as_ref().map(|m| &m.transport) {
         Some(crate::mail::MailTransport::Files(dir)) => {
             purge_mail_files(dir, now - Duration::days(DEV_MAIL_DAYS))
@@ -182,6 +187,7 @@ pub async fn run_once(state: &AppState) -> Result<Report, StoreError> {
         codes,
         mail_files,
         erased_tokens,
+        held_visits,
     })
 }
 
@@ -267,6 +273,7 @@ pub async fn run_and_report(state: &AppState) {
                 codes = r.codes,
                 mail_files = r.mail_files,
                 erased_tokens = r.erased_tokens,
+                held_visits = r.held_visits,
                 "retention jobs ran"
             );
             verify_audit(state).await;

@@ -23,6 +23,7 @@ mod metrics;
 mod notice;
 mod orgs;
 mod privacy_api;
+mod purpose_erasure;
 mod rectification;
 mod register;
 mod replicas;

@@ -88,7 +88,7 @@ async fn the_server_database_holds_no_personal_data_in_clear() {
                 location_visits: Some(true),
                 location_sharing: Some(true),
                 max_precision: Some(Precision::Precise),
-                retention_days: None,
+                ..Default::default()
             },
         )
         .await

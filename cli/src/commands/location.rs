@@ -69,6 +69,24 @@ pub(crate) async fn run(
             );
         }
         LocationCommand::SharedWithMe => out.shared_with_me(&loc.shared_with_me().await?),
+        LocationCommand::Erase { purpose } => {
+            let e = loc.erase_data(purpose).await?;
+            let held = match e.held_until {
+                Some(until) if e.visit_events_held > 0 => format!(
+                    "\n{} visit record(s) your organisation must keep are held, restricted, until {}.",
+                    e.visit_events_held,
+                    until.date_naive()
+                ),
+                _ => String::new(),
+            };
+            out.done(
+                &format!(
+                    "Location data erased: {} raw fix(es), {} visit record(s), {} live share(s).{held}",
+                    e.raw_fixes_erased, e.visit_events_deleted, e.shares_ended
+                ),
+                serde_json::to_value(&e).unwrap_or_default(),
+            );
+        }
     }
     Ok(())
 }

@@ -85,12 +85,14 @@ async fn location_policy(
             sharing,
             precision,
             retention_days,
+            visit_records_days,
         } => {
             let change = UpdateLocationPolicyRequest {
                 location_visits: visits,
                 location_sharing: sharing,
                 max_precision: precision,
                 retention_days,
+                visit_records_days,
             };
             if change == UpdateLocationPolicyRequest::default() {
                 return Err(Error::InvalidInput {

@@ -123,6 +123,8 @@ public typealias ContactCard = PraxisFFI.ContactCard
 public typealias Contact = PraxisFFI.Contact
 public typealias ContactInvitation = PraxisFFI.ContactInvitation
 public typealias AuditEvent = PraxisFFI.AuditEvent
+/// What an erasure of location data removed, and what is held (restricted) until when.
+public typealias LocationErasure = PraxisFFI.LocationErasure
 /// The privacy notice in force and whether the user has yet to be told it
 /// changed (`changed`: show it once, then `acknowledgePrivacyNotice`).
 public typealias PrivacyNoticeStatus = PraxisFFI.PrivacyNoticeStatus
@@ -501,11 +503,12 @@ public final class Praxis: Sendable {
     }
 
     public func updateLocationPolicy(orgId: String, locationVisits: Bool? = nil, locationSharing: Bool? = nil,
-                                     maxPrecision: Precision? = nil, retentionDays: UInt32? = nil) async throws -> LocationPolicy {
+                                     maxPrecision: Precision? = nil, retentionDays: UInt32? = nil,
+                                     visitRecordsDays: UInt32? = nil) async throws -> LocationPolicy {
         try await mapped {
             try await inner.updateLocationPolicy(orgId: orgId, update: LocationPolicyUpdate(
                 locationVisits: locationVisits, locationSharing: locationSharing,
-                maxPrecision: maxPrecision, retentionDays: retentionDays))
+                maxPrecision: maxPrecision, retentionDays: retentionDays, visitRecordsDays: visitRecordsDays))
         }
     }
 
@@ -566,6 +569,12 @@ public final class Praxis: Sendable {
     /// Downloads everything the server holds about the user (encrypted when a passphrase is given).
     public func exportData(to url: URL, passphrase: String? = nil) async throws -> UInt64 {
         try await mapped { try await inner.exportData(path: url.path, passphrase: passphrase) }
+    }
+
+    /// Erases the location data collected under `purpose` (nil: both location purposes), typically after
+    /// withdrawing its consent: on the server, on this device at once, on the other devices at their next sync.
+    public func eraseLocationData(purpose: Purpose? = nil) async throws -> LocationErasure {
+        try await mapped { try await inner.eraseLocationData(purpose: purpose) }
     }
 
     /// Erases the account after confirming the password; this device is wiped, the others at their next contact.

@@ -163,6 +163,7 @@ final class PraxisTests: XCTestCase {
         let event = try await nurse.checkIn(appointmentId: visit, fix: fix)
         XCTAssertEqual(event.inside, true)
         XCTAssertEqual(event.precision, .approximate)
+        _ = try await nurse.syncNow()
         try await nurse.withdrawConsent(.locationVisits)
         do {
             _ = try await nurse.checkOut(appointmentId: visit, fix: fix)
@@ -170,6 +171,11 @@ final class PraxisTests: XCTestCase {
         } catch let e as PraxisError {
             XCTAssertEqual(e, .consentRequired(purpose: "location_visits"))
         }
+        // Erasure by purpose (mirrors LocationTest.kt).
+        let erased = try await nurse.eraseLocationData(purpose: .locationVisits)
+        XCTAssertEqual(erased.visitEventsDeleted, 1)
+        XCTAssertEqual(erased.visitEventsHeld, 0)
+        XCTAssertNil(erased.heldUntil)
     }
 
     // Mirrors SyncTest.kt: with live sync on, the tablet's list shows the

@@ -185,6 +185,7 @@ pub(crate) async fn start(
             "live_shares": store.shares_of(user, now).await?,
             "positions": store.my_positions(user).await?,
             "shared_with_me": store.shared_with(user, now).await?,
+            "held_visit_events": store.held_visit_events(user).await?,
         },
     });
     // The history's first page is read now, before the export's own entry

@@ -17,9 +17,9 @@ use praxis_protocol::audit::AuditEntry;
 use praxis_protocol::location::{self, Precision};
 use praxis_protocol::notice::PrivacyNotice;
 use praxis_protocol::privacy::{
-    Closed, LocationPolicy, MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS, MemberLocationRequest,
-    PolicyChange, PrivacyState, Purpose, RestrictionRequest, Share, SharePosition, SharedLocation,
-    StartShareRequest, UpdateLocationPolicyRequest, org_policy,
+    Closed, LocationErasure, LocationPolicy, MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS,
+    MemberLocationRequest, PolicyChange, PrivacyState, Purpose, RestrictionRequest, Share,
+    SharePosition, SharedLocation, StartShareRequest, UpdateLocationPolicyRequest, org_policy,
 };
 use praxis_protocol::{ErrorCode, Problem};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +36,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(privacy_state))
         .routes(routes!(privacy_notice))
+        .routes(routes!(erase_location_data))
         .routes(routes!(set_restriction))
         .routes(routes!(get_location_policy, update_location_policy))
         .routes(routes!(location_policy_changes))
@@ -117,6 +118,68 @@ async fn privacy_notice(State(state): State<AppState>) -> AppResult<Json<Privacy
     Ok(Json(notice))
 }
 
+/// Which location data to erase (`DELETE /v1/me/location-data`).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ErasureQuery {
+    /// `location_visits` or `location_sharing`; absent: both.
+    purpose: Option<String>,
+}
+
+/// Erase the data collected under a location purpose (GDPR Art.
+/// 17(1)(b)), typically after withdrawing its consent: raw fixes at once,
+/// visit check-in results and distances unless an organisation's stated
+/// retention for visit records requires keeping them (then held,
+/// restricted, until that date: the answer says how many and until when),
+/// live shares with their positions. Every device removes its copies at
+/// its next sync. Audited.
+#[utoipa::path(delete, path = "/v1/me/location-data", tag = "privacy", security(("bearer" = [])),
+    params(ErasureQuery),
+    responses((status = 200, body = LocationErasure),
+        (status = 400, description = "validation_failed (purpose)", body = Problem),
+        (status = 401, body = Problem)))]
+async fn erase_location_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(q): axum::extract::Query<ErasureQuery>,
+) -> AppResult<Json<LocationErasure>> {
+    let purposes = match q.purpose.as_deref() {
+        None => vec![Purpose::LocationVisits, Purpose::LocationSharing],
+        Some(p) => match Purpose::parse(p) {
+            Some(p) if p.is_location() => vec![p],
+            _ => {
+                return Err(AppError::invalid(
+                    "purpose",
+                    "location_visits or location_sharing",
+                ));
+            }
+        },
+    };
+    let now = state.now();
+    let erased = state
+        .store()
+        .erase_location_data(caller.user_id, &purposes, now)
+        .await?;
+    state
+        .store()
+        .audit(
+            Event::user(
+                "location_data_erased",
+                caller.user_id,
+                serde_json::json!({
+                    "purposes": purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                    "raw_fixes": erased.raw_fixes_erased,
+                    "visit_events_deleted": erased.visit_events_deleted,
+                    "visit_events_held": erased.visit_events_held,
+                    "shares_ended": erased.shares_ended,
+                }),
+            ),
+            now,
+        )
+        .await?;
+    Ok(Json(erased))
+}
+
 /// Restrict processing of the caller's account (GDPR Art. 18), or lift it.
 /// While restricted, location and sharing are refused with `restricted`.
 #[utoipa::path(put, path = "/v1/me/restriction", tag = "privacy", security(("bearer" = [])),
@@ -190,6 +253,15 @@ async fn update_location_policy(
         .is_some_and(|d| !(1..=org_policy::MAX_RETENTION_DAYS).contains(&d))
     {
         return Err(AppError::invalid("retention_days", "Must be 1 to 30 days"));
+    }
+    if req
+        .visit_records_days
+        .is_some_and(|d| d > praxis_protocol::privacy::MAX_VISIT_RECORDS_DAYS)
+    {
+        return Err(AppError::invalid(
+            "visit_records_days",
+            "Must be 0 to 3650 days",
+        ));
     }
     let policy = state
         .store()

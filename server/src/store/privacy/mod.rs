@@ -11,6 +11,7 @@
 
 pub mod consent_versions;
 pub mod policy;
+pub mod purpose_erasure;
 pub mod restriction;
 pub mod sharing;
 

@@ -27,7 +27,7 @@ fn policy_record_id(org: Uuid, user: Uuid) -> String {
     Uuid::new_v5(&org, user.as_bytes()).to_string()
 }
 
-async fn read_policy(
+pub(in crate::store) async fn read_policy(
     tx: &mut dyn Tx,
     org: Uuid,
     now: DateTime<Utc>,
@@ -153,6 +153,9 @@ impl Store {
         }
         if let Some(v) = req.retention_days {
             policy.retention_days = v;
+        }
+        if let Some(v) = req.visit_records_days {
+            policy.visit_records_days = v;
         }
         policy.updated_at = now;
         policy.updated_by = Some(actor);

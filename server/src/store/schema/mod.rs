@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (10, include_str!("v10_wakeups.sql")),
     (11, include_str!("v11_devices.sql")),
     (12, include_str!("v12_email_codes.sql")),
+    (13, include_str!("v13_held_visit_events.sql")),
 ];
 
 /// The migration after which plaintext rows are sealed.

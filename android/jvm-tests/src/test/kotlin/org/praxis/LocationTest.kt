@@ -74,6 +74,7 @@ class LocationTest {
         assertEquals(true, event.inside)
         assertEquals(Precision.APPROXIMATE, event.precision)
         assertTrue(nurse.consentStatus().first { it.purpose == Purpose.LOCATION_VISITS }.granted)
+        assertEquals(SyncState.IDLE, nurse.syncNow("test").state)
 
         nurse.withdrawConsent(Purpose.LOCATION_VISITS)
         withTimeout(10.seconds) {
@@ -81,6 +82,18 @@ class LocationTest {
         }
         assertFailsWith<PraxisError.ConsentRequired> { nurse.checkOut(visit, fix) }
         assertEquals(SyncState.IDLE, nurse.syncNow("test").state)
+
+        // Erasure by purpose: the check-in goes from the server and this device; with no retention stated by
+        // the organisation, nothing is held. A purpose that is not a location one is refused.
+        assertFailsWith<PraxisError.InvalidInput> { nurse.eraseLocationData(Purpose.MARKETING) }
+        val erased = nurse.eraseLocationData(Purpose.LOCATION_VISITS)
+        assertEquals(1L, erased.rawFixesErased)
+        assertEquals(1L, erased.visitEventsDeleted)
+        assertEquals(0L, erased.visitEventsHeld)
+        assertNull(erased.heldUntil)
+        assertTrue(nurse.visitEvents(visit).isEmpty(), "gone from this device")
+        assertEquals(0, admin.locationPolicy(org).visitRecordsDays)
+        assertEquals(30, admin.updateLocationPolicy(org, visitRecordsDays = 30).visitRecordsDays)
         admin.close()
         nurse.close()
     }

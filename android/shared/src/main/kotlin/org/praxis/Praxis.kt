@@ -266,6 +266,17 @@ data class LocationPolicy(
     val retentionDays: Int,
     val updatedAt: Instant,
     val updatedBy: String?,
+    /** Days visit records must be kept by law or contract (0: none). */
+    val visitRecordsDays: Int = 0,
+)
+
+/** What an erasure of location data removed; [visitEventsHeld] records the organisation must keep are held, restricted, until [heldUntil]. */
+data class LocationErasure(
+    val rawFixesErased: Long,
+    val visitEventsDeleted: Long,
+    val visitEventsHeld: Long,
+    val heldUntil: Instant?,
+    val sharesEnded: Long,
 )
 
 data class Appointment(
@@ -334,7 +345,7 @@ private fun ContactCard.toFfi() =
     org.praxis.ffi.ContactCard(displayName, profession, specialty, workPhone, workEmail, organisation, clinicAddress, languages)
 
 private fun org.praxis.ffi.LocationPolicy.toPublic() =
-    LocationPolicy(locationVisits, locationSharing, maxPrecision.toPublic(), retentionDays.toInt(), updatedAt, updatedBy)
+    LocationPolicy(locationVisits, locationSharing, maxPrecision.toPublic(), retentionDays.toInt(), updatedAt, updatedBy, visitRecordsDays.toInt())
 
 
 enum class SyncState { IDLE, SYNCING, OFFLINE, ERROR }
@@ -741,10 +752,13 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         locationSharing: Boolean? = null,
         maxPrecision: Precision? = null,
         retentionDays: Int? = null,
+        visitRecordsDays: Int? = null,
     ): LocationPolicy = mapped {
         inner.updateLocationPolicy(
             orgId,
-            org.praxis.ffi.LocationPolicyUpdate(locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.toUInt()),
+            org.praxis.ffi.LocationPolicyUpdate(
+                locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.toUInt(), visitRecordsDays?.toUInt(),
+            ),
         ).toPublic()
     }
 
@@ -812,6 +826,19 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     /** Downloads everything the server holds about the user into [file] (encrypted when [passphrase] is given). */
     suspend fun exportData(file: File, passphrase: String? = null): Long =
         mapped { inner.exportData(file.absolutePath, passphrase).toLong() }
+
+    /**
+     * Erases the location data collected under [purpose] (null: both location purposes), typically after withdrawing
+     * its consent: on the server, on this device at once, on the user's other devices at their next sync.
+     */
+    suspend fun eraseLocationData(purpose: Purpose? = null): LocationErasure = mapped {
+        inner.eraseLocationData(purpose?.toFfi()).let {
+            LocationErasure(
+                it.rawFixesErased.toLong(), it.visitEventsDeleted.toLong(), it.visitEventsHeld.toLong(),
+                it.heldUntil, it.sharesEnded.toLong(),
+            )
+        }
+    }
 
     /** Erases the account after confirming the password; this device is wiped, the others at their next contact. */
     suspend fun deleteAccount(password: String) = mapped { inner.deleteAccount(password) }

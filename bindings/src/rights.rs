@@ -7,6 +7,36 @@ use crate::client::PraxisClient;
 use crate::error::PraxisError;
 use crate::privacy::Purpose;
 
+/// One processing on legitimate interest, and the user's objection to it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Objection {
+    /// Its name, e.g. `connection_log`.
+    pub basis: String,
+    /// What it is.
+    pub processing: String,
+    /// Whether the user objects.
+    pub objected: bool,
+    /// Since when.
+    pub since: Option<SystemTime>,
+    /// What an objection stops (empty: it cannot be stopped).
+    pub stops: Vec<String>,
+    /// What goes on despite an objection, and why.
+    pub continues: Option<String>,
+}
+
+impl From<praxis_core::protocol::notice::Objection> for Objection {
+    fn from(o: praxis_core::protocol::notice::Objection) -> Self {
+        Self {
+            basis: o.basis,
+            processing: o.processing,
+            objected: o.objected,
+            since: o.since.map(Into::into),
+            stops: o.stops,
+            continues: o.continues,
+        }
+    }
+}
+
 /// What an erasure of location data removed, and what is held.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LocationErasure {
@@ -62,6 +92,27 @@ impl PraxisClient {
             .account()
             .export(std::path::Path::new(&path), passphrase.as_deref())
             .await?)
+    }
+
+    /// The processing on legitimate interest, and where the user stands.
+    pub async fn objections(&self) -> Result<Vec<Objection>, PraxisError> {
+        let list = self.core().account().objections().await?;
+        Ok(list.into_iter().map(Objection::from).collect())
+    }
+
+    /// Objects to a processing on legitimate interest (GDPR Art. 21), or
+    /// withdraws the objection.
+    pub async fn set_objection(
+        &self,
+        basis: String,
+        objected: bool,
+    ) -> Result<Objection, PraxisError> {
+        Ok(self
+            .core()
+            .account()
+            .set_objection(&basis, objected)
+            .await?
+            .into())
     }
 
     /// Erases the data collected under a location purpose (`None`: both),

@@ -236,6 +236,16 @@ pub(crate) enum AccountCommand {
     },
     /// The security events recorded about your account.
     Audit,
+    /// Object to processing that rests on the service's legitimate
+    /// interest (GDPR Art. 21), or withdraw the objection (--withdraw);
+    /// without a basis, list them with where you stand.
+    Object {
+        /// e.g. connection_log (see the list).
+        basis: Option<String>,
+        /// Withdraw the objection instead.
+        #[arg(long, requires = "basis")]
+        withdraw: bool,
+    },
     /// Change your password (asks for the current and the new one, or
     /// PRAXIS_PASSWORD and PRAXIS_NEW_PASSWORD). Your other devices are
     /// signed out.

@@ -278,6 +278,33 @@ impl Out {
         self.print(&human.join("\n"), machine);
     }
 
+    pub(crate) fn objections(&self, list: &[praxis_core::protocol::notice::Objection]) {
+        let human = list
+            .iter()
+            .map(|o| {
+                let mut s = format!(
+                    "{:<18} {}\n  {}",
+                    o.basis,
+                    if o.objected {
+                        "objected"
+                    } else {
+                        "not objected"
+                    },
+                    o.processing
+                );
+                for stop in &o.stops {
+                    s.push_str(&format!("\n  an objection stops: {stop}"));
+                }
+                if let Some(why) = &o.continues {
+                    s.push_str(&format!("\n  goes on despite an objection: {why}"));
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.print(&human, serde_json::to_value(list).unwrap_or(Value::Null));
+    }
+
     pub(crate) fn consents(&self, list: &[praxis_core::ConsentStatus]) {
         let human = list
             .iter()

@@ -459,6 +459,18 @@ async fn every_subcommand_in_one_working_day() {
         erased["visit_events_deleted"], 0,
         "visits are kept: {erased}"
     );
+    let objections = bruno.json(&["account", "object"], None).await;
+    assert!(
+        objections.as_array().is_some_and(|a| a.len() >= 2),
+        "{objections}"
+    );
+    let o = bruno
+        .json(&["account", "object", "connection_log"], None)
+        .await;
+    assert_eq!(o[0]["objected"], true);
+    bruno
+        .json(&["account", "object", "connection_log", "--withdraw"], None)
+        .await;
     bruno.json(&["account", "restrict", "on"], None).await;
     let o = bruno
         .praxis(

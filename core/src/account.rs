@@ -383,6 +383,28 @@ impl Account {
             .await
     }
 
+    /// The processing that rests on legitimate interest, with whether the
+    /// user objects to each, what an objection stops and what goes on.
+    pub async fn objections(&self) -> Result<Vec<praxis_protocol::notice::Objection>> {
+        self.call::<NoBody, _>(Method::GET, "v1/me/objections".into(), None)
+            .await
+    }
+
+    /// Objects to `basis` (GDPR Art. 21), or withdraws the objection; the
+    /// answer says what stops and what goes on despite it, and why.
+    pub async fn set_objection(
+        &self,
+        basis: &str,
+        objected: bool,
+    ) -> Result<praxis_protocol::notice::Objection> {
+        let body = praxis_protocol::notice::ObjectionRequest {
+            basis: basis.to_owned(),
+            objected,
+        };
+        self.call(Method::PUT, "v1/me/objections".into(), Some(&body))
+            .await
+    }
+
     /// Registers this sign-in's platform push token, so that the server
     /// wakes the app in the background when its data changes (then call
     /// [`crate::sync::SyncEngine::handle_wake_up`]). Call it again whenever

@@ -3,7 +3,8 @@
 //! policy names these). The operator writes it in the server's
 //! configuration; `GET /v1/privacy/notice` serves it to anyone, with the
 //! published consent versions; devices cache it and learn of a newer
-//! version from the privacy step of every sync.
+//! version from the privacy step of every sync. Also here: objections to
+//! the processing the notice says rests on legitimate interest.
 
 use std::collections::BTreeMap;
 
@@ -136,4 +137,40 @@ impl From<&PrivacyNotice> for NoticeVersion {
             url: n.url.clone(),
         }
     }
+}
+
+/// `PUT /v1/me/objections`: object to processing that rests on the
+/// controller's legitimate interest (GDPR Art. 21), or withdraw the
+/// objection. The bases are those the processing register lists under
+/// `legitimate_interests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionRequest {
+    /// The processing objected to, e.g. `connection_log`.
+    pub basis: String,
+    /// `true` to object, `false` to withdraw the objection.
+    pub objected: bool,
+}
+
+/// One processing that rests on legitimate interest, and where the user
+/// stands on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Objection {
+    /// The processing (`connection_log`, `account_security`, …).
+    pub basis: String,
+    /// What it is.
+    pub processing: String,
+    /// Whether the user objects.
+    pub objected: bool,
+    /// Since when, if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// What an objection stops (empty: it cannot be stopped).
+    pub stops: Vec<String>,
+    /// What goes on despite an objection, and why (the compelling
+    /// grounds, Art. 21(1)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<String>,
 }

@@ -143,6 +143,10 @@ pub const ENFORCED: &[(&str, Enforced)] = &[
     ("push_outbox", Enforced::Job("counters")),
     ("email_codes", Enforced::Job("codes")),
     ("held_visit_events", Enforced::Job("held_visits")),
+    (
+        "objections",
+        Enforced::Event("withdrawal of the objection, erasure"),
+    ),
 ];
 
 /// Runs every retention job once.

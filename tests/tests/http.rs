@@ -198,6 +198,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/privacy/notice"),
     ("put", "/v1/me/restriction"),
     ("delete", "/v1/me/location-data"),
+    ("get", "/v1/me/objections"),
+    ("put", "/v1/me/objections"),
     ("get", "/v1/orgs/{org_id}/location-policy"),
     ("patch", "/v1/orgs/{org_id}/location-policy"),
     ("get", "/v1/orgs/{org_id}/location-policy/changes"),

@@ -21,6 +21,7 @@ mod location_e2e;
 mod location_prop;
 mod metrics;
 mod notice;
+mod objections;
 mod orgs;
 mod privacy_api;
 mod purpose_erasure;

@@ -133,6 +133,14 @@ pub(crate) async fn run(
             );
         }
         AccountCommand::Audit => out.audit(&account.audit().await?),
+        AccountCommand::Object {
+            basis: None,
+            withdraw: _,
+        } => out.objections(&account.objections().await?),
+        AccountCommand::Object {
+            basis: Some(basis),
+            withdraw,
+        } => out.objections(&[account.set_objection(&basis, !withdraw).await?]),
         AccountCommand::Password => {
             let current = secret("PRAXIS_PASSWORD", "Current password: ")?;
             let new = secret("PRAXIS_NEW_PASSWORD", "New password: ")?;

@@ -125,6 +125,8 @@ public typealias ContactInvitation = PraxisFFI.ContactInvitation
 public typealias AuditEvent = PraxisFFI.AuditEvent
 /// What an erasure of location data removed, and what is held (restricted) until when.
 public typealias LocationErasure = PraxisFFI.LocationErasure
+/// A processing on legitimate interest (GDPR Art. 21): what an objection stops, or why it continues.
+public typealias Objection = PraxisFFI.Objection
 /// The privacy notice in force and whether the user has yet to be told it
 /// changed (`changed`: show it once, then `acknowledgePrivacyNotice`).
 public typealias PrivacyNoticeStatus = PraxisFFI.PrivacyNoticeStatus
@@ -569,6 +571,14 @@ public final class Praxis: Sendable {
     /// Downloads everything the server holds about the user (encrypted when a passphrase is given).
     public func exportData(to url: URL, passphrase: String? = nil) async throws -> UInt64 {
         try await mapped { try await inner.exportData(path: url.path, passphrase: passphrase) }
+    }
+
+    /// The processing on legitimate interest, and whether the user objects to each.
+    public func objections() async throws -> [Objection] { try await mapped { try await inner.objections() } }
+
+    /// Objects to `basis` (or withdraws the objection); the answer says what stops and what continues, and why.
+    public func setObjection(basis: String, objected: Bool = true) async throws -> Objection {
+        try await mapped { try await inner.setObjection(basis: basis, objected: objected) }
     }
 
     /// Erases the location data collected under `purpose` (nil: both location purposes), typically after

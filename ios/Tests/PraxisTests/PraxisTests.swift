@@ -89,6 +89,22 @@ final class PraxisTests: XCTestCase {
         XCTAssertFalse(after, "withdrawal applies on the next call")
     }
 
+    func testObjectionsSayWhatStopsAndWhatContinues() async throws {
+        let p = person("swiftobjection")
+        let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
+        _ = try await praxis.register(email: p.email, password: p.password, fullName: "Swift Nurse",
+                                      phone: "+33612345678", country: "FR", language: "fr-FR",
+                                      profession: "nurse", dateOfBirth: "1985-04-12")
+        _ = try await praxis.login(email: p.email, password: p.password)
+        let listed = try await praxis.objections()
+        XCTAssertTrue(listed.contains { $0.basis == "connection_log" && !$0.objected && !$0.stops.isEmpty })
+        let log = try await praxis.setObjection(basis: "connection_log")
+        XCTAssertTrue(log.objected)
+        let security = try await praxis.setObjection(basis: "account_security")
+        XCTAssertTrue(security.stops.isEmpty)
+        XCTAssertNotNil(security.continues)
+    }
+
     func testWrongPasswordIsInvalidCredentials() async throws {
         let praxis = try await Praxis.open(serverURL: server, dataDirectory: tempDir(), keyProvider: MemoryKeyProvider())
         do {

@@ -218,10 +218,18 @@ async fn login(
         .store()
         .create_session(user_id, family_id, session, &device, now)
         .await?;
-    state
+    // An entry per sign-in is a connection log: not kept for a user who
+    // objects to it (Art. 21).
+    if !state
         .store()
-        .audit(Event::user("login_succeeded", user_id, json!({})), now)
-        .await?;
+        .objects(user_id, crate::store::CONNECTION_LOG)
+        .await?
+    {
+        state
+            .store()
+            .audit(Event::user("login_succeeded", user_id, json!({})), now)
+            .await?;
+    }
     tracing::info!(%user_id, "logged in");
     Ok(Json(tokens))
 }

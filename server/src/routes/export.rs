@@ -187,6 +187,13 @@ pub(crate) async fn start(
             "shared_with_me": store.shared_with(user, now).await?,
             "held_visit_events": store.held_visit_events(user).await?,
         },
+        "objections": store
+            .objections(user)
+            .await?
+            .into_iter()
+            .filter(|o| o.objected)
+            .map(|o| json!({ "basis": o.basis, "since": o.since }))
+            .collect::<Vec<_>>(),
     });
     // The history's first page is read now, before the export's own entry
     // is appended; the rest follows it page by page.

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use chrono::Duration;
 use praxis_protocol::audit::AuditEntry;
 use praxis_protocol::location::{self, Precision};
-use praxis_protocol::notice::PrivacyNotice;
+use praxis_protocol::notice::{Objection, ObjectionRequest, PrivacyNotice};
 use praxis_protocol::privacy::{
     Closed, LocationErasure, LocationPolicy, MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS,
     MemberLocationRequest, PolicyChange, PrivacyState, Purpose, RestrictionRequest, Share,
@@ -37,6 +37,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(privacy_state))
         .routes(routes!(privacy_notice))
         .routes(routes!(erase_location_data))
+        .routes(routes!(list_objections, set_objection))
         .routes(routes!(set_restriction))
         .routes(routes!(get_location_policy, update_location_policy))
         .routes(routes!(location_policy_changes))
@@ -178,6 +179,57 @@ async fn erase_location_data(
         )
         .await?;
     Ok(Json(erased))
+}
+
+/// The processing that rests on legitimate interest (the register's
+/// list), with whether the caller objects to each, what an objection
+/// stops and what goes on despite it, and why.
+#[utoipa::path(get, path = "/v1/me/objections", tag = "privacy", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Objection>), (status = 401, body = Problem)))]
+async fn list_objections(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<Json<Vec<Objection>>> {
+    Ok(Json(state.store().objections(caller.user_id).await?))
+}
+
+/// Object to processing on legitimate interest (GDPR Art. 21), or
+/// withdraw the objection. What can be switched off stops at once (the
+/// connection log: session last-used times, cleared now, and sign-in
+/// entries); the answer says what goes on despite it and why. Audited.
+#[utoipa::path(put, path = "/v1/me/objections", tag = "privacy", security(("bearer" = [])),
+    request_body = ObjectionRequest,
+    responses((status = 200, body = Objection),
+        (status = 400, description = "validation_failed (basis: not one the register lists)", body = Problem),
+        (status = 401, body = Problem)))]
+async fn set_objection(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ObjectionRequest>,
+) -> AppResult<Json<Objection>> {
+    let now = state.now();
+    let answer = state
+        .store()
+        .set_objection(caller.user_id, &req.basis, req.objected, now)
+        .await?
+        .ok_or_else(|| {
+            AppError::invalid(
+                "basis",
+                "One of the processing listed by GET /v1/me/objections",
+            )
+        })?;
+    state
+        .store()
+        .audit(
+            Event::user(
+                "objection_changed",
+                caller.user_id,
+                serde_json::json!({ "basis": answer.basis, "objected": req.objected }),
+            ),
+            now,
+        )
+        .await?;
+    Ok(Json(answer))
 }
 
 /// Restrict processing of the caller's account (GDPR Art. 18), or lift it.

@@ -65,6 +65,7 @@ pub use handle::Store;
 pub use orgs::{
     MAX_OPEN_JOIN_CODES, MAX_ORGS_PER_USER, MemberChange, MemberRecord, OrgView, RedeemOutcome,
 };
+pub use privacy::objections::CONNECTION_LOG;
 pub use privacy::sharing::{MAX_LIVE_SHARES, PositionOutcome, ShareOutcome};
 pub use retention::PURGE_BATCH;
 pub use sessions::{DeviceLabel, NewSession, RotateOutcome, SessionRow};

@@ -328,7 +328,8 @@ impl Store {
         const REFRESH_SPEND: &str =
             "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL";
         const REFRESH_LOOKUP: &str = "SELECT r.family_id, r.user_id, r.expires_at, r.used_at, f.revoked_at, f.wipe FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.token_hash = ?1 /*FOR UPDATE*/";
-        const FAMILY_USED: &str = "UPDATE token_families SET last_used_at = ?2 WHERE id = ?1";
+        // Not for a user who objects to the connection log (Art. 21).
+        const FAMILY_USED: &str = "UPDATE token_families SET last_used_at = ?2 WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM objections o WHERE o.user_id = token_families.user_id AND o.basis = 'connection_log')";
         let mut tx = self.begin().await?;
         let rows = tx.query(REFRESH_LOOKUP, vec![hash.into()]).await?;
         let Some(r) = rows.first() else {

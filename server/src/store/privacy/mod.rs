@@ -10,6 +10,7 @@
 //! * [`sharing`]: live location shares, closed whenever a gate closes.
 
 pub mod consent_versions;
+pub mod objections;
 pub mod policy;
 pub mod purpose_erasure;
 pub mod restriction;

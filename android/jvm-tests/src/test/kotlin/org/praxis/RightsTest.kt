@@ -86,6 +86,12 @@ class RightsTest {
         assertTrue(p.exportData(file) > 0)
         assertTrue(file.readText().contains(person.email), "the export holds the account")
 
+        val listed = p.objections()
+        assertTrue(listed.any { it.basis == "connection_log" && !it.objected && it.stops.isNotEmpty() })
+        val security = p.setObjection("account_security")
+        assertTrue(security.objected && security.stops.isEmpty() && security.continues!!.contains("Art. 21(1)"))
+        assertFailsWith<PraxisError.InvalidInput> { p.setObjection("everything") }
+
         p.setRestricted(true)
         assertFailsWith<PraxisError.Restricted> { p.createAppointment("Frozen", Instant.now(), 30) }
         p.setRestricted(false)

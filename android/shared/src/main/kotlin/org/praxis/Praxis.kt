@@ -270,6 +270,18 @@ data class LocationPolicy(
     val visitRecordsDays: Int = 0,
 )
 
+/** A processing on legitimate interest (GDPR Art. 21): what an objection [stops], or why it [continues]. */
+data class Objection(
+    val basis: String,
+    val processing: String,
+    val objected: Boolean,
+    val since: Instant?,
+    val stops: List<String>,
+    val continues: String?,
+)
+
+private fun org.praxis.ffi.Objection.toPublic() = Objection(basis, processing, objected, since, stops, continues)
+
 /** What an erasure of location data removed; [visitEventsHeld] records the organisation must keep are held, restricted, until [heldUntil]. */
 data class LocationErasure(
     val rawFixesErased: Long,
@@ -826,6 +838,13 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     /** Downloads everything the server holds about the user into [file] (encrypted when [passphrase] is given). */
     suspend fun exportData(file: File, passphrase: String? = null): Long =
         mapped { inner.exportData(file.absolutePath, passphrase).toLong() }
+
+    /** The processing on legitimate interest, and whether the user objects to each. */
+    suspend fun objections(): List<Objection> = mapped { inner.objections().map { it.toPublic() } }
+
+    /** Objects to [basis] (or withdraws the objection); the answer says what stops and what continues, and why. */
+    suspend fun setObjection(basis: String, objected: Boolean = true): Objection =
+        mapped { inner.setObjection(basis, objected).toPublic() }
 
     /**
      * Erases the location data collected under [purpose] (null: both location purposes), typically after withdrawing

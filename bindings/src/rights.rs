@@ -37,6 +37,55 @@ impl From<praxis_core::protocol::notice::Objection> for Objection {
     }
 }
 
+/// What happens to the user's data after their death.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PostMortemAction {
+    /// Erase everything (the default).
+    Erase,
+    /// Send the export to the designated person, then erase.
+    HandOver,
+}
+
+/// The post-mortem directive in force.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PostMortemDirective {
+    /// Erase, or hand over then erase.
+    pub action: PostMortemAction,
+    /// The designated person's name (a hand-over).
+    pub recipient_name: Option<String>,
+    /// Their email address.
+    pub recipient_email: Option<String>,
+    /// The message for them.
+    pub message: Option<String>,
+    /// When the user set it; `None` for the default.
+    pub updated_at: Option<SystemTime>,
+}
+
+// Names, an address and a message: `Debug` shows the action only.
+impl std::fmt::Debug for PostMortemDirective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostMortemDirective")
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<praxis_core::protocol::notice::PostMortemDirective> for PostMortemDirective {
+    fn from(d: praxis_core::protocol::notice::PostMortemDirective) -> Self {
+        use praxis_core::protocol::notice::PostMortemAction as A;
+        Self {
+            action: match d.action {
+                A::Erase => PostMortemAction::Erase,
+                A::HandOver => PostMortemAction::HandOver,
+            },
+            recipient_name: d.recipient.as_ref().map(|r| r.name.clone()),
+            recipient_email: d.recipient.map(|r| r.email),
+            message: d.message,
+            updated_at: d.updated_at.map(Into::into),
+        }
+    }
+}
+
 /// What an erasure of location data removed, and what is held.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LocationErasure {
@@ -92,6 +141,45 @@ impl PraxisClient {
             .account()
             .export(std::path::Path::new(&path), passphrase.as_deref())
             .await?)
+    }
+
+    /// What happens to the user's data after their death (the default:
+    /// erasure).
+    pub async fn post_mortem(&self) -> Result<PostMortemDirective, PraxisError> {
+        Ok(self.core().account().post_mortem().await?.into())
+    }
+
+    /// Records the post-mortem directive: erase, or hand the export to a
+    /// person (name and email, optionally a message), then erase.
+    pub async fn set_post_mortem(
+        &self,
+        action: PostMortemAction,
+        recipient_name: Option<String>,
+        recipient_email: Option<String>,
+        message: Option<String>,
+    ) -> Result<PostMortemDirective, PraxisError> {
+        use praxis_core::protocol::notice as pn;
+        let recipient = match (recipient_name, recipient_email) {
+            (None, None) => None,
+            (name, email) => Some(pn::PostMortemRecipient {
+                name: name.unwrap_or_default(),
+                email: email.unwrap_or_default(),
+            }),
+        };
+        let req = pn::PostMortemRequest {
+            action: match action {
+                PostMortemAction::Erase => pn::PostMortemAction::Erase,
+                PostMortemAction::HandOver => pn::PostMortemAction::HandOver,
+            },
+            recipient,
+            message,
+        };
+        Ok(self.core().account().set_post_mortem(&req).await?.into())
+    }
+
+    /// Removes the post-mortem directive: erasure applies again.
+    pub async fn remove_post_mortem(&self) -> Result<(), PraxisError> {
+        Ok(self.core().account().remove_post_mortem().await?)
     }
 
     /// The processing on legitimate interest, and where the user stands.

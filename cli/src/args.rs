@@ -236,6 +236,10 @@ pub(crate) enum AccountCommand {
     },
     /// The security events recorded about your account.
     Audit,
+    /// What happens to your data after your death: erased (the default),
+    /// or handed to a person you choose, then erased.
+    #[command(subcommand)]
+    PostMortem(PostMortemCommand),
     /// Object to processing that rests on the service's legitimate
     /// interest (GDPR Art. 21), or withdraw the objection (--withdraw);
     /// without a basis, list them with where you stand.
@@ -292,6 +296,28 @@ pub(crate) enum AccountCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PostMortemCommand {
+    /// Your directive (or the default, erasure).
+    Show,
+    /// Erase everything after your death.
+    Erase,
+    /// Hand a copy of your data to a person after your death, then erase.
+    HandOver {
+        /// Their name.
+        #[arg(long)]
+        name: String,
+        /// Their email address.
+        #[arg(long)]
+        email: String,
+        /// A message for them.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Remove your directive: erasure applies again.
+    Remove,
 }
 
 #[derive(Debug, Subcommand)]

@@ -278,6 +278,31 @@ impl Out {
         self.print(&human.join("\n"), machine);
     }
 
+    pub(crate) fn post_mortem(&self, d: &praxis_core::protocol::notice::PostMortemDirective) {
+        use praxis_core::protocol::notice::PostMortemAction;
+        let human = match (&d.action, &d.recipient, d.updated_at) {
+            (PostMortemAction::Erase, _, None) => {
+                "After your death your data is erased (the default: you set no directive)."
+                    .to_owned()
+            }
+            (PostMortemAction::Erase, _, Some(_)) => {
+                "After your death your data is erased (your directive).".to_owned()
+            }
+            (PostMortemAction::HandOver, Some(r), _) => format!(
+                "After your death a copy of your data goes to {} <{}>{}, then it is erased.",
+                r.name,
+                r.email,
+                if d.message.is_some() {
+                    " with your message"
+                } else {
+                    ""
+                }
+            ),
+            (PostMortemAction::HandOver, None, _) => "Hand-over without a recipient".to_owned(),
+        };
+        self.print(&human, serde_json::to_value(d).unwrap_or(Value::Null));
+    }
+
     pub(crate) fn objections(&self, list: &[praxis_core::protocol::notice::Objection]) {
         let human = list
             .iter()

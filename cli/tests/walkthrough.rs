@@ -459,6 +459,45 @@ async fn every_subcommand_in_one_working_day() {
         erased["visit_events_deleted"], 0,
         "visits are kept: {erased}"
     );
+    let pm = bruno.json(&["account", "post-mortem", "show"], None).await;
+    assert_eq!(pm["action"], "erase");
+    let pm = bruno
+        .json(
+            &[
+                "account",
+                "post-mortem",
+                "hand-over",
+                "--name",
+                "Ada Heir",
+                "--email",
+                "ada.heir@example.org",
+                "--message",
+                "The schedule is yours",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(pm["recipient"]["email"], "ada.heir@example.org");
+    let o = bruno
+        .praxis(
+            &[
+                "account",
+                "post-mortem",
+                "hand-over",
+                "--name",
+                "X",
+                "--email",
+                "nope",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(code(&o), 6, "invalid input: {}", stderr(&o));
+    bruno.json(&["account", "post-mortem", "erase"], None).await;
+    let pm = bruno
+        .json(&["account", "post-mortem", "remove"], None)
+        .await;
+    assert!(pm.get("updated_at").is_none(), "the default again: {pm}");
     let objections = bruno.json(&["account", "object"], None).await;
     assert!(
         objections.as_array().is_some_and(|a| a.len() >= 2),

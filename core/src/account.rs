@@ -405,6 +405,31 @@ impl Account {
             .await
     }
 
+    /// What happens to the user's data after their death: their directive,
+    /// or the default (erasure).
+    pub async fn post_mortem(&self) -> Result<praxis_protocol::notice::PostMortemDirective> {
+        self.call::<NoBody, _>(Method::GET, "v1/me/post-mortem".into(), None)
+            .await
+    }
+
+    /// Records the post-mortem directive (checked here first: a bad one is
+    /// refused without a request).
+    pub async fn set_post_mortem(
+        &self,
+        req: &praxis_protocol::notice::PostMortemRequest,
+    ) -> Result<praxis_protocol::notice::PostMortemDirective> {
+        req.check()
+            .map_err(|(field, reason)| crate::Error::InvalidInput { field, reason })?;
+        self.call(Method::PUT, "v1/me/post-mortem".into(), Some(req))
+            .await
+    }
+
+    /// Removes the post-mortem directive: erasure applies again.
+    pub async fn remove_post_mortem(&self) -> Result<()> {
+        self.call::<NoBody, ()>(Method::DELETE, "v1/me/post-mortem".into(), None)
+            .await
+    }
+
     /// Registers this sign-in's platform push token, so that the server
     /// wakes the app in the background when its data changes (then call
     /// [`crate::sync::SyncEngine::handle_wake_up`]). Call it again whenever

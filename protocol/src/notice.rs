@@ -174,3 +174,117 @@ pub struct Objection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continues: Option<String>,
 }
+
+/// What happens to a user's data after their death (the BAKUP policy's
+/// promise): erased, or handed to a person they chose, then erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PostMortemAction {
+    /// Erase everything (the default without a directive).
+    Erase,
+    /// Send the export to the designated person, then erase.
+    HandOver,
+}
+
+/// The person a hand-over goes to.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PostMortemRecipient {
+    /// Their name.
+    pub name: String,
+    /// Their email address.
+    pub email: String,
+}
+redacted_debug!(PostMortemRecipient {});
+
+/// `PUT /v1/me/post-mortem`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PostMortemRequest {
+    /// Erase, or hand over then erase.
+    pub action: PostMortemAction,
+    /// Who receives the export (a hand-over only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<PostMortemRecipient>,
+    /// A message for them (a hand-over only; at most 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+redacted_debug!(PostMortemRequest { action });
+
+/// Longest message of a hand-over, in characters.
+pub const MAX_POST_MORTEM_MESSAGE: usize = 2000;
+
+impl PostMortemRequest {
+    /// Checks the directive; `Err((field, reason))` names what is wrong.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        let text = |s: &str, max: usize| {
+            !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(|c| c == '\0')
+        };
+        match (self.action, &self.recipient) {
+            (PostMortemAction::Erase, Some(_)) => {
+                return Err(("recipient", "Only a hand-over has a recipient"));
+            }
+            (PostMortemAction::Erase, None) if self.message.is_some() => {
+                return Err(("message", "Only a hand-over has a message"));
+            }
+            (PostMortemAction::HandOver, None) => {
+                return Err(("recipient", "A hand-over needs the person's name and email"));
+            }
+            (PostMortemAction::HandOver, Some(r)) => {
+                if !text(&r.name, 200) || r.name.chars().any(char::is_control) {
+                    return Err(("recipient.name", "1 to 200 characters, one line"));
+                }
+                let email = r.email.trim();
+                let at = email.find('@');
+                if email.len() > 254
+                    || email.chars().any(|c| c.is_whitespace() || c.is_control())
+                    || !at.is_some_and(|i| i > 0 && email[i + 1..].contains('.'))
+                {
+                    return Err(("recipient.email", "An email address"));
+                }
+            }
+            (PostMortemAction::Erase, None) => {}
+        }
+        if let Some(m) = &self.message
+            && !text(m, MAX_POST_MORTEM_MESSAGE)
+        {
+            return Err(("message", "1 to 2000 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// `GET /v1/me/post-mortem`: the directive in force, or the default
+/// (erasure) when the user recorded none.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostMortemDirective {
+    /// Erase, or hand over then erase.
+    pub action: PostMortemAction,
+    /// Who receives the export (a hand-over only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<PostMortemRecipient>,
+    /// The message for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the user last set it; absent for the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+redacted_debug!(PostMortemDirective { action, updated_at });
+
+impl PostMortemDirective {
+    /// The directive of a user who recorded none: erasure.
+    pub fn default_erasure() -> Self {
+        Self {
+            action: PostMortemAction::Erase,
+            recipient: None,
+            message: None,
+            updated_at: None,
+        }
+    }
+}

@@ -187,6 +187,21 @@ pub enum AdminCommand {
     },
     /// Every account: ids and creation dates only.
     ListUsers,
+    /// Apply the post-mortem directive of a user reported dead: erase
+    /// (the default), or mail their export to the person they designated
+    /// and then erase (needs the mail server, --smtp-url). Audited with
+    /// the reason `deceased`.
+    Deceased {
+        /// The account: its id or email address.
+        #[arg(long)]
+        user: String,
+        /// A case reference for the audit log (e.g. the death report).
+        #[arg(long, value_parser = crate::operator::case_ref)]
+        case: Option<String>,
+        /// Confirm without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// The accounts that may be contacted (or counted) for a consent
     /// purpose: those whose latest consent grants the version published
     /// now, not restricted. One line per account: id, then the address

@@ -147,6 +147,10 @@ pub const ENFORCED: &[(&str, Enforced)] = &[
         "objections",
         Enforced::Event("withdrawal of the objection, erasure"),
     ),
+    (
+        "post_mortem_directives",
+        Enforced::Event("removal by the user, erasure"),
+    ),
 ];
 
 /// Runs every retention job once.

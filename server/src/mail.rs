@@ -196,7 +196,14 @@ impl Mailer {
                 return;
             }
         };
-        let sent = match &self.transport {
+        match self.deliver(message).await {
+            Ok(()) => tracing::info!(kind = mail.kind(), "mail sent"),
+            Err(why) => tracing::warn!(kind = mail.kind(), why, "mail not sent"),
+        }
+    }
+
+    async fn deliver(&self, message: Message) -> Result<(), &'static str> {
+        match &self.transport {
             Transport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| {
                 if e.is_transient() {
                     "transient"
@@ -205,11 +212,49 @@ impl Mailer {
                 }
             }),
             Transport::Files(t) => t.send(message).await.map(drop).map_err(|_| "file"),
-        };
-        match sent {
-            Ok(()) => tracing::info!(kind = mail.kind(), "mail sent"),
-            Err(why) => tracing::warn!(kind = mail.kind(), why, "mail not sent"),
         }
+    }
+
+    /// The hand-over of a post-mortem directive: the user's export as an
+    /// attachment, to the person they designated, with their message.
+    /// Unlike account emails the caller waits for it and learns whether
+    /// it was accepted (nothing is erased before it was).
+    pub(crate) async fn send_hand_over(
+        &self,
+        to: &praxis_protocol::notice::PostMortemRecipient,
+        deceased_name: &str,
+        message: Option<&str>,
+        export: Vec<u8>,
+    ) -> Result<(), String> {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let to = Mailbox::new(
+            Some(to.name.clone()),
+            to.email
+                .parse()
+                .map_err(|_| "the recipient's address does not parse")?,
+        );
+        let mut body = format!(
+            "{deceased_name} asked Praxis to give you a copy of their data after their death. \
+             It is attached (praxis-export.json: JSON, its schema is published with Praxis as \
+             docs/export.schema.json). Praxis erases the account once this message is sent.\n"
+        );
+        if let Some(m) = message {
+            body.push_str(&format!("\nTheir message to you:\n\n{m}\n"));
+        }
+        let json = ContentType::parse("application/json").map_err(|e| e.to_string())?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject("Data entrusted to you by a Praxis user")
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(body))
+                    .singlepart(Attachment::new("praxis-export.json".into()).body(export, json)),
+            )
+            .map_err(|e| e.to_string())?;
+        self.deliver(message)
+            .await
+            .map_err(|why| format!("the mail server refused it ({why})"))
     }
 }
 

@@ -43,7 +43,13 @@ async fn main() -> anyhow::Result<()> {
             Some(p) => Some(praxis_server::notice::load(p)?),
             None => None,
         };
-        return admin(&store, cmd.clone(), notice.as_ref().map(Into::into)).await;
+        return admin(
+            &store,
+            cmd.clone(),
+            notice.as_ref().map(Into::into),
+            config.mail()?,
+        )
+        .await;
     }
     if let Some(Command::RewrapKeys) = config.command {
         let n = store.rewrap_keys().await.context("rewrapping keys")?;
@@ -169,6 +175,7 @@ async fn admin(
     store: &Store,
     cmd: AdminCommand,
     notice: Option<praxis_protocol::notice::NoticeVersion>,
+    mail: Option<praxis_server::mail::MailConfig>,
 ) -> anyhow::Result<()> {
     use praxis_server::operator::{erase_user, export_user, find_user, restrict_user};
     let now = chrono::Utc::now();
@@ -190,6 +197,29 @@ async fn admin(
                 println!("{}\t{}", m.id, m.verified_email.as_deref().unwrap_or(""));
             }
             eprintln!("{} accounts consent to {}", list.len(), purpose.as_str());
+        }
+        AdminCommand::Deceased { user, case, yes } => {
+            let id = find_user(store, &user).await?;
+            anyhow::ensure!(
+                yes,
+                "this applies account {id}'s post-mortem directive and erases the account: run again with --yes"
+            );
+            let action = praxis_server::operator::apply_post_mortem(
+                store,
+                id,
+                mail.as_ref(),
+                case.as_deref(),
+                now,
+                notice,
+            )
+            .await?;
+            println!(
+                "{id}: {} then erased",
+                match action {
+                    praxis_protocol::notice::PostMortemAction::Erase => "directive: erase;",
+                    praxis_protocol::notice::PostMortemAction::HandOver => "export handed over;",
+                }
+            );
         }
         AdminCommand::ListUsers => {
             for (id, created) in store.list_users().await? {

@@ -214,3 +214,70 @@ pub async fn consent_audience(
     }
     Ok(out)
 }
+
+/// Applies the post-mortem directive of a user reported dead: the
+/// default, erasure; or the hand-over, which mails their export to the
+/// person they designated (with their message) and erases only once the
+/// mail server accepted it (a failure changes nothing: run it again).
+/// Audited with the reason `deceased`. Returns what was done.
+pub async fn apply_post_mortem(
+    store: &Store,
+    user: Uuid,
+    mail: Option<&crate::mail::MailConfig>,
+    case: Option<&str>,
+    now: DateTime<Utc>,
+    notice: Option<praxis_protocol::notice::NoticeVersion>,
+) -> anyhow::Result<praxis_protocol::notice::PostMortemAction> {
+    use praxis_protocol::notice::PostMortemAction;
+    let directive = store.post_mortem(user).await?;
+    if let (PostMortemAction::HandOver, Some(to)) = (directive.action, &directive.recipient) {
+        let config = mail.context(
+            "the directive hands the data over by email: configure the mail server (--smtp-url)",
+        )?;
+        let mailer = crate::mail::Mailer::new(config)?;
+        let name = store
+            .user(user)
+            .await?
+            .context("no such account")?
+            .full_name;
+        let event = Event::user(
+            "operator_exported",
+            user,
+            details(
+                Reason::Deceased,
+                case,
+                json!({ "for": "post_mortem_hand_over" }),
+            ),
+        );
+        let Some(mut rx) =
+            crate::routes::export::start(store.clone(), user, now, event, notice).await?
+        else {
+            bail!("no such account");
+        };
+        let mut export = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            export.extend_from_slice(&chunk.context("the export failed")?);
+        }
+        mailer
+            .send_hand_over(to, &name, directive.message.as_deref(), export)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("the hand-over was not sent; nothing was erased")?;
+    }
+    store
+        .audit(
+            Event::user(
+                "operator_post_mortem_applied",
+                user,
+                details(
+                    Reason::Deceased,
+                    case,
+                    json!({ "action": directive.action }),
+                ),
+            ),
+            now,
+        )
+        .await?;
+    erase_user(store, user, Reason::Deceased, case, now).await?;
+    Ok(directive.action)
+}

@@ -50,7 +50,8 @@ impl Db {
             .args(args)
             .env_remove("PRAXIS_MASTER_KEY")
             .env_remove("PRAXIS_MASTER_KEY_FILE")
-            .env_remove("DATABASE_URL");
+            .env_remove("DATABASE_URL")
+            .env_remove("PRAXIS_SMTP_URL");
         if let Some(k) = key {
             cmd.env("PRAXIS_MASTER_KEY", k);
         }
@@ -306,6 +307,43 @@ async fn scenario(db: Db) {
         .expect("erasure audited");
     assert_eq!(erased.details["reason"], "minor");
     assert!(minor_log.iter().any(|e| e.event == "account_erased"));
+
+    // A death reported: the adult set a hand-over, but this operator has
+    // no mail server configured, so nothing happens; after the directive
+    // is removed the default (erasure) applies.
+    let handover = praxis_protocol::notice::PostMortemRequest {
+        action: praxis_protocol::notice::PostMortemAction::HandOver,
+        recipient: Some(praxis_protocol::notice::PostMortemRecipient {
+            name: "Heir Marker".into(),
+            email: "heir.marker@example.org".into(),
+        }),
+        message: None,
+    };
+    store
+        .set_post_mortem(adult, &handover, now)
+        .await
+        .expect("directive");
+    let deceased = ["deceased", "--user", "adult.marker@clinic-example.org"];
+    let o = db.admin(&deceased, Some(&key));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--yes"), "{}", text(&o));
+    let with_yes = [&deceased[..], &["--case", "DEATH-9", "--yes"]].concat();
+    let o = db.admin(&with_yes, Some(&key));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--smtp-url"), "{}", text(&o));
+    assert!(store.user(adult).await.expect("read").is_some(), "kept");
+    assert!(store.delete_post_mortem(adult).await.expect("remove"));
+    let o = db.admin(&with_yes, Some(&key));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("directive: erase"), "{}", text(&o));
+    assert!(store.user(adult).await.expect("read").is_none(), "erased");
+    let applied = store.audit_of_user(adult, 50).await.expect("audit");
+    let entry = applied
+        .iter()
+        .find(|e| e.event == "operator_post_mortem_applied")
+        .expect("audited");
+    assert_eq!(entry.details["reason"], "deceased");
+    assert_eq!(entry.details["case"], "DEATH-9");
     assert_eq!(store.verify_audit().await.expect("verify").broken_at, None);
 }
 

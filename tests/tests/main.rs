@@ -23,6 +23,7 @@ mod metrics;
 mod notice;
 mod objections;
 mod orgs;
+mod post_mortem;
 mod privacy_api;
 mod purpose_erasure;
 mod rectification;

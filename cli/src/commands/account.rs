@@ -5,7 +5,7 @@
 use praxis_core::protocol::{RegisterRequest, UpdateProfileRequest};
 use praxis_core::{Error, PraxisClient, SessionState};
 
-use crate::args::{AccountCommand, ProfileCommand, RegisterArgs};
+use crate::args::{AccountCommand, PostMortemCommand, ProfileCommand, RegisterArgs};
 use crate::config::secret;
 use crate::output::Out;
 
@@ -133,6 +133,39 @@ pub(crate) async fn run(
             );
         }
         AccountCommand::Audit => out.audit(&account.audit().await?),
+        AccountCommand::PostMortem(cmd) => {
+            use praxis_core::protocol::notice::{
+                PostMortemAction, PostMortemRecipient, PostMortemRequest,
+            };
+            let set = |action, recipient, message| PostMortemRequest {
+                action,
+                recipient,
+                message,
+            };
+            let directive = match cmd {
+                PostMortemCommand::Show => account.post_mortem().await?,
+                PostMortemCommand::Erase => {
+                    account
+                        .set_post_mortem(&set(PostMortemAction::Erase, None, None))
+                        .await?
+                }
+                PostMortemCommand::HandOver {
+                    name,
+                    email,
+                    message,
+                } => {
+                    let to = PostMortemRecipient { name, email };
+                    account
+                        .set_post_mortem(&set(PostMortemAction::HandOver, Some(to), message))
+                        .await?
+                }
+                PostMortemCommand::Remove => {
+                    account.remove_post_mortem().await?;
+                    account.post_mortem().await?
+                }
+            };
+            out.post_mortem(&directive);
+        }
         AccountCommand::Object {
             basis: None,
             withdraw: _,

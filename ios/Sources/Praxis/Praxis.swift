@@ -127,6 +127,9 @@ public typealias AuditEvent = PraxisFFI.AuditEvent
 public typealias LocationErasure = PraxisFFI.LocationErasure
 /// A processing on legitimate interest (GDPR Art. 21): what an objection stops, or why it continues.
 public typealias Objection = PraxisFFI.Objection
+/// What happens to the user's data after their death.
+public typealias PostMortemAction = PraxisFFI.PostMortemAction
+public typealias PostMortemDirective = PraxisFFI.PostMortemDirective
 /// The privacy notice in force and whether the user has yet to be told it
 /// changed (`changed`: show it once, then `acknowledgePrivacyNotice`).
 public typealias PrivacyNoticeStatus = PraxisFFI.PrivacyNoticeStatus
@@ -572,6 +575,21 @@ public final class Praxis: Sendable {
     public func exportData(to url: URL, passphrase: String? = nil) async throws -> UInt64 {
         try await mapped { try await inner.exportData(path: url.path, passphrase: passphrase) }
     }
+
+    /// What happens to the user's data after their death (the default: erasure).
+    public func postMortem() async throws -> PostMortemDirective { try await mapped { try await inner.postMortem() } }
+
+    /// Records the post-mortem directive: `.erase`, or hand the export to a person, then erase.
+    public func setPostMortem(_ action: PostMortemAction, recipientName: String? = nil, recipientEmail: String? = nil,
+                              message: String? = nil) async throws -> PostMortemDirective {
+        try await mapped {
+            try await inner.setPostMortem(action: action, recipientName: recipientName,
+                                          recipientEmail: recipientEmail, message: message)
+        }
+    }
+
+    /// Removes the post-mortem directive: erasure applies again.
+    public func removePostMortem() async throws { try await mapped { try await inner.removePostMortem() } }
 
     /// The processing on legitimate interest, and whether the user objects to each.
     public func objections() async throws -> [Objection] { try await mapped { try await inner.objections() } }

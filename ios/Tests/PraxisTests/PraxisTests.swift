@@ -103,6 +103,15 @@ final class PraxisTests: XCTestCase {
         let security = try await praxis.setObjection(basis: "account_security")
         XCTAssertTrue(security.stops.isEmpty)
         XCTAssertNotNil(security.continues)
+        // The post-mortem directive (mirrors RightsTest.kt).
+        let initial = try await praxis.postMortem()
+        XCTAssertEqual(initial.action, .erase)
+        let handOver = try await praxis.setPostMortem(.handOver, recipientName: "Ada Heir",
+                                                      recipientEmail: "ada.heir@example.org", message: "Yours")
+        XCTAssertEqual(handOver.recipientEmail, "ada.heir@example.org")
+        try await praxis.removePostMortem()
+        let back = try await praxis.postMortem()
+        XCTAssertNil(back.updatedAt)
     }
 
     func testWrongPasswordIsInvalidCredentials() async throws {

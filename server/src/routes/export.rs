@@ -187,6 +187,7 @@ pub(crate) async fn start(
             "shared_with_me": store.shared_with(user, now).await?,
             "held_visit_events": store.held_visit_events(user).await?,
         },
+        "post_mortem": store.post_mortem(user).await?,
         "objections": store
             .objections(user)
             .await?

@@ -11,6 +11,7 @@ pub(crate) mod export;
 mod health;
 mod orgs;
 mod passwords;
+mod post_mortem;
 mod privacy;
 mod sessions;
 mod sync;
@@ -66,6 +67,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(credentials::routes())
         .merge(devices::routes())
         .merge(privacy::routes())
+        .merge(post_mortem::routes())
         .merge(contacts::routes())
         .merge(export::routes())
         .merge(health::routes())

@@ -12,6 +12,7 @@
 pub mod consent_versions;
 pub mod objections;
 pub mod policy;
+pub mod post_mortem;
 pub mod purpose_erasure;
 pub mod restriction;
 pub mod sharing;

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (12, include_str!("v12_email_codes.sql")),
     (13, include_str!("v13_held_visit_events.sql")),
     (14, include_str!("v14_objections.sql")),
+    (15, include_str!("v15_post_mortem.sql")),
 ];
 
 /// The migration after which plaintext rows are sealed.

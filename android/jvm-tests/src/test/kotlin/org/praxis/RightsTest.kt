@@ -4,6 +4,7 @@ import java.time.Instant
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
@@ -91,6 +92,14 @@ class RightsTest {
         val security = p.setObjection("account_security")
         assertTrue(security.objected && security.stops.isEmpty() && security.continues!!.contains("Art. 21(1)"))
         assertFailsWith<PraxisError.InvalidInput> { p.setObjection("everything") }
+
+        assertEquals(PostMortemAction.ERASE, p.postMortem().action)
+        val handOver = p.setPostMortem(PostMortemAction.HAND_OVER, "Ada Heir", "ada.heir@example.org", "Yours")
+        assertEquals("ada.heir@example.org", handOver.recipientEmail)
+        assertFalse(handOver.toString().contains("ada.heir"), "no address in logs")
+        assertFailsWith<PraxisError.InvalidInput> { p.setPostMortem(PostMortemAction.HAND_OVER) }
+        p.removePostMortem()
+        assertNull(p.postMortem().updatedAt, "the default again")
 
         p.setRestricted(true)
         assertFailsWith<PraxisError.Restricted> { p.createAppointment("Frozen", Instant.now(), 30) }

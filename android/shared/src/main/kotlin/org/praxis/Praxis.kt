@@ -270,6 +270,24 @@ data class LocationPolicy(
     val visitRecordsDays: Int = 0,
 )
 
+/** What happens to the user's data after their death. */
+enum class PostMortemAction { ERASE, HAND_OVER }
+
+/** The post-mortem directive in force ([updatedAt] null: the default, erasure). */
+data class PostMortemDirective(
+    val action: PostMortemAction,
+    val recipientName: String?,
+    val recipientEmail: String?,
+    val message: String?,
+    val updatedAt: Instant?,
+) {
+    // A person's name and address, a message: kept out of logs.
+    override fun toString() = "PostMortemDirective(action=$action)"
+}
+
+private fun org.praxis.ffi.PostMortemDirective.toPublic() =
+    PostMortemDirective(PostMortemAction.valueOf(action.name), recipientName, recipientEmail, message, updatedAt)
+
 /** A processing on legitimate interest (GDPR Art. 21): what an objection [stops], or why it [continues]. */
 data class Objection(
     val basis: String,
@@ -838,6 +856,23 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     /** Downloads everything the server holds about the user into [file] (encrypted when [passphrase] is given). */
     suspend fun exportData(file: File, passphrase: String? = null): Long =
         mapped { inner.exportData(file.absolutePath, passphrase).toLong() }
+
+    /** What happens to the user's data after their death (the default: erasure). */
+    suspend fun postMortem(): PostMortemDirective = mapped { inner.postMortem().toPublic() }
+
+    /** Records the post-mortem directive: [PostMortemAction.ERASE], or hand the export to a person, then erase. */
+    suspend fun setPostMortem(
+        action: PostMortemAction,
+        recipientName: String? = null,
+        recipientEmail: String? = null,
+        message: String? = null,
+    ): PostMortemDirective = mapped {
+        inner.setPostMortem(org.praxis.ffi.PostMortemAction.valueOf(action.name), recipientName, recipientEmail, message)
+            .toPublic()
+    }
+
+    /** Removes the post-mortem directive: erasure applies again. */
+    suspend fun removePostMortem() = mapped { inner.removePostMortem() }
 
     /** The processing on legitimate interest, and whether the user objects to each. */
     suspend fun objections(): List<Objection> = mapped { inner.objections().map { it.toPublic() } }

@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use praxis_protocol::Profile;
-use praxis_protocol::privacy::{Purpose, consents};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{CacheTx, RecordMeta, blocking};
@@ -135,33 +134,19 @@ fn check(
     Ok(())
 }
 
-/// Whether analytics may run: not restricted, and the latest consent
-/// grants the published version. (Not the location gates' precision.)
+/// Whether analytics may run now (see `crate::privacy::analytics_open`;
+/// a closing gate deletes the counts there, in `enforce`).
 fn open(tx: &CacheTx<'_>) -> Result<bool> {
-    let g = Gates::load(tx)?;
-    Ok(!g.restricted
-        && consents::counts(
-            &g.consents,
-            Purpose::Analytics,
-            g.version(Purpose::Analytics),
-        ))
+    Ok(crate::privacy::analytics_open(&Gates::load(tx)?))
 }
 
-/// Deletes every count not yet drained (the gate closed).
-pub(crate) fn forget(tx: &mut CacheTx<'_>) -> Result<usize> {
+/// Deletes every count not yet drained.
+fn forget(tx: &mut CacheTx<'_>) -> Result<usize> {
     let all = tx.list::<AnalyticsCount>(ANALYTICS)?;
     for r in &all {
         tx.delete(ANALYTICS, &r.id)?;
     }
     Ok(all.len())
-}
-
-/// Applies the gate after a change that may have closed it.
-pub(crate) fn enforce(tx: &mut CacheTx<'_>) -> Result<()> {
-    if !open(tx)? {
-        forget(tx)?;
-    }
-    Ok(())
 }
 
 /// The analytics capability; cheap to clone.

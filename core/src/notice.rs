@@ -4,7 +4,8 @@
 //! version, so the app tells its user "our privacy notice changed" once.
 //!
 //! The privacy step that opens every sync reports the version in force;
-//! a device holding another fetches the notice then ([`refresh_if_newer`]).
+//! a device holding another fetches the notice then (the sync driver, with
+//! `crate::privacy::keep_notice`).
 //! The flag stays up until the app acknowledges that version
 //! ([`Notices::acknowledge`]), so an app that crashes before showing it
 //! shows it at the next start; acknowledging an older version than the
@@ -12,53 +13,11 @@
 
 use std::sync::Arc;
 
-use praxis_protocol::notice::PrivacyNotice;
-use serde::{Deserialize, Serialize};
-
-use crate::cache::{CacheTx, RecordMeta, blocking};
+use crate::cache::{RecordMeta, blocking};
+pub use crate::privacy::NoticeStatus;
+use crate::privacy::{NOTICE, keep_notice};
 use crate::sync::SyncEngine;
 use crate::{Error, NetworkError, Result};
-
-/// Where the notice is kept: device state, not the user's data (it is
-/// public, and it survives sign-out so the next user sees it offline).
-const NOTICE: (&str, &str) = ("privacy_notice", "current");
-
-/// The notice held on the device and whether the user has yet to be told
-/// it changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoticeStatus {
-    /// The notice.
-    pub notice: PrivacyNotice,
-    /// A sync brought this version after the device had held an older
-    /// one, and the app has not yet acknowledged it.
-    pub changed: bool,
-}
-
-/// The version of the notice held, if any.
-pub(crate) fn held_version(tx: &CacheTx<'_>) -> Result<Option<u32>> {
-    Ok(tx
-        .get::<NoticeStatus>(NOTICE.0, NOTICE.1)?
-        .map(|r| r.value.notice.version))
-}
-
-/// Keeps `notice`. A version newer than one already held raises the
-/// `changed` flag; the first notice a device holds does not (the user is
-/// shown it when registering), and the same version keeps the flag as it
-/// was.
-pub(crate) fn keep(tx: &mut CacheTx<'_>, notice: PrivacyNotice) -> Result<NoticeStatus> {
-    let held = tx.get::<NoticeStatus>(NOTICE.0, NOTICE.1)?.map(|r| r.value);
-    let changed = match &held {
-        None => false,
-        Some(h) if notice.version > h.notice.version => true,
-        Some(h) if notice.version == h.notice.version => h.changed,
-        // An older version (the server's operator went back): keep it,
-        // but it is no news to the user.
-        Some(_) => false,
-    };
-    let status = NoticeStatus { notice, changed };
-    tx.put(NOTICE.0, NOTICE.1, &status, RecordMeta::local())?;
-    Ok(status)
-}
 
 /// The privacy notice capability; cheap to clone.
 #[derive(Debug, Clone)]
@@ -74,7 +33,7 @@ impl Notices {
         match self.engine.transport().notice().await {
             Ok(Some(notice)) => {
                 blocking(self.engine.cache(), move |c| {
-                    c.transaction(|tx| keep(tx, notice))
+                    c.transaction(|tx| keep_notice(tx, notice))
                 })
                 .await
             }

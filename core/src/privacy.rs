@@ -13,11 +13,12 @@
 //! both gates were open is *not sent* once one has closed; the server
 //! refuses it too, should an older build send it anyway.
 
-pub(crate) use crate::local::{OWN_SHARES, RECEIVED, SETTINGS, STATE};
+pub(crate) use crate::local::{ANALYTICS, OWN_SHARES, RECEIVED, SETTINGS, STATE};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use praxis_protocol::location::Precision;
+use praxis_protocol::notice::PrivacyNotice;
 use praxis_protocol::privacy::{
     self, Closed, Effective, PrivacyState, Purpose, consents, org_policy, visit_events,
 };
@@ -199,8 +200,25 @@ pub(crate) fn enforce(tx: &mut CacheTx<'_>, now: DateTime<Utc>) -> Result<Enforc
         }
     }
     purge_expired(tx, &gates, now)?;
-    crate::analytics::enforce(tx)?;
+    if !analytics_open(&gates) {
+        // What was counted and not yet drained goes with the consent.
+        for r in tx.list::<Value>(ANALYTICS)? {
+            tx.delete(ANALYTICS, &r.id)?;
+        }
+    }
     Ok(out)
+}
+
+/// Whether usage analytics may run (`crate::analytics`): not restricted,
+/// and the latest consent grants the published version (the location
+/// gates' precision plays no part).
+pub(crate) fn analytics_open(g: &Gates) -> bool {
+    !g.restricted
+        && consents::counts(
+            &g.consents,
+            Purpose::Analytics,
+            g.version(Purpose::Analytics),
+        )
 }
 
 /// Retention on the device: the raw fix of a synced visit event older than
@@ -246,4 +264,48 @@ pub(crate) fn purge_expired(tx: &mut CacheTx<'_>, gates: &Gates, now: DateTime<U
         }
     }
     Ok(())
+}
+
+// The privacy notice as the device holds it (`crate::notice`): here, below
+// the sync driver that keeps it.
+
+/// Where the notice is kept: device state, not the user's data (it is
+/// public, and it survives sign-out so the next user sees it offline).
+pub(crate) const NOTICE: (&str, &str) = ("privacy_notice", "current");
+
+/// The notice held on the device and whether the user has yet to be told
+/// it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeStatus {
+    /// The notice.
+    pub notice: PrivacyNotice,
+    /// A sync brought this version after the device had held an older
+    /// one, and the app has not yet acknowledged it.
+    pub changed: bool,
+}
+
+/// The version of the notice held, if any.
+pub(crate) fn held_notice_version(tx: &CacheTx<'_>) -> Result<Option<u32>> {
+    Ok(tx
+        .get::<NoticeStatus>(NOTICE.0, NOTICE.1)?
+        .map(|r| r.value.notice.version))
+}
+
+/// Keeps `notice`. A version newer than one already held raises the
+/// `changed` flag; the first notice a device holds does not (the user is
+/// shown it when registering), and the same version keeps the flag as it
+/// was.
+pub(crate) fn keep_notice(tx: &mut CacheTx<'_>, notice: PrivacyNotice) -> Result<NoticeStatus> {
+    let held = tx.get::<NoticeStatus>(NOTICE.0, NOTICE.1)?.map(|r| r.value);
+    let changed = match &held {
+        None => false,
+        Some(h) if notice.version > h.notice.version => true,
+        Some(h) if notice.version == h.notice.version => h.changed,
+        // An older version (the server's operator went back): keep it,
+        // but it is no news to the user.
+        Some(_) => false,
+    };
+    let status = NoticeStatus { notice, changed };
+    tx.put(NOTICE.0, NOTICE.1, &status, RecordMeta::local())?;
+    Ok(status)
 }

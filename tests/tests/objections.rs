@@ -19,6 +19,27 @@ async fn sessions(s: &TestServer, u: &TestUser) -> Vec<Value> {
         .clone()
 }
 
+/// Five minutes later, the session's refresh token is spent for new
+/// tokens (a use of the session).
+async fn refresh(s: &TestServer, u: &mut TestUser) {
+    s.clock.advance(chrono::Duration::minutes(5));
+    let r = s
+        .send(
+            "POST",
+            "/v1/sessions/refresh",
+            None,
+            Some(&json!({"refresh_token": u.refresh})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let tokens = r.json();
+    u.access = tokens["access_token"].as_str().expect("access").to_owned();
+    u.refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+}
+
 async fn login_entries(s: &TestServer, u: &TestUser) -> usize {
     let r = s.send("GET", "/v1/me/audit", Some(&u.access), None).await;
     r.json()
@@ -52,24 +73,7 @@ async fn an_objection_stops_the_connection_log_and_says_what_continues(s: TestSe
     );
 
     // Refresh once: the session's last use is recorded.
-    s.clock.advance(chrono::Duration::minutes(5));
-    let r = s
-        .send(
-            "POST",
-            "/v1/sessions/refresh",
-            None,
-            Some(&json!({"refresh_token": u.refresh})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    u.access = r.json()["access_token"]
-        .as_str()
-        .expect("access")
-        .to_owned();
-    u.refresh = r.json()["refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_owned();
+    refresh(&s, &mut u).await;
     let before = sessions(&s, &u).await;
     assert_ne!(before[0]["last_used_at"], before[0]["created_at"]);
     let logins = login_entries(&s, &u).await;
@@ -101,20 +105,7 @@ async fn an_objection_stops_the_connection_log_and_says_what_continues(s: TestSe
     // later successful sign-ins.
     let after = sessions(&s, &u).await;
     assert_eq!(after[0]["last_used_at"], after[0]["created_at"]);
-    s.clock.advance(chrono::Duration::minutes(5));
-    let r = s
-        .send(
-            "POST",
-            "/v1/sessions/refresh",
-            None,
-            Some(&json!({"refresh_token": u.refresh})),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    u.access = r.json()["access_token"]
-        .as_str()
-        .expect("access")
-        .to_owned();
+    refresh(&s, &mut u).await;
     let after = sessions(&s, &u).await;
     assert_eq!(after[0]["last_used_at"], after[0]["created_at"]);
     let (access, _) = s

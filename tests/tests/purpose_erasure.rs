@@ -37,6 +37,16 @@ async fn open(s: &TestServer, key: u8) -> Device {
     }
 }
 
+/// How many visit events a device holds.
+async fn events(d: &Device) -> usize {
+    d.client
+        .location()
+        .all_events()
+        .await
+        .expect("events")
+        .len()
+}
+
 async fn sync(d: &Device) {
     d.client.sync().sync_now("test").await.expect("sync");
 }
@@ -209,16 +219,7 @@ async fn erasure(s: TestServer) {
     advance(&s, &[&admin, &phone, &tablet], Duration::days(5));
     check_in(&phone).await;
     sync(&tablet).await;
-    assert_eq!(
-        tablet
-            .client
-            .location()
-            .all_events()
-            .await
-            .expect("events")
-            .len(),
-        2
-    );
+    assert_eq!(events(&tablet).await, 2);
     let admin_id: Uuid = admin.client.account().user_id().expect("admin signed in");
     phone
         .client
@@ -313,15 +314,7 @@ async fn erasure(s: TestServer) {
 
     // Every device: the phone at once, the tablet at its next sync; the
     // admin no longer sees the share.
-    assert!(
-        phone
-            .client
-            .location()
-            .all_events()
-            .await
-            .expect("events")
-            .is_empty()
-    );
+    assert_eq!(events(&phone).await, 0);
     assert!(
         phone
             .client
@@ -332,25 +325,9 @@ async fn erasure(s: TestServer) {
             .is_empty()
     );
     sync(&tablet).await;
-    assert!(
-        tablet
-            .client
-            .location()
-            .all_events()
-            .await
-            .expect("events")
-            .is_empty()
-    );
+    assert_eq!(events(&tablet).await, 0);
     sync(&phone).await;
-    assert!(
-        phone
-            .client
-            .location()
-            .all_events()
-            .await
-            .expect("events")
-            .is_empty()
-    );
+    assert_eq!(events(&phone).await, 0);
     assert!(
         admin
             .client

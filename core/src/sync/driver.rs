@@ -496,7 +496,7 @@ impl SyncEngine {
             c.transaction(|tx| {
                 check_fence(tx, &fence)?;
                 let enforced = crate::privacy::apply_state(tx, &state, now)?;
-                let held = crate::notice::held_version(tx)?;
+                let held = crate::privacy::held_notice_version(tx)?;
                 Ok((enforced, notice_version.filter(|v| held != Some(*v))))
             })
         })
@@ -528,7 +528,7 @@ impl SyncEngine {
     async fn refresh_notice(&self) -> Result<()> {
         if let Some(notice) = self.transport.notice().await? {
             blocking(&self.cache, move |c| {
-                c.transaction(|tx| crate::notice::keep(tx, notice).map(drop))
+                c.transaction(|tx| crate::privacy::keep_notice(tx, notice).map(drop))
             })
             .await?;
         }

@@ -25,6 +25,8 @@ use anyhow::{Context, Result, bail};
 mod api_fuzz;
 mod deploy;
 mod deps;
+#[cfg(test)]
+mod parity;
 
 /// Where `xtask test` looks for PostgreSQL when nothing is configured
 /// (the database `.ci/run` creates).

@@ -142,6 +142,7 @@ public typealias PublishedConsentVersion = PraxisFFI.PublishedConsentVersion
 public typealias AnalyticsValue = PraxisFFI.AnalyticsValue
 public typealias AnalyticsCount = PraxisFFI.AnalyticsCount
 public typealias Appointment = PraxisFFI.Appointment
+public typealias AppointmentStatus = PraxisFFI.AppointmentStatus
 /// `pending` local changes not yet sent; `received` server changes applied
 /// so far in the running sync (in the last one when idle), the progress of
 /// a large first sync.
@@ -281,6 +282,12 @@ public final class Praxis: Sendable {
     }
 
     public var session: SessionState { publicState(inner.sessionState()) }
+
+    /// Whether someone is signed in.
+    public var isSignedIn: Bool { inner.isSignedIn() }
+
+    /// The core's version (an about screen).
+    public static func version() -> String { coreVersion() }
 
     /// Seconds the server's clock is ahead of this device's (negative when
     /// the device is ahead), when the last answer showed the device clock
@@ -424,6 +431,10 @@ public final class Praxis: Sendable {
     /// admin policy changes and revoked contact cards arrive within a second.
     public func startLiveSync() -> TaskHandle { inner.startLiveSync() }
 
+    /// Syncs in the background until the returned handle is cancelled (no
+    /// change feed: `startLiveSync()` adds it).
+    public func startAutoSync() -> TaskHandle { inner.startAutoSync() }
+
     /// Registers this sign-in's APNs device token (from
     /// `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`,
     /// hex-encoded): the server then wakes the app when its data changes.
@@ -486,6 +497,28 @@ public final class Praxis: Sendable {
         }
     }
 
+    /// Changes fields of a visit (nil: unchanged).
+    public func updateAppointment(id: String, title: String? = nil, status: AppointmentStatus? = nil,
+                                  address: String? = nil, start: Date? = nil, durationMin: UInt32? = nil) async throws {
+        try await mapped {
+            try await inner.updateAppointment(id: id, patch: AppointmentPatch(
+                title: title, patientLabel: nil, start: start, durationMin: durationMin, status: status,
+                address: address, point: nil))
+        }
+    }
+
+    public func deleteAppointment(id: String) async throws { try await mapped { try await inner.deleteAppointment(id: id) } }
+
+    /// Whether location may be used for `purpose` now, and how precisely.
+    public func locationPermission(_ purpose: Purpose) async throws -> LocationPermission {
+        try await mapped { try await inner.locationPermission(purpose: purpose) }
+    }
+
+    /// The check-in and check-out of a visit.
+    public func visitEvents(appointmentId: String) async throws -> [VisitEvent] {
+        try await mapped { try await inner.visitEvents(appointmentId: appointmentId) }
+    }
+
     public func startLocationShare(recipients: [String], durationMin: UInt32) async throws -> LiveShare {
         try await mapped { try await inner.startLocationShare(recipients: recipients, durationMin: durationMin) }
     }
@@ -517,6 +550,11 @@ public final class Praxis: Sendable {
         }
     }
 
+    /// Switches location off (or back on) for one member (admins).
+    public func setMemberLocation(orgId: String, userId: String, enabled: Bool) async throws {
+        try await mapped { try await inner.setMemberLocation(orgId: orgId, userId: userId, enabled: enabled) }
+    }
+
     public func setRestricted(_ restricted: Bool) async throws { try await mapped { try await inner.setRestricted(restricted: restricted) } }
 
     // MARK: contacts
@@ -540,6 +578,16 @@ public final class Praxis: Sendable {
     public func contacts() async throws -> [Contact] { try await mapped { try await inner.contacts() } }
 
     public func revokeContact(userId: String) async throws { try await mapped { try await inner.revokeContact(userId: userId) } }
+
+    public func declineInvitation(code: String) async throws { try await mapped { try await inner.declineInvitation(code: code) } }
+
+    /// Passes a card the user holds (if its owner allowed it) to a colleague.
+    public func forwardContact(ownerId: String, to: String) async throws {
+        try await mapped { try await inner.forwardContact(ownerId: ownerId, to: to) }
+    }
+
+    /// Blocks a user: no invitation or forwarded card from them reaches this account.
+    public func blockUser(userId: String) async throws { try await mapped { try await inner.blockUser(userId: userId) } }
 
     // MARK: analytics
 

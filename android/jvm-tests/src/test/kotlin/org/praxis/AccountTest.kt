@@ -189,6 +189,14 @@ class AccountTest {
                     val tookMs = (System.nanoTime() - started) / 1_000_000
                     assertTrue(tookMs < 2_000, "cancellation took $tookMs ms")
                     assertEquals(SessionState.SignedOut, praxis.session)
+                    // The Rust future was dropped, not merely abandoned: its
+                    // connection closes (the server reads the request, then
+                    // end of stream) within 2 s.
+                    val socket = held.single()
+                    socket.soTimeout = 2_000
+                    val input = socket.getInputStream()
+                    val buf = ByteArray(4096)
+                    while (input.read(buf) >= 0) { /* the request, then EOF */ }
                 }
             held.forEach { it.close() }
             acceptor.interrupt()

@@ -172,12 +172,14 @@ pub(crate) enum ContactsCommand {
     },
     /// Who invites you (checks the code on this device first).
     Preview {
-        /// The invitation code.
+        /// The invitation code (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         code: String,
     },
     /// Accept an invitation; you share the fields you choose back.
     Accept {
-        /// The invitation code.
+        /// The invitation code (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         code: String,
         /// Your fields they will see, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
@@ -188,7 +190,8 @@ pub(crate) enum ContactsCommand {
     },
     /// Decline an invitation.
     Decline {
-        /// The invitation code.
+        /// The invitation code (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         code: String,
     },
     /// Cards shared with you (works offline; `praxis sync` refreshes).
@@ -641,7 +644,8 @@ pub(crate) enum OrgCommand {
     RevokeCode {
         /// The organisation id.
         org_id: uuid::Uuid,
-        /// The code's id, from `praxis org codes`.
+        /// The code's id, from `praxis org codes` (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         code_id: String,
     },
     /// The organisation's audit log (admins).
@@ -677,5 +681,27 @@ mod tests {
         let cli =
             super::Cli::try_parse_from(["praxis", "org", "join", "-_x", "--json"]).expect("parses");
         assert!(cli.json);
+    }
+
+    /// Regression: a join code's id and an invitation code are base64url
+    /// too; a revocation whose id started with `-` was refused as an
+    /// unknown flag.
+    #[test]
+    fn code_ids_and_invitation_codes_may_start_with_a_hyphen() {
+        use clap::Parser as _;
+        let org = "fa844293-88cd-4806-8309-1e729057811c";
+        let cli = super::Cli::try_parse_from(["praxis", "org", "revoke-code", org, "-Va5mSMY9"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            super::Command::Org(super::OrgCommand::RevokeCode { code_id, .. }) if code_id == "-Va5mSMY9"
+        ));
+        for sub in ["preview", "accept", "decline"] {
+            let mut argv = vec!["praxis", "contacts", sub, "-xyz"];
+            if sub == "accept" {
+                argv.extend(["--fields", "email"]);
+            }
+            assert!(super::Cli::try_parse_from(&argv).is_ok(), "{argv:?}");
+        }
     }
 }

@@ -1,8 +1,20 @@
-// swift-tools-version:5.9
-// The Praxis core for iOS: the Rust library as an XCFramework (built by
-// `cargo xtask swift` on macOS), the uniffi-generated Swift, and the
-// idiomatic wrapper. Not compiled on the project's Linux machines.
+// swift-tools-version:5.10
+// The Praxis core for Swift: the Rust library, the uniffi-generated Swift
+// (`nonisolated(unsafe)` needs tools 5.10) and the idiomatic wrapper.
+//
+// Apple platforms link the XCFramework `cargo xtask swift` builds on macOS
+// (iOS device, iOS simulator and macOS slices, so `swift test` runs on a
+// Mac). Elsewhere (Linux) the C module is a system library: the generated
+// header and a module map that links `praxis_ffi`, placed in
+// Sources/PraxisFFIC next to the host-built library. Not compiled on the
+// project's Linux machines, which have no Swift toolchain.
 import PackageDescription
+
+#if canImport(Darwin)
+let ffi: Target = .binaryTarget(name: "PraxisFFIC", path: "PraxisFFIC.xcframework")
+#else
+let ffi: Target = .systemLibrary(name: "PraxisFFIC", path: "Sources/PraxisFFIC")
+#endif
 
 let package = Package(
     name: "Praxis",
@@ -11,7 +23,7 @@ let package = Package(
         .library(name: "Praxis", targets: ["Praxis"]),
     ],
     targets: [
-        .binaryTarget(name: "PraxisFFIC", path: "PraxisFFI.xcframework"),
+        ffi,
         .target(name: "PraxisFFI", dependencies: ["PraxisFFIC"], path: "Sources/PraxisFFI"),
         .target(name: "Praxis", dependencies: ["PraxisFFI"], path: "Sources/Praxis"),
         .testTarget(name: "PraxisTests", dependencies: ["Praxis"], path: "Tests/PraxisTests"),

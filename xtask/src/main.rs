@@ -321,22 +321,46 @@ fn swift() -> Result<()> {
             "`cargo xtask swift` needs macOS with Xcode (xcodebuild); the Swift sources are generated on any host by `cargo xtask bindings`"
         );
     }
-    bindings(true)?;
+    // iOS devices, the simulator on both kinds of Mac, and macOS itself
+    // (so `swift test` runs on a Mac without a simulator).
     let targets = [
         "aarch64-apple-ios",
         "aarch64-apple-ios-sim",
         "x86_64-apple-ios",
+        "aarch64-apple-darwin",
+        "x86_64-apple-darwin",
     ];
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup")?;
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    let missing: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "Rust targets missing: run `rustup target add {}`",
+            missing.join(" ")
+        );
+    }
+    bindings(true)?;
     for t in targets {
-        run(cargo().args([
-            "build",
-            "-p",
-            "praxis-ffi",
-            "--profile",
-            "mobile",
-            "--target",
-            t,
-        ]))?;
+        run(cargo()
+            .args([
+                "build",
+                "-p",
+                "praxis-ffi",
+                "--profile",
+                "mobile",
+                "--target",
+                t,
+            ])
+            // The oldest iOS and macOS the package supports (Package.swift).
+            .env("IPHONEOS_DEPLOYMENT_TARGET", "15.0")
+            .env("MACOSX_DEPLOYMENT_TARGET", "12.0"))?;
     }
     let target = target_dir();
     let headers = target.join("bindings/swift-headers");
@@ -349,30 +373,34 @@ fn swift() -> Result<()> {
         target.join("bindings/swift/PraxisFFIC.modulemap"),
         headers.join("module.modulemap"),
     )?;
-    let sim = target.join("ios-sim/libpraxis_ffi.a");
-    std::fs::create_dir_all(sim.parent().expect("parent"))?;
-    run(Command::new("lipo")
-        .arg("-create")
-        .arg(target.join("aarch64-apple-ios-sim/mobile/libpraxis_ffi.a"))
-        .arg(target.join("x86_64-apple-ios/mobile/libpraxis_ffi.a"))
-        .arg("-output")
-        .arg(&sim))?;
-    let out = workspace().join("ios/PraxisFFI.xcframework");
+    let fat = |name: &str, parts: [&str; 2]| -> Result<PathBuf> {
+        let out = target.join(name).join("libpraxis_ffi.a");
+        std::fs::create_dir_all(out.parent().expect("parent"))?;
+        let mut lipo = Command::new("lipo");
+        lipo.arg("-create");
+        for p in parts {
+            lipo.arg(target.join(p).join("mobile/libpraxis_ffi.a"));
+        }
+        run(lipo.arg("-output").arg(&out))?;
+        Ok(out)
+    };
+    let sim = fat("ios-sim", ["aarch64-apple-ios-sim", "x86_64-apple-ios"])?;
+    let mac = fat("macos", ["aarch64-apple-darwin", "x86_64-apple-darwin"])?;
+    // Named after the target it provides (`PraxisFFIC` in Package.swift).
+    let out = workspace().join("ios/PraxisFFIC.xcframework");
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
-    run(Command::new("xcodebuild")
-        .arg("-create-xcframework")
-        .arg("-library")
-        .arg(target.join("aarch64-apple-ios/mobile/libpraxis_ffi.a"))
-        .arg("-headers")
-        .arg(&headers)
-        .arg("-library")
-        .arg(&sim)
-        .arg("-headers")
-        .arg(&headers)
-        .arg("-output")
-        .arg(&out))?;
+    let mut xcf = Command::new("xcodebuild");
+    xcf.arg("-create-xcframework");
+    for lib in [
+        target.join("aarch64-apple-ios/mobile/libpraxis_ffi.a"),
+        sim,
+        mac,
+    ] {
+        xcf.arg("-library").arg(lib).arg("-headers").arg(&headers);
+    }
+    run(xcf.arg("-output").arg(&out))?;
     std::fs::copy(
         target.join("bindings/swift/PraxisFFI.swift"),
         workspace().join("ios/Sources/PraxisFFI/PraxisFFI.swift"),

@@ -3,7 +3,9 @@
 // adapts the generated bindings and holds no logic of its own.
 import Foundation
 import PraxisFFI
+#if canImport(Security)
 import Security
+#endif
 
 /// Supplies the 32-byte key that unlocks the local cache.
 public protocol PraxisKeyProvider: Sendable {
@@ -659,8 +661,12 @@ public final class Praxis: Sendable {
     public func auditLog() async throws -> [AuditEvent] { try await mapped { try await inner.auditLog() } }
 }
 
-/// A key provider over the iOS Keychain: a random 32-byte key created once,
-/// readable only when the device is unlocked and never synced to iCloud.
+#if canImport(Security)
+/// A key provider over the Keychain (Apple platforms only): a random 32-byte
+/// key created once, readable from the first unlock after a restart until
+/// the next restart (`AfterFirstUnlockThisDeviceOnly`, so background sync
+/// works while the phone is locked), never synced nor restored to another
+/// device.
 public struct KeychainKeyProvider: PraxisKeyProvider {
     public let service: String
     public init(service: String = "org.praxis.cache-kek") { self.service = service }
@@ -690,3 +696,4 @@ public struct KeychainKeyProvider: PraxisKeyProvider {
         SecItemDelete(query as CFDictionary)
     }
 }
+#endif

@@ -231,16 +231,8 @@ pub(crate) fn purge_expired(tx: &mut CacheTx<'_>, gates: &Gates, now: DateTime<U
             // Not sent yet: the server clears it on arrival if it is old.
             continue;
         }
-        let taken: Option<DateTime<Utc>> = r
-            .value
-            .fields
-            .get("at")
-            .and_then(|f| f.v.as_str())
-            .and_then(|s| s.parse().ok());
-        let has_fix = visit_events::RAW_FIX
-            .iter()
-            .any(|k| r.value.fields.get(*k).is_some_and(|f| !f.v.is_null()));
-        if has_fix && taken.is_some_and(|t| t < horizon) {
+        let taken = visit_events::taken_at(&r.value.fields);
+        if visit_events::has_raw_fix(&r.value.fields) && taken.is_some_and(|t| t < horizon) {
             let mut record = r.value.clone();
             for k in visit_events::RAW_FIX {
                 if let Some(f) = record.fields.get_mut(*k) {

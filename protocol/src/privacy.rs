@@ -360,6 +360,18 @@ pub mod visit_events {
     /// The raw fix: cleared at the end of retention.
     pub const RAW_FIX: &[&str] = &["lat", "lon", "accuracy_m"];
 
+    /// When the event happened (its `at`), if it parses.
+    pub fn taken_at(f: &Fields) -> Option<DateTime<Utc>> {
+        f.get("at")?.v.as_str()?.parse().ok()
+    }
+
+    /// Whether the event still holds any part of its raw fix.
+    pub fn has_raw_fix(f: &Fields) -> bool {
+        RAW_FIX
+            .iter()
+            .any(|k| f.get(*k).is_some_and(|v| !v.v.is_null()))
+    }
+
     /// Checks one field; `Err(reason)` names what is wrong.
     pub fn check_field(name: &str, v: &Value) -> Result<(), &'static str> {
         let ok = match name {

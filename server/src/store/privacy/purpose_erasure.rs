@@ -75,17 +75,12 @@ impl Store {
                 let id = r.text(0)?;
                 let mut fields =
                     open_fields(&mut *tx, user, visit_events::COLLECTION, &id, r.text(1)?).await?;
-                if visit_events::RAW_FIX
-                    .iter()
-                    .any(|k| fields.get(*k).is_some_and(|f| !f.v.is_null()))
-                {
+                if visit_events::has_raw_fix(&fields) {
                     out.raw_fixes_erased += 1;
                 }
-                let taken: Option<DateTime<Utc>> = fields
-                    .get("at")
-                    .and_then(|f| f.v.as_str())
-                    .and_then(|s| s.parse().ok());
-                let until = taken.map(|t| t + hold).filter(|u| *u > now);
+                let until = visit_events::taken_at(&fields)
+                    .map(|t| t + hold)
+                    .filter(|u| *u > now);
                 if let Some(until) = until {
                     for k in visit_events::RAW_FIX {
                         fields.remove(*k);

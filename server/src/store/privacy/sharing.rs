@@ -381,10 +381,7 @@ impl Store {
             let id = r.text(1)?;
             let mut fields =
                 open_fields(&mut *tx, user, visit_events::COLLECTION, &id, r.text(2)?).await?;
-            if visit_events::RAW_FIX
-                .iter()
-                .all(|k| fields.get(*k).is_none_or(|f| f.v.is_null()))
-            {
+            if !visit_events::has_raw_fix(&fields) {
                 continue;
             }
             let days = match retention.get(&scope) {
@@ -395,10 +392,7 @@ impl Store {
                     d
                 }
             };
-            let taken: Option<DateTime<Utc>> = fields
-                .get("at")
-                .and_then(|f| f.v.as_str())
-                .and_then(|s| s.parse().ok());
+            let taken = visit_events::taken_at(&fields);
             if taken.is_some_and(|t| t > now - Duration::days(i64::from(days))) {
                 continue;
             }

@@ -5,9 +5,9 @@
 // Apple platforms link the XCFramework `cargo xtask swift` builds on macOS
 // (iOS device, iOS simulator and macOS slices, so `swift test` runs on a
 // Mac). Elsewhere (Linux) the C module is a system library: the generated
-// header and a module map that links `praxis_ffi`, placed in
-// Sources/PraxisFFIC next to the host-built library. Not compiled on the
-// project's Linux machines, which have no Swift toolchain.
+// header and a module map that links `praxis_ffi`, which `cargo xtask
+// swift-test` writes to Sources/PraxisFFIC before running `swift test`
+// against the host-built library and real servers.
 import PackageDescription
 
 #if canImport(Darwin)

@@ -71,6 +71,7 @@ impl PraxisClient {
             name: config.device_name,
             platform: config.platform,
         };
+        core.reset_on_key_mismatch = config.reset_on_key_mismatch;
         let inner = praxis_core::PraxisClient::open(core).await?;
         Ok(Arc::new(Self { inner }))
     }

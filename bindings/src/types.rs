@@ -27,6 +27,12 @@ pub struct ClientConfig {
     /// e.g. the organisation's private CA; empty: public roots only.
     #[uniffi(default = [])]
     pub extra_root_certificates: Vec<Vec<u8>>,
+    /// When the key does not open the cache (`KeyMismatch`: a restored
+    /// backup brought the data but not the device-bound key), delete the
+    /// cache, have the key provider forget its key, and open empty: the
+    /// user signs in again. Off by default (unsynced edits are lost).
+    #[uniffi(default = false)]
+    pub reset_on_key_mismatch: bool,
 }
 
 /// Whether someone is signed in on this device.

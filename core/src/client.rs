@@ -41,6 +41,12 @@ pub struct ClientConfig {
     /// What this device says about itself at login (its name and kind,
     /// shown in the user's list of signed-in devices).
     pub device: DeviceLabel,
+    /// When the key does not open the cache ([`Error::KeyMismatch`]: a
+    /// backup restored the data but not the device-bound key), delete the
+    /// cache, have the provider forget its key and start empty (the user
+    /// signs in again and the server's copy syncs back). Off by default:
+    /// the app chooses it, knowing unsynced edits are lost.
+    pub reset_on_key_mismatch: bool,
 }
 
 impl ClientConfig {
@@ -58,6 +64,7 @@ impl ClientConfig {
             http: HttpConfig::default(),
             clock: Arc::new(SystemClock),
             device: DeviceLabel::default(),
+            reset_on_key_mismatch: false,
         }
     }
 }
@@ -111,7 +118,16 @@ impl PraxisClient {
         std::fs::create_dir_all(&config.data_dir)?;
         let path = config.data_dir.join(CACHE_FILE);
         let provider = Arc::clone(&config.key_provider);
-        let cache = tokio::task::spawn_blocking(move || Cache::open(&path, provider))
+        let reset = config.reset_on_key_mismatch;
+        let cache =
+            tokio::task::spawn_blocking(move || match Cache::open(&path, Arc::clone(&provider)) {
+                Err(Error::KeyMismatch) if reset => {
+                    Cache::wipe_unopened(&path)?;
+                    provider.forget()?;
+                    Cache::open(&path, provider)
+                }
+                opened => opened,
+            })
             .await
             .map_err(|_| Error::Storage(rusqlite::Error::InvalidQuery))??;
         let cache = Arc::new(cache);

@@ -493,3 +493,83 @@ async fn an_oversized_answer_is_cut_off_at_the_cap() {
     );
     hostile.abort();
 }
+
+/// A key provider that counts `forget` calls (an app's Keychain or Keystore).
+#[derive(Debug)]
+struct Forgetful {
+    inner: RawKeyProvider,
+    forgotten: Arc<Mutex<u32>>,
+}
+
+impl KeyProvider for Forgetful {
+    fn kek(
+        &self,
+        params: &praxis_core::cache::KekParams,
+    ) -> praxis_core::Result<praxis_core::cache::SecretKey> {
+        self.inner.kek(params)
+    }
+    fn new_params(
+        &self,
+        rng: &praxis_core::cache::keys::Rng,
+    ) -> praxis_core::Result<praxis_core::cache::KekParams> {
+        self.inner.new_params(rng)
+    }
+    fn forget(&self) -> praxis_core::Result<()> {
+        *self.forgotten.lock().expect("lock") += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_backup_without_its_key_is_reset_only_when_the_app_asks() {
+    let s = server().await;
+    let url = s.base_url().expect("url").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let phone = client(&url, &dir).await;
+    let body = sign_up(&phone, "restored").await;
+    drop(phone);
+    // The backup brought the cache file to a device whose keychain holds
+    // another key.
+    let forgotten = Arc::new(Mutex::new(0));
+    let other = |reset: bool| {
+        let mut c = ClientConfig::new(
+            &url,
+            dir.path(),
+            Arc::new(Forgetful {
+                inner: RawKeyProvider::new([8; 32]),
+                forgotten: Arc::clone(&forgotten),
+            }),
+        );
+        c.reset_on_key_mismatch = reset;
+        c
+    };
+    let refused = PraxisClient::open(other(false)).await;
+    assert!(matches!(refused, Err(Error::KeyMismatch)), "{refused:?}");
+    assert!(stored_session(&dir).is_some(), "refused: nothing deleted");
+    assert_eq!(*forgotten.lock().expect("lock"), 0);
+
+    let reset = PraxisClient::open(other(true)).await.expect("reset");
+    assert_eq!(
+        *forgotten.lock().expect("lock"),
+        1,
+        "the provider forgot its key"
+    );
+    assert!(
+        reset.account().state() == SessionState::SignedOut,
+        "an empty cache: sign in again"
+    );
+    drop(reset);
+    assert!(
+        Cache::open(&dir.path().join(CACHE_FILE), key()).is_err(),
+        "the old key no longer opens anything: the old cache is gone"
+    );
+    // Signing in again brings the server's copy back.
+    let again = PraxisClient::open(other(false))
+        .await
+        .expect("the new key opens the new cache");
+    praxis_tests::sign_in(&again, &body).await;
+    assert!(matches!(
+        again.account().state(),
+        SessionState::SignedIn { .. }
+    ));
+}

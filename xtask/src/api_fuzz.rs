@@ -105,7 +105,7 @@ fn schemathesis() -> Result<Option<PathBuf>> {
 }
 
 /// A server process, stopped when dropped.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -179,7 +179,7 @@ fn tempdir() -> Result<PathBuf> {
 }
 
 /// A loopback address with a port nobody holds now.
-fn free_port() -> Result<SocketAddr> {
+pub(crate) fn free_port() -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
@@ -201,7 +201,7 @@ fn fresh_schema(url: &str) -> Result<String> {
     Ok(format!("{url}{sep}options=-csearch_path%3Dapi_fuzz"))
 }
 
-fn wait_ready(addr: SocketAddr) -> Result<()> {
+pub(crate) fn wait_ready(addr: SocketAddr) -> Result<()> {
     let start = Instant::now();
     loop {
         if let Ok((200, _)) = http(addr, "GET", "/readyz", None, None) {

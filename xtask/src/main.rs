@@ -5,12 +5,15 @@
 //!   server answers at the default test URL, and a loud notice when it is
 //!   skipped.
 //!   Then the server against its OpenAPI document (`api-fuzz`), and the
-//!   Kotlin bindings on the JVM (Maven, JNA, a real server).
+//!   Kotlin bindings on the JVM (Maven, JNA, a real server), and the Swift
+//!   package where a Swift toolchain exists.
 //!   With `--shifted-clock`, the same tests (less doc tests) run under
 //!   libfaketime with the clock a year ahead, so none depends on the date.
 //! * `bindings [--debug]`: Kotlin and Swift bindings generated from the
 //!   release (or debug) `praxis-ffi` cdylib into `target/bindings/`.
-//! * `swift`: the iOS XCFramework (macOS only).
+//! * `swift`: the XCFramework for iOS and macOS (macOS only).
+//! * `swift-test`: the Swift package's tests against a real server (any
+//!   host with a Swift toolchain; a loud notice where there is none).
 //! * `api-fuzz`: Schemathesis generates requests from the OpenAPI document
 //!   against a real server on each backend (see `api_fuzz.rs`).
 //! * `deps`: fails on an import cycle between the modules of a crate.
@@ -27,6 +30,7 @@ mod deploy;
 mod deps;
 #[cfg(test)]
 mod parity;
+mod swift;
 
 /// Where `xtask test` looks for PostgreSQL when nothing is configured
 /// (the database `.ci/run` creates).
@@ -39,7 +43,8 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("api-fuzz") => api_fuzz::run(postgres_url().as_deref()),
         Some("bindings") => bindings(!args[1..].iter().any(|a| a == "--debug")).map(drop),
-        Some("swift") => swift(),
+        Some("swift") => swift::xcframework(),
+        Some("swift-test") => swift::test(),
         Some("deploy-check") => deploy::check(),
         Some("deps") => deps::check(
             &workspace(),
@@ -47,7 +52,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|api-fuzz|deps|deploy-check|bindings [--debug]|swift|bench [--quick]>"
+                "usage: cargo xtask <test|api-fuzz|deps|deploy-check|bindings [--debug]|swift|swift-test|bench [--quick]>"
             );
             return ExitCode::from(2);
         }
@@ -129,7 +134,8 @@ fn test(args: &[String]) -> Result<()> {
     // Doc tests (not covered by --all-targets).
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     api_fuzz::run(postgres.as_deref())?;
-    kotlin_tests(None)
+    kotlin_tests(None)?;
+    swift::test()
 }
 
 /// A command run under libfaketime with the clock moved by `shift`. File
@@ -271,6 +277,8 @@ fn bindings(release: bool) -> Result<PathBuf> {
             bail!("bindings generation did not produce {}", f.display());
         }
     }
+    let generated = std::fs::read_to_string(&swift)?;
+    std::fs::write(&swift, swift::patch_cancellation(&generated)?)?;
     eprintln!("xtask: bindings in {}", out.display());
     Ok(profile)
 }
@@ -311,102 +319,6 @@ fn kotlin_tests(clock_shift: Option<&str>) -> Result<()> {
             profile.join("praxis-server").display()
         ))
         .arg(format!("-Dpraxis.report.dir={}", target.display())))
-}
-
-/// Builds the XCFramework for iOS devices and simulators. Needs macOS with
-/// Xcode and the iOS Rust targets; there is no Swift toolchain on Linux.
-fn swift() -> Result<()> {
-    if !cfg!(target_os = "macos") {
-        bail!(
-            "`cargo xtask swift` needs macOS with Xcode (xcodebuild); the Swift sources are generated on any host by `cargo xtask bindings`"
-        );
-    }
-    // iOS devices, the simulator on both kinds of Mac, and macOS itself
-    // (so `swift test` runs on a Mac without a simulator).
-    let targets = [
-        "aarch64-apple-ios",
-        "aarch64-apple-ios-sim",
-        "x86_64-apple-ios",
-        "aarch64-apple-darwin",
-        "x86_64-apple-darwin",
-    ];
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("running rustup")?;
-    let installed = String::from_utf8_lossy(&installed.stdout);
-    let missing: Vec<&str> = targets
-        .iter()
-        .copied()
-        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "Rust targets missing: run `rustup target add {}`",
-            missing.join(" ")
-        );
-    }
-    bindings(true)?;
-    for t in targets {
-        run(cargo()
-            .args([
-                "build",
-                "-p",
-                "praxis-ffi",
-                "--profile",
-                "mobile",
-                "--target",
-                t,
-            ])
-            // The oldest iOS and macOS the package supports (Package.swift).
-            .env("IPHONEOS_DEPLOYMENT_TARGET", "15.0")
-            .env("MACOSX_DEPLOYMENT_TARGET", "12.0"))?;
-    }
-    let target = target_dir();
-    let headers = target.join("bindings/swift-headers");
-    std::fs::create_dir_all(&headers)?;
-    std::fs::copy(
-        target.join("bindings/swift/PraxisFFIC.h"),
-        headers.join("PraxisFFIC.h"),
-    )?;
-    std::fs::copy(
-        target.join("bindings/swift/PraxisFFIC.modulemap"),
-        headers.join("module.modulemap"),
-    )?;
-    let fat = |name: &str, parts: [&str; 2]| -> Result<PathBuf> {
-        let out = target.join(name).join("libpraxis_ffi.a");
-        std::fs::create_dir_all(out.parent().expect("parent"))?;
-        let mut lipo = Command::new("lipo");
-        lipo.arg("-create");
-        for p in parts {
-            lipo.arg(target.join(p).join("mobile/libpraxis_ffi.a"));
-        }
-        run(lipo.arg("-output").arg(&out))?;
-        Ok(out)
-    };
-    let sim = fat("ios-sim", ["aarch64-apple-ios-sim", "x86_64-apple-ios"])?;
-    let mac = fat("macos", ["aarch64-apple-darwin", "x86_64-apple-darwin"])?;
-    // Named after the target it provides (`PraxisFFIC` in Package.swift).
-    let out = workspace().join("ios/PraxisFFIC.xcframework");
-    if out.exists() {
-        std::fs::remove_dir_all(&out)?;
-    }
-    let mut xcf = Command::new("xcodebuild");
-    xcf.arg("-create-xcframework");
-    for lib in [
-        target.join("aarch64-apple-ios/mobile/libpraxis_ffi.a"),
-        sim,
-        mac,
-    ] {
-        xcf.arg("-library").arg(lib).arg("-headers").arg(&headers);
-    }
-    run(xcf.arg("-output").arg(&out))?;
-    std::fs::copy(
-        target.join("bindings/swift/PraxisFFI.swift"),
-        workspace().join("ios/Sources/PraxisFFI/PraxisFFI.swift"),
-    )?;
-    eprintln!("xtask: {}", out.display());
-    Ok(())
 }
 
 fn bench(extra: &[String]) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The Kotlin and Swift wrappers cannot drift apart silently: every public
 //! member of Kotlin's `Praxis` class has a Swift counterpart in Swift's
-//! `Praxis` class, by the same name or by the name map kept in
+//! `PraxisCore` class, by the same name or by the name map kept in
 //! `ios/kotlin-parity.txt` (which also says why a member has none).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,9 +49,9 @@ pub fn kotlin_members(source: &str) -> BTreeSet<String> {
     out
 }
 
-/// The public members of Swift's `Praxis`.
+/// The public members of Swift's `PraxisCore`.
 pub fn swift_members(source: &str) -> BTreeSet<String> {
-    let body = class_body(source, "\npublic final class Praxis:");
+    let body = class_body(source, "\npublic final class PraxisCore:");
     names_after(
         body,
         &[4],
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn a_missing_or_stale_member_is_reported() {
         let kotlin = "\nclass Praxis {\n    suspend fun a()\n    fun b()\n    private fun c()\n    val d: Int\n}\n";
-        let swift = "\npublic final class Praxis: Sendable {\n    public func a()\n    public var dd: Int\n}\n";
+        let swift = "\npublic final class PraxisCore: Sendable {\n    public func a()\n    public var dd: Int\n}\n";
         let wrong = check(kotlin, swift, "d = dd\nzz = - gone\n");
         assert_eq!(
             wrong,

@@ -15,41 +15,98 @@ public protocol PraxisKeyProvider: Sendable {
 
 public enum SessionState: Sendable, Equatable {
     case signedOut
-    case signedIn(userId: String)
+    case signedIn(userID: String)
     case needsReLogin
     /// Signed out from another device with a wipe: this device's data was deleted.
     case wiped
 }
 
+/// Every error the core's calls throw, besides Swift's own
+/// `CancellationError` when the calling Task is cancelled. None carries
+/// personal data; `localizedDescription` is a sentence to show the user.
 public enum PraxisError: Error, Sendable, Equatable {
+    /// `unreachable`, `timeout`, `interrupted`, `tls`, `certificate_expired`,
+    /// `certificate_wrong_host`, `certificate_untrusted` or `pin_mismatch`.
     case network(reason: String)
     case unauthorized
     case invalidCredentials
     case conflict(code: String)
     case invalidInput(field: String, reason: String)
-    case rateLimited(retryAfterSeconds: UInt64)
+    case rateLimited(retryAfterSeconds: Int)
     case forbidden
     case notFound
     case consentRequired(purpose: String)
     case policyDisabled
     case restricted
+    /// The key does not open the local data (see `PraxisCore.open(resetOnKeyMismatch:)`).
     case keyMismatch
+    /// The key provider failed; `reason` is its own (for the Keychain,
+    /// e.g. `keychain_read_-25308`: the device is locked).
     case keyUnavailable(reason: String)
     case storage
-    case server(status: UInt16)
-    case `internal`(String)
+    case server(status: Int)
+    /// A defect: a panic in the core or an answer the wrapper did not
+    /// expect. `reason` names its kind, never data.
+    case `internal`(reason: String)
 }
 
+extension PraxisError: LocalizedError {
+    public var errorDescription: String? {
+        switch self {
+        case let .network(reason):
+            switch reason {
+            case "timeout": return text("The server took too long to answer. Try again.")
+            case "certificate_expired", "certificate_wrong_host", "certificate_untrusted", "pin_mismatch", "tls":
+                return text("The server's identity could not be verified. Nothing was sent.")
+            default: return text("The server cannot be reached. Check the connection and try again.")
+            }
+        case .unauthorized: return text("You are signed out. Sign in again.")
+        case .invalidCredentials: return text("The email address or the password is wrong.")
+        case let .conflict(code):
+            switch code {
+            case "email_taken": return text("An account with this email address already exists.")
+            case "reauth_required": return text("Enter your password again to confirm.")
+            case "last_admin": return text("The organisation needs another administrator first.")
+            default: return text("This conflicts with a change made elsewhere. Refresh and try again.")
+            }
+        case let .invalidInput(_, reason):
+            switch reason {
+            case "weak_password": return text("Choose a longer, less common password.")
+            case "too_young": return text("You must be an adult to use Praxis.")
+            default: return text("Some of the information entered is not valid.")
+            }
+        case .rateLimited: return text("Too many attempts. Wait a moment and try again.")
+        case .forbidden: return text("You are not allowed to do this.")
+        case .notFound: return text("This no longer exists.")
+        case .consentRequired: return text("This needs your consent first.")
+        case .policyDisabled: return text("Your organisation has switched this off.")
+        case .restricted: return text("Processing of your data is restricted at your request.")
+        case .keyMismatch: return text("The data on this device cannot be unlocked. Sign in again.")
+        case .keyUnavailable: return text("The device's keychain is not available. Unlock the device and try again.")
+        case .storage: return text("The data on this device could not be read or saved.")
+        case .server: return text("The server had a problem. Try again later.")
+        case .internal: return text("Something went wrong in Praxis.")
+        }
+    }
+}
+
+private func text(_ message: String) -> String { NSLocalizedString(message, comment: "") }
+
 extension PraxisError {
+    /// Closes the set of errors: the core's errors by name, cancellation
+    /// as it is, anything else (a panic in the core) as `.internal`.
     static func from(_ error: Error) -> Error {
-        guard let e = error as? PraxisFFI.PraxisError else { return error }
+        if error is CancellationError || error is PraxisError { return error }
+        guard let e = error as? PraxisFFI.PraxisError else {
+            return PraxisError.internal(reason: String(describing: type(of: error)))
+        }
         switch e {
         case let .Network(reason): return PraxisError.network(reason: reason)
         case .Unauthorized: return PraxisError.unauthorized
         case .InvalidCredentials: return PraxisError.invalidCredentials
         case let .Conflict(code): return PraxisError.conflict(code: code)
         case let .InvalidInput(field, reason): return PraxisError.invalidInput(field: field, reason: reason)
-        case let .RateLimited(secs): return PraxisError.rateLimited(retryAfterSeconds: secs)
+        case let .RateLimited(secs): return PraxisError.rateLimited(retryAfterSeconds: Int(clamping: secs))
         case .Forbidden: return PraxisError.forbidden
         case .NotFound: return PraxisError.notFound
         case let .ConsentRequired(purpose): return PraxisError.consentRequired(purpose: purpose)
@@ -58,7 +115,7 @@ extension PraxisError {
         case .KeyMismatch: return PraxisError.keyMismatch
         case let .KeyProvider(reason): return PraxisError.keyUnavailable(reason: reason)
         case .Storage: return PraxisError.storage
-        case let .Server(status): return PraxisError.server(status: status)
+        case let .Server(status): return PraxisError.server(status: Int(status))
         }
     }
 }
@@ -67,42 +124,69 @@ private func mapped<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch { throw PraxisError.from(error) }
 }
 
+/// A count the core takes as UInt32 (minutes, hours, days), refused with
+/// `.invalidInput` when negative or too large.
+private func uint32(_ value: Int, field: String) throws -> UInt32 {
+    guard let v = UInt32(exactly: value) else { throw PraxisError.invalidInput(field: field, reason: "out_of_range") }
+    return v
+}
+
+private func uint32(_ value: Int?, field: String) throws -> UInt32? {
+    guard let value else { return nil }
+    return try uint32(value, field: field)
+}
+
 private func publicState(_ s: PraxisFFI.SessionState) -> SessionState {
     switch s {
     case .signedOut: return .signedOut
-    case let .signedIn(userId): return .signedIn(userId: userId)
+    case let .signedIn(userId): return .signedIn(userID: userId)
     case .needsReLogin: return .needsReLogin
     case .wiped: return .wiped
     }
+}
+
+/// The reason the core reports for a key provider's error: its own when it
+/// gives one, the Keychain's status, or the error's type.
+private func keyReason(_ error: Error) -> String {
+    if case let PraxisError.keyUnavailable(reason) = error { return reason }
+    #if canImport(Security)
+    if let e = error as? KeychainError { return "keychain_\(e.operation)_\(e.status)" }
+    #endif
+    return String(describing: type(of: error))
 }
 
 private final class KeyProviderAdapter: PraxisFFI.KeyProvider, @unchecked Sendable {
     let inner: PraxisKeyProvider
     init(_ inner: PraxisKeyProvider) { self.inner = inner }
     func keyEncryptionKey() throws -> Data {
-        do { return try inner.key() } catch { throw PraxisFFI.PraxisError.KeyProvider(reason: "\(type(of: error))") }
+        do { return try inner.key() } catch { throw PraxisFFI.PraxisError.KeyProvider(reason: keyReason(error)) }
     }
     func forget() throws {
-        do { try inner.forget() } catch { throw PraxisFFI.PraxisError.KeyProvider(reason: "\(type(of: error))") }
+        do { try inner.forget() } catch { throw PraxisFFI.PraxisError.KeyProvider(reason: keyReason(error)) }
     }
 }
+
+// The listeners below feed AsyncStreams. The core holds a listener until
+// the subscription is cancelled (the stream's iteration ended) or the core
+// is released; the stream then finishes, so a `for await` never hangs.
 
 private final class Listener: PraxisFFI.SessionListener, @unchecked Sendable {
     let continuation: AsyncStream<SessionState>.Continuation
     init(_ c: AsyncStream<SessionState>.Continuation) { continuation = c }
+    deinit { continuation.finish() }
     func onUpdate(state: PraxisFFI.SessionState) { continuation.yield(publicState(state)) }
 }
 
 public struct Profile: Sendable, Equatable, CustomStringConvertible {
-    public let userId, email, fullName, phone, country, language, profession, dateOfBirth: String
+    public let userID, email, fullName, phone, country, language, profession, dateOfBirth: String
     /// Whether the address was proved with a mailed code.
     public let emailVerified: Bool
     // Personal data stays out of logs and crash reports.
-    public var description: String { "Profile(userId: \(userId))" }
+    public var description: String { "Profile(userID: \(userID))" }
 }
 
 private func publicProfile(_ p: PraxisFFI.Profile) -> Profile {
-    Profile(userId: p.userId, email: p.email, fullName: p.fullName, phone: p.phone, country: p.country,
+    Profile(userID: p.userId, email: p.email, fullName: p.fullName, phone: p.phone, country: p.country,
             language: p.language, profession: p.profession, dateOfBirth: p.dateOfBirth,
             emailVerified: p.emailVerified)
 }
@@ -151,6 +235,48 @@ public typealias AppointmentStatus = PraxisFFI.AppointmentStatus
 public typealias SyncStatus = PraxisFFI.SyncStatus
 public typealias SyncState = PraxisFFI.SyncState
 
+// Personal data stays out of logs and crash reports: the generated values
+// that carry some describe themselves without it (as Kotlin's toString).
+extension PraxisFFI.Appointment: CustomStringConvertible {
+    public var description: String { "Appointment(id: \(id), start: \(start), status: \(status))" }
+}
+extension PraxisFFI.GeoPoint: CustomStringConvertible {
+    public var description: String { "GeoPoint([redacted])" }
+}
+extension PraxisFFI.ContactCard: CustomStringConvertible {
+    public var description: String { "ContactCard([redacted])" }
+}
+extension PraxisFFI.Contact: CustomStringConvertible {
+    public var description: String { "Contact(ownerId: \(ownerId), sharedFields: \(sharedFields))" }
+}
+extension PraxisFFI.ContactInvitation: CustomStringConvertible {
+    public var description: String { "ContactInvitation(invitationId: \(invitationId), expiresAt: \(expiresAt))" }
+}
+extension PraxisFFI.Member: CustomStringConvertible {
+    public var description: String { "Member(userId: \(userId), role: \(role))" }
+}
+extension PraxisFFI.SharedLocation: CustomStringConvertible {
+    public var description: String { "SharedLocation(shareId: \(shareId))" }
+}
+extension PraxisFFI.VisitEvent: CustomStringConvertible {
+    public var description: String { "VisitEvent(id: \(id), kind: \(kind), at: \(at))" }
+}
+extension PraxisFFI.LiveShare: CustomStringConvertible {
+    public var description: String { "LiveShare(shareId: \(shareId), expiresAt: \(expiresAt))" }
+}
+extension PraxisFFI.PostMortemDirective: CustomStringConvertible {
+    public var description: String { "PostMortemDirective(action: \(action))" }
+}
+extension PraxisFFI.PrivacyNotice: CustomStringConvertible {
+    public var description: String { "PrivacyNotice(version: \(version), published: \(published))" }
+}
+extension PraxisFFI.PrivacyNoticeStatus: CustomStringConvertible {
+    public var description: String { "PrivacyNoticeStatus(version: \(notice.version), changed: \(changed))" }
+}
+extension PraxisFFI.NoticeContact: CustomStringConvertible {
+    public var description: String { "NoticeContact([redacted])" }
+}
+
 /// A position from Core Location (`CLLocation` gives all four values).
 public struct Fix: Sendable, CustomStringConvertible {
     public let latitude: Double
@@ -173,12 +299,14 @@ public struct Fix: Sendable, CustomStringConvertible {
 private final class PermissionListener: PraxisFFI.LocationListener, @unchecked Sendable {
     let continuation: AsyncStream<[LocationPermission]>.Continuation
     init(_ c: AsyncStream<[LocationPermission]>.Continuation) { continuation = c }
+    deinit { continuation.finish() }
     func onUpdate(permissions: [PraxisFFI.LocationPermission]) { continuation.yield(permissions) }
 }
 
 private final class SyncStatusListener: PraxisFFI.SyncListener, @unchecked Sendable {
     let continuation: AsyncStream<SyncStatus>.Continuation
     init(_ c: AsyncStream<SyncStatus>.Continuation) { continuation = c }
+    deinit { continuation.finish() }
     func onUpdate(status: PraxisFFI.SyncStatus) { continuation.yield(status) }
 }
 
@@ -229,40 +357,41 @@ public final class PraxisOrgAdmin: Sendable {
 
     init(_ inner: OrgAdmin) { self.inner = inner }
 
-    public func setMemberRole(orgId: String, userId: String, role: Role) async throws {
-        try await mapped { try await inner.setMemberRole(orgId: orgId, userId: userId, role: role) }
+    public func setMemberRole(orgID: String, userID: String, role: Role) async throws {
+        try await mapped { try await inner.setMemberRole(orgId: orgID, userId: userID, role: role) }
     }
 
-    public func removeMember(orgId: String, userId: String) async throws {
-        try await mapped { try await inner.removeMember(orgId: orgId, userId: userId) }
+    public func removeMember(orgID: String, userID: String) async throws {
+        try await mapped { try await inner.removeMember(orgId: orgID, userId: userID) }
     }
 
-    public func leave(orgId: String) async throws { try await mapped { try await inner.leave(orgId: orgId) } }
+    public func leave(orgID: String) async throws { try await mapped { try await inner.leave(orgId: orgID) } }
 
     /// Renames the organisation; its new name.
-    public func rename(orgId: String, name: String) async throws -> String {
-        try await mapped { try await inner.rename(orgId: orgId, name: name).name }
+    public func rename(orgID: String, name: String) async throws -> String {
+        try await mapped { try await inner.rename(orgId: orgID, name: name).name }
     }
 
-    public func joinCodes(orgId: String) async throws -> [JoinCodeInfo] {
-        try await mapped { try await inner.joinCodes(orgId: orgId) }
+    public func joinCodes(orgID: String) async throws -> [JoinCodeInfo] {
+        try await mapped { try await inner.joinCodes(orgId: orgID) }
     }
 
-    public func revokeJoinCode(orgId: String, codeId: String) async throws {
-        try await mapped { try await inner.revokeJoinCode(orgId: orgId, codeId: codeId) }
+    public func revokeJoinCode(orgID: String, codeID: String) async throws {
+        try await mapped { try await inner.revokeJoinCode(orgId: orgID, codeId: codeID) }
     }
 
-    public func auditLog(orgId: String) async throws -> [AuditEvent] {
-        try await mapped { try await inner.auditLog(orgId: orgId) }
+    public func auditLog(orgID: String) async throws -> [AuditEvent] {
+        try await mapped { try await inner.auditLog(orgId: orgID) }
     }
 
-    public func policyChanges(orgId: String) async throws -> [PolicyChangeEntry] {
-        try await mapped { try await inner.policyChanges(orgId: orgId) }
+    public func policyChanges(orgID: String) async throws -> [PolicyChangeEntry] {
+        try await mapped { try await inner.policyChanges(orgId: orgID) }
     }
 }
 
-/// The Praxis core on this device.
-public final class Praxis: Sendable {
+/// The Praxis core on this device (named apart from the module, so
+/// `Praxis.PraxisError` resolves).
+public final class PraxisCore: Sendable {
     private let inner: PraxisClient
 
     private init(_ inner: PraxisClient) { self.inner = inner }
@@ -270,16 +399,25 @@ public final class Praxis: Sendable {
     /// Opens the core. `spkiPins`: SHA-256 hashes of the server keys to accept (empty: no
     /// pinning); `extraRootCertificates`: CA certificates (DER) trusted besides the public
     /// roots, e.g. the organisation's private CA.
+    ///
+    /// A backup restored onto a new iPhone brings `dataDirectory` but not the Keychain key
+    /// (`ThisDeviceOnly`), so the key no longer opens the cache: `.keyMismatch`. With
+    /// `resetOnKeyMismatch` the core then deletes the cache, has `keyProvider` forget its key
+    /// and opens empty (signed out: the user signs in again and the server's copy syncs back;
+    /// edits never synced are lost, which is why it is the app's choice).
     public static func open(serverURL: URL, dataDirectory: URL, keyProvider: PraxisKeyProvider,
                             requestTimeout: TimeInterval = 30, deviceName: String? = nil,
-                            spkiPins: [Data] = [], extraRootCertificates: [Data] = []) async throws -> Praxis {
+                            spkiPins: [Data] = [], extraRootCertificates: [Data] = [],
+                            resetOnKeyMismatch: Bool = false) async throws -> PraxisCore {
         try await mapped {
             let ms = UInt64(max(requestTimeout, 0.001) * 1000)
             let config = ClientConfig(serverUrl: serverURL.absoluteString, dataDir: dataDirectory.path,
                                       requestTimeoutMs: ms, spkiPins: spkiPins,
                                       deviceName: deviceName, platform: .ios,
-                                      extraRootCertificates: extraRootCertificates)
-            return Praxis(try await PraxisClient.open(config: config, keyProvider: KeyProviderAdapter(keyProvider), logger: nil))
+                                      extraRootCertificates: extraRootCertificates,
+                                      resetOnKeyMismatch: resetOnKeyMismatch)
+            return PraxisCore(try await PraxisClient.open(config: config, keyProvider: KeyProviderAdapter(keyProvider),
+                                                          logger: nil))
         }
     }
 
@@ -297,9 +435,10 @@ public final class Praxis: Sendable {
     /// the server's time: show the user that the clock is wrong.
     public var clockSkewSeconds: Int64? { inner.clockSkewSeconds() }
 
-    /// The session state now and at every change.
+    /// The session state now and at every change (only the newest is kept
+    /// for a slow reader); finishes when the core is released.
     public var sessionStates: AsyncStream<SessionState> {
-        AsyncStream { continuation in
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
             let handle = inner.subscribeSession(listener: Listener(continuation))
             continuation.onTermination = { _ in handle.cancel() }
         }
@@ -347,8 +486,8 @@ public final class Praxis: Sendable {
     }
 
     /// The members of an organisation the user belongs to.
-    public func members(orgId: String) async throws -> [Member] {
-        try await mapped { try await inner.members(orgId: orgId) }
+    public func members(orgID: String) async throws -> [Member] {
+        try await mapped { try await inner.members(orgId: orgID) }
     }
 
     /// Organisation administration.
@@ -366,11 +505,15 @@ public final class Praxis: Sendable {
     /// Confirms the password; changing the login email needs it in the five minutes before.
     public func reauthenticate(password: String) async throws { try await mapped { try await inner.reauthenticate(password: password) } }
 
-    public func updateProfile(profession: String? = nil, fullName: String? = nil, phone: String? = nil) async throws -> Profile {
+    /// Changes fields of the profile (nil: unchanged). A new `email` (the
+    /// login) needs `reauthenticate` in the five minutes before.
+    public func updateProfile(email: String? = nil, fullName: String? = nil, phone: String? = nil,
+                              country: String? = nil, language: String? = nil, profession: String? = nil,
+                              dateOfBirth: String? = nil) async throws -> Profile {
         try await mapped {
             publicProfile(try await inner.updateProfile(update: ProfileUpdate(
-                email: nil, fullName: fullName, phone: phone, country: nil, language: nil,
-                profession: profession, dateOfBirth: nil)))
+                email: email, fullName: fullName, phone: phone, country: country, language: language,
+                profession: profession, dateOfBirth: dateOfBirth)))
         }
     }
 
@@ -378,8 +521,8 @@ public final class Praxis: Sendable {
 
     public func joinOrg(code: String) async throws -> String { try await mapped { try await inner.joinOrg(code: code) } }
 
-    public func createJoinCode(orgId: String) async throws -> String {
-        try await mapped { try await inner.createJoinCode(orgId: orgId).code }
+    public func createJoinCode(orgID: String) async throws -> String {
+        try await mapped { try await inner.createJoinCode(orgId: orgID).code }
     }
 
     @discardableResult
@@ -470,9 +613,10 @@ public final class Praxis: Sendable {
 
     // MARK: location
 
-    /// Both location permissions (visits, sharing), now and at every change.
+    /// Both location permissions (visits, sharing), now and at every change
+    /// (only the newest is kept for a slow reader).
     public var locationPermissions: AsyncStream<[LocationPermission]> {
-        AsyncStream { continuation in
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
             let handle = inner.subscribeLocation(listener: PermissionListener(continuation))
             continuation.onTermination = { _ in handle.cancel() }
         }
@@ -483,28 +627,37 @@ public final class Praxis: Sendable {
     }
 
     /// Records a check-in; throws `.policyDisabled`, `.consentRequired` or `.restricted` when a gate is closed.
-    public func checkIn(appointmentId: String, fix: Fix) async throws -> VisitEvent {
-        try await mapped { try await inner.checkIn(appointmentId: appointmentId, fix: fix.ffi) }
+    public func checkIn(appointmentID: String, fix: Fix) async throws -> VisitEvent {
+        try await mapped { try await inner.checkIn(appointmentId: appointmentID, fix: fix.ffi) }
     }
 
-    public func checkOut(appointmentId: String, fix: Fix) async throws -> VisitEvent {
-        try await mapped { try await inner.checkOut(appointmentId: appointmentId, fix: fix.ffi) }
+    public func checkOut(appointmentID: String, fix: Fix) async throws -> VisitEvent {
+        try await mapped { try await inner.checkOut(appointmentId: appointmentID, fix: fix.ffi) }
     }
 
-    public func createAppointment(title: String, start: Date, durationMin: UInt32, latitude: Double, longitude: Double) async throws -> String {
+    /// Records a visit (offline first: it syncs later); its id. The place
+    /// (`latitude` and `longitude` together) lets check-in tell whether
+    /// the practitioner is there.
+    public func createAppointment(title: String, start: Date, durationMinutes: Int, patientLabel: String? = nil,
+                                  address: String? = nil, latitude: Double? = nil,
+                                  longitude: Double? = nil) async throws -> String {
         try await mapped {
-            try await inner.createAppointment(appointment: NewAppointment(
-                title: title, patientLabel: nil, start: start, durationMin: durationMin, address: nil,
-                point: GeoPoint(lat: latitude, lon: longitude), geofence: nil))
+            var point: GeoPoint?
+            if let latitude, let longitude { point = GeoPoint(lat: latitude, lon: longitude) }
+            return try await inner.createAppointment(appointment: NewAppointment(
+                title: title, patientLabel: patientLabel, start: start,
+                durationMin: try uint32(durationMinutes, field: "duration_min"), address: address,
+                point: point, geofence: nil))
         }
     }
 
     /// Changes fields of a visit (nil: unchanged).
     public func updateAppointment(id: String, title: String? = nil, status: AppointmentStatus? = nil,
-                                  address: String? = nil, start: Date? = nil, durationMin: UInt32? = nil) async throws {
+                                  address: String? = nil, start: Date? = nil, durationMinutes: Int? = nil) async throws {
         try await mapped {
             try await inner.updateAppointment(id: id, patch: AppointmentPatch(
-                title: title, patientLabel: nil, start: start, durationMin: durationMin, status: status,
+                title: title, patientLabel: nil, start: start,
+                durationMin: try uint32(durationMinutes, field: "duration_min"), status: status,
                 address: address, point: nil))
         }
     }
@@ -517,44 +670,49 @@ public final class Praxis: Sendable {
     }
 
     /// The check-in and check-out of a visit.
-    public func visitEvents(appointmentId: String) async throws -> [VisitEvent] {
-        try await mapped { try await inner.visitEvents(appointmentId: appointmentId) }
+    public func visitEvents(appointmentID: String) async throws -> [VisitEvent] {
+        try await mapped { try await inner.visitEvents(appointmentId: appointmentID) }
     }
 
-    public func startLocationShare(recipients: [String], durationMin: UInt32) async throws -> LiveShare {
-        try await mapped { try await inner.startLocationShare(recipients: recipients, durationMin: durationMin) }
+    public func startLocationShare(recipients: [String], durationMinutes: Int) async throws -> LiveShare {
+        try await mapped {
+            try await inner.startLocationShare(recipients: recipients,
+                                               durationMin: try uint32(durationMinutes, field: "duration_min"))
+        }
     }
 
     /// Sends a fix to the live shares still running; returns how many received it.
-    public func shareLocation(_ fix: Fix) async throws -> UInt32 {
-        try await mapped { try await inner.shareLocation(fix: fix.ffi) }
+    @discardableResult
+    public func shareLocation(_ fix: Fix) async throws -> Int {
+        try await mapped { Int(try await inner.shareLocation(fix: fix.ffi)) }
     }
 
-    public func stopLocationShare(shareId: String) async throws {
-        try await mapped { try await inner.stopLocationShare(shareId: shareId) }
+    public func stopLocationShare(shareID: String) async throws {
+        try await mapped { try await inner.stopLocationShare(shareId: shareID) }
     }
 
     public func sharedWithMe() async throws -> [SharedLocation] { try await mapped { try await inner.sharedWithMe() } }
 
     // MARK: organisation location policy (admins)
 
-    public func locationPolicy(orgId: String) async throws -> LocationPolicy {
-        try await mapped { try await inner.locationPolicy(orgId: orgId) }
+    public func locationPolicy(orgID: String) async throws -> LocationPolicy {
+        try await mapped { try await inner.locationPolicy(orgId: orgID) }
     }
 
-    public func updateLocationPolicy(orgId: String, locationVisits: Bool? = nil, locationSharing: Bool? = nil,
-                                     maxPrecision: Precision? = nil, retentionDays: UInt32? = nil,
-                                     visitRecordsDays: UInt32? = nil) async throws -> LocationPolicy {
+    public func updateLocationPolicy(orgID: String, locationVisits: Bool? = nil, locationSharing: Bool? = nil,
+                                     maxPrecision: Precision? = nil, retentionDays: Int? = nil,
+                                     visitRecordsDays: Int? = nil) async throws -> LocationPolicy {
         try await mapped {
-            try await inner.updateLocationPolicy(orgId: orgId, update: LocationPolicyUpdate(
+            try await inner.updateLocationPolicy(orgId: orgID, update: LocationPolicyUpdate(
                 locationVisits: locationVisits, locationSharing: locationSharing,
-                maxPrecision: maxPrecision, retentionDays: retentionDays, visitRecordsDays: visitRecordsDays))
+                maxPrecision: maxPrecision, retentionDays: try uint32(retentionDays, field: "retention_days"),
+                visitRecordsDays: try uint32(visitRecordsDays, field: "visit_records_days")))
         }
     }
 
     /// Switches location off (or back on) for one member (admins).
-    public func setMemberLocation(orgId: String, userId: String, enabled: Bool) async throws {
-        try await mapped { try await inner.setMemberLocation(orgId: orgId, userId: userId, enabled: enabled) }
+    public func setMemberLocation(orgID: String, userID: String, enabled: Bool) async throws {
+        try await mapped { try await inner.setMemberLocation(orgId: orgID, userId: userID, enabled: enabled) }
     }
 
     public func setRestricted(_ restricted: Bool) async throws { try await mapped { try await inner.setRestricted(restricted: restricted) } }
@@ -568,8 +726,11 @@ public final class Praxis: Sendable {
     }
 
     /// A single-use invitation: show `code` as a QR code or share it as a link.
-    public func createInvitation(fields: [String], allowForward: Bool = false, ttlHours: UInt32? = nil) async throws -> ContactInvitation {
-        try await mapped { try await inner.createInvitation(fields: fields, allowForward: allowForward, ttlHours: ttlHours) }
+    public func createInvitation(fields: [String], allowForward: Bool = false, ttlHours: Int? = nil) async throws -> ContactInvitation {
+        try await mapped {
+            try await inner.createInvitation(fields: fields, allowForward: allowForward,
+                                             ttlHours: try uint32(ttlHours, field: "ttl_hours"))
+        }
     }
 
     /// Accepts an invitation (checked on the device first); returns the inviter's id.
@@ -579,17 +740,17 @@ public final class Praxis: Sendable {
 
     public func contacts() async throws -> [Contact] { try await mapped { try await inner.contacts() } }
 
-    public func revokeContact(userId: String) async throws { try await mapped { try await inner.revokeContact(userId: userId) } }
+    public func revokeContact(userID: String) async throws { try await mapped { try await inner.revokeContact(userId: userID) } }
 
     public func declineInvitation(code: String) async throws { try await mapped { try await inner.declineInvitation(code: code) } }
 
     /// Passes a card the user holds (if its owner allowed it) to a colleague.
-    public func forwardContact(ownerId: String, to: String) async throws {
-        try await mapped { try await inner.forwardContact(ownerId: ownerId, to: to) }
+    public func forwardContact(ownerID: String, to: String) async throws {
+        try await mapped { try await inner.forwardContact(ownerId: ownerID, to: to) }
     }
 
     /// Blocks a user: no invitation or forwarded card from them reaches this account.
-    public func blockUser(userId: String) async throws { try await mapped { try await inner.blockUser(userId: userId) } }
+    public func blockUser(userID: String) async throws { try await mapped { try await inner.blockUser(userId: userID) } }
 
     // MARK: analytics
 
@@ -622,8 +783,9 @@ public final class Praxis: Sendable {
     }
 
     /// Downloads everything the server holds about the user (encrypted when a passphrase is given).
-    public func exportData(to url: URL, passphrase: String? = nil) async throws -> UInt64 {
-        try await mapped { try await inner.exportData(path: url.path, passphrase: passphrase) }
+    @discardableResult
+    public func exportData(to url: URL, passphrase: String? = nil) async throws -> Int {
+        try await mapped { Int(clamping: try await inner.exportData(path: url.path, passphrase: passphrase)) }
     }
 
     /// What happens to the user's data after their death (the default: erasure).
@@ -662,38 +824,90 @@ public final class Praxis: Sendable {
 }
 
 #if canImport(Security)
+/// A Keychain call that failed: which one and its `OSStatus` (e.g.
+/// `errSecInteractionNotAllowed`, -25308: the device is locked).
+public struct KeychainError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let operation: String
+    public let status: OSStatus
+    public var description: String { "KeychainError(\(operation), OSStatus \(status))" }
+}
+
 /// A key provider over the Keychain (Apple platforms only): a random 32-byte
 /// key created once, readable from the first unlock after a restart until
 /// the next restart (`AfterFirstUnlockThisDeviceOnly`, so background sync
-/// works while the phone is locked), never synced nor restored to another
-/// device.
+/// works while the phone is locked), never synced to iCloud nor restored to
+/// another device. A backup restored elsewhere therefore brings the data
+/// without its key: open with `resetOnKeyMismatch: true` to start again
+/// (the user signs in, the server's copy syncs back).
+///
+/// Only a missing item (`errSecItemNotFound`) creates a key. Any other
+/// failure, a locked device above all, is thrown (as
+/// `.keyUnavailable(reason: "keychain_read_-25308")`): replacing the key
+/// then would make the data unreadable for good.
 public struct KeychainKeyProvider: PraxisKeyProvider {
     public let service: String
     public init(service: String = "org.praxis.cache-kek") { self.service = service }
 
+    private var query: [String: Any] {
+        var q: [String: Any] = [kSecClass as String: kSecClassGenericPassword,
+                                kSecAttrService as String: service,
+                                kSecAttrSynchronizable as String: false]
+        #if os(macOS)
+        // The iOS-style keychain on macOS, where the accessibility class applies.
+        q[kSecUseDataProtectionKeychain as String] = true
+        #endif
+        return q
+    }
+
     public func key() throws -> Data {
-        var query: [String: Any] = [kSecClass as String: kSecClassGenericPassword,
-                                    kSecAttrService as String: service,
-                                    kSecReturnData as String: true]
-        var item: CFTypeRef?
-        if SecItemCopyMatching(query as CFDictionary, &item) == errSecSuccess, let data = item as? Data {
-            return data
+        if let stored = try read() { return try checked(stored) }
+        var fresh = Data(count: 32)
+        let rc = fresh.withUnsafeMutableBytes { SecRandomCopyBytes(kSecRandomDefault, 32, $0.baseAddress!) }
+        guard rc == errSecSuccess else { throw KeychainError(operation: "random", status: rc) }
+        var add = query
+        add[kSecValueData as String] = fresh
+        add[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
+        let status = SecItemAdd(add as CFDictionary, nil)
+        switch status {
+        case errSecSuccess:
+            return fresh
+        case errSecDuplicateItem:
+            // Another thread or process stored one first: that one is the key.
+            guard let stored = try read() else { throw KeychainError(operation: "add", status: status) }
+            return try checked(stored)
+        default:
+            throw KeychainError(operation: "add", status: status)
         }
-        var key = Data(count: 32)
-        let rc = key.withUnsafeMutableBytes { SecRandomCopyBytes(kSecRandomDefault, 32, $0.baseAddress!) }
-        guard rc == errSecSuccess else { throw PraxisError.keyUnavailable(reason: "random") }
-        query.removeValue(forKey: kSecReturnData as String)
-        query[kSecValueData as String] = key
-        query[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
-        guard SecItemAdd(query as CFDictionary, nil) == errSecSuccess else {
-            throw PraxisError.keyUnavailable(reason: "keychain")
-        }
-        return key
     }
 
     public func forget() throws {
-        let query: [String: Any] = [kSecClass as String: kSecClassGenericPassword, kSecAttrService as String: service]
-        SecItemDelete(query as CFDictionary)
+        let status = SecItemDelete(query as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else {
+            throw KeychainError(operation: "delete", status: status)
+        }
+    }
+
+    /// The stored key; nil only when there is none.
+    private func read() throws -> Data? {
+        var q = query
+        q[kSecReturnData as String] = true
+        q[kSecMatchLimit as String] = kSecMatchLimitOne
+        var item: CFTypeRef?
+        let status = SecItemCopyMatching(q as CFDictionary, &item)
+        switch status {
+        case errSecSuccess:
+            guard let data = item as? Data else { throw KeychainError(operation: "read", status: errSecDecode) }
+            return data
+        case errSecItemNotFound:
+            return nil
+        default:
+            throw KeychainError(operation: "read", status: status)
+        }
+    }
+
+    private func checked(_ key: Data) throws -> Data {
+        guard key.count == 32 else { throw KeychainError(operation: "length", status: errSecDecode) }
+        return key
     }
 }
 #endif

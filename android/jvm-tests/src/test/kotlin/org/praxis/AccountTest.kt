@@ -163,6 +163,28 @@ class AccountTest {
     }
 
     @Test
+    fun `a restored backup without its key is reset only when the app asks`(): Unit = runBlocking {
+        val dir = tempDir()
+        val person = newPerson("restored")
+        Praxis.open(server.url, dir, MemoryKeyProvider()).use { praxis ->
+            praxis.registerPerson(person)
+            praxis.login(person.email, person.password)
+        }
+        // The backup brought the files; the new phone's Keystore holds another key.
+        val newKey = MemoryKeyProvider(ByteArray(32) { 8 })
+        assertFailsWith<PraxisError.KeyMismatch> { Praxis.open(server.url, dir, newKey) }
+        assertTrue(!newKey.forgotten, "refused without the option: nothing deleted")
+        Praxis.open(server.url, dir, newKey, resetOnKeyMismatch = true).use { praxis ->
+            assertTrue(newKey.forgotten, "the provider was told to forget its key")
+            assertEquals(SessionState.SignedOut, praxis.session)
+            praxis.login(person.email, person.password)
+            assertTrue(praxis.isSignedIn)
+        }
+        // The old cache is gone: the old key opens an empty one, not the old session.
+        assertFailsWith<PraxisError.KeyMismatch> { Praxis.open(server.url, dir, MemoryKeyProvider()) }
+    }
+
+    @Test
     fun `an unreachable server is a network error`(): Unit = runBlocking {
         val port = ServerSocket(0).use { it.localPort }
         Praxis.open("http://127.0.0.1:$port", tempDir(), MemoryKeyProvider()).use { praxis ->

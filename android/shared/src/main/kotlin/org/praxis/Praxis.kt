@@ -493,6 +493,12 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
          * [spkiPins] are SHA-256 hashes of the server keys to accept (empty: no pinning);
          * [extraRootCertificates] are CA certificates (DER) trusted besides the public roots,
          * e.g. the organisation's private CA.
+         *
+         * A backup restored onto a new phone brings [dataDir] but not the Keystore key, so the
+         * key no longer opens the cache: [PraxisError.KeyMismatch]. With [resetOnKeyMismatch]
+         * the core then deletes the cache, has [keyProvider] forget its key and opens empty
+         * (signed out: the user signs in again and the server's copy syncs back; edits never
+         * synced are lost, which is why it is the app's choice).
          */
         suspend fun open(
             serverUrl: String,
@@ -503,10 +509,11 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
             deviceName: String? = null,
             spkiPins: List<ByteArray> = emptyList(),
             extraRootCertificates: List<ByteArray> = emptyList(),
+            resetOnKeyMismatch: Boolean = false,
         ): Praxis = mapped {
             val config = ClientConfig(
                 serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), spkiPins,
-                deviceName, org.praxis.ffi.Platform.ANDROID, extraRootCertificates,
+                deviceName, org.praxis.ffi.Platform.ANDROID, extraRootCertificates, resetOnKeyMismatch,
             )
             Praxis(PraxisClient.open(config, KeyProviderAdapter(keyProvider), logger?.let(::LoggerAdapter)))
         }

@@ -283,6 +283,20 @@ fn bindings(release: bool) -> Result<PathBuf> {
     Ok(profile)
 }
 
+/// Maven, under the shifted clock when there is one.
+fn maven(clock_shift: Option<&str>) -> Command {
+    match clock_shift {
+        Some(shift) => {
+            // Offline: the first run fetched everything, and the registry's
+            // certificate may not be valid a year from now.
+            let mut c = faketime(shift, "mvn");
+            c.arg("-o");
+            c
+        }
+        None => Command::new("mvn"),
+    }
+}
+
 /// The Kotlin wrapper and generated bindings, compiled with Maven and run
 /// on the JVM through JNA against the debug cdylib and a real server.
 fn kotlin_tests(clock_shift: Option<&str>) -> Result<()> {
@@ -299,17 +313,7 @@ fn kotlin_tests(clock_shift: Option<&str>) -> Result<()> {
     run(cargo().args(["build", "-p", "praxis-server"]))?;
     let _ = std::fs::remove_file(target_dir().join("jna-bench.json"));
     let target = target_dir();
-    let mut mvn = match clock_shift {
-        Some(shift) => {
-            // Offline: the first run fetched everything, and the registry's
-            // certificate may not be valid a year from now.
-            let mut c = faketime(shift, "mvn");
-            c.arg("-o");
-            c
-        }
-        None => Command::new("mvn"),
-    };
-    run(mvn
+    run(maven(clock_shift)
         .current_dir(workspace().join("android/jvm-tests"))
         .args(["-B", "--no-transfer-progress", "test"])
         .arg(format!("-Dcargo.target.dir={}", target.display()))
@@ -318,7 +322,13 @@ fn kotlin_tests(clock_shift: Option<&str>) -> Result<()> {
             "-Dpraxis.server.bin={}",
             profile.join("praxis-server").display()
         ))
-        .arg(format!("-Dpraxis.report.dir={}", target.display())))
+        .arg(format!("-Dpraxis.report.dir={}", target.display())))?;
+    // The Android-specific Kotlin, compiled against the Android framework
+    // classes (no SDK here; see android/compile-check/pom.xml).
+    run(maven(clock_shift)
+        .current_dir(workspace().join("android/compile-check"))
+        .args(["-B", "--no-transfer-progress", "compile"])
+        .arg(format!("-Dcargo.target.dir={}", target.display())))
 }
 
 fn bench(extra: &[String]) -> Result<()> {

@@ -2,6 +2,15 @@
 // unlocks the core's cache is random, generated once, and stored only
 // encrypted (AES-256-GCM) under a non-exportable Keystore key; it is
 // decrypted in memory when the core opens.
+//
+// Keystore keys are never backed up. If a backup (Auto Backup, a device
+// transfer) restores the wrapped key without the Keystore key that
+// unwraps it, the wrapped key is useless: it is dropped and a new key made,
+// so the restored cache reports KeyMismatch at open, and
+// `Praxis.open(..., resetOnKeyMismatch = true)` starts again (the user signs
+// in, the server's copy syncs back). Any other failure is thrown, never a
+// reason to replace a key that may still open the data. Apps should also
+// exclude the data directory and the "praxis-keys" preferences from backup.
 package org.praxis.android
 
 import android.content.Context
@@ -23,13 +32,17 @@ class KeystoreKeyProvider(context: Context, private val alias: String = "praxis-
     @Synchronized
     override fun key(): ByteArray {
         val stored = prefs.getString(alias, null)
-        if (stored != null) {
+        if (stored != null && keyStore.containsAlias(alias)) {
             val blob = Base64.decode(stored, Base64.NO_WRAP)
             val cipher = Cipher.getInstance(TRANSFORMATION)
             cipher.init(Cipher.DECRYPT_MODE, wrappingKey(), GCMParameterSpec(128, blob, 0, IV_LEN))
-            return cipher.doFinal(blob, IV_LEN, blob.size - IV_LEN)
+            val key = cipher.doFinal(blob, IV_LEN, blob.size - IV_LEN)
+            check(key.size == KEY_LEN) { "the stored key is not $KEY_LEN bytes" }
+            return key
         }
-        val key = ByteArray(32).also { SecureRandom().nextBytes(it) }
+        // Nothing stored, or a wrapped key restored from a backup without
+        // its Keystore key (which no backup carries): a new key.
+        val key = ByteArray(KEY_LEN).also { SecureRandom().nextBytes(it) }
         val cipher = Cipher.getInstance(TRANSFORMATION)
         cipher.init(Cipher.ENCRYPT_MODE, wrappingKey())
         val blob = cipher.iv + cipher.doFinal(key)
@@ -62,5 +75,6 @@ class KeystoreKeyProvider(context: Context, private val alias: String = "praxis-
         const val ANDROID_KEYSTORE = "AndroidKeyStore"
         const val TRANSFORMATION = "AES/GCM/NoPadding"
         const val IV_LEN = 12
+        const val KEY_LEN = 32
     }
 }

@@ -202,6 +202,11 @@ public typealias GateClosed = PraxisFFI.GateClosed
 public typealias LocationPermission = PraxisFFI.LocationPermission
 public typealias ConsentStatus = PraxisFFI.ConsentStatus
 public typealias VisitEvent = PraxisFFI.VisitEvent
+public typealias VisitKind = PraxisFFI.VisitKind
+public typealias GeoPoint = PraxisFFI.GeoPoint
+public typealias Geofence = PraxisFFI.Geofence
+/// What `startLiveSync()` and `startAutoSync()` return: `cancel()` stops it.
+public typealias TaskHandle = PraxisFFI.TaskHandle
 public typealias LiveShare = PraxisFFI.LiveShare
 public typealias SharedLocation = PraxisFFI.SharedLocation
 public typealias LocationPolicy = PraxisFFI.LocationPolicy

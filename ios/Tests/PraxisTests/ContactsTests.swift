@@ -4,14 +4,6 @@ import XCTest
 @testable import Praxis
 
 final class ContactsTests: XCTestCase {
-    private func signedIn(_ tag: String, key: UInt8) async throws -> (PraxisCore, String) {
-        let person = newPerson(tag)
-        let praxis = try await PraxisCore.open(serverURL: try serverURL(), dataDirectory: tempDir(),
-                                               keyProvider: MemoryKeyProvider(repeating: key))
-        try await praxis.register(person)
-        return (praxis, try await praxis.login(email: person.email, password: person.password))
-    }
-
     private func card(_ name: String, specialty: String? = nil, workPhone: String? = nil,
                       workEmail: String? = nil) -> ContactCard {
         ContactCard(displayName: name, profession: nil, specialty: specialty, workPhone: workPhone, workEmail: workEmail,

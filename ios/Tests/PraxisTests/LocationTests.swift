@@ -4,14 +4,6 @@ import XCTest
 @testable import Praxis
 
 final class LocationTests: XCTestCase {
-    private func signedIn(_ tag: String, key: UInt8) async throws -> (PraxisCore, String) {
-        let person = newPerson(tag)
-        let praxis = try await PraxisCore.open(serverURL: try serverURL(), dataDirectory: tempDir(),
-                                               keyProvider: MemoryKeyProvider(repeating: key))
-        try await praxis.register(person)
-        return (praxis, try await praxis.login(email: person.email, password: person.password))
-    }
-
     /// Waits (10 s at most) for the visits permission to satisfy `test`.
     private func visits(_ praxis: PraxisCore,
                         _ test: @escaping @Sendable (LocationPermission) -> Bool) async throws -> LocationPermission {

@@ -4,14 +4,6 @@ import XCTest
 @testable import Praxis
 
 final class OrgAdminTests: XCTestCase {
-    private func signedIn(_ tag: String, key: UInt8) async throws -> (PraxisCore, String) {
-        let person = newPerson(tag)
-        let praxis = try await PraxisCore.open(serverURL: try serverURL(), dataDirectory: tempDir(),
-                                               keyProvider: MemoryKeyProvider(repeating: key))
-        try await praxis.register(person)
-        return (praxis, try await praxis.login(email: person.email, password: person.password))
-    }
-
     func testPromoteDemoteRemoveAndReadTheAuditLogWhileAMemberIsForbidden() async throws {
         let (admin, adminID) = try await signedIn("orgadmin", key: 11)
         let (nurse, nurseID) = try await signedIn("orgnurse", key: 12)

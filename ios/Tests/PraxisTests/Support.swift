@@ -42,6 +42,15 @@ extension PraxisCore {
     }
 }
 
+/// A new account signed in on its own device (cache key `[key; 32]`): the core and the account's id.
+func signedIn(_ tag: String, key: UInt8) async throws -> (PraxisCore, String) {
+    let person = newPerson(tag)
+    let praxis = try await PraxisCore.open(serverURL: try serverURL(), dataDirectory: tempDir(),
+                                           keyProvider: MemoryKeyProvider(repeating: key))
+    try await praxis.register(person)
+    return (praxis, try await praxis.login(email: person.email, password: person.password))
+}
+
 func tempDir() -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("praxis-swift-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

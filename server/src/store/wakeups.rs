@@ -56,7 +56,10 @@ pub(in crate::store) async fn enqueue(
     origin: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    const OUTBOX_ENQUEUE: &str = "INSERT INTO push_outbox (family_id, due_at, attempts, changes) SELECT family_id, ?2, 0, 1 FROM push_tokens WHERE user_id = ?1 AND family_id <> ?3 ON CONFLICT (family_id) DO UPDATE SET changes = push_outbox.changes + 1";
+    // The tokens are locked as the foreign key will reference them: one
+    // deleted by a concurrent transaction (its sign-in removing it) is
+    // skipped instead of failing this one (PostgreSQL, read committed).
+    const OUTBOX_ENQUEUE: &str = "INSERT INTO push_outbox (family_id, due_at, attempts, changes) SELECT family_id, ?2, 0, 1 FROM push_tokens WHERE user_id = ?1 AND family_id <> ?3 /*FOR KEY SHARE*/ ON CONFLICT (family_id) DO UPDATE SET changes = push_outbox.changes + 1";
     // No sign-in has the nil id: with no origin, every one is woken.
     let origin = origin.unwrap_or(Uuid::nil());
     tx.execute(

@@ -252,10 +252,13 @@ pub trait Tx: Send {
 }
 
 /// Rewrites portable SQL into PostgreSQL's form: `?N` placeholders become
-/// `$N`, and the `/*FOR UPDATE*/` marker (row locks, which SQLite neither
-/// has nor needs under `BEGIN IMMEDIATE`) becomes `FOR UPDATE`.
+/// `$N`, and the `/*FOR UPDATE*/` and `/*FOR KEY SHARE*/` markers (row
+/// locks, which SQLite neither has nor needs under `BEGIN IMMEDIATE`)
+/// become `FOR UPDATE` and `FOR KEY SHARE`.
 pub fn to_postgres(sql: &str) -> String {
-    let sql = sql.replace("/*FOR UPDATE*/", "FOR UPDATE");
+    let sql = sql
+        .replace("/*FOR UPDATE*/", "FOR UPDATE")
+        .replace("/*FOR KEY SHARE*/", "FOR KEY SHARE");
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -286,6 +289,10 @@ mod tests {
         assert_eq!(
             to_postgres("SELECT a FROM t WHERE x = ?1 AND y = ?12 /*FOR UPDATE*/"),
             "SELECT a FROM t WHERE x = $1 AND y = $12 FOR UPDATE"
+        );
+        assert_eq!(
+            to_postgres("SELECT a FROM t WHERE x = ?1 /*FOR KEY SHARE*/"),
+            "SELECT a FROM t WHERE x = $1 FOR KEY SHARE"
         );
         assert_eq!(to_postgres("SELECT '?' "), "SELECT '?' ");
     }

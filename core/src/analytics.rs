@@ -177,7 +177,7 @@ impl Analytics {
                     return Ok(false);
                 }
                 let key = serde_json::to_string(&(day, &event, &props))?;
-                let id = hex(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref());
+                let id = hex::encode(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()));
                 let count = tx
                     .get::<AnalyticsCount>(ANALYTICS, &id)?
                     .map_or(0, |r| r.value.count);
@@ -216,10 +216,6 @@ impl Analytics {
         })
         .await
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ async fn request_reset(
     if !state.mail_enabled() {
         return Err(AppError::new(ErrorCode::Unavailable));
     }
-    let key = hex(&state.store().throttle_key(&email));
+    let key = hex::encode(state.store().throttle_key(&email));
     hourly(&state, &format!("reset:{key}"), RESETS_PER_ADDRESS_PER_HOUR).await?;
     // Both paths do the same lookup and answer alike, before any further
     // work: a known address's code is written and its mail queued on a
@@ -255,10 +255,6 @@ async fn confirm_verification(
     }
     tracing::info!(user_id = %caller.user_id, "email verified");
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Change my password. Give the current one, or omit it within five

@@ -96,10 +96,6 @@ pub(in crate::store) async fn seal_profile(
     crate::store::vault::seal_for(tx, id, &user_context(id), &json, now_ms).await
 }
 
-pub(in crate::store) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The HLC of a server-authored write at `now`.
 pub(crate) fn server_hlc(now: DateTime<Utc>) -> String {
     Hlc {
@@ -182,6 +178,6 @@ impl Store {
 
     /// The blind index of a normalised email (hex), as stored.
     pub(crate) fn email_index(&self, email: &str) -> String {
-        hex(&self.vault.blind_index("email", email))
+        hex::encode(self.vault.blind_index("email", email))
     }
 }

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::store::backend::{StoreError, Tx};
-use crate::store::records::{SealedProfile, hex, seal_profile};
+use crate::store::records::{SealedProfile, seal_profile};
 use crate::store::vault::Vault;
 
 /// Seals every plaintext profile, sync record, stored push answer, contact
@@ -40,7 +40,7 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
                 .map_err(|_| StoreError::Decode("date of birth"))?,
         };
         let sealed = seal_profile(vt, id, &profile, now_ms).await?;
-        let index = hex(&vault.blind_index("email", &profile.email));
+        let index = hex::encode(vault.blind_index("email", &profile.email));
         vt.execute(
             LEGACY_USER_SEAL,
             vec![id.into(), index.into(), sealed.into()],

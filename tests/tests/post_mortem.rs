@@ -90,6 +90,9 @@ async fn directive(s: TestServer) {
         json!({"action": "erase", "message": "hello"}),
         json!({"action": "hand_over"}),
         json!({"action": "hand_over", "recipient": {"name": "A", "email": "not an address"}}),
+        // Shapes the device lets through; the server's address check does not.
+        json!({"action": "hand_over", "recipient": {"name": "A", "email": "heir@example.org."}}),
+        json!({"action": "hand_over", "recipient": {"name": "A", "email": "heir@@example.org"}}),
         json!({"action": "hand_over", "recipient": {"name": " ", "email": heir}}),
         json!({"action": "hand_over", "recipient": {"name": "A", "email": heir}, "message": "x".repeat(2001)}),
         json!({"action": "sell"}),
@@ -107,7 +110,8 @@ async fn directive(s: TestServer) {
 
     let set = json!({
         "action": "hand_over",
-        "recipient": {"name": "Camille Heir", "email": heir},
+        // Kept trimmed, the address lower-cased.
+        "recipient": {"name": " Camille Heir ", "email": format!(" {} ", heir.to_uppercase())},
         "message": words,
     });
     let r = s

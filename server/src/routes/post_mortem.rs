@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller};
 use crate::store::Event;
+use crate::validate;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_directive, set_directive, delete_directive))
@@ -41,10 +42,17 @@ async fn get_directive(
 async fn set_directive(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<PostMortemRequest>,
+    ApiJson(mut req): ApiJson<PostMortemRequest>,
 ) -> AppResult<Json<PostMortemDirective>> {
+    // The shape (which fields go with which action, lengths) as the device
+    // checks it, then the recipient as the server checks every name and
+    // address it keeps: trimmed, the address lower-cased with a real domain.
     req.check()
         .map_err(|(field, reason)| AppError::invalid(field, reason))?;
+    if let Some(r) = req.recipient.as_mut() {
+        r.name = validate::text("recipient.name", &r.name, 200)?;
+        r.email = validate::email("recipient.email", &r.email)?;
+    }
     let now = state.now();
     state
         .store()

@@ -19,6 +19,15 @@ pub trait KeyProvider: Send + Sync {
     fn forget(&self) -> Result<(), PraxisError>;
 }
 
+/// A provider's failure with its own reason (`KeyProvider { reason }`
+/// reaches the app as that reason, not wrapped in the error's sentence).
+fn provider_failed(e: PraxisError) -> CoreError {
+    CoreError::KeyProvider(match e {
+        PraxisError::KeyProvider { reason } => reason,
+        other => other.to_string(),
+    })
+}
+
 /// Adapts a foreign provider to the core's trait.
 pub(crate) struct ForeignKeyProvider(pub(crate) Arc<dyn KeyProvider>);
 
@@ -36,7 +45,7 @@ impl praxis_core::cache::KeyProvider for ForeignKeyProvider {
         let mut bytes = self
             .0
             .key_encryption_key()
-            .map_err(|e| CoreError::KeyProvider(e.to_string()))?;
+            .map_err(provider_failed)?;
         let key: [u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -55,7 +64,7 @@ impl praxis_core::cache::KeyProvider for ForeignKeyProvider {
     fn forget(&self) -> praxis_core::Result<()> {
         self.0
             .forget()
-            .map_err(|e| CoreError::KeyProvider(e.to_string()))
+            .map_err(provider_failed)
     }
 }
 

@@ -160,6 +160,16 @@ class AccountTest {
             Praxis.open("http://praxis.example.org", tempDir(), MemoryKeyProvider())
         }
         assertEquals("server_url", e.field)
+        // A provider that fails: its own reason reaches the app, or its class name, never its message.
+        val locked = object : KeyProvider {
+            override fun key(): ByteArray = throw PraxisError.KeyUnavailable("device_locked", null)
+        }
+        assertEquals("device_locked", assertFailsWith<PraxisError.KeyUnavailable> { Praxis.open(server.url, dir, locked) }.reason)
+        val broken = object : KeyProvider {
+            override fun key(): ByteArray = throw IllegalStateException("keystore said nurse@clinic-example.org")
+        }
+        val failed = assertFailsWith<PraxisError.KeyUnavailable> { Praxis.open(server.url, dir, broken) }
+        assertEquals("IllegalStateException", failed.reason)
     }
 
     @Test

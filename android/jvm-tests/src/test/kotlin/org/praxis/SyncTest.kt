@@ -65,6 +65,8 @@ class SyncTest {
         assertEquals(listOf("Insulin"), phone.appointments().map { it.title })
         val bad = assertFailsWith<PraxisError.InvalidInput> { phone.createAppointment("", start, 30) }
         assertEquals("title", bad.field)
+        val negative = assertFailsWith<PraxisError.InvalidInput> { phone.createAppointment("Backwards", start, -5) }
+        assertEquals("duration_min", negative.field)
         assertTrue(phone.syncStatuses.first().lastSuccess != null)
         phone.close()
         tablet.close()

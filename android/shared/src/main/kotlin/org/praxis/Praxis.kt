@@ -629,7 +629,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         point: GeoPoint? = null,
     ): String = mapped {
         inner.createAppointment(
-            FfiNewAppointment(title, patientLabel, start, durationMin.toUInt(), address, point?.let { org.praxis.ffi.GeoPoint(it.lat, it.lon) }, null),
+            FfiNewAppointment(title, patientLabel, start, durationMin.count("duration_min"), address, point?.let { org.praxis.ffi.GeoPoint(it.lat, it.lon) }, null),
         )
     }
 
@@ -643,7 +643,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     ) = mapped {
         inner.updateAppointment(
             id,
-            FfiPatch(title, null, start, durationMin?.toUInt(), status?.let { org.praxis.ffi.AppointmentStatus.valueOf(it.name) }, address, null),
+            FfiPatch(title, null, start, durationMin?.count("duration_min"), status?.let { org.praxis.ffi.AppointmentStatus.valueOf(it.name) }, address, null),
         )
     }
 
@@ -768,7 +768,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     suspend fun visitEvents(appointmentId: String): List<VisitEvent> = mapped { inner.visitEvents(appointmentId).map { it.toPublic() } }
 
     suspend fun startLocationShare(recipients: List<String>, durationMin: Int): LiveShare =
-        mapped { inner.startLocationShare(recipients, durationMin.toUInt()).toPublic() }
+        mapped { inner.startLocationShare(recipients, durationMin.count("duration_min")).toPublic() }
 
     /** Sends a fix to the live shares still running; returns how many received it. */
     suspend fun shareLocation(fix: Fix): Int = mapped { inner.shareLocation(fix.toFfi()).toInt() }
@@ -794,7 +794,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         inner.updateLocationPolicy(
             orgId,
             org.praxis.ffi.LocationPolicyUpdate(
-                locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.toUInt(), visitRecordsDays?.toUInt(),
+                locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.count("retention_days"), visitRecordsDays?.count("visit_records_days"),
             ),
         ).toPublic()
     }
@@ -812,7 +812,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     suspend fun createInvitation(fields: List<String>, allowForward: Boolean = false, ttlHours: Int? = null): ContactInvitation =
         mapped {
-            val i = inner.createInvitation(fields, allowForward, ttlHours?.toUInt())
+            val i = inner.createInvitation(fields, allowForward, ttlHours?.count("ttl_hours"))
             ContactInvitation(i.invitationId, i.code, i.expiresAt)
         }
 
@@ -911,10 +911,26 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 }
 
 private class KeyProviderAdapter(private val provider: KeyProvider) : org.praxis.ffi.KeyProvider {
-    override fun keyEncryptionKey(): ByteArray = provider.key()
+    override fun keyEncryptionKey(): ByteArray = reasoned { provider.key() }
 
-    override fun forget() = provider.forget()
+    override fun forget() = reasoned { provider.forget() }
+
+    /**
+     * A failure of the app's provider reaches the app as [PraxisError.KeyUnavailable] with the
+     * provider's own reason when it gave one (a [PraxisError.KeyUnavailable]), else the
+     * exception's class name (never its message, which may name data).
+     */
+    private inline fun <T> reasoned(block: () -> T): T =
+        try {
+            block()
+        } catch (e: Exception) {
+            throw PraxisException.KeyProvider(if (e is PraxisError.KeyUnavailable) e.reason else e.javaClass.simpleName)
+        }
 }
+
+/** A count the core takes unsigned (minutes, hours, days): a negative one is refused here. */
+private fun Int.count(field: String): UInt =
+    if (this < 0) throw PraxisError.InvalidInput(field, "out_of_range", null) else toUInt()
 
 private class LoggerAdapter(private val logger: Logger) : org.praxis.ffi.Logger {
     override fun log(level: org.praxis.ffi.LogLevel, target: String, message: String) =

@@ -40,12 +40,16 @@ dependencies {
 
 // Cross-compiles the core for devices and emulators with the size-tuned
 // `mobile` profile (LTO, one codegen unit, opt-level "s", stripped).
+// `--platform` links against the API level of minSdk (cargo-ndk's default
+// is older); the 16 KB page alignment Android 15 needs is set for both
+// targets in .cargo/config.toml.
 val cargoNdk by tasks.registering(Exec::class) {
     workingDir = repoRoot
     commandLine(
         "cargo", "ndk",
         "-t", "arm64-v8a",
         "-t", "x86_64",
+        "--platform", android.defaultConfig.minSdk.toString(),
         "-o", jniOut.get().asFile.absolutePath,
         "build", "-p", "praxis-ffi", "--profile", "mobile",
     )
@@ -53,12 +57,14 @@ val cargoNdk by tasks.registering(Exec::class) {
 
 // Generates the Kotlin bindings from the host library (library mode), with
 // the in-repo uniffi-bindgen pinned to the workspace's uniffi version.
+// The bindings land under CARGO_TARGET_DIR when the build sets one.
+val cargoTarget = System.getenv("CARGO_TARGET_DIR")?.let(::File) ?: File(repoRoot, "target")
 val uniffiBindings by tasks.registering(Exec::class) {
     workingDir = repoRoot
     commandLine("cargo", "xtask", "bindings")
     doLast {
         copy {
-            from(File(repoRoot, "target/bindings/kotlin"))
+            from(File(cargoTarget, "bindings/kotlin"))
             into(bindingsOut)
         }
     }

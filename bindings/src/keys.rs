@@ -42,10 +42,7 @@ impl praxis_core::cache::KeyProvider for ForeignKeyProvider {
         if params.kdf != Kdf::Raw {
             return Err(CoreError::KeyMismatch);
         }
-        let mut bytes = self
-            .0
-            .key_encryption_key()
-            .map_err(provider_failed)?;
+        let mut bytes = self.0.key_encryption_key().map_err(provider_failed)?;
         let key: [u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -62,9 +59,7 @@ impl praxis_core::cache::KeyProvider for ForeignKeyProvider {
     }
 
     fn forget(&self) -> praxis_core::Result<()> {
-        self.0
-            .forget()
-            .map_err(provider_failed)
+        self.0.forget().map_err(provider_failed)
     }
 }
 

@@ -19,6 +19,10 @@ pub(crate) struct Cli {
     /// `data_dir`, else the platform's data directory).
     #[arg(long, global = true, env = "PRAXIS_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// CA certificates (PEM) to trust besides the public roots, e.g. the
+    /// organisation's private CA (default: the config file's `ca_cert`).
+    #[arg(long, global = true, env = "PRAXIS_CA_CERT", value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
     /// The config file (default: `config.toml` in the platform's config
     /// directory, e.g. ~/.config/praxis/config.toml).
     #[arg(long, global = true, env = "PRAXIS_CONFIG")]

@@ -1025,3 +1025,68 @@ async fn a_lost_phone_is_signed_out_and_wiped_from_the_laptop() {
     let list = laptop.json(&["account", "sessions"], None).await;
     assert_eq!(list.as_array().expect("sessions").len(), 1);
 }
+
+/// A server behind the organisation's private CA: refused without it (the
+/// certificate is untrusted, exit 4, nothing sent), reached with
+/// `--ca-cert` or `PRAXIS_CA_CERT`; a file that is not a PEM certificate is
+/// refused, naming the setting, before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_is_trusted_only_when_given() {
+    use praxis_tests::tls::{Ca, TlsListener};
+    let server = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let ca = Ca::new("Clinic private CA");
+    let https = TlsListener::start(&server, &ca.leaf("localhost", false)).await;
+    let d = tempfile::tempdir().expect("dir");
+    let ca_file = d.path().join("clinic-ca.pem");
+    std::fs::write(&ca_file, &ca.pem).expect("write CA");
+    let ca_path = ca_file.to_str().expect("utf-8 path");
+    let device = d.path().join("device");
+    let r = Run {
+        server: &https.url,
+        dir: &device,
+        passphrase: "private ca passphrase",
+    };
+    let p = person("cliprivateca");
+    let args = register_args(&p);
+    let password = p["password"].as_str();
+
+    let mut untrusted: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = r.praxis(&untrusted, password).await;
+    assert_eq!(code(&o), 4, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM users").await,
+        0,
+        "nothing reached the server"
+    );
+
+    let not_pem = d.path().join("not-a-cert.pem");
+    std::fs::write(&not_pem, "hello").expect("write");
+    let o = r
+        .praxis_env(
+            &untrusted,
+            password,
+            &[("PRAXIS_CA_CERT", not_pem.to_str().expect("path"))],
+        )
+        .await;
+    assert_eq!(code(&o), 6, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ca_cert"));
+
+    untrusted.extend(["--ca-cert", ca_path]);
+    let o = r.praxis(&untrusted, password).await;
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = r
+        .praxis_env(
+            &["login", "--email", p["email"].as_str().expect("email")],
+            password,
+            &[("PRAXIS_CA_CERT", ca_path)],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+}

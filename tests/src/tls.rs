@@ -11,6 +11,8 @@ use crate::TestServer;
 pub struct Ca {
     /// The CA certificate (DER).
     pub der: Vec<u8>,
+    /// The same, PEM.
+    pub pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -26,6 +28,7 @@ impl Ca {
         let cert = params.self_signed(&key).expect("CA");
         Self {
             der: cert.der().to_vec(),
+            pem: cert.pem(),
             issuer: Issuer::new(params, key),
         }
     }

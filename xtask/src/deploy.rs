@@ -12,11 +12,17 @@ use crate::{cargo, run, target_dir, workspace};
 
 /// The guide's `bash` blocks, in order.
 fn bash_blocks(markdown: &str) -> Vec<String> {
+    fenced_blocks(markdown, "bash")
+}
+
+/// The guide's blocks fenced as `lang`, in order.
+fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let opening = format!("```{lang}");
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {
         match &mut current {
-            None if line.trim_start() == "```bash" => current = Some(String::new()),
+            None if line.trim_start() == opening => current = Some(String::new()),
             Some(block) if line.trim_start() == "```" => {
                 blocks.push(std::mem::take(block));
                 current = None;
@@ -66,6 +72,7 @@ pub fn check() -> Result<()> {
     run(cargo().args(["build", "-p", "praxis-server"]))?;
     let guide = std::fs::read_to_string(workspace().join("docs/deploy.md"))
         .context("reading docs/deploy.md")?;
+    verify_unit(&guide)?;
     let blocks = bash_blocks(&guide);
     if blocks.len() < 5 {
         bail!(
@@ -114,6 +121,44 @@ pub fn check() -> Result<()> {
     Ok(())
 }
 
+/// The guide's systemd unit, checked by `systemd-analyze verify` as an
+/// instance (`praxis@1`) running the binary just built: any complaint (an
+/// unknown or misspelt directive, a bad value) fails the check, not only
+/// the errors systemd would refuse to start on.
+fn verify_unit(guide: &str) -> Result<()> {
+    const UNIT_PATH: &str = "/etc/systemd/system/praxis@.service";
+    let Some(unit) = fenced_blocks(guide, "ini")
+        .into_iter()
+        .find(|b| b.starts_with(&format!("# {UNIT_PATH}")))
+    else {
+        bail!("docs/deploy.md: no ini block for {UNIT_PATH}");
+    };
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("xtask: systemd unit check SKIPPED: no systemd-analyze on this machine");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let bin = target_dir().join("debug/praxis-server");
+    let unit = unit.replace("/usr/local/bin/praxis-server", &bin.display().to_string());
+    let path = dir.path().join("praxis@1.service");
+    std::fs::write(&path, unit)?;
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .context("running systemd-analyze")?;
+    let complaints = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if !out.status.success() || !complaints.is_empty() {
+        bail!("the guide's systemd unit does not verify:\n{complaints}");
+    }
+    eprintln!("xtask: the guide's systemd unit verifies (systemd-analyze)");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +167,6 @@ mod tests {
     fn only_bash_blocks_are_taken_in_order() {
         let md = "x\n```bash\na\nb\n```\n```ini\nno\n```\n```bash\nc\n```\n";
         assert_eq!(bash_blocks(md), vec!["a\nb\n".to_owned(), "c\n".to_owned()]);
+        assert_eq!(fenced_blocks(md, "ini"), vec!["no\n".to_owned()]);
     }
 }

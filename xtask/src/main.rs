@@ -14,6 +14,8 @@
 //! * `swift`: the XCFramework for iOS and macOS (macOS only).
 //! * `swift-test`: the Swift package's tests against a real server (any
 //!   host with a Swift toolchain; a loud notice where there is none).
+//! * `swift-syntax`: the repository's Swift parsed with tree-sitter's Swift
+//!   grammar (run by `test`; no Swift compiler is needed).
 //! * `api-fuzz`: Schemathesis generates requests from the OpenAPI document
 //!   against a real server on each backend (see `api_fuzz.rs`).
 //! * `deps`: fails on an import cycle between the modules of a crate.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Some("bindings") => bindings(!args[1..].iter().any(|a| a == "--debug")).map(drop),
         Some("swift") => swift::xcframework(),
         Some("swift-test") => swift::test(),
+        Some("swift-syntax") => swift::syntax(),
         Some("deploy-check") => deploy::check(),
         Some("deps") => deps::check(
             &workspace(),
@@ -52,7 +55,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|api-fuzz|deps|deploy-check|bindings [--debug]|swift|swift-test|bench [--quick]>"
+                "usage: cargo xtask <test|api-fuzz|deps|deploy-check|bindings [--debug]|swift|swift-test|swift-syntax|bench [--quick]>"
             );
             return ExitCode::from(2);
         }
@@ -135,6 +138,7 @@ fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     api_fuzz::run(postgres.as_deref())?;
     kotlin_tests(None)?;
+    swift::syntax()?;
     swift::test()
 }
 

@@ -285,6 +285,88 @@ pub fn test() -> Result<()> {
     Ok(())
 }
 
+/// The tree-sitter runtime and grammars (Swift's among them) the syntax
+/// check runs, pinned.
+const SYNTAX_PACKAGES: [&str; 2] = ["web-tree-sitter@0.22.6", "tree-sitter-wasms@0.1.13"];
+
+/// Parses each file given with tree-sitter's Swift grammar; exits 1 naming
+/// every syntax error or missing token.
+const SYNTAX_SCRIPT: &str = r#"const Parser = require('web-tree-sitter');
+const fs = require('fs');
+const path = require('path');
+(async () => {
+  await Parser.init();
+  const wasm = path.join(__dirname, 'node_modules/tree-sitter-wasms/out/tree-sitter-swift.wasm');
+  const parser = new Parser();
+  parser.setLanguage(await Parser.Language.load(wasm));
+  let bad = 0;
+  for (const file of process.argv.slice(2)) {
+    const src = fs.readFileSync(file, 'utf8');
+    const walk = (n) => {
+      if (n.type === 'ERROR' || n.isMissing) {
+        bad++;
+        const what = n.isMissing ? 'missing ' + n.type : 'syntax error';
+        console.error(`${file}:${n.startPosition.row + 1}:${n.startPosition.column + 1}: ${what}`);
+        return;
+      }
+      for (let i = 0; i < n.childCount; i++) walk(n.child(i));
+    };
+    walk(parser.parse(src).rootNode);
+  }
+  process.exit(bad ? 1 : 0);
+})();
+"#;
+
+/// The Swift this repository holds (the wrapper, the tests, the package
+/// manifest; not the generated file), parsed with tree-sitter's Swift
+/// grammar: no Swift compiler runs here, so this is what catches a syntax
+/// error in CI. Skipped, loudly, without Node or the npm registry.
+pub fn syntax() -> Result<()> {
+    let dir = target_dir().join("swift-syntax");
+    std::fs::create_dir_all(&dir)?;
+    if !dir
+        .join("node_modules/tree-sitter-wasms/out/tree-sitter-swift.wasm")
+        .exists()
+    {
+        let installed = Command::new("npm")
+            .current_dir(&dir)
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .args(SYNTAX_PACKAGES)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("xtask: ************************************************************");
+            eprintln!("xtask: Swift syntax check SKIPPED: could not install {SYNTAX_PACKAGES:?}");
+            eprintln!("xtask: (needs Node with npm, and the npm registry)");
+            eprintln!("xtask: ************************************************************");
+            return Ok(());
+        }
+    }
+    std::fs::write(dir.join("check.js"), SYNTAX_SCRIPT)?;
+    let ios = workspace().join("ios");
+    let mut files = vec![ios.join("Package.swift")];
+    for sub in ["Sources/Praxis", "Tests/PraxisTests"] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(ios.join(sub))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "swift"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    if files.len() < 4 {
+        bail!(
+            "ios/: expected the wrapper and its tests, found {} files",
+            files.len()
+        );
+    }
+    run(Command::new("node").arg(dir.join("check.js")).args(&files))?;
+    eprintln!(
+        "xtask: Swift syntax: {} files parse (tree-sitter)",
+        files.len()
+    );
+    Ok(())
+}
+
 /// Builds the XCFramework for iOS devices, simulators and macOS. Needs
 /// macOS with Xcode and the Apple Rust targets.
 pub fn xcframework() -> Result<()> {

@@ -116,6 +116,50 @@ pub fn check(kotlin: &str, swift: &str, map: &str) -> Vec<String> {
     wrong
 }
 
+/// A test's name reduced to its words: lower-case letters and digits
+/// only, so Kotlin's `` `a wrong key is refused` `` and Swift's
+/// `testAWrongKeyIsRefused` are the same test.
+fn test_key(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The tests of a Kotlin JUnit file (`` fun `…`() ``).
+pub fn kotlin_tests(source: &str) -> BTreeSet<String> {
+    source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("fun `"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(name, _)| test_key(name))
+        .collect()
+}
+
+/// The tests of a Swift XCTest file (`func testX()`).
+pub fn swift_tests(source: &str) -> BTreeSet<String> {
+    source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("func test"))
+        .filter_map(|rest| rest.split_once('('))
+        .map(|(name, _)| test_key(name))
+        .collect()
+}
+
+/// What differs between a Kotlin test file and its Swift mirror.
+pub fn check_tests(file: &str, kotlin: &str, swift: &str) -> Vec<String> {
+    let (k, s) = (kotlin_tests(kotlin), swift_tests(swift));
+    let mut wrong: Vec<String> = k
+        .difference(&s)
+        .map(|t| format!("{file}: `{t}` is tested in Kotlin, not in Swift"))
+        .collect();
+    wrong.extend(
+        s.difference(&k)
+            .map(|t| format!("{file}: `{t}` is tested in Swift, not in Kotlin")),
+    );
+    wrong
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +198,45 @@ mod tests {
             ]
         );
         assert!(check(kotlin, swift, "b = -\n")[0].contains("say why"));
+    }
+
+    /// Every Kotlin JVM test file (`XTest.kt`) has a Swift mirror
+    /// (`XTests.swift`) holding the same tests by name.
+    #[test]
+    fn every_kotlin_test_has_a_swift_mirror() {
+        let kotlin_dir = crate::workspace().join("android/jvm-tests/src/test/kotlin/org/praxis");
+        let mut files = 0;
+        let mut wrong = Vec::new();
+        for entry in std::fs::read_dir(&kotlin_dir).expect("kotlin tests") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let Some(stem) = name.strip_suffix("Test.kt") else {
+                continue;
+            };
+            files += 1;
+            let kotlin = std::fs::read_to_string(&path).expect("kotlin");
+            assert!(!kotlin_tests(&kotlin).is_empty(), "{name}: no test found");
+            let swift_path = format!("ios/Tests/PraxisTests/{stem}Tests.swift");
+            match std::fs::read_to_string(crate::workspace().join(&swift_path)) {
+                Ok(swift) => wrong.extend(check_tests(name, &kotlin, &swift)),
+                Err(_) => wrong.push(format!("{name}: no {swift_path}")),
+            }
+        }
+        assert!(files >= 6, "the Kotlin test files were found ({files})");
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn a_test_missing_on_either_side_is_reported() {
+        let kotlin = "    @Test\n    fun `a wrong key is refused`(): Unit = runBlocking {\n    fun `only kotlin`() {}\n";
+        let swift =
+            "    func testAWrongKeyIsRefused() async throws {\n    func testOnlySwift() {\n";
+        assert_eq!(
+            check_tests("XTest.kt", kotlin, swift),
+            vec![
+                "XTest.kt: `onlykotlin` is tested in Kotlin, not in Swift".to_owned(),
+                "XTest.kt: `onlyswift` is tested in Swift, not in Kotlin".to_owned(),
+            ]
+        );
     }
 }

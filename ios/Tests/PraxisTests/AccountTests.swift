@@ -221,7 +221,7 @@ final class AccountTests: XCTestCase {
         XCTAssertFalse(id.isEmpty)
     }
 
-    func testTheSessionStreamReportsSignInAndSignOut() async throws {
+    func testTheSessionStatesReportSignInAndSignOut() async throws {
         let praxis = try await PraxisCore.open(serverURL: try serverURL(), dataDirectory: tempDir(),
                                                keyProvider: MemoryKeyProvider())
         let person = newPerson("flow")

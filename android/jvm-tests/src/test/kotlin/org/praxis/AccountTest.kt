@@ -122,7 +122,7 @@ class AccountTest {
     }
 
     @Test
-    fun `wrong password and bad input map to the sealed errors`(): Unit = runBlocking {
+    fun `wrong password and bad input map to the closed errors`(): Unit = runBlocking {
         Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { praxis ->
             val person = newPerson("errors")
             praxis.registerPerson(person)
@@ -241,7 +241,7 @@ class AccountTest {
     }
 
     @Test
-    fun `the session flow reports sign-in and sign-out`(): Unit = runBlocking {
+    fun `the session states report sign-in and sign-out`(): Unit = runBlocking {
         Praxis.open(server.url, tempDir(), MemoryKeyProvider()).use { praxis ->
             val p = newPerson("flow")
             praxis.registerPerson(p)

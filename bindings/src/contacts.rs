@@ -7,6 +7,7 @@ use praxis_core::protocol::contacts as pc;
 
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
+use praxis_core::protocol::redacted_debug;
 
 /// A professional contact card.
 #[derive(Clone, PartialEq, uniffi::Record)]
@@ -36,11 +37,7 @@ pub struct ContactCard {
     pub languages: Vec<String>,
 }
 
-impl std::fmt::Debug for ContactCard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ContactCard").finish_non_exhaustive()
-    }
-}
+redacted_debug!(ContactCard {});
 
 impl From<pc::ContactCard> for ContactCard {
     fn from(c: pc::ContactCard) -> Self {
@@ -87,13 +84,7 @@ pub struct Contact {
     pub forwarded_by: Option<String>,
 }
 
-impl std::fmt::Debug for Contact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Contact")
-            .field("owner_id", &self.owner_id)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Contact { owner_id });
 
 impl From<praxis_core::Contact> for Contact {
     fn from(c: praxis_core::Contact) -> Self {
@@ -118,13 +109,7 @@ pub struct ContactInvitation {
     pub expires_at: SystemTime,
 }
 
-impl std::fmt::Debug for ContactInvitation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ContactInvitation")
-            .field("invitation_id", &self.invitation_id)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(ContactInvitation { invitation_id });
 
 /// Who invites me.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]

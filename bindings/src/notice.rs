@@ -5,6 +5,7 @@ use praxis_core::protocol::notice as pn;
 use crate::client::PraxisClient;
 use crate::error::PraxisError;
 use crate::privacy::Purpose;
+use praxis_core::protocol::redacted_debug;
 
 /// The data controller (a company's public identity: `Debug` shows it).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -70,20 +71,9 @@ pub struct PrivacyNotice {
 }
 
 // A DPO's name is a person's: `Debug` shows neither names nor addresses.
-impl std::fmt::Debug for NoticeContact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NoticeContact").finish_non_exhaustive()
-    }
-}
+redacted_debug!(NoticeContact {});
 
-impl std::fmt::Debug for PrivacyNotice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrivacyNotice")
-            .field("version", &self.version)
-            .field("published", &self.published)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(PrivacyNotice { version, published });
 
 /// The notice held on the device, and whether the user has yet to be told
 /// it changed.

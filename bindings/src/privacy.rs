@@ -12,6 +12,7 @@ use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use crate::listeners::{TaskHandle, runtime};
 use crate::types::GeoPoint;
+use praxis_core::protocol::redacted_debug;
 
 /// A purpose the user consents to, separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -216,13 +217,7 @@ pub struct Fix {
     pub source: FixSource,
 }
 
-impl std::fmt::Debug for Fix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fix")
-            .field("source", &self.source)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Fix { source });
 
 impl From<Fix> for praxis_core::Fix {
     fn from(f: Fix) -> Self {
@@ -272,15 +267,7 @@ pub struct VisitEvent {
     pub distance_m: Option<f64>,
 }
 
-impl std::fmt::Debug for VisitEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VisitEvent")
-            .field("id", &self.id)
-            .field("kind", &self.kind)
-            .field("inside", &self.inside)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(VisitEvent { id, kind, inside });
 
 impl From<praxis_core::VisitEvent> for VisitEvent {
     fn from(e: praxis_core::VisitEvent) -> Self {
@@ -360,13 +347,7 @@ pub struct SharedLocation {
     pub position_at: Option<SystemTime>,
 }
 
-impl std::fmt::Debug for SharedLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedLocation")
-            .field("share_id", &self.share_id)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(SharedLocation { share_id });
 
 impl From<pp::SharedLocation> for SharedLocation {
     fn from(s: pp::SharedLocation) -> Self {

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use crate::client::PraxisClient;
 use crate::error::PraxisError;
 use crate::privacy::Purpose;
+use praxis_core::protocol::redacted_debug;
 
 /// One processing on legitimate interest, and the user's objection to it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -62,13 +63,7 @@ pub struct PostMortemDirective {
 }
 
 // Names, an address and a message: `Debug` shows the action only.
-impl std::fmt::Debug for PostMortemDirective {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostMortemDirective")
-            .field("action", &self.action)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(PostMortemDirective { action });
 
 impl From<praxis_core::protocol::notice::PostMortemDirective> for PostMortemDirective {
     fn from(d: praxis_core::protocol::notice::PostMortemDirective) -> Self {

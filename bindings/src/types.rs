@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use praxis_core::protocol;
+use praxis_core::protocol::redacted_debug;
 
 /// How to reach the server.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -86,11 +87,7 @@ pub struct Registration {
     pub date_of_birth: String,
 }
 
-impl std::fmt::Debug for Registration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration").finish_non_exhaustive()
-    }
-}
+redacted_debug!(Registration {});
 
 impl From<Registration> for protocol::RegisterRequest {
     fn from(r: Registration) -> Self {
@@ -132,13 +129,7 @@ pub struct Profile {
     pub email_verified: bool,
 }
 
-impl std::fmt::Debug for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Profile")
-            .field("user_id", &self.user_id)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Profile { user_id });
 
 impl From<protocol::Profile> for Profile {
     fn from(p: protocol::Profile) -> Self {
@@ -183,11 +174,7 @@ pub struct ProfileUpdate {
     pub date_of_birth: Option<String>,
 }
 
-impl std::fmt::Debug for ProfileUpdate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProfileUpdate").finish_non_exhaustive()
-    }
-}
+redacted_debug!(ProfileUpdate {});
 
 impl From<ProfileUpdate> for protocol::UpdateProfileRequest {
     fn from(u: ProfileUpdate) -> Self {
@@ -255,13 +242,7 @@ pub struct Member {
     pub role: Role,
 }
 
-impl std::fmt::Debug for Member {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Member")
-            .field("user_id", &self.user_id)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Member { user_id });
 
 impl From<protocol::Member> for Member {
     fn from(m: protocol::Member) -> Self {
@@ -283,11 +264,7 @@ pub struct JoinCode {
     pub expires_at: SystemTime,
 }
 
-impl std::fmt::Debug for JoinCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinCode").finish_non_exhaustive()
-    }
-}
+redacted_debug!(JoinCode {});
 
 /// Where a visit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -429,13 +406,7 @@ pub struct Appointment {
     pub geofence: Option<Geofence>,
 }
 
-impl std::fmt::Debug for Appointment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Appointment")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Appointment { id });
 
 impl From<praxis_core::Appointment> for Appointment {
     fn from(a: praxis_core::Appointment) -> Self {
@@ -479,11 +450,7 @@ pub struct NewAppointment {
     pub geofence: Option<Geofence>,
 }
 
-impl std::fmt::Debug for NewAppointment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewAppointment").finish_non_exhaustive()
-    }
-}
+redacted_debug!(NewAppointment {});
 
 impl From<NewAppointment> for praxis_core::NewAppointment {
     fn from(a: NewAppointment) -> Self {
@@ -528,11 +495,7 @@ pub struct AppointmentPatch {
     pub point: Option<GeoPoint>,
 }
 
-impl std::fmt::Debug for AppointmentPatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppointmentPatch").finish_non_exhaustive()
-    }
-}
+redacted_debug!(AppointmentPatch {});
 
 impl From<AppointmentPatch> for praxis_core::AppointmentPatch {
     fn from(p: AppointmentPatch) -> Self {
@@ -598,5 +561,41 @@ impl From<praxis_core::sync::SyncStatus> for SyncStatus {
             retry_at: s.retry_at.map(Into::into),
             received: s.received as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Debug` (what a log line or a crash report shows) names a record
+    /// and its ids, never the person.
+    #[test]
+    fn debug_output_carries_no_personal_data() {
+        let profile = Profile {
+            user_id: "u-1".into(),
+            email: "nurse.marker@clinic-example.org".into(),
+            full_name: "Zuleika Marker".into(),
+            phone: "+33612345678".into(),
+            country: "FR".into(),
+            language: "fr-FR".into(),
+            profession: "nurse".into(),
+            date_of_birth: "1985-04-12".into(),
+            updated_at: SystemTime::UNIX_EPOCH,
+            email_verified: true,
+        };
+        let shown = format!("{profile:?}");
+        assert_eq!(shown, "Profile { user_id: \"u-1\", .. }");
+        let card = crate::contacts::ContactCard {
+            display_name: "Zuleika Marker".into(),
+            profession: None,
+            specialty: None,
+            work_phone: Some("+33612345678".into()),
+            work_email: None,
+            organisation: None,
+            clinic_address: None,
+            languages: Vec::new(),
+        };
+        assert_eq!(format!("{card:?}"), "ContactCard { .. }");
     }
 }

@@ -488,22 +488,13 @@ impl PraxisClient {
     /// they may have changed (a sync, a consent, a setting), until the
     /// handle is cancelled or dropped. Repeated values are not sent.
     pub fn subscribe_location(&self, listener: Arc<dyn LocationListener>) -> Arc<TaskHandle> {
-        let core = Arc::clone(self.core());
-        let mut rx = core.sync().subscribe();
+        let location = self.core().location();
         let task = runtime().spawn(async move {
-            let mut last: Option<Vec<praxis_core::LocationPermission>> = None;
-            loop {
-                rx.borrow_and_update();
-                if let Ok(now) = core.location().permissions().await
-                    && last.as_ref() != Some(&now)
-                {
+            location
+                .watch_permissions(|now| {
                     listener.on_update(now.iter().copied().map(Into::into).collect());
-                    last = Some(now);
-                }
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
+                })
+                .await;
         });
         Arc::new(TaskHandle(task))
     }

@@ -277,6 +277,28 @@ impl Location {
         ])
     }
 
+    /// Calls `on_change` with both permissions now and whenever they may
+    /// have changed (a sync, a consent, a setting: every sync status
+    /// change), never twice in a row with the same value. Returns when the
+    /// client's sync engine is gone; a screen cancels it by dropping the
+    /// future (or the task running it).
+    pub async fn watch_permissions(&self, mut on_change: impl FnMut(&[LocationPermission])) {
+        let mut changes = self.engine.subscribe();
+        let mut last: Option<Vec<LocationPermission>> = None;
+        loop {
+            changes.borrow_and_update();
+            if let Ok(now) = self.permissions().await
+                && last.as_ref() != Some(&now)
+            {
+                on_change(&now);
+                last = Some(now);
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// The user's preference: `Approximate` (the default) or `Precise`
     /// (used only where the organisation allows it).
     pub async fn set_precision(&self, preference: Precision) -> Result<()> {

@@ -894,3 +894,76 @@ async fn visit_result(d: &Device) -> Result<Uuid, Error> {
         })
         .await
 }
+
+/// A screen watching the permissions sees the current value at once, then
+/// each change (the organisation's policy arriving with a sync, the user's
+/// consent), and never the same value twice in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_permission_watch_reports_each_change_once() {
+    let s = TestServer::start(Backend::Sqlite, Transport::Http)
+        .await
+        .expect("server");
+    let admin = device(&s, "watchadmin", 5).await;
+    let member = device(&s, "watchnurse", 6).await;
+    let org = org(&admin, &member).await;
+    sync(&member).await;
+    let seen: Arc<Mutex<Vec<Option<Closed>>>> = Arc::default();
+    let location = member.client.location();
+    let record = Arc::clone(&seen);
+    let watch = tokio::spawn(async move {
+        location
+            .watch_permissions(|now| {
+                let visits = now.iter().find(|p| p.purpose == Purpose::LocationVisits);
+                record
+                    .lock()
+                    .expect("lock")
+                    .push(visits.and_then(|p| p.closed));
+            })
+            .await;
+    });
+    let wait_for = |n: usize| {
+        let seen = Arc::clone(&seen);
+        async move {
+            for _ in 0..500 {
+                if seen.lock().expect("lock").len() >= n {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("the watch reported {:?}", seen.lock().expect("lock"));
+        }
+    };
+    wait_for(1).await;
+    // Syncs that change nothing are not reported again.
+    sync(&member).await;
+    sync(&member).await;
+    set_policy(
+        &admin,
+        org,
+        UpdateLocationPolicyRequest {
+            location_visits: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    sync(&member).await;
+    wait_for(2).await;
+    member
+        .client
+        .consents()
+        .grant(Purpose::LocationVisits)
+        .await
+        .expect("grant");
+    wait_for(3).await;
+    sync(&member).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    watch.abort();
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![
+            Some(Closed::PolicyDisabled),
+            Some(Closed::ConsentRequired),
+            None
+        ]
+    );
+}

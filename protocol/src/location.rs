@@ -18,14 +18,15 @@
 //! Error messages never contain coordinate values: a location is personal
 //! data, and errors end up in logs.
 
-use geo::algorithm::validation::InvalidPolygon;
 use geo::{
     Area, Bearing, BoundingRect, Centroid, Closest, Coord, Distance, Haversine,
-    HaversineClosestPoint, Intersects, LineString, Point, Polygon, Validation,
+    HaversineClosestPoint, Intersects, LineString, Point, Polygon,
 };
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use serde::{Deserialize, Serialize};
+
+mod ring;
 
 /// Radius of the sphere used for all distance computations, in metres (the
 /// GRS80 mean radius, identical to the one used by `geo::Haversine`).
@@ -54,8 +55,8 @@ pub const MAX_RADIUS_M: f64 = 5_000.0;
 pub const MAX_POLYGON_SPAN_M: f64 = 50_000.0;
 
 /// Largest number of points (closing point included) of a polygonal geofence.
-/// Validation is quadratic in the number of points, so this bounds its cost on
-/// untrusted input.
+/// Validation is near-linear in the number of points (see `ring`); this
+/// bounds its cost on untrusted input all the same.
 pub const MAX_POLYGON_POINTS: usize = 1_000;
 
 /// Number of latitude rows of the grid from the equator to a pole.
@@ -620,7 +621,7 @@ fn validate_polygon(points: &[LatLon]) -> Result<(), LocationError> {
     {
         return Err(LocationError::CrossesAntimeridian);
     }
-    if span_exceeds(points, MAX_POLYGON_SPAN_M) {
+    if ring::span_exceeds(points, MAX_POLYGON_SPAN_M) {
         return Err(LocationError::TooLarge {
             max_m: MAX_POLYGON_SPAN_M,
         });
@@ -632,10 +633,8 @@ fn validate_polygon(points: &[LatLon]) -> Result<(), LocationError> {
         return Err(LocationError::SelfIntersecting);
     }
     let polygon = geo_polygon(points);
-    match polygon.check_validation() {
-        Ok(()) => {}
-        Err(InvalidPolygon::TooFewPointsInRing(_)) => return Err(LocationError::ZeroArea),
-        Err(_) => return Err(LocationError::SelfIntersecting),
+    if !ring::is_simple(&polygon.exterior().0) {
+        return Err(LocationError::SelfIntersecting);
     }
     // A simple ring that is not all on one line has an area; this is only a
     // safety net against rounding.
@@ -643,34 +642,6 @@ fn validate_polygon(points: &[LatLon]) -> Result<(), LocationError> {
         return Err(LocationError::ZeroArea);
     }
     Ok(())
-}
-
-/// Whether two points of the polygon are more than `max_m` apart, in
-/// O(n log n) rather than over every pair: the distance from the first
-/// point to the farthest, `r`, bounds the span (`r <= span <= 2r`); only
-/// when that does not decide are the convex hull's corners compared
-/// pairwise (the farthest pair always lies on the hull).
-fn span_exceeds(points: &[LatLon], max_m: f64) -> bool {
-    let first = points[0].point();
-    let r = points
-        .iter()
-        .map(|p| Haversine.distance(first, p.point()))
-        .fold(0.0, f64::max);
-    if r > max_m {
-        return true;
-    }
-    if 2.0 * r <= max_m {
-        return false;
-    }
-    let hull = geo::ConvexHull::convex_hull(&geo::MultiPoint::from(
-        points.iter().map(|p| p.point()).collect::<Vec<_>>(),
-    ));
-    let corners: Vec<Point<f64>> = hull.exterior().points().collect();
-    corners.iter().enumerate().any(|(i, a)| {
-        corners[i + 1..]
-            .iter()
-            .any(|b| Haversine.distance(*a, *b) > max_m)
-    })
 }
 
 /// Whether all the points lie exactly on the line through the first two

@@ -6,6 +6,7 @@
 
 mod feed;
 mod lifecycle;
+mod polygons;
 mod push;
 mod tls;
 
@@ -144,8 +145,9 @@ async fn main() -> anyhow::Result<()> {
         metrics.extend(tls::tls_benchmarks(&opts).await?);
     }
     if on("polygons") {
+        metrics.extend(polygons::validation_cost());
         for backend in &backends {
-            metrics.extend(polygon_interference(*backend, &opts).await?);
+            metrics.extend(polygons::interference(*backend, &opts).await?);
         }
     }
     if on("contacts") {
@@ -1070,121 +1072,6 @@ async fn export_benchmark(url: &str, token: &str, n: usize) -> anyhow::Result<Ve
             "server and reader in the bench process; the document is never held whole",
         ),
     ])
-}
-
-/// Pushes `body()` with `token` until `stop_at`: the latencies of the
-/// pushes that succeeded, and how many failed.
-fn pushing(
-    url: String,
-    token: String,
-    stop_at: Instant,
-    body: impl Fn() -> Value + Send + 'static,
-) -> tokio::task::JoinHandle<Latencies> {
-    tokio::spawn(async move {
-        let client = praxis_tests::http_client();
-        let (mut lat, mut errors) = (Vec::new(), 0u64);
-        while Instant::now() < stop_at {
-            let batch = body();
-            let t = Instant::now();
-            let ok = client
-                .post(format!("{url}/v1/sync/push"))
-                .bearer_auth(&token)
-                .json(&batch)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                lat.push(t.elapsed());
-            } else {
-                errors += 1;
-            }
-        }
-        (lat, errors)
-    })
-}
-
-/// A push as large as the body limit allows of 1,000-point polygon
-/// geofences (convex, so every validity check runs in full).
-fn polygon_push(now: chrono::DateTime<chrono::Utc>) -> Value {
-    let t = format!("{:013}-000000-bench", now.timestamp_millis() - 60_000);
-    let f = |v: Value| json!({ "v": v, "t": t });
-    let n = 999;
-    let mut points: Vec<Value> = (0..n)
-        .map(|i| {
-            let a = f64::from(i) / f64::from(n) * std::f64::consts::TAU;
-            json!({"lat": 48.0 + 0.15 * a.sin(), "lon": 2.0 + 0.2 * a.cos()})
-        })
-        .collect();
-    points.push(points[0].clone());
-    let fence = json!({"type": "polygon", "points": points});
-    let mutations: Vec<Value> = (0..40)
-        .map(|i| {
-            json!({"client_seq": i + 1, "collection": "appointments",
-                "id": uuid::Uuid::now_v7().to_string(),
-                "fields": {"title": f(json!("Fenced visit")), "start": f(json!("2026-11-23T09:00:00Z")),
-                    "duration_min": f(json!(30)), "status": f(json!("scheduled")), "geofence": f(fence.clone())}})
-        })
-        .collect();
-    json!({"client_id": uuid::Uuid::new_v4().to_string(), "mutations": mutations})
-}
-
-/// An ordinary user's one-visit pushes, alone and then while three other
-/// users push maximal polygon geofences (security review: validation ran
-/// inside the single writer's lock and stalled everyone).
-async fn polygon_interference(backend: Backend, opts: &Options) -> anyhow::Result<Vec<Metric>> {
-    let duration = Duration::from_secs(if opts.quick { 3 } else { 10 });
-    let server = TestServer::start(backend, Transport::Http)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("backend unavailable"))?;
-    let url = server.base_url().expect("http").to_owned();
-    let now = server.clock.now();
-    let ordinary = server.user("ordinary").await;
-    let heavy: Vec<String> = {
-        let mut v = Vec::new();
-        for i in 0..3 {
-            v.push(server.user(&format!("heavy{i}")).await.access);
-        }
-        v
-    };
-    let body = polygon_push(now);
-    let ordinary_pushes = |stop_at: Instant| {
-        pushing(url.clone(), ordinary.access.clone(), stop_at, move || {
-            create_batches(1, "ordinary", now).remove(0)
-        })
-    };
-    let (alone, _) = gather(vec![ordinary_pushes(Instant::now() + duration)]).await?;
-    let stop_at = Instant::now() + duration;
-    let heavy_tasks: Vec<_> = heavy
-        .into_iter()
-        .map(|token| {
-            let body = body.clone();
-            pushing(url.clone(), token, stop_at, move || body.clone())
-        })
-        .collect();
-    let (busy, errors) = gather(vec![ordinary_pushes(stop_at)]).await?;
-    let (heavy_done, _) = gather(heavy_tasks).await?;
-    let name = backend_name(backend);
-    let note = format!(
-        "one-visit pushes; 3 other users pushing 40 x 1,000-point polygons each ({} such pushes done, {errors} errors), {}s",
-        heavy_done.len(),
-        duration.as_secs()
-    );
-    let mut out = Vec::new();
-    for p in [0.5, 0.99] {
-        let base = percentile_ms(&alone, p);
-        let mut m = Metric::new(
-            format!(
-                "ordinary push ({name}) p{} beside polygon pushes",
-                (p * 100.0) as u32
-            ),
-            percentile_ms(&busy, p),
-            "ms",
-            &note,
-        );
-        m.baseline = Some(base);
-        out.push(m);
-    }
-    Ok(out)
 }
 
 /// splitmix64: a deterministic stream for generated inputs.

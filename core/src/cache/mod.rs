@@ -11,9 +11,12 @@
 mod crypto;
 mod db;
 pub mod keys;
+mod rotation;
 pub mod schema;
+mod tx;
 
-pub use db::{Cache, CacheTx, OutboxEntry, Record, RecordMeta};
+pub use db::{Cache, OutboxEntry, Record, RecordMeta};
+pub use tx::CacheTx;
 
 /// The record holding the signed-in session's tokens: present exactly
 /// while someone is signed in on this device.

@@ -239,7 +239,7 @@ impl Store {
             "SELECT seq, hash FROM audit_log WHERE at < ?1 ORDER BY seq DESC LIMIT 1";
         const AUDIT_BASE_SET: &str =
             "UPDATE audit_head SET base_seq = ?1, base_hash = ?2 WHERE id = 1";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         tx.query(AUDIT_HEAD, vec![]).await?;
         let last = tx.query(AUDIT_LAST_BEFORE, vec![ms(before).into()]).await?;
         let Some(last) = last.first() else {

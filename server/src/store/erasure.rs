@@ -67,7 +67,7 @@ impl Store {
     /// Deletes erased-token markers older than `before`.
     pub async fn purge_erased_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         const ERASED_PURGE: &str = "DELETE FROM erased_tokens WHERE erased_at < ?1";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         let n = tx.execute(ERASED_PURGE, vec![ms(before).into()]).await?;
         tx.commit().await?;
         Ok(n)
@@ -98,7 +98,7 @@ impl Store {
         const MEMBERSHIPS_ROLES: &str = "SELECT org_id, role FROM org_members WHERE user_id = ?1";
         const ERASE_KEEP_ACCESS: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM access_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
         const ERASE_KEEP_REFRESH: &str = "INSERT INTO erased_tokens (token_hash, erased_at) SELECT token_hash, ?2 FROM refresh_tokens WHERE user_id = ?1 ON CONFLICT (token_hash) DO NOTHING";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         // Organisations first: none may be left without an admin.
         let memberships = tx.query(MEMBERSHIPS_ROLES, vec![user.into()]).await?;
         for m in &memberships {

@@ -27,6 +27,16 @@ impl Store {
         )))
     }
 
+    /// Starts a write transaction for bulk work (purges, erasure, pruning,
+    /// rewrapping): see [`Db::begin_bulk`](super::Db::begin_bulk).
+    pub(crate) async fn begin_bulk(&self) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(VaultTx::new(
+            self.db.begin_bulk().await?,
+            self.vault.clone(),
+            self.feed.clone(),
+        )))
+    }
+
     /// Starts a read-only transaction that carries the vault: reads that
     /// need one snapshot (or sealed values opened) without queueing behind
     /// writers.
@@ -43,7 +53,7 @@ impl Store {
     /// Rewraps every key under the current master key (after a rotation);
     /// returns how many were rewrapped.
     pub async fn rewrap_keys(&self) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         let n = self.vault.rewrap_all(&mut *tx).await?;
         tx.commit().await?;
         Ok(n)

@@ -23,7 +23,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let mut tx = self.begin().await?;
+            let mut tx = self.begin_bulk().await?;
             let n = tx
                 .execute(sql, vec![ms(now).into(), PURGE_BATCH.into()])
                 .await?;

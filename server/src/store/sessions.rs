@@ -227,7 +227,7 @@ impl Store {
         // Streaks whose last failure is older than the reset (and reservation
         // rows that never counted a failure).
         const THROTTLE_PURGE: &str = "DELETE FROM login_throttle WHERE last_failure_at < ?1";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         let a = tx
             .execute(THROTTLE_PURGE, vec![ms(streak_start).into()])
             .await?;

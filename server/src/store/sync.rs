@@ -217,7 +217,7 @@ impl Store {
         const TOMBSTONES_PRUNE: &str =
             "DELETE FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1";
         const TOMBSTONES_PRUNABLE: &str = "SELECT scope, MAX(seq) FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1 GROUP BY scope";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         let horizons = tx
             .query(TOMBSTONES_PRUNABLE, vec![ms(tombstones_before).into()])
             .await?;

@@ -154,7 +154,7 @@ impl Store {
     /// that never answers); how many.
     pub async fn purge_wakeups(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         const OUTBOX_PURGE: &str = "DELETE FROM push_outbox WHERE due_at < ?1";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         let n = tx.execute(OUTBOX_PURGE, vec![ms(before).into()]).await?;
         tx.commit().await?;
         Ok(n)

@@ -181,6 +181,14 @@ pub trait Db: Send + Sync + std::fmt::Debug + 'static {
     async fn query(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError>;
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`).
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Starts a write transaction for bulk work (purges, erasure, pruning,
+    /// migrations), whose statements may touch thousands of rows. SQLite
+    /// runs a request transaction's statements on the async worker that
+    /// asked (each is a few rows), and a bulk transaction's off it. By
+    /// default [`Db::begin`].
+    async fn begin_bulk(&self) -> Result<Box<dyn Tx>, StoreError> {
+        self.begin().await
+    }
     /// Starts a read-only transaction: one consistent snapshot that never
     /// waits for writers (SQLite: a deferred `BEGIN` outside the writers'
     /// queue; writes in it are refused). By default a write transaction,

@@ -65,7 +65,7 @@ impl Store {
             held_until: None,
             shares_ended: 0,
         };
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         if purposes.contains(&Purpose::LocationVisits) {
             let hold = Duration::days(i64::from(visit_records_days(&mut *tx, user, now).await?));
             let rows = tx

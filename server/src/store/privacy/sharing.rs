@@ -360,7 +360,7 @@ impl Store {
     /// Returns (shares deleted, visit fixes cleared).
     pub async fn purge_location(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
         const VISIT_FIXES_EXPIRED: &str = "SELECT scope, record_id, fields FROM sync_records WHERE collection = 'visit_events' AND deleted IS NULL AND updated_at < ?1";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         let shares = tx
             .execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;

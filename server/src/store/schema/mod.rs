@@ -43,7 +43,7 @@ pub(crate) async fn run(
     const MIGRATION_VERSIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
     const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
     let mut tx: Box<dyn crate::store::Tx> = Box::new(crate::store::vault::VaultTx::new(
-        db.begin().await?,
+        db.begin_bulk().await?,
         vault.clone(),
         Arc::new(crate::store::feed::Feed::new(None)),
     ));

@@ -47,6 +47,11 @@ pub struct Config {
     /// hour, per server process.
     #[arg(long, env = "PRAXIS_REGISTRATIONS_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub registrations_per_hour: u32,
+    /// Push bytes one account may send per second, in KiB, sustained (per
+    /// server process); bursts of 16 times as much pass. Beyond it `429`
+    /// with `Retry-After`, which devices wait out.
+    #[arg(long, env = "PRAXIS_PUSH_KIB_PER_SECOND", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub push_kib_per_second: u32,
     /// A push gateway (Matrix push-gateway style, relaying to FCM and
     /// APNs) to wake devices in the background when their data changes:
     /// `https://`, or `http://` on loopback. Unset: no wake-ups.

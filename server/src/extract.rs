@@ -22,18 +22,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        if !is_json(req.headers()) {
-            return Err(AppError::new(ErrorCode::UnsupportedMediaType));
-        }
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::new(ErrorCode::PayloadTooLarge)
-            } else {
-                AppError::new(ErrorCode::MalformedJson).detail("The body could not be read")
-            }
-        })?;
+        let body = json_body(req, state).await?;
         decode(&body).map(ApiJson)
     }
+}
+
+/// An [`ApiJson`] body and its size in bytes, for budgets counted in bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SizedJson<T>(pub T, pub usize);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SizedJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let body = json_body(req, state).await?;
+        decode(&body).map(|value| SizedJson(value, body.len()))
+    }
+}
+
+/// The bytes of a JSON body, refused as problems.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    if !is_json(req.headers()) {
+        return Err(AppError::new(ErrorCode::UnsupportedMediaType));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(ErrorCode::PayloadTooLarge)
+        } else {
+            AppError::new(ErrorCode::MalformedJson).detail("The body could not be read")
+        }
+    })
 }
 
 fn is_json(headers: &axum::http::HeaderMap) -> bool {

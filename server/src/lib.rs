@@ -67,6 +67,12 @@ pub struct Settings {
     /// Registrations one client address (an IPv6 /64) may attempt per
     /// hour; beyond it `429` with `Retry-After`.
     pub registrations_per_client_per_hour: u32,
+    /// Push bytes one account may send per second, in KiB, sustained
+    /// (per server process); beyond the burst `429` with `Retry-After`.
+    pub push_kib_per_second: u32,
+    /// Push bytes one account may send at once, in KiB (at least the
+    /// push body limit).
+    pub push_burst_kib: u32,
     /// How often an idle change stream sends a heartbeat (and checks its
     /// token's expiry).
     pub feed_heartbeat: std::time::Duration,
@@ -97,6 +103,8 @@ impl Default for Settings {
             join_code_ttl: Duration::hours(72),
             body_limit: 64 * 1024,
             registrations_per_client_per_hour: 20,
+            push_kib_per_second: 1024,
+            push_burst_kib: 16 * 1024,
             feed_heartbeat: std::time::Duration::from_secs(15),
             streams_per_account: 8,
             push_gateway: None,
@@ -125,6 +133,8 @@ struct Inner {
     hash_pool: auth::pool::HashPool,
     /// Registration attempts per client address (in memory, per replica).
     registrations: ClientLimiter,
+    /// Push bytes per account, in KiB (in memory, per replica).
+    pushes: AccountLimiter,
     resets: ClientLimiter,
     mailer: Option<mail::Mailer>,
     metrics: metrics::Metrics,
@@ -134,6 +144,13 @@ struct Inner {
 type ClientLimiter = governor::RateLimiter<
     std::net::IpAddr,
     governor::state::keyed::DefaultKeyedStateStore<std::net::IpAddr>,
+    governor::clock::DefaultClock,
+>;
+
+/// A rate limiter keyed by account.
+type AccountLimiter = governor::RateLimiter<
+    uuid::Uuid,
+    governor::state::keyed::DefaultKeyedStateStore<uuid::Uuid>,
     governor::clock::DefaultClock,
 >;
 
@@ -174,6 +191,7 @@ impl AppState {
             });
         Self(Arc::new(Inner {
             registrations: governor::RateLimiter::keyed(governor::Quota::per_hour(per_hour)),
+            pushes: governor::RateLimiter::keyed(push_quota(&settings)),
             resets: governor::RateLimiter::keyed(governor::Quota::per_hour(
                 RESETS_PER_CLIENT_PER_HOUR,
             )),
@@ -284,6 +302,26 @@ impl AppState {
         client_attempt(&self.0.resets, peer)
     }
 
+    /// Counts a push of `bytes` against its account's budget
+    /// ([`Settings::push_kib_per_second`]); the wait in seconds when the
+    /// budget is spent. One account pushing large bodies back to back
+    /// would otherwise fill the single SQLite writer's time (its writes,
+    /// not its validation) and every other account's pushes would queue
+    /// behind them.
+    pub(crate) fn push_attempt(&self, user: uuid::Uuid, bytes: usize) -> Result<(), u64> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        let Some(kib) = std::num::NonZeroU32::new(kib.max(1)) else {
+            return Ok(());
+        };
+        match self.0.pushes.check_key_n(&user, kib) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(wait_secs(&not_until)),
+            // Larger than the burst: the quota is made at least as large as
+            // the body limit, so this is not reached; refused all the same.
+            Err(_) => Err(60),
+        }
+    }
+
     /// Whether account emails can be sent.
     pub(crate) fn mail_enabled(&self) -> bool {
         self.0.mailer.is_some()
@@ -305,6 +343,7 @@ impl AppState {
     pub fn prune_client_limits(&self) {
         self.0.registrations.retain_recent();
         self.0.resets.retain_recent();
+        self.0.pushes.retain_recent();
     }
 
     /// A hash of a random password, verified against when the email is
@@ -374,11 +413,22 @@ pub async fn serve_with_tls(
     served
 }
 
+/// The per-account push budget: [`Settings::push_kib_per_second`]
+/// sustained, bursts up to [`Settings::push_burst_kib`], and never a burst
+/// smaller than the largest push body (which could then never pass).
+fn push_quota(settings: &Settings) -> governor::Quota {
+    let rate = std::num::NonZeroU32::new(settings.push_kib_per_second)
+        .unwrap_or(std::num::NonZeroU32::MIN);
+    let largest = u32::try_from(routes::sync::SYNC_BODY_LIMIT.div_ceil(1024)).unwrap_or(u32::MAX);
+    let burst = std::num::NonZeroU32::new(settings.push_burst_kib.max(largest))
+        .unwrap_or(std::num::NonZeroU32::MIN);
+    governor::Quota::per_second(rate).allow_burst(burst)
+}
+
 /// Counts one attempt of `peer` against `limiter`; `Err(seconds)` to wait.
 /// IPv6 clients are counted per /64 (one subscriber's usual block).
 /// Requests with no known peer (in-process) are not counted.
 fn client_attempt(limiter: &ClientLimiter, peer: Option<std::net::SocketAddr>) -> Result<(), u64> {
-    use governor::clock::Clock as _;
     let Some(peer) = peer else {
         return Ok(());
     };
@@ -392,8 +442,19 @@ fn client_attempt(limiter: &ClientLimiter, peer: Option<std::net::SocketAddr>) -
         },
         v4 => v4,
     };
-    limiter.check_key(&key).map_err(|not_until| {
-        let now = governor::clock::DefaultClock::default().now();
-        not_until.wait_time_from(now).as_secs().max(1)
-    })
+    limiter
+        .check_key(&key)
+        .map_err(|not_until| wait_secs(&not_until))
+}
+
+/// A limiter's wait as `Retry-After` seconds: rounded up (a client that
+/// waits exactly that long is let through), at least 1.
+fn wait_secs(
+    not_until: &governor::NotUntil<
+        <governor::clock::DefaultClock as governor::clock::Clock>::Instant,
+    >,
+) -> u64 {
+    use governor::clock::Clock as _;
+    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }

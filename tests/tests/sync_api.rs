@@ -554,3 +554,120 @@ fn base64_cursor(epoch: &str, seq: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("{{\"e\":\"{epoch}\",\"s\":{seq}}}"))
 }
+
+/// A push as large as `copies` visits with 1,000-point polygon geofences
+/// (about 50 KiB each), ids from `first`.
+fn heavy_push(first: u32, copies: u32) -> Value {
+    let f = |v: Value| json!({ "v": v, "t": hlc(T0, "dev1") });
+    let n = 999;
+    let mut points: Vec<Value> = (0..n)
+        .map(|i| {
+            let a = f64::from(i) / f64::from(n) * std::f64::consts::TAU;
+            json!({"lat": 48.85 + 0.01 * a.sin(), "lon": 2.35 + 0.015 * a.cos()})
+        })
+        .collect();
+    points.push(points[0].clone());
+    let fence = json!({"type": "polygon", "points": points});
+    let mutations: Vec<Value> = (0..copies)
+        .map(|k| {
+            json!({"client_seq": i64::from(first + k), "collection": "appointments", "id": id(first + k),
+                "fields": {"title": f(json!("Fenced visit")), "start": f(json!("2026-11-23T09:00:00Z")),
+                    "duration_min": f(json!(30)), "geofence": f(fence.clone())}})
+        })
+        .collect();
+    json!({ "client_id": DEV1, "mutations": mutations })
+}
+
+/// One account pushing large bodies back to back spends its push budget
+/// (bytes per second) and is told to wait (`429`, `Retry-After`), with
+/// nothing of the refused push stored; another account is not affected,
+/// and the same push passes once the wait is over.
+async fn the_push_budget_holds_back_one_account_only(
+    backend: praxis_tests::Backend,
+    transport: praxis_tests::Transport,
+) {
+    let settings = praxis_server::Settings {
+        push_kib_per_second: 256,
+        // Raised to the push body limit (2 MiB): any single push can pass.
+        push_burst_kib: 1,
+        ..praxis_tests::test_settings()
+    };
+    let Some(s) = TestServer::start_with(backend, transport, settings).await else {
+        return;
+    };
+    let (heavy, other) = (s.user("heavy").await, s.user("other").await);
+    let size = serde_json::to_vec(&heavy_push(1, 12)).expect("json").len();
+    assert!((550_000..700_000).contains(&size), "{size} bytes per push");
+    // Back to back until refused: the 2 MiB burst lets three through, and
+    // the 256 KiB/s refill cannot keep up with more.
+    let started = std::time::Instant::now();
+    let mut passed = 0u32;
+    let refused = loop {
+        let body = heavy_push(1 + 12 * passed, 12);
+        let r = s
+            .send("POST", "/v1/sync/push", Some(&heavy.access), Some(&body))
+            .await;
+        if r.status != 200 {
+            break (r, body);
+        }
+        passed += 1;
+        assert!(passed < 10, "never refused");
+    };
+    let (r, fourth) = refused;
+    r.assert_problem(429, "rate_limited");
+    let allowed = 2048.0 + 256.0 * started.elapsed().as_secs_f64();
+    assert!(passed >= 3, "the burst passes: {passed}");
+    assert!(
+        f64::from(passed) * size as f64 / 1024.0 <= allowed + 1.0,
+        "no more than the budget passed: {passed} pushes"
+    );
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=3).contains(&wait), "wait {wait} s");
+    let stored = 12 * usize::try_from(passed).expect("count");
+    assert_eq!(
+        appointments(&pull(&s, &heavy, None, 1000).await).len(),
+        stored
+    );
+    // Another account pushes as much at once.
+    push(
+        &s,
+        &other,
+        DEV2,
+        heavy_push(1, 12)["mutations"]
+            .as_array()
+            .expect("mutations")
+            .clone(),
+    )
+    .await;
+    // After the wait it was told, the refused push passes.
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    let r = s
+        .send("POST", "/v1/sync/push", Some(&heavy.access), Some(&fourth))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.code().unwrap_or_default());
+    assert_eq!(
+        appointments(&pull(&s, &heavy, None, 1000).await).len(),
+        stored + 12
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_budget_sqlite_http() {
+    the_push_budget_holds_back_one_account_only(
+        praxis_tests::Backend::Sqlite,
+        praxis_tests::Transport::Http,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_budget_postgres_oneshot() {
+    the_push_budget_holds_back_one_account_only(
+        praxis_tests::Backend::Postgres,
+        praxis_tests::Transport::Oneshot,
+    )
+    .await;
+}

@@ -14,7 +14,7 @@ mod passwords;
 mod post_mortem;
 mod privacy;
 mod sessions;
-mod sync;
+pub(crate) mod sync;
 
 pub(crate) use privacy::parse_policy_versions;
 

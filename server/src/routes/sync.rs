@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, Caller, SizedJson};
 use crate::sync::user_scope;
 
 /// Sync bodies carry many records: a larger limit than the default.
@@ -71,12 +71,16 @@ pub(super) fn cursor_after(state: &AppState, raw: Option<&str>) -> AppResult<i64
         (status = 401, body = Problem),
         (status = 403, description = "restricted: only consent changes are accepted", body = Problem),
         (status = 413, body = Problem),
+        (status = 429, description = "rate_limited: the account's push budget (bytes per second) is spent, with Retry-After", body = Problem),
     ))]
 async fn push(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<PushRequest>,
+    SizedJson(req, bytes): SizedJson<PushRequest>,
 ) -> AppResult<Json<PushResponse>> {
+    state
+        .push_attempt(caller.user_id, bytes)
+        .map_err(AppError::rate_limited)?;
     if uuid::Uuid::parse_str(&req.client_id).is_err() {
         return Err(AppError::invalid("client_id", "Must be a UUID"));
     }

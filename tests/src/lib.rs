@@ -5,6 +5,9 @@
 //! [`suite!`] runs the same async test functions in all four combinations,
 //! as modules named `sqlite_oneshot`, `sqlite_http`, `postgres_oneshot` and
 //! `postgres_http` (so `cargo test -- --skip postgres` leaves PostgreSQL out).
+//! [`store_suite!`] runs store-level tests (no server, no HTTP) once per
+//! backend, as modules `sqlite` and `postgres`, each on a fresh
+//! [`StoreFixture`].
 //!
 //! PostgreSQL tests use `PRAXIS_TEST_DATABASE_URL`; each server gets a
 //! schema of its own, dropped when the server is. Without the variable they
@@ -23,7 +26,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use praxis_server::clock::{Clock, ManualClock};
-use praxis_server::store::{Db, MasterKeys, Store, Vault, postgres::PostgresDb, sqlite::SqliteDb};
+use praxis_server::store::{
+    Db, MasterKeys, Store, Val, Vault, postgres::PostgresDb, sqlite::SqliteDb,
+};
 use praxis_server::{AppState, Settings};
 use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
@@ -85,9 +90,71 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// Where a test's database lives; dropping it removes the database (the
+/// temporary directory, or the PostgreSQL schema).
 enum Storage {
     Sqlite { dir: tempfile::TempDir },
     Postgres { url: String, schema: String },
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Storage::Postgres { url, schema } = self {
+            let (url, sql) = (
+                url.clone(),
+                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
+            // Drop cannot await; a short-lived runtime on its own thread does.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(pg_exec(&url, &sql));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A store opened (migrations run) on a fresh database under a fresh
+/// master key: what every test server, and every store-level test, starts
+/// from.
+struct FreshStore {
+    store: Store,
+    storage: Storage,
+    master_key: String,
+}
+
+impl FreshStore {
+    /// `None` when the backend is not available (skipped).
+    async fn open(backend: Backend) -> Option<Self> {
+        let (db, storage): (Arc<dyn Db>, Storage) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let db = SqliteDb::open(&dir.path().join("praxis.sqlite3")).expect("open sqlite");
+                (Arc::new(db), Storage::Sqlite { dir })
+            }
+            Backend::Postgres => {
+                let url = postgres_url()?;
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
+                let db = PostgresDb::connect(&url, Some(&schema), 8)
+                    .await
+                    .expect("connect postgres");
+                (Arc::new(db), Storage::Postgres { url, schema })
+            }
+        };
+        let master_key = MasterKeys::generate_line("test");
+        let vault = Vault::new(MasterKeys::parse(&master_key).expect("master key"));
+        let store = Store::open(db, vault, epoch()).await.expect("migrations");
+        Some(Self {
+            store,
+            storage,
+            master_key,
+        })
+    }
 }
 
 struct Http {
@@ -323,25 +390,11 @@ impl TestServer {
         limits: praxis_server::Limits,
     ) -> Option<Self> {
         let clock = Arc::new(ManualClock::new(epoch()));
-        let (db, storage): (Arc<dyn Db>, Storage) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let db = SqliteDb::open(&dir.path().join("praxis.sqlite3")).expect("open sqlite");
-                (Arc::new(db), Storage::Sqlite { dir })
-            }
-            Backend::Postgres => {
-                let url = postgres_url()?;
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
-                let db = PostgresDb::connect(&url, Some(&schema), 8)
-                    .await
-                    .expect("connect postgres");
-                (Arc::new(db), Storage::Postgres { url, schema })
-            }
-        };
-        let master_key = MasterKeys::generate_line("test");
-        let vault = Vault::new(MasterKeys::parse(&master_key).expect("master key"));
-        let store = Store::open(db, vault, epoch()).await.expect("migrations");
+        let FreshStore {
+            store,
+            storage,
+            master_key,
+        } = FreshStore::open(backend).await?;
         let state = AppState::new(store, clock.clone(), settings);
         let router = praxis_server::app(state.clone());
         let http = match transport {
@@ -840,22 +893,7 @@ impl Drop for TestServer {
         if let Some(stop) = self.http.as_mut().and_then(|h| h.stop.take()) {
             let _ = stop.send(());
         }
-        if let Storage::Postgres { url, schema } = &self.storage {
-            let (url, sql) = (
-                url.clone(),
-                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-            );
-            // Drop cannot await; a short-lived runtime on its own thread does.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(pg_exec(&url, &sql));
-                }
-            })
-            .join();
-        }
+        // The database goes with `storage`, dropped after this.
     }
 }
 
@@ -875,6 +913,90 @@ async fn pg_exec(url: &str, sql: &str) {
         .batch_execute(sql)
         .await
         .expect("postgres statement");
+}
+
+/// A store on a fresh database, with no server around it: what the
+/// store-level suites (`tests/tests/store/`) call directly. Dropping it
+/// removes the database.
+pub struct StoreFixture {
+    /// The store under test.
+    pub store: Store,
+    /// The injected clock (starts at [`epoch`]); tests move it and pass
+    /// [`StoreFixture::now`] to the store.
+    pub clock: Arc<ManualClock>,
+    /// Which backend it runs on.
+    pub backend: Backend,
+    _storage: Storage,
+}
+
+impl std::fmt::Debug for StoreFixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreFixture")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreFixture {
+    /// Opens a fresh store; `None` when the backend is not available
+    /// (skipped, as [`TestServer::start`]).
+    pub async fn open(backend: Backend) -> Option<Self> {
+        let FreshStore { store, storage, .. } = FreshStore::open(backend).await?;
+        Some(Self {
+            store,
+            clock: Arc::new(ManualClock::new(epoch())),
+            backend,
+            _storage: storage,
+        })
+    }
+
+    /// The injected clock's time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Moves the injected clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Runs one query returning a single integer (a count) through the
+    /// store's own backend.
+    pub async fn count(&self, sql: &'static str, params: Vec<Val>) -> i64 {
+        let rows = self.store.db().query(sql, params).await.expect("count");
+        rows.first().expect("a row").i64(0).expect("an integer")
+    }
+
+    /// Runs one statement in a transaction of its own, behind the store's
+    /// back (to tamper with what it wrote); the rows changed.
+    pub async fn exec(&self, sql: &'static str, params: Vec<Val>) -> u64 {
+        let mut tx = self.store.db().begin().await.expect("begin");
+        let n = tx.execute(sql, params).await.expect("statement");
+        tx.commit().await.expect("commit");
+        n
+    }
+}
+
+/// Runs each listed `async fn(StoreFixture)` once per backend, as modules
+/// named `sqlite` and `postgres` (PostgreSQL skipped as in [`suite!`]).
+#[macro_export]
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        $crate::store_suite!(@mod sqlite, Sqlite, $($name),*);
+        $crate::store_suite!(@mod postgres, Postgres, $($name),*);
+    };
+    (@mod $m:ident, $backend:ident, $($name:ident),*) => {
+        mod $m {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(f) = $crate::StoreFixture::open($crate::Backend::$backend).await {
+                        super::$name(f).await;
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// Runs each listed `async fn(TestServer)` on every backend × transport.

@@ -32,6 +32,7 @@ mod replicas;
 mod server_at_rest;
 mod sessions;
 mod slow_clients;
+mod store;
 mod sync_api;
 mod sync_crash;
 mod sync_e2e;

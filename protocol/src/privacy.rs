@@ -140,6 +140,14 @@ pub mod consents {
         pub at: DateTime<Utc>,
         /// Which device recorded it (its sync client id).
         pub device: String,
+        /// Where the server put it in the user's change order (its sync
+        /// sequence number), which follows the order the device pushed its
+        /// entries in; 0 where unknown (an entry not yet synced). Breaks
+        /// ties in time: entries clamped to the same receipt time keep the
+        /// order they were made in. Not part of the record.
+        #[serde(skip)]
+        #[cfg_attr(feature = "openapi", schema(ignore))]
+        pub order: i64,
     }
 
     impl Entry {
@@ -152,17 +160,18 @@ pub mod consents {
                 policy_version: u32::try_from(f.get("policy_version")?.v.as_u64()?).ok()?,
                 at: f.get("at")?.v.as_str()?.parse().ok()?,
                 device: f.get("device")?.v.as_str()?.to_owned(),
+                order: 0,
             })
         }
     }
 
-    /// The latest entry per purpose (by time, then id, so every replica
-    /// picks the same one).
+    /// The latest entry per purpose: by time, then by the server's change
+    /// order, then by id, so every replica picks the same one.
     pub fn latest(entries: &[Entry]) -> BTreeMap<Purpose, &Entry> {
         let mut out: BTreeMap<Purpose, &Entry> = BTreeMap::new();
         for e in entries {
             match out.get(&e.purpose) {
-                Some(cur) if (cur.at, &cur.id) >= (e.at, &e.id) => {}
+                Some(cur) if (cur.at, cur.order, &cur.id) >= (e.at, e.order, &e.id) => {}
                 _ => {
                     out.insert(e.purpose, e);
                 }
@@ -670,6 +679,7 @@ mod tests {
             policy_version: v,
             at: DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid"),
             device: "d".into(),
+            order: 0,
         }
     }
 

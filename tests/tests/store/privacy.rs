@@ -19,6 +19,7 @@ praxis_tests::store_suite!(
     restriction_freezes_data_but_not_consent,
     location_gates_need_the_organisation_and_consent,
     objecting_to_the_connection_log_stops_last_used_times,
+    a_withdrawal_pushed_with_its_grant_wins_whatever_the_clock,
 );
 
 async fn gate(f: &StoreFixture, user: Uuid, purpose: Purpose) -> bool {
@@ -290,4 +291,31 @@ async fn objecting_to_the_connection_log_stops_last_used_times(f: StoreFixture) 
         .expect("rotate");
     let listed = f.store.sessions(a.id, f.now()).await.expect("list");
     assert_eq!(listed[0].last_used_at, f.now());
+}
+
+/// Regression: a device whose clock runs ahead records a grant and, a few
+/// seconds later, its withdrawal; both arrive in one push, so both are
+/// ranked at the same receipt time. The withdrawal (made, and pushed, after
+/// the grant) wins; the tie used to go to whichever record id sorted
+/// higher, here the grant's, leaving the gate open after the user
+/// withdrew.
+async fn a_withdrawal_pushed_with_its_grant_wins_whatever_the_clock(f: StoreFixture) {
+    let a = account(&f, "tia").await;
+    let ahead = |secs: i64| (f.now() + Duration::seconds(secs)).to_rfc3339();
+    let mut grant = consent(&f, 1, Purpose::Marketing, true, 1);
+    let mut withdrawal = consent(&f, 2, Purpose::Marketing, false, 1);
+    grant.id = "ffffffff-ffff-4fff-bfff-ffffffffffff".into();
+    withdrawal.id = "00000000-0000-4000-8000-000000000001".into();
+    for (m, secs) in [(&mut grant, 60), (&mut withdrawal, 65)] {
+        if let Some(at) = m.fields.get_mut("at") {
+            at.v = serde_json::json!(ahead(secs));
+        }
+    }
+    let r = push(&f, a.id, "dev1", &[grant, withdrawal]).await;
+    applied(&r[0]);
+    applied(&r[1]);
+    assert!(
+        !gate(&f, a.id, Purpose::Marketing).await,
+        "the withdrawal made after the grant closes the gate"
+    );
 }

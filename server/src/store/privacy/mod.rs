@@ -38,9 +38,12 @@ use crate::sync::user_scope;
 /// ledger are append-only, so `updated_at` is the receipt): a grant dated
 /// in the future by a wrong clock cannot outrank a withdrawal received
 /// after it, while an entry made offline keeps its earlier device time.
+/// Entries clamped to the same receipt (one push) rank by their sequence
+/// number, which follows the order the device made them in.
 async fn consent_ledger(tx: &mut dyn Tx, user: Uuid) -> Result<Vec<consents::Entry>, StoreError> {
-    // The consent ledger of a scope, with when the server received each entry.
-    const SCOPE_CONSENTS: &str = "SELECT record_id, fields, updated_at FROM sync_records WHERE scope = ?1 AND collection = 'consents' AND deleted IS NULL";
+    // The consent ledger of a scope, with when the server received each
+    // entry and its place in the scope's change order.
+    const SCOPE_CONSENTS: &str = "SELECT record_id, fields, updated_at, seq FROM sync_records WHERE scope = ?1 AND collection = 'consents' AND deleted IS NULL";
     let rows = tx
         .query(SCOPE_CONSENTS, vec![user_scope(user).into()])
         .await?;
@@ -50,6 +53,7 @@ async fn consent_ledger(tx: &mut dyn Tx, user: Uuid) -> Result<Vec<consents::Ent
         let fields = open_fields(tx, user, consents::COLLECTION, &id, r.text(1)?).await?;
         if let Some(mut e) = consents::Entry::from_fields(&id, &fields) {
             e.at = e.at.min(at(r.i64(2)?)?);
+            e.order = r.i64(3)?;
             out.push(e);
         }
     }

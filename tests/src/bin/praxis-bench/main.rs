@@ -1185,6 +1185,7 @@ async fn location_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metric>> {
             policy_version: 1,
             at: chrono::DateTime::from_timestamp(1_800_000_000 + i as i64, 0).unwrap_or_default(),
             device: "bench".into(),
+            order: 0,
         })
         .collect();
     let n = if opts.quick { 100_000 } else { 1_000_000 };

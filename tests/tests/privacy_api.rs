@@ -37,6 +37,7 @@ async fn reads_do_not_wait_for_a_writer(s: TestServer) {
         ("/v1/location/shared-with-me".to_owned(), &admin),
         ("/v1/contacts/card".to_owned(), &member),
         (format!("/v1/orgs/{org}/location-policy"), &member),
+        ("/v1/sessions".to_owned(), &member),
     ] {
         let r = tokio::time::timeout(
             std::time::Duration::from_secs(3),

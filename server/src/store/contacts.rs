@@ -380,7 +380,7 @@ impl Store {
         caller: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Result<Offer, RedeemError>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let o = Self::offer(&mut *tx, id, secret_hash, caller, now).await?;
         tx.commit().await?;
         Ok(o.map(|(o, _)| o))
@@ -469,7 +469,7 @@ impl Store {
 
     /// `owner`'s card as `holder` sees it, or `None` when they hold none.
     pub async fn held_card(&self, owner: Uuid, holder: Uuid) -> Result<Option<Fields>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx
             .query(SHARE_GET_PAIR, vec![owner.into(), holder.into()])
             .await?;

@@ -390,7 +390,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionRow>, StoreError> {
         const SESSIONS_OF_USER: &str = "SELECT f.id, f.device, f.platform, f.created_at, f.last_used_at FROM token_families f WHERE f.user_id = ?1 AND f.revoked_at IS NULL AND EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.used_at IS NULL AND r.expires_at > ?2) ORDER BY f.created_at DESC, f.id";
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx
             .query(SESSIONS_OF_USER, vec![user.into(), ms(now).into()])
             .await?;

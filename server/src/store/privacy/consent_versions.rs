@@ -25,7 +25,7 @@ pub(in crate::store) async fn versions(
 impl Store {
     /// The published policy version of every purpose (1 until raised).
     pub async fn policy_versions(&self) -> Result<BTreeMap<Purpose, u32>, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let v = versions(&mut *tx).await?;
         tx.commit().await?;
         Ok(v)

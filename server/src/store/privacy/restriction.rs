@@ -47,7 +47,7 @@ async fn restricted_by(
 impl Store {
     /// Whether processing of the account is restricted.
     pub async fn is_restricted(&self, user: Uuid) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let r = restricted(&mut *tx, user).await?;
         tx.commit().await?;
         Ok(r)

@@ -621,7 +621,8 @@ fn validate_polygon(points: &[LatLon]) -> Result<(), LocationError> {
     {
         return Err(LocationError::CrossesAntimeridian);
     }
-    if ring::span_exceeds(points, MAX_POLYGON_SPAN_M) {
+    let polygon = geo_polygon(points);
+    if ring::span_exceeds(&polygon.exterior().0, MAX_POLYGON_SPAN_M, EARTH_RADIUS_M) {
         return Err(LocationError::TooLarge {
             max_m: MAX_POLYGON_SPAN_M,
         });
@@ -632,7 +633,6 @@ fn validate_polygon(points: &[LatLon]) -> Result<(), LocationError> {
     if has_spike(points) {
         return Err(LocationError::SelfIntersecting);
     }
-    let polygon = geo_polygon(points);
     if !ring::is_simple(&polygon.exterior().0) {
         return Err(LocationError::SelfIntersecting);
     }

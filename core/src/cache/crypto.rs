@@ -17,7 +17,7 @@
 //! written under, so a ciphertext copied into another row fails to open.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -259,6 +259,24 @@ pub(crate) fn unwrap(
         .map_err(|_| Error::KeyMismatch)?;
     bytes.zeroize();
     Ok(SecretKey::from_bytes(arr))
+}
+
+/// The decrypted keys of every live DEK generation.
+pub(crate) struct KeyRing {
+    /// The generation new writes use (the `next` one during a rotation).
+    pub(crate) write: Arc<GenKeys>,
+    pub(crate) by_gen: HashMap<i64, (Arc<GenKeys>, SecretKey)>,
+}
+
+impl KeyRing {
+    pub(crate) fn get(&self, generation: i64, collection: &str) -> Result<&GenKeys> {
+        self.by_gen
+            .get(&generation)
+            .map(|(k, _)| k.as_ref())
+            .ok_or_else(|| Error::Integrity {
+                collection: collection.to_owned(),
+            })
+    }
 }
 
 #[cfg(test)]

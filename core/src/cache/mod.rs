@@ -11,11 +11,13 @@
 mod crypto;
 mod db;
 pub mod keys;
+mod record;
 mod rotation;
 pub mod schema;
 mod tx;
 
-pub use db::{Cache, OutboxEntry, Record, RecordMeta};
+pub use db::Cache;
+pub use record::{OutboxEntry, Record, RecordMeta};
 pub use tx::CacheTx;
 
 /// The record holding the signed-in session's tokens: present exactly

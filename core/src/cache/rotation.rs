@@ -14,8 +14,9 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Cache;
 use super::crypto::{GenKeys, NonceSource, wrap};
-use super::db::{CANARY, Inner, RECORD_FMT, ROTATION_BATCH, canary_aad, read_meta};
+use super::db::{CANARY, Inner, ROTATION_BATCH, canary_aad, read_meta};
 use super::keys::{KekParams, KeyProvider, SecretKey};
+use super::record::RECORD_FMT;
 use super::schema;
 use super::tx::{
     CacheTx, EnvelopeTerms, Opened, RECORD_COLUMNS, RawRow, collection_and_row, outbox_aad,

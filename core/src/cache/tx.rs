@@ -6,8 +6,9 @@ use rusqlite::{OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::crypto::KeyRing;
 use super::crypto::{GenKeys, NonceSource, aad};
-use super::db::{KeyRing, OutboxEntry, RECORD_FMT, Record, RecordMeta};
+use super::record::{OutboxEntry, RECORD_FMT, Record, RecordMeta};
 use super::schema;
 use crate::{Error, Result};
 

@@ -11,15 +11,14 @@
 //!   measured by rotating calipers over the convex hull on the tangent
 //!   plane, O(n log n), where comparing every pair of hull corners costs n².
 //!
-//! Both are pure functions of the coordinates, so the device and the server
-//! reach the same verdict on the same ring.
+//! Both are pure functions of the coordinates (x = longitude, y = latitude,
+//! in degrees), so the device and the server reach the same verdict on the
+//! same ring. The module depends on `geo` only, not on its parent.
 
 use std::cmp::Ordering;
 
 use geo::kernels::{Kernel, Orientation, RobustKernel};
 use geo::{ConvexHull, Coord, Distance, Haversine, Intersects, Line, MultiPoint, Point};
-
-use super::{EARTH_RADIUS_M, LatLon};
 
 /// Lexicographic order of points: by x, then by y. Coordinates are finite
 /// (checked before), so `-0.0` and `0.0` are the same point here.
@@ -171,11 +170,12 @@ impl Sweep<'_> {
 /// `max_m` of the tangent point it shortens one by less than half a metre
 /// at 50 km (the heights above the plane differ by under 200 m), so the
 /// measured span is the great-circle span rounded down by under a metre.
-pub(super) fn span_exceeds(points: &[LatLon], max_m: f64) -> bool {
-    let first = points[0].point();
+/// `radius_m` is the sphere's radius, the one `geo`'s `Haversine` uses.
+pub(super) fn span_exceeds(points: &[Coord<f64>], max_m: f64, radius_m: f64) -> bool {
+    let first = Point::from(points[0]);
     let r = points
         .iter()
-        .map(|p| Haversine.distance(first, p.point()))
+        .map(|p| Haversine.distance(first, Point::from(*p)))
         .fold(0.0, f64::max);
     if r > max_m {
         return true;
@@ -183,11 +183,11 @@ pub(super) fn span_exceeds(points: &[LatLon], max_m: f64) -> bool {
     if 2.0 * r <= max_m {
         return false;
     }
-    let (lat0, lon0) = (points[0].lat.to_radians(), points[0].lon.to_radians());
+    let (lat0, lon0) = (points[0].y.to_radians(), points[0].x.to_radians());
     let projected: Vec<Point<f64>> = points
         .iter()
         .map(|p| {
-            let (lat, dlon) = (p.lat.to_radians(), p.lon.to_radians() - lon0);
+            let (lat, dlon) = (p.y.to_radians(), p.x.to_radians() - lon0);
             // East and north components of the unit vector to the point,
             // in the tangent plane at the first point.
             Point::new(
@@ -198,7 +198,7 @@ pub(super) fn span_exceeds(points: &[LatLon], max_m: f64) -> bool {
         .collect();
     let hull = MultiPoint::from(projected).convex_hull();
     let chord = diameter(&hull.exterior().0);
-    2.0 * EARTH_RADIUS_M * (chord / 2.0).min(1.0).asin() > max_m
+    2.0 * radius_m * (chord / 2.0).min(1.0).asin() > max_m
 }
 
 /// The largest distance between two corners of a convex ring (closed,
@@ -260,6 +260,7 @@ fn diameter(ring: &[Coord<f64>]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::location::{EARTH_RADIUS_M, LatLon};
     use geo::Validation;
 
     /// Tiny deterministic PRNG (splitmix64).
@@ -427,8 +428,10 @@ mod tests {
             }
             // Just over the true span: never exceeded. Just under: exceeded
             // unless the rounding (under a metre) hides it.
-            assert!(!span_exceeds(&points, true_span + 1e-6), "{true_span}");
-            assert!(span_exceeds(&points, true_span - 1.0), "{true_span}");
+            let coords: Vec<Coord<f64>> = points.iter().map(|p| p.coord()).collect();
+            let exceeds = |max_m: f64| span_exceeds(&coords, max_m, EARTH_RADIUS_M);
+            assert!(!exceeds(true_span + 1e-6), "{true_span}");
+            assert!(exceeds(true_span - 1.0), "{true_span}");
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Link settings of the shared library.
 //!
 //! The NDK's clang packs an Android library's relative relocations by
-//! default (`--pack-dyn-relocs=android` from API 23, RELR from API 28), so
-//! the `.so` the apps ship carries them compactly. The x86_64 Linux build
-//! stands in for it when the library's size is measured (no NDK here), so
-//! its optimised builds pack them the same way (RELR: GNU ld 2.38 or lld to
-//! link, glibc 2.36 to load); debug builds, which only tests load, are left
-//! as the toolchain makes them.
+//! default (Android's own format, `--pack-dyn-relocs=android`, from API 23;
+//! RELR from API 28), so the `.so` the apps ship carries them compactly.
+//! The x86_64 Linux build stands in for it when the library's size is
+//! measured (no NDK here), so its optimised builds pack them too, with
+//! RELR (GNU ld 2.38 or lld to link, glibc 2.36 to load). At the apps'
+//! minSdk 26 Android's format applies, which is somewhat larger than RELR,
+//! so the stand-in measures a little under what ships. Debug builds, which
+//! only tests load, are left as the toolchain makes them.
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

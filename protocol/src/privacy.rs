@@ -142,9 +142,10 @@ pub mod consents {
         pub device: String,
         /// Where the server put it in the user's change order (its sync
         /// sequence number), which follows the order the device pushed its
-        /// entries in; 0 where unknown (an entry not yet synced). Breaks
-        /// ties in time: entries clamped to the same receipt time keep the
-        /// order they were made in. Not part of the record.
+        /// entries in. The server sets it to break ties in time: entries
+        /// clamped to the same receipt time keep the order they were made
+        /// in. Not part of the record, so 0 on devices (where ties go to
+        /// the id) and after a round trip through JSON.
         #[serde(skip)]
         #[cfg_attr(feature = "openapi", schema(ignore))]
         pub order: i64,

@@ -68,10 +68,11 @@ pub struct Settings {
     /// hour; beyond it `429` with `Retry-After`.
     pub registrations_per_client_per_hour: u32,
     /// Push bytes one account may send per second, in KiB, sustained
-    /// (per server process); beyond the burst `429` with `Retry-After`.
+    /// (per server process; 0 counts as 1); beyond the burst `429` with
+    /// `Retry-After`.
     pub push_kib_per_second: u32,
-    /// Push bytes one account may send at once, in KiB (at least the
-    /// push body limit).
+    /// Push bytes one account may send at once, in KiB: 0 for 16 times
+    /// [`Self::push_kib_per_second`]; never less than the push body limit.
     pub push_burst_kib: u32,
     /// How often an idle change stream sends a heartbeat (and checks its
     /// token's expiry).
@@ -104,7 +105,7 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             registrations_per_client_per_hour: 20,
             push_kib_per_second: 1024,
-            push_burst_kib: 16 * 1024,
+            push_burst_kib: 0,
             feed_heartbeat: std::time::Duration::from_secs(15),
             streams_per_account: 8,
             push_gateway: None,
@@ -310,9 +311,7 @@ impl AppState {
     /// behind them.
     pub(crate) fn push_attempt(&self, user: uuid::Uuid, bytes: usize) -> Result<(), u64> {
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        let Some(kib) = std::num::NonZeroU32::new(kib.max(1)) else {
-            return Ok(());
-        };
+        let kib = std::num::NonZeroU32::new(kib).unwrap_or(std::num::NonZeroU32::MIN);
         match self.0.pushes.check_key_n(&user, kib) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(wait_secs(&not_until)),
@@ -414,15 +413,18 @@ pub async fn serve_with_tls(
 }
 
 /// The per-account push budget: [`Settings::push_kib_per_second`]
-/// sustained, bursts up to [`Settings::push_burst_kib`], and never a burst
-/// smaller than the largest push body (which could then never pass).
+/// sustained, bursts up to [`Settings::push_burst_kib`] (by default 16
+/// seconds' worth), and never a burst smaller than the largest push body
+/// (which could then never pass).
 fn push_quota(settings: &Settings) -> governor::Quota {
-    let rate = std::num::NonZeroU32::new(settings.push_kib_per_second)
-        .unwrap_or(std::num::NonZeroU32::MIN);
+    let rate = settings.push_kib_per_second.max(1);
+    let burst = match settings.push_burst_kib {
+        0 => rate.saturating_mul(16),
+        set => set,
+    };
     let largest = u32::try_from(routes::sync::SYNC_BODY_LIMIT.div_ceil(1024)).unwrap_or(u32::MAX);
-    let burst = std::num::NonZeroU32::new(settings.push_burst_kib.max(largest))
-        .unwrap_or(std::num::NonZeroU32::MIN);
-    governor::Quota::per_second(rate).allow_burst(burst)
+    let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::Quota::per_second(nonzero(rate)).allow_burst(nonzero(burst.max(largest)))
 }
 
 /// Counts one attempt of `peer` against `limiter`; `Err(seconds)` to wait.

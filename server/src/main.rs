@@ -111,7 +111,6 @@ async fn main() -> anyhow::Result<()> {
         mail,
         registrations_per_client_per_hour: config.registrations_per_hour,
         push_kib_per_second: config.push_kib_per_second,
-        push_burst_kib: config.push_kib_per_second.saturating_mul(16),
         push_gateway: config.push_gateway_url.clone(),
         ..Settings::default()
     };

@@ -1025,6 +1025,20 @@ macro_rules! suite {
     };
 }
 
+/// The points of a polygon geofence on an ellipse around (`lat`, `lon`)
+/// with half-axes `dlat` and `dlon` degrees: `corners` corners, then the
+/// first again to close it. Convex, so every validity check runs in full.
+pub fn ellipse_ring(lat: f64, lon: f64, dlat: f64, dlon: f64, corners: u32) -> Vec<Value> {
+    let mut points: Vec<Value> = (0..corners)
+        .map(|i| {
+            let a = f64::from(i) / f64::from(corners) * std::f64::consts::TAU;
+            json!({"lat": lat + dlat * a.sin(), "lon": lon + dlon * a.cos()})
+        })
+        .collect();
+    points.push(points[0].clone());
+    points
+}
+
 /// The titles of a device's appointments, sorted.
 pub async fn titles(client: &praxis_core::PraxisClient) -> Vec<String> {
     let mut t: Vec<String> = client

@@ -559,14 +559,7 @@ fn base64_cursor(epoch: &str, seq: i64) -> String {
 /// (about 50 KiB each), ids from `first`.
 fn heavy_push(first: u32, copies: u32) -> Value {
     let f = |v: Value| json!({ "v": v, "t": hlc(T0, "dev1") });
-    let n = 999;
-    let mut points: Vec<Value> = (0..n)
-        .map(|i| {
-            let a = f64::from(i) / f64::from(n) * std::f64::consts::TAU;
-            json!({"lat": 48.85 + 0.01 * a.sin(), "lon": 2.35 + 0.015 * a.cos()})
-        })
-        .collect();
-    points.push(points[0].clone());
+    let points = praxis_tests::ellipse_ring(48.85, 2.35, 0.01, 0.015, 999);
     let fence = json!({"type": "polygon", "points": points});
     let mutations: Vec<Value> = (0..copies)
         .map(|k| {
@@ -578,6 +571,9 @@ fn heavy_push(first: u32, copies: u32) -> Value {
     json!({ "client_id": DEV1, "mutations": mutations })
 }
 
+/// The push budget of [`the_push_budget_holds_back_one_account_only`], KiB/s.
+const RATE: u32 = 100;
+
 /// One account pushing large bodies back to back spends its push budget
 /// (bytes per second) and is told to wait (`429`, `Retry-After`), with
 /// nothing of the refused push stored; another account is not affected,
@@ -587,7 +583,7 @@ async fn the_push_budget_holds_back_one_account_only(
     transport: praxis_tests::Transport,
 ) {
     let settings = praxis_server::Settings {
-        push_kib_per_second: 256,
+        push_kib_per_second: RATE,
         // Raised to the push body limit (2 MiB): any single push can pass.
         push_burst_kib: 1,
         ..praxis_tests::test_settings()
@@ -599,7 +595,8 @@ async fn the_push_budget_holds_back_one_account_only(
     let size = serde_json::to_vec(&heavy_push(1, 12)).expect("json").len();
     assert!((550_000..700_000).contains(&size), "{size} bytes per push");
     // Back to back until refused: the 2 MiB burst lets three through, and
-    // the 256 KiB/s refill cannot keep up with more.
+    // the refill cannot keep up with more. The refused push then waits
+    // seconds, not a fraction of one, so the rounding of its wait shows.
     let started = std::time::Instant::now();
     let mut passed = 0u32;
     let refused = loop {
@@ -614,8 +611,9 @@ async fn the_push_budget_holds_back_one_account_only(
         assert!(passed < 10, "never refused");
     };
     let (r, fourth) = refused;
+    let refused_at = std::time::Instant::now();
     r.assert_problem(429, "rate_limited");
-    let allowed = 2048.0 + 256.0 * started.elapsed().as_secs_f64();
+    let allowed = 2048.0 + f64::from(RATE) * started.elapsed().as_secs_f64();
     assert!(passed >= 3, "the burst passes: {passed}");
     assert!(
         f64::from(passed) * size as f64 / 1024.0 <= allowed + 1.0,
@@ -625,13 +623,24 @@ async fn the_push_budget_holds_back_one_account_only(
         .header("retry-after")
         .and_then(|v| v.parse().ok())
         .expect("Retry-After in seconds");
-    assert!((1..=3).contains(&wait), "wait {wait} s");
+    assert!((1..=8).contains(&wait), "wait {wait} s");
     let stored = 12 * usize::try_from(passed).expect("count");
     assert_eq!(
         appointments(&pull(&s, &heavy, None, 1000).await).len(),
         stored
     );
-    // Another account pushes as much at once.
+    // Exactly the wait it was told after the refusal (a wait rounded down
+    // would be too short), the refused push passes.
+    tokio::time::sleep_until((refused_at + std::time::Duration::from_secs(wait)).into()).await;
+    let r = s
+        .send("POST", "/v1/sync/push", Some(&heavy.access), Some(&fourth))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.code().unwrap_or_default());
+    assert_eq!(
+        appointments(&pull(&s, &heavy, None, 1000).await).len(),
+        stored + 12
+    );
+    // Another account pushes as much at once, whatever the first one did.
     push(
         &s,
         &other,
@@ -642,16 +651,6 @@ async fn the_push_budget_holds_back_one_account_only(
             .clone(),
     )
     .await;
-    // After the wait it was told, the refused push passes.
-    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-    let r = s
-        .send("POST", "/v1/sync/push", Some(&heavy.access), Some(&fourth))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.code().unwrap_or_default());
-    assert_eq!(
-        appointments(&pull(&s, &heavy, None, 1000).await).len(),
-        stored + 12
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

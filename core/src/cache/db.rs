@@ -26,7 +26,6 @@ use super::tx::CacheTx;
 use crate::{Error, Result};
 
 pub(super) const CANARY: &[u8] = b"praxis cache canary v1";
-pub(super) const ROTATION_BATCH: usize = 500;
 pub(super) struct Inner {
     pub(super) conn: Connection,
     pub(super) ring: KeyRing,

@@ -14,7 +14,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Cache;
 use super::crypto::{GenKeys, NonceSource, wrap};
-use super::db::{CANARY, Inner, ROTATION_BATCH, canary_aad, read_meta};
+use super::db::{CANARY, Inner, canary_aad, read_meta};
 use super::keys::{KekParams, KeyProvider, SecretKey};
 use super::record::RECORD_FMT;
 use super::schema;
@@ -23,6 +23,9 @@ use super::tx::{
     record_aad,
 };
 use crate::{Error, Result};
+
+/// Rows re-encrypted or resealed per transaction.
+const ROTATION_BATCH: usize = 500;
 
 impl Cache {
     /// Replaces the KEK: the DEK(s) are rewrapped under `provider`'s key,

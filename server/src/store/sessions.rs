@@ -478,7 +478,7 @@ impl Store {
             total += self.purge_batched(sql, now).await?;
         }
         loop {
-            let mut tx = self.begin().await?;
+            let mut tx = self.begin_bulk().await?;
             let n = tx
                 .execute(PUSH_ORPHANS_PURGE, vec![crate::store::PURGE_BATCH.into()])
                 .await?;

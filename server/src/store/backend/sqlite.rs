@@ -282,8 +282,10 @@ impl Pooled {
     /// runtime it runs right here: such a statement is page work in memory,
     /// and the hop to the blocking pool cost more than the statement
     /// (server push: 59 req/s through the pool, 157 in place). A request
-    /// transaction's statements (a few rows each) run on this worker as it
-    /// is; a bulk one's ([`Db::begin_bulk`]) inside `block_in_place`, which
+    /// transaction's statements (bounded by the request: a push's flush
+    /// writes at most its 2 MiB body's records in one statement) run on
+    /// this worker as it is; a bulk one's ([`Db::begin_bulk`]: work over
+    /// however many rows there are) inside `block_in_place`, which
     /// first hands this worker's other tasks to another thread. That
     /// hand-off wakes a thread at every statement: 1-mutation pushes ran at
     /// 3.0k req/s with it and 4.3k without. Nothing is awaited inside, so a

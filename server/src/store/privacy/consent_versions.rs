@@ -41,7 +41,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         const CONSENT_POLICY_PUBLISH: &str = "INSERT INTO consent_policies (purpose, version, published_at) VALUES (?1, ?2, ?3) ON CONFLICT (purpose) DO UPDATE SET version = ?2, published_at = ?3 WHERE consent_policies.version < ?2";
-        let mut tx = self.begin().await?;
+        // Bulk: a new version ends every live share.
+        let mut tx = self.begin_bulk().await?;
         let n = tx
             .execute(
                 CONSENT_POLICY_PUBLISH,

@@ -138,7 +138,8 @@ impl Store {
             "SELECT user_id, location_enabled FROM org_members WHERE org_id = ?1";
         const ORG_SET_SETTINGS: &str =
             "UPDATE orgs SET settings = ?2, updated_at = ?3 WHERE id = ?1";
-        let mut tx = self.begin().await?;
+        // Bulk: it rewrites every member's policy record and gates.
+        let mut tx = self.begin_bulk().await?;
         let mut policy = read_policy(&mut *tx, org, now)
             .await?
             .ok_or(StoreError::Decode("organisation vanished"))?;

@@ -279,7 +279,8 @@ impl Store {
         {
             return Ok(());
         }
-        let mut tx = self.begin().await?;
+        // Bulk: however many shares ended since the last read.
+        let mut tx = self.begin_bulk().await?;
         tx.execute(SHARES_DELETE_EXPIRED, vec![ms(now).into()])
             .await?;
         tx.commit().await

@@ -26,14 +26,7 @@ use crate::{Latencies, Metric, Options, backend_name, create_batches, gather, pe
 ///   latitude and longitude.
 fn worst_rings() -> Vec<(&'static str, Vec<Value>)> {
     let ll = |lat: f64, lon: f64| json!({"lat": lat, "lon": lon});
-    let n = 999;
-    let mut convex: Vec<Value> = (0..n)
-        .map(|i| {
-            let a = f64::from(i) / f64::from(n) * std::f64::consts::TAU;
-            ll(48.0 + 0.15 * a.sin(), 2.0 + 0.2 * a.cos())
-        })
-        .collect();
-    convex.push(convex[0].clone());
+    let convex = praxis_tests::ellipse_ring(48.0, 2.0, 0.15, 0.2, 999);
     let comb = |shear: f64| {
         let d = 0.3 / 500.0;
         let mut ring = vec![ll(48.0, 2.0)];
@@ -132,15 +125,8 @@ fn pushing(
 fn polygon_push(now: chrono::DateTime<chrono::Utc>) -> Value {
     let t = format!("{:013}-000000-bench", now.timestamp_millis() - 60_000);
     let f = |v: Value| json!({ "v": v, "t": t });
-    let n = 999;
-    let mut points: Vec<Value> = (0..n)
-        .map(|i| {
-            let a = f64::from(i) / f64::from(n) * std::f64::consts::TAU;
-            json!({"lat": 48.0 + 0.15 * a.sin(), "lon": 2.0 + 0.2 * a.cos()})
-        })
-        .collect();
-    points.push(points[0].clone());
-    let fence = json!({"type": "polygon", "points": points});
+    let fence =
+        json!({"type": "polygon", "points": praxis_tests::ellipse_ring(48.0, 2.0, 0.15, 0.2, 999)});
     let mutations: Vec<Value> = (0..40)
         .map(|i| {
             json!({"client_seq": i + 1, "collection": "appointments",

@@ -731,11 +731,11 @@ impl<K> GeofenceIndex<K> {
 mod tests {
     use super::*;
 
-    /// Tiny deterministic PRNG (splitmix64).
-    struct SplitMix(u64);
+    /// Tiny deterministic PRNG (splitmix64), shared with `ring`'s tests.
+    pub(super) struct SplitMix(pub(super) u64);
 
     impl SplitMix {
-        fn next_u64(&mut self) -> u64 {
+        pub(super) fn next_u64(&mut self) -> u64 {
             self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = self.0;
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -751,6 +751,11 @@ mod tests {
         /// Uniform in [lo, hi).
         fn range(&mut self, lo: f64, hi: f64) -> f64 {
             lo + (hi - lo) * self.unit()
+        }
+
+        /// Uniform in `0..n`.
+        pub(super) fn below(&mut self, n: u64) -> u64 {
+            self.next_u64() % n
         }
     }
 

@@ -142,18 +142,10 @@ struct Inner {
 }
 
 /// A rate limiter keyed by client address.
-type ClientLimiter = governor::RateLimiter<
-    std::net::IpAddr,
-    governor::state::keyed::DefaultKeyedStateStore<std::net::IpAddr>,
-    governor::clock::DefaultClock,
->;
+type ClientLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
 /// A rate limiter keyed by account.
-type AccountLimiter = governor::RateLimiter<
-    uuid::Uuid,
-    governor::state::keyed::DefaultKeyedStateStore<uuid::Uuid>,
-    governor::clock::DefaultClock,
->;
+type AccountLimiter = governor::DefaultKeyedRateLimiter<uuid::Uuid>;
 
 /// How long a password check may queue for a hashing slot before the
 /// request is answered `503` with `Retry-After`.

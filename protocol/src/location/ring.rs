@@ -266,25 +266,9 @@ fn diameter(ring: &[Coord<f64>]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::location::tests::SplitMix;
     use crate::location::{EARTH_RADIUS_M, LatLon};
     use geo::Validation;
-
-    /// Tiny deterministic PRNG (splitmix64).
-    struct SplitMix(u64);
-
-    impl SplitMix {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next_u64() % n
-        }
-    }
 
     /// The check that the sweep replaced: every pair of edges (`geo`'s
     /// validity check), plus the spike test that `geo` does not make.

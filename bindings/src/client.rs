@@ -11,8 +11,9 @@ use crate::keys::{ForeignKeyProvider, ForeignLogger, KeyProvider, Logger};
 use crate::listeners::{SessionListener, SyncListener, TaskHandle, watch};
 use crate::types::{
     Appointment, AppointmentPatch, ClientConfig, JoinCode, Member, NewAppointment, Org, Profile,
-    ProfileUpdate, Registration, SessionState, SyncStatus,
+    RegisterRequest, SessionState, SyncStatus, UpdateProfileRequest,
 };
+pub(crate) use praxis_core::protocol::sync::PushPlatform;
 
 /// The Praxis core on this device.
 #[derive(Debug, uniffi::Object)]
@@ -104,8 +105,8 @@ impl PraxisClient {
     }
 
     /// Creates an account (does not sign in); returns its id.
-    pub async fn register(&self, registration: Registration) -> Result<String, PraxisError> {
-        let id = self.inner.account().register(&registration.into()).await?;
+    pub async fn register(&self, registration: RegisterRequest) -> Result<String, PraxisError> {
+        let id = self.inner.account().register(&registration).await?;
         Ok(id.to_string())
     }
 
@@ -142,13 +143,11 @@ impl PraxisClient {
 
     /// Rectifies profile fields (a new email needs `reauthenticate` first
     /// and signs the other devices out).
-    pub async fn update_profile(&self, update: ProfileUpdate) -> Result<Profile, PraxisError> {
-        Ok(self
-            .inner
-            .account()
-            .update_profile(&update.into())
-            .await?
-            .into())
+    pub async fn update_profile(
+        &self,
+        update: UpdateProfileRequest,
+    ) -> Result<Profile, PraxisError> {
+        Ok(self.inner.account().update_profile(&update).await?.into())
     }
 
     /// Creates an organisation; returns its id.
@@ -285,7 +284,7 @@ impl PraxisClient {
         Ok(self
             .inner
             .account()
-            .register_push_token(platform.into(), &token)
+            .register_push_token(platform, &token)
             .await?)
     }
 
@@ -314,19 +313,10 @@ impl PraxisClient {
 }
 
 /// The platform push service a token is from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum PushPlatform {
     /// Firebase Cloud Messaging (Android).
     Fcm,
     /// Apple Push Notification service (iPhone).
     Apns,
-}
-
-impl From<PushPlatform> for praxis_core::protocol::sync::PushPlatform {
-    fn from(p: PushPlatform) -> Self {
-        match p {
-            PushPlatform::Fcm => Self::Fcm,
-            PushPlatform::Apns => Self::Apns,
-        }
-    }
 }

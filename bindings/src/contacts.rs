@@ -3,14 +3,14 @@
 
 use std::time::SystemTime;
 
-use praxis_core::protocol::contacts as pc;
+pub(crate) use praxis_core::protocol::contacts::ContactCard;
 
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use praxis_core::protocol::redacted_debug;
 
 /// A professional contact card.
-#[derive(Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct ContactCard {
     /// Name shown to colleagues.
     pub display_name: String,
@@ -37,38 +37,6 @@ pub struct ContactCard {
     pub languages: Vec<String>,
 }
 
-redacted_debug!(ContactCard {});
-
-impl From<pc::ContactCard> for ContactCard {
-    fn from(c: pc::ContactCard) -> Self {
-        Self {
-            display_name: c.display_name,
-            profession: c.profession,
-            specialty: c.specialty,
-            work_phone: c.work_phone,
-            work_email: c.work_email,
-            organisation: c.organisation,
-            clinic_address: c.clinic_address,
-            languages: c.languages,
-        }
-    }
-}
-
-impl From<ContactCard> for pc::ContactCard {
-    fn from(c: ContactCard) -> Self {
-        Self {
-            display_name: c.display_name,
-            profession: c.profession,
-            specialty: c.specialty,
-            work_phone: c.work_phone,
-            work_email: c.work_email,
-            organisation: c.organisation,
-            clinic_address: c.clinic_address,
-            languages: c.languages,
-        }
-    }
-}
-
 /// A card shared with me.
 #[derive(Clone, PartialEq, uniffi::Record)]
 pub struct Contact {
@@ -90,7 +58,7 @@ impl From<praxis_core::Contact> for Contact {
     fn from(c: praxis_core::Contact) -> Self {
         Self {
             owner_id: c.owner_id.to_string(),
-            card: c.card.into(),
+            card: c.card,
             shared_fields: c.shared_fields,
             allow_forward: c.allow_forward,
             forwarded_by: c.forwarded_by.map(|u| u.to_string()),
@@ -147,17 +115,12 @@ pub struct CardHolder {
 impl PraxisClient {
     /// My contact card.
     pub async fn my_card(&self) -> Result<ContactCard, PraxisError> {
-        Ok(self.core().contacts().my_card().await?.into())
+        Ok(self.core().contacts().my_card().await?)
     }
 
     /// Replaces my card; every holder's copy follows.
     pub async fn update_card(&self, card: ContactCard) -> Result<ContactCard, PraxisError> {
-        Ok(self
-            .core()
-            .contacts()
-            .update_card(&card.into())
-            .await?
-            .into())
+        Ok(self.core().contacts().update_card(&card).await?)
     }
 
     /// A single-use invitation offering `fields` of my card.

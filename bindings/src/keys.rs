@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use praxis_core::cache::keys::{Kdf, KekParams, Rng, SecretKey};
-use praxis_core::{Error as CoreError, LogLevel as CoreLevel};
+use praxis_core::{Error as CoreError, LogLevel};
 
 use crate::error::PraxisError;
 
@@ -64,7 +64,7 @@ impl praxis_core::cache::KeyProvider for ForeignKeyProvider {
 }
 
 /// Severity of a log message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum LogLevel {
     /// Something failed.
     Error,
@@ -74,17 +74,6 @@ pub enum LogLevel {
     Info,
     /// Detail.
     Debug,
-}
-
-impl From<CoreLevel> for LogLevel {
-    fn from(l: CoreLevel) -> Self {
-        match l {
-            CoreLevel::Error => Self::Error,
-            CoreLevel::Warn => Self::Warn,
-            CoreLevel::Info => Self::Info,
-            CoreLevel::Debug => Self::Debug,
-        }
-    }
 }
 
 /// Receives the core's log messages (never personal data).
@@ -103,8 +92,7 @@ impl std::fmt::Debug for ForeignLogger {
 }
 
 impl praxis_core::Logger for ForeignLogger {
-    fn log(&self, level: CoreLevel, target: &str, message: &str) {
-        self.0
-            .log(level.into(), target.to_owned(), message.to_owned());
+    fn log(&self, level: LogLevel, target: &str, message: &str) {
+        self.0.log(level, target.to_owned(), message.to_owned());
     }
 }

@@ -117,7 +117,7 @@ impl From<praxis_core::NoticeStatus> for PrivacyNoticeStatus {
                     .consent_versions
                     .into_iter()
                     .map(|(p, version)| PublishedConsentVersion {
-                        purpose: p.into(),
+                        purpose: p,
                         version,
                     })
                     .collect(),

@@ -43,15 +43,6 @@ pub struct OrgAdmin {
     core: Arc<praxis_core::PraxisClient>,
 }
 
-impl From<Role> for praxis_core::protocol::Role {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Admin => Self::Admin,
-            Role::Member => Self::Member,
-        }
-    }
-}
-
 #[uniffi::export(async_runtime = "tokio")]
 impl OrgAdmin {
     /// Makes a member an admin or a plain member.
@@ -62,11 +53,7 @@ impl OrgAdmin {
         role: Role,
     ) -> Result<(), PraxisError> {
         let (org, user) = (uuid("org_id", &org_id)?, uuid("user_id", &user_id)?);
-        Ok(self
-            .core
-            .account()
-            .set_member_role(org, user, role.into())
-            .await?)
+        Ok(self.core.account().set_member_role(org, user, role).await?)
     }
 
     /// Removes a member.

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use praxis_core::protocol::location as ploc;
 use praxis_core::protocol::privacy as pp;
 use uuid::Uuid;
 
@@ -12,10 +11,13 @@ use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use crate::listeners::{TaskHandle, runtime};
 use crate::types::GeoPoint;
+pub(crate) use praxis_core::protocol::location::Precision;
+pub(crate) use praxis_core::protocol::privacy::{Closed, Purpose, UpdateLocationPolicyRequest};
 use praxis_core::protocol::redacted_debug;
+pub(crate) use praxis_core::{FixSource, LocationPermission, VisitKind};
 
 /// A purpose the user consents to, separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum Purpose {
     /// Location at check-in/out of visits.
     LocationVisits,
@@ -27,30 +29,8 @@ pub enum Purpose {
     Analytics,
 }
 
-impl From<Purpose> for pp::Purpose {
-    fn from(p: Purpose) -> Self {
-        match p {
-            Purpose::LocationVisits => Self::LocationVisits,
-            Purpose::LocationSharing => Self::LocationSharing,
-            Purpose::Marketing => Self::Marketing,
-            Purpose::Analytics => Self::Analytics,
-        }
-    }
-}
-
-impl From<pp::Purpose> for Purpose {
-    fn from(p: pp::Purpose) -> Self {
-        match p {
-            pp::Purpose::LocationVisits => Self::LocationVisits,
-            pp::Purpose::LocationSharing => Self::LocationSharing,
-            pp::Purpose::Marketing => Self::Marketing,
-            pp::Purpose::Analytics => Self::Analytics,
-        }
-    }
-}
-
 /// How precise a location is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum Precision {
     /// Not used.
     Off,
@@ -60,29 +40,10 @@ pub enum Precision {
     Precise,
 }
 
-impl From<Precision> for ploc::Precision {
-    fn from(p: Precision) -> Self {
-        match p {
-            Precision::Off => Self::Off,
-            Precision::Approximate => Self::Approximate,
-            Precision::Precise => Self::Precise,
-        }
-    }
-}
-
-impl From<ploc::Precision> for Precision {
-    fn from(p: ploc::Precision) -> Self {
-        match p {
-            ploc::Precision::Off => Self::Off,
-            ploc::Precision::Approximate => Self::Approximate,
-            ploc::Precision::Precise => Self::Precise,
-        }
-    }
-}
-
 /// Which gate is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum GateClosed {
+#[uniffi::remote(Enum)]
+#[uniffi(name = "GateClosed")]
+pub enum Closed {
     /// The account is restricted.
     Restricted,
     /// The organisation does not allow it (or there is no organisation).
@@ -91,23 +52,13 @@ pub enum GateClosed {
     ConsentRequired,
 }
 
-impl From<pp::Closed> for GateClosed {
-    fn from(c: pp::Closed) -> Self {
-        match c {
-            pp::Closed::Restricted => Self::Restricted,
-            pp::Closed::PolicyDisabled => Self::PolicyDisabled,
-            pp::Closed::ConsentRequired => Self::ConsentRequired,
-        }
-    }
-}
-
 /// Whether location may be used for a purpose, and how precisely.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct LocationPermission {
     /// The purpose.
     pub purpose: Purpose,
     /// `None` when allowed.
-    pub closed: Option<GateClosed>,
+    pub closed: Option<Closed>,
     /// The precision fixes are reduced to (`Off` when closed).
     pub precision: Precision,
     /// Whether the organisations allow it.
@@ -120,21 +71,6 @@ pub struct LocationPermission {
     pub max_precision: Precision,
     /// Days raw fixes are kept.
     pub retention_days: u32,
-}
-
-impl From<praxis_core::LocationPermission> for LocationPermission {
-    fn from(p: praxis_core::LocationPermission) -> Self {
-        Self {
-            purpose: p.purpose.into(),
-            closed: p.closed.map(Into::into),
-            precision: p.precision.into(),
-            organisation_allows: p.organisation_allows,
-            consented: p.consented,
-            restricted: p.restricted,
-            max_precision: p.max_precision.into(),
-            retention_days: p.retention_days,
-        }
-    }
 }
 
 /// Receives location permission changes.
@@ -164,7 +100,7 @@ pub struct ConsentStatus {
 impl From<praxis_core::ConsentStatus> for ConsentStatus {
     fn from(c: praxis_core::ConsentStatus) -> Self {
         Self {
-            purpose: c.purpose.into(),
+            purpose: c.purpose,
             granted: c.granted,
             given_version: c.given_version,
             current_version: c.current_version,
@@ -192,7 +128,7 @@ pub struct ConsentEntry {
 }
 
 /// Where a fix came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum FixSource {
     /// Satellites.
     Gps,
@@ -226,17 +162,13 @@ impl From<Fix> for praxis_core::Fix {
             lon: f.lon,
             accuracy_m: f.accuracy_m,
             at: f.time.into(),
-            source: match f.source {
-                FixSource::Gps => praxis_core::FixSource::Gps,
-                FixSource::Network => praxis_core::FixSource::Network,
-                FixSource::Fused => praxis_core::FixSource::Fused,
-            },
+            source: f.source,
         }
     }
 }
 
 /// Check-in or check-out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum VisitKind {
     /// Arrival.
     CheckIn,
@@ -274,17 +206,14 @@ impl From<praxis_core::VisitEvent> for VisitEvent {
         Self {
             id: e.id.to_string(),
             appointment_id: e.appointment_id.to_string(),
-            kind: match e.kind {
-                praxis_core::VisitKind::CheckIn => VisitKind::CheckIn,
-                praxis_core::VisitKind::CheckOut => VisitKind::CheckOut,
-            },
+            kind: e.kind,
             at: e.at.into(),
             position: e.position.map(|p| GeoPoint {
                 lat: p.lat,
                 lon: p.lon,
             }),
             accuracy_m: e.accuracy_m,
-            precision: e.precision.into(),
+            precision: e.precision,
             inside: e.inside,
             distance_m: e.distance_m,
         }
@@ -391,7 +320,7 @@ impl From<pp::LocationPolicy> for LocationPolicy {
         Self {
             location_visits: p.location_visits,
             location_sharing: p.location_sharing,
-            max_precision: p.max_precision.into(),
+            max_precision: p.max_precision,
             retention_days: p.retention_days,
             visit_records_days: p.visit_records_days,
             updated_at: p.updated_at.into(),
@@ -401,8 +330,9 @@ impl From<pp::LocationPolicy> for LocationPolicy {
 }
 
 /// A change to an organisation's location policy (absent: unchanged).
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct LocationPolicyUpdate {
+#[uniffi::remote(Record)]
+#[uniffi(name = "LocationPolicyUpdate")]
+pub struct UpdateLocationPolicyRequest {
     /// Visit verification on/off.
     #[uniffi(default = None)]
     pub location_visits: Option<bool>,
@@ -420,18 +350,6 @@ pub struct LocationPolicyUpdate {
     pub visit_records_days: Option<u32>,
 }
 
-impl From<LocationPolicyUpdate> for pp::UpdateLocationPolicyRequest {
-    fn from(u: LocationPolicyUpdate) -> Self {
-        Self {
-            location_visits: u.location_visits,
-            location_sharing: u.location_sharing,
-            max_precision: u.max_precision.map(Into::into),
-            retention_days: u.retention_days,
-            visit_records_days: u.visit_records_days,
-        }
-    }
-}
-
 #[uniffi::export(async_runtime = "tokio")]
 impl PraxisClient {
     /// Where consent stands for every purpose.
@@ -442,18 +360,18 @@ impl PraxisClient {
 
     /// Grants consent for a purpose (the current policy version).
     pub async fn grant_consent(&self, purpose: Purpose) -> Result<(), PraxisError> {
-        Ok(self.core().consents().grant(purpose.into()).await?)
+        Ok(self.core().consents().grant(purpose).await?)
     }
 
     /// Withdraws consent; processing for the purpose stops at once.
     pub async fn withdraw_consent(&self, purpose: Purpose) -> Result<(), PraxisError> {
-        Ok(self.core().consents().withdraw(purpose.into()).await?)
+        Ok(self.core().consents().withdraw(purpose).await?)
     }
 
     /// Purposes consented to under an older policy version.
     pub async fn purposes_needing_reconsent(&self) -> Result<Vec<Purpose>, PraxisError> {
         let p = self.core().consents().needs_reconsent().await?;
-        Ok(p.into_iter().map(Into::into).collect())
+        Ok(p.into_iter().collect())
     }
 
     /// The consent ledger, oldest first.
@@ -462,7 +380,7 @@ impl PraxisClient {
         Ok(h.into_iter()
             .map(|e| ConsentEntry {
                 id: e.id,
-                purpose: e.purpose.into(),
+                purpose: e.purpose,
                 granted: e.granted,
                 policy_version: e.policy_version,
                 at: e.at.into(),
@@ -476,12 +394,7 @@ impl PraxisClient {
         &self,
         purpose: Purpose,
     ) -> Result<LocationPermission, PraxisError> {
-        Ok(self
-            .core()
-            .location()
-            .permission(purpose.into())
-            .await?
-            .into())
+        Ok(self.core().location().permission(purpose).await?)
     }
 
     /// Calls `listener` with both location permissions now and whenever
@@ -492,7 +405,7 @@ impl PraxisClient {
         let task = runtime().spawn(async move {
             location
                 .watch_permissions(|now| {
-                    listener.on_update(now.iter().copied().map(Into::into).collect());
+                    listener.on_update(now.to_vec());
                 })
                 .await;
         });
@@ -502,11 +415,7 @@ impl PraxisClient {
     /// The user's precision preference (`Approximate` by default; `Precise`
     /// only where the organisation allows it).
     pub async fn set_location_precision(&self, precision: Precision) -> Result<(), PraxisError> {
-        Ok(self
-            .core()
-            .location()
-            .set_precision(precision.into())
-            .await?)
+        Ok(self.core().location().set_precision(precision).await?)
     }
 
     /// Records a check-in at a visit (both gates must be open).
@@ -613,13 +522,13 @@ impl PraxisClient {
     pub async fn update_location_policy(
         &self,
         org_id: String,
-        update: LocationPolicyUpdate,
+        update: UpdateLocationPolicyRequest,
     ) -> Result<LocationPolicy, PraxisError> {
         let org = uuid("org_id", &org_id)?;
         Ok(self
             .core()
             .account()
-            .update_location_policy(org, &update.into())
+            .update_location_policy(org, &update)
             .await?
             .into())
     }

@@ -205,11 +205,7 @@ impl PraxisClient {
         &self,
         purpose: Option<Purpose>,
     ) -> Result<LocationErasure, PraxisError> {
-        let e = self
-            .core()
-            .location()
-            .erase_data(purpose.map(Into::into))
-            .await?;
+        let e = self.core().location().erase_data(purpose).await?;
         Ok(LocationErasure {
             raw_fixes_erased: e.raw_fixes_erased,
             visit_events_deleted: e.visit_events_deleted,

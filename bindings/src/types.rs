@@ -2,8 +2,11 @@
 
 use std::time::SystemTime;
 
+pub(crate) use praxis_core::AppointmentStatus;
 use praxis_core::protocol;
 use praxis_core::protocol::redacted_debug;
+pub(crate) use praxis_core::protocol::{RegisterRequest, Role, UpdateProfileRequest};
+pub(crate) use praxis_core::sync::SyncState;
 
 /// How to reach the server.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -67,8 +70,9 @@ impl From<praxis_core::SessionState> for SessionState {
 }
 
 /// What registration asks for.
-#[derive(Clone, uniffi::Record)]
-pub struct Registration {
+#[uniffi::remote(Record)]
+#[uniffi(name = "Registration")]
+pub struct RegisterRequest {
     /// Email address.
     pub email: String,
     /// Password (8 to 128 characters, not weak).
@@ -85,23 +89,6 @@ pub struct Registration {
     pub profession: String,
     /// Date of birth, `YYYY-MM-DD`.
     pub date_of_birth: String,
-}
-
-redacted_debug!(Registration {});
-
-impl From<Registration> for protocol::RegisterRequest {
-    fn from(r: Registration) -> Self {
-        Self {
-            email: r.email,
-            password: r.password,
-            full_name: r.full_name,
-            phone: r.phone,
-            country: r.country,
-            language: r.language,
-            profession: r.profession,
-            date_of_birth: r.date_of_birth,
-        }
-    }
 }
 
 /// The user's profile.
@@ -149,8 +136,9 @@ impl From<protocol::Profile> for Profile {
 }
 
 /// Profile fields to rectify; `None` keeps the current value.
-#[derive(Clone, Default, uniffi::Record)]
-pub struct ProfileUpdate {
+#[uniffi::remote(Record)]
+#[uniffi(name = "ProfileUpdate")]
+pub struct UpdateProfileRequest {
     /// New email.
     #[uniffi(default = None)]
     pub email: Option<String>,
@@ -174,38 +162,13 @@ pub struct ProfileUpdate {
     pub date_of_birth: Option<String>,
 }
 
-redacted_debug!(ProfileUpdate {});
-
-impl From<ProfileUpdate> for protocol::UpdateProfileRequest {
-    fn from(u: ProfileUpdate) -> Self {
-        Self {
-            email: u.email,
-            full_name: u.full_name,
-            phone: u.phone,
-            country: u.country,
-            language: u.language,
-            profession: u.profession,
-            date_of_birth: u.date_of_birth,
-        }
-    }
-}
-
 /// A role in an organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum Role {
     /// Manages the organisation.
     Admin,
     /// A practitioner.
     Member,
-}
-
-impl From<protocol::Role> for Role {
-    fn from(r: protocol::Role) -> Self {
-        match r {
-            protocol::Role::Admin => Self::Admin,
-            protocol::Role::Member => Self::Member,
-        }
-    }
 }
 
 /// An organisation the user belongs to.
@@ -224,7 +187,7 @@ impl From<protocol::Org> for Org {
         Self {
             org_id: o.org_id.to_string(),
             name: o.name,
-            role: o.role.into(),
+            role: o.role,
         }
     }
 }
@@ -250,7 +213,7 @@ impl From<protocol::Member> for Member {
             user_id: m.user_id.to_string(),
             full_name: m.full_name,
             profession: m.profession,
-            role: m.role.into(),
+            role: m.role,
         }
     }
 }
@@ -267,7 +230,7 @@ pub struct JoinCode {
 redacted_debug!(JoinCode {});
 
 /// Where a visit stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum AppointmentStatus {
     /// Planned.
     Scheduled,
@@ -277,29 +240,6 @@ pub enum AppointmentStatus {
     Cancelled,
     /// The patient was not there.
     NoShow,
-}
-
-impl From<praxis_core::AppointmentStatus> for AppointmentStatus {
-    fn from(s: praxis_core::AppointmentStatus) -> Self {
-        use praxis_core::AppointmentStatus as S;
-        match s {
-            S::Scheduled => Self::Scheduled,
-            S::Completed => Self::Completed,
-            S::Cancelled => Self::Cancelled,
-            S::NoShow => Self::NoShow,
-        }
-    }
-}
-
-impl From<AppointmentStatus> for praxis_core::AppointmentStatus {
-    fn from(s: AppointmentStatus) -> Self {
-        match s {
-            AppointmentStatus::Scheduled => Self::Scheduled,
-            AppointmentStatus::Completed => Self::Completed,
-            AppointmentStatus::Cancelled => Self::Cancelled,
-            AppointmentStatus::NoShow => Self::NoShow,
-        }
-    }
 }
 
 /// A WGS84 position. `Debug` prints no coordinates (personal data).
@@ -416,7 +356,7 @@ impl From<praxis_core::Appointment> for Appointment {
             patient_label: a.patient_label,
             start: a.start.into(),
             duration_min: a.duration_min,
-            status: a.status.into(),
+            status: a.status,
             address: a.address,
             point: a.point.map(|p| GeoPoint {
                 lat: p.lat,
@@ -504,7 +444,7 @@ impl From<AppointmentPatch> for praxis_core::AppointmentPatch {
             patient_label: p.patient_label.map(Some),
             start: p.start.map(Into::into),
             duration_min: p.duration_min,
-            status: p.status.map(Into::into),
+            status: p.status,
             address: p.address.map(Some),
             point: p.point.map(|g| {
                 Some(praxis_core::GeoPoint {
@@ -518,7 +458,7 @@ impl From<AppointmentPatch> for praxis_core::AppointmentPatch {
 }
 
 /// The state of sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum SyncState {
     /// Nothing to do.
     Idle,
@@ -548,14 +488,8 @@ pub struct SyncStatus {
 
 impl From<praxis_core::sync::SyncStatus> for SyncStatus {
     fn from(s: praxis_core::sync::SyncStatus) -> Self {
-        use praxis_core::sync::SyncState as S;
         Self {
-            state: match s.state {
-                S::Idle => SyncState::Idle,
-                S::Syncing => SyncState::Syncing,
-                S::Offline => SyncState::Offline,
-                S::Error => SyncState::Error,
-            },
+            state: s.state,
             pending: s.pending as u64,
             last_success: s.last_success.map(Into::into),
             retry_at: s.retry_at.map(Into::into),

@@ -22,11 +22,16 @@ use geo::{
     Area, Bearing, BoundingRect, Centroid, Closest, Coord, Distance, Haversine,
     HaversineClosestPoint, Intersects, LineString, Point, Polygon,
 };
-use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RTree};
 use serde::{Deserialize, Serialize};
 
+mod precision;
 mod ring;
+mod rtree;
+
+pub use precision::{
+    APPROXIMATE_ACCURACY_M, GRID_DEG, Precision, apply_precision, is_snapped, snap,
+};
+pub use rtree::GeofenceIndex;
 
 /// Radius of the sphere used for all distance computations, in metres (the
 /// GRS80 mean radius, identical to the one used by `geo::Haversine`).
@@ -35,14 +40,6 @@ pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// Largest accuracy radius, in metres, that a fix may report. Anything beyond
 /// is not a usable location.
 pub const MAX_ACCURACY_M: f64 = 10_000.0;
-
-/// Size of a grid cell of the approximate precision, in degrees of latitude
-/// (about 2 km). Cells are made about as wide, in kilometres, at every
-/// latitude.
-pub const GRID_DEG: f64 = 0.018;
-
-/// Accuracy, in metres, that an approximate (snapped) fix reports at least.
-pub const APPROXIMATE_ACCURACY_M: f64 = 2000.0;
 
 /// Smallest radius of a circular geofence, in metres.
 pub const MIN_RADIUS_M: f64 = 10.0;
@@ -58,15 +55,6 @@ pub const MAX_POLYGON_SPAN_M: f64 = 50_000.0;
 /// Validation is near-linear in the number of points (see `ring`); this
 /// bounds its cost on untrusted input all the same.
 pub const MAX_POLYGON_POINTS: usize = 1_000;
-
-/// Number of latitude rows of the grid from the equator to a pole.
-const GRID_ROWS_PER_HEMISPHERE: i64 = 5_000;
-
-/// Tolerance subtracted before rounding the number of cells of a grid row up,
-/// so that an exact integer computed with a rounding error does not get one
-/// cell more, and so that one-ulp differences between platforms' `cos` do not
-/// change the grid.
-const CELL_COUNT_TOLERANCE: f64 = 1e-7;
 
 /// Safety margin, in degrees, added around circles' bounding boxes so that
 /// rounding in the trigonometry never makes the index miss a fix right on a
@@ -212,139 +200,6 @@ pub fn check_coordinates(lat: f64, lon: f64) -> Result<(), LocationError> {
 /// [`MAX_ACCURACY_M`] metres.
 pub fn check_accuracy(accuracy_m: f64) -> Result<(), LocationError> {
     check_range("accuracy_m", accuracy_m, 0.0, MAX_ACCURACY_M)
-}
-
-/// How precisely a location is shared. Ordered from least to most precise:
-/// `Off < Approximate < Precise`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    /// The location is not shared at all.
-    Off,
-    /// The location is snapped to a grid cell of about 2 km (see [`snap`]).
-    Approximate,
-    /// The location is shared as measured.
-    Precise,
-}
-
-impl Precision {
-    /// The name used in JSON and in settings: `"off"`, `"approximate"` or
-    /// `"precise"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Off => "off",
-            Self::Approximate => "approximate",
-            Self::Precise => "precise",
-        }
-    }
-
-    /// Parses a name produced by [`Precision::as_str`]; `None` for anything
-    /// else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "off" => Some(Self::Off),
-            "approximate" => Some(Self::Approximate),
-            "precise" => Some(Self::Precise),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = LocationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s).ok_or(LocationError::UnknownPrecision)
-    }
-}
-
-/// Snaps a latitude to its grid row; returns the row index and the snapped
-/// latitude.
-fn snap_lat(lat: f64) -> (i64, f64) {
-    // `as` saturates, and the clamp keeps the row on the globe.
-    let row = ((lat / GRID_DEG).round() as i64)
-        .clamp(-GRID_ROWS_PER_HEMISPHERE, GRID_ROWS_PER_HEMISPHERE);
-    (row, (row as f64 * GRID_DEG).clamp(-90.0, 90.0))
-}
-
-/// Number of cells around the parallel at `snapped_lat`: enough for each
-/// cell to be at most about [`GRID_DEG`] of latitude wide, and at least one
-/// (at the poles a single cell covers every longitude).
-fn cells_around(snapped_lat: f64) -> i64 {
-    let exact = 360.0 * snapped_lat.to_radians().cos() / GRID_DEG;
-    ((exact - CELL_COUNT_TOLERANCE).ceil() as i64).max(1)
-}
-
-/// Snaps a fix to the centre of its cell of the approximate grid.
-///
-/// The latitude is snapped to the nearest multiple of [`GRID_DEG`] (at most
-/// ±90). The longitude is snapped to the nearest multiple of a step chosen so
-/// that a whole number of cells, each at most about 2 km wide, goes around the
-/// snapped latitude's parallel (near the poles the step grows, up to 360° at
-/// the poles themselves, where every longitude is the same place). The result
-/// is wrapped into `[-180, 180]`.
-///
-/// The snapped point is within half a cell of the input, and snapping is
-/// idempotent bit for bit: `snap(snap(p)) == snap(p)`. Non-finite input gives
-/// `(NaN, NaN)`; validate with [`check_coordinates`] first.
-pub fn snap(lat: f64, lon: f64) -> (f64, f64) {
-    if !lat.is_finite() || !lon.is_finite() {
-        return (f64::NAN, f64::NAN);
-    }
-    let (_, snapped_lat) = snap_lat(lat);
-    let cells = cells_around(snapped_lat);
-    let step = 360.0 / cells as f64;
-    let mut column = ((lon / step).round() as i64).rem_euclid(cells);
-    if column > cells / 2 {
-        column -= cells;
-    }
-    let snapped_lon = (column as f64 * step).clamp(-180.0, 180.0);
-    (snapped_lat, snapped_lon)
-}
-
-/// Largest difference, in degrees (about 0.1 mm), that [`is_snapped`] allows
-/// between a point and its grid centre.
-const SNAPPED_TOLERANCE_DEG: f64 = 1e-9;
-
-/// Whether a point is a centre of the approximate grid, i.e. what [`snap`]
-/// returns (`-180` is not: `snap` wraps that meridian to `+180` where it is
-/// on the grid).
-///
-/// A difference of a few units in the last place is allowed, because a
-/// decimal round trip (e.g. JSON parsed by `serde_json` without its
-/// `float_roundtrip` feature) does not always give back the exact `f64`.
-pub fn is_snapped(lat: f64, lon: f64) -> bool {
-    let (s_lat, s_lon) = snap(lat, lon);
-    (s_lat - lat).abs() <= SNAPPED_TOLERANCE_DEG && (s_lon - lon).abs() <= SNAPPED_TOLERANCE_DEG
-}
-
-/// Coarsens a fix to a precision: `None` for [`Precision::Off`]; for
-/// [`Precision::Approximate`] the [`snap`]ped point with an accuracy of at
-/// least [`APPROXIMATE_ACCURACY_M`]; for [`Precision::Precise`] the fix
-/// unchanged. Returns `(lat, lon, accuracy_m)`.
-///
-/// Validate the fix first ([`check_coordinates`], [`check_accuracy`]).
-pub fn apply_precision(
-    precision: Precision,
-    lat: f64,
-    lon: f64,
-    accuracy_m: f64,
-) -> Option<(f64, f64, f64)> {
-    match precision {
-        Precision::Off => None,
-        Precision::Approximate => {
-            let (s_lat, s_lon) = snap(lat, lon);
-            Some((s_lat, s_lon, accuracy_m.max(APPROXIMATE_ACCURACY_M)))
-        }
-        Precision::Precise => Some((lat, lon, accuracy_m)),
-    }
 }
 
 /// A point in WGS84 degrees. `Debug` prints no coordinates (they are
@@ -654,79 +509,6 @@ fn all_collinear(points: &[LatLon]) -> bool {
         .all(|p| ux * (p.lat - a.lat) - uy * (p.lon - a.lon) == 0.0)
 }
 
-/// One fence of a [`GeofenceIndex`].
-#[derive(Clone)]
-struct Entry<K> {
-    /// The caller's key.
-    key: K,
-    /// The fence, prepared.
-    shape: Shape,
-}
-
-/// Many geofences indexed by their bounding boxes in an R-tree, to find the
-/// fences containing a fix without testing them all.
-#[derive(Clone)]
-pub struct GeofenceIndex<K> {
-    /// Bounding boxes, each with the index of its entry.
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
-    /// The fences, in the order given.
-    entries: Vec<Entry<K>>,
-}
-
-impl<K> std::fmt::Debug for GeofenceIndex<K> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeofenceIndex")
-            .field("len", &self.entries.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K> GeofenceIndex<K> {
-    /// Builds the index (bulk loading the R-tree).
-    ///
-    /// Fences should be validated first; a fence whose bounding box is not
-    /// finite (e.g. with NaN coordinates) is kept but never matches.
-    pub fn new(items: Vec<(K, Geofence)>) -> Self {
-        let mut boxes = Vec::with_capacity(items.len());
-        let mut entries = Vec::with_capacity(items.len());
-        for (i, (key, fence)) in items.into_iter().enumerate() {
-            let (min, max) = fence.bounding_box();
-            if min.iter().chain(&max).all(|v| v.is_finite()) {
-                boxes.push(GeomWithData::new(Rectangle::from_corners(min, max), i));
-            }
-            entries.push(Entry {
-                key,
-                shape: fence.shape(),
-            });
-        }
-        Self {
-            tree: RTree::bulk_load(boxes),
-            entries,
-        }
-    }
-
-    /// Keys of the fences containing the fix (boundary included), in no
-    /// particular order: candidates from the R-tree, then the exact test of
-    /// [`Geofence::contains`].
-    pub fn containing(&self, lat: f64, lon: f64) -> impl Iterator<Item = &K> + '_ {
-        self.tree
-            .locate_in_envelope_intersecting(&AABB::from_point([lon, lat]))
-            .map(|candidate| &self.entries[candidate.data])
-            .filter(move |entry| entry.shape.contains(lat, lon))
-            .map(|entry| &entry.key)
-    }
-
-    /// Number of fences in the index.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the index has no fence.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -916,7 +698,8 @@ mod tests {
         // Latitude is a multiple of the grid, longitude cells ~2 km wide.
         let (lat, lon) = snap(48.8566, 2.3522);
         assert!(((lat / GRID_DEG) - (lat / GRID_DEG).round()).abs() < 1e-9);
-        let step_km = 360.0 / cells_around(lat) as f64 * lat.to_radians().cos() * 111.195;
+        let step_km =
+            360.0 / precision::cells_around(lat) as f64 * lat.to_radians().cos() * 111.195;
         assert!((1.95..=2.002).contains(&step_km), "{step_km}");
         assert!(dist((48.8566, 2.3522), (lat, lon)) < 1_500.0);
         assert_eq!(snap(0.0, 0.0), (0.0, 0.0));

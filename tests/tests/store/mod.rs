@@ -13,13 +13,17 @@ mod contacts;
 mod credentials;
 mod erasure;
 mod export;
+mod location;
 mod orgs;
 mod privacy;
 mod retention;
 mod sessions;
+mod sharing;
 mod sync;
+mod wakeups;
 
 use chrono::{DateTime, Duration, Utc};
+use praxis_protocol::privacy::Purpose;
 use praxis_protocol::sync::{FieldValue, Fields, Mutation, MutationResult, SyncRecord};
 use praxis_server::store::{DeviceLabel, NewSession, NewUser};
 use praxis_tests::StoreFixture;
@@ -165,7 +169,7 @@ pub fn appointment(f: &StoreFixture, client_seq: i64, id: &str, title: &str) -> 
 pub fn consent(
     f: &StoreFixture,
     client_seq: i64,
-    purpose: praxis_protocol::privacy::Purpose,
+    purpose: Purpose,
     granted: bool,
     version: u32,
 ) -> Mutation {
@@ -258,4 +262,25 @@ pub async fn join(f: &StoreFixture, org: Uuid, admin: Uuid, user: Uuid) {
         .await
         .expect("redeem");
     assert_eq!(out, praxis_server::store::RedeemOutcome::Joined(org));
+}
+
+/// Records a consent entry a minute after the previous one (the ledger
+/// ranks entries by time), asserting it was stored.
+pub async fn record_consent(
+    f: &StoreFixture,
+    user: Uuid,
+    seq: i64,
+    purpose: Purpose,
+    granted: bool,
+    version: u32,
+) {
+    f.advance(Duration::minutes(1));
+    let r = push(
+        f,
+        user,
+        "dev1",
+        &[consent(f, seq, purpose, granted, version)],
+    )
+    .await;
+    applied(&r[0]);
 }

@@ -6,13 +6,19 @@
 
 use chrono::Duration;
 use praxis_protocol::location::Precision;
+use praxis_protocol::notice::{
+    PostMortemAction, PostMortemDirective, PostMortemRecipient, PostMortemRequest,
+};
 use praxis_protocol::privacy::{Purpose, UpdateLocationPolicyRequest};
 use praxis_protocol::sync::{MutationResult, RejectReason};
-use praxis_server::store::{CONNECTION_LOG, StoreError};
+use praxis_server::store::{CONNECTION_LOG, StoreError, Val};
 use praxis_tests::StoreFixture;
 use uuid::Uuid;
 
-use super::{account, applied, appointment, consent, join, new_org, pair, push, sign_in, try_push};
+use super::{
+    account, applied, appointment, consent, join, new_org, pair, push, record_consent, sign_in,
+    try_push,
+};
 
 praxis_tests::store_suite!(
     consent_opens_a_gate_until_withdrawn_or_outdated,
@@ -20,31 +26,11 @@ praxis_tests::store_suite!(
     location_gates_need_the_organisation_and_consent,
     objecting_to_the_connection_log_stops_last_used_times,
     a_withdrawal_pushed_with_its_grant_wins_whatever_the_clock,
+    a_post_mortem_directive_is_sealed_replaced_and_removed,
 );
 
 async fn gate(f: &StoreFixture, user: Uuid, purpose: Purpose) -> bool {
     f.store.gate_open(user, purpose).await.expect("gate")
-}
-
-/// Records a consent entry a minute after the previous one (the ledger
-/// ranks entries by time), asserting it was stored.
-async fn record_consent(
-    f: &StoreFixture,
-    user: Uuid,
-    seq: i64,
-    purpose: Purpose,
-    granted: bool,
-    version: u32,
-) {
-    f.advance(Duration::minutes(1));
-    let r = push(
-        f,
-        user,
-        "dev1",
-        &[consent(f, seq, purpose, granted, version)],
-    )
-    .await;
-    applied(&r[0]);
 }
 
 async fn consent_opens_a_gate_until_withdrawn_or_outdated(f: StoreFixture) {
@@ -318,4 +304,66 @@ async fn a_withdrawal_pushed_with_its_grant_wins_whatever_the_clock(f: StoreFixt
         !gate(&f, a.id, Purpose::Marketing).await,
         "the withdrawal made after the grant closes the gate"
     );
+}
+
+async fn a_post_mortem_directive_is_sealed_replaced_and_removed(f: StoreFixture) {
+    let a = account(&f, "pmd").await;
+    let b = account(&f, "pme").await;
+    let s = &f.store;
+    let default = PostMortemDirective::default_erasure();
+    assert_eq!(s.post_mortem(a.id).await.expect("read"), default);
+
+    let hand_over = PostMortemRequest {
+        action: PostMortemAction::HandOver,
+        recipient: Some(PostMortemRecipient {
+            name: "Odile Heritier".into(),
+            email: "odile.heritier@family-example.org".into(),
+        }),
+        message: Some("Les dossiers sont pour toi.".into()),
+    };
+    s.set_post_mortem(a.id, &hand_over, f.now())
+        .await
+        .expect("set");
+    let got = s.post_mortem(a.id).await.expect("read");
+    assert_eq!(got.action, PostMortemAction::HandOver);
+    assert_eq!(got.recipient, hand_over.recipient);
+    assert_eq!(got.message, hand_over.message);
+    assert_eq!(got.updated_at, Some(f.now()));
+    assert_eq!(
+        s.post_mortem(b.id).await.expect("read"),
+        default,
+        "a's only"
+    );
+    let plain = f
+        .count(
+            "SELECT COUNT(*) FROM post_mortem_directives WHERE sealed LIKE '%heritier%' OR sealed LIKE '%hand_over%'",
+            vec![],
+        )
+        .await;
+    assert_eq!(plain, 0, "the directive is sealed");
+
+    // Replaced, not added to.
+    f.advance(Duration::minutes(5));
+    let erase = PostMortemRequest {
+        action: PostMortemAction::Erase,
+        recipient: None,
+        message: None,
+    };
+    s.set_post_mortem(a.id, &erase, f.now())
+        .await
+        .expect("replace");
+    let got = s.post_mortem(a.id).await.expect("read");
+    assert_eq!((got.action, got.recipient), (PostMortemAction::Erase, None));
+    assert_eq!(got.updated_at, Some(f.now()));
+    let rows = f
+        .count(
+            "SELECT COUNT(*) FROM post_mortem_directives WHERE user_id = ?1",
+            vec![Val::from(a.id)],
+        )
+        .await;
+    assert_eq!(rows, 1);
+
+    assert!(s.delete_post_mortem(a.id).await.expect("delete"));
+    assert!(!s.delete_post_mortem(a.id).await.expect("again"));
+    assert_eq!(s.post_mortem(a.id).await.expect("read"), default);
 }

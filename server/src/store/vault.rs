@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::aead::LessSafeKey;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
@@ -37,171 +37,17 @@ use zeroize::Zeroizing;
 use crate::store::backend::{Db, StoreError, Tx};
 use crate::store::feed::{Change, Feed};
 
+mod master;
+
+use master::{KEY_LEN, aead_key, open_raw, seal_raw};
+pub use master::{KeyError, MasterKeys};
+
 const USER_KEY_GET: &str = "SELECT wrapped FROM user_keys WHERE user_id = ?1";
 
-const KEY_LEN: usize = 32;
-const TAG_LEN: usize = 16;
 /// Prefix of a sealed text column value.
 const SEALED: &str = "px1:";
 /// Most user keys kept unwrapped in memory; the cache is emptied when full.
 const CACHE_MAX: usize = 50_000;
-
-/// Why master keys could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// No key at all.
-    #[error("no master key given")]
-    Missing,
-    /// A line is not `id:base64-of-32-bytes`.
-    #[error("master key line {0} is not `id:base64` of 32 bytes")]
-    Malformed(usize),
-    /// Two lines share an id.
-    #[error("master key id on line {0} is used twice")]
-    Duplicate(usize),
-}
-
-/// The configured master keys; the first one wraps, any of them unwraps.
-pub struct MasterKeys {
-    keys: Vec<(String, LessSafeKey)>,
-}
-
-impl std::fmt::Debug for MasterKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKeys")
-            .field("current", &self.keys.first().map(|k| &k.0))
-            .field("count", &self.keys.len())
-            .finish()
-    }
-}
-
-fn aead_key(bytes: &[u8]) -> Option<LessSafeKey> {
-    UnboundKey::new(&AES_256_GCM, bytes)
-        .ok()
-        .map(LessSafeKey::new)
-}
-
-impl MasterKeys {
-    /// Parses `id:base64` lines (blank lines and `#` comments ignored;
-    /// commas separate keys too, for an environment variable).
-    pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let mut keys: Vec<(String, LessSafeKey)> = Vec::new();
-        for (n, line) in text.split(['\n', ',']).enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (id, b64) = line.split_once(':').ok_or(KeyError::Malformed(n + 1))?;
-            let id = id.trim();
-            let bytes = Zeroizing::new(
-                B64.decode(b64.trim().trim_end_matches('='))
-                    .map_err(|_| KeyError::Malformed(n + 1))?,
-            );
-            if id.is_empty() || id.len() > 64 || bytes.len() != KEY_LEN {
-                return Err(KeyError::Malformed(n + 1));
-            }
-            if keys.iter().any(|(k, _)| k == id) {
-                return Err(KeyError::Duplicate(n + 1));
-            }
-            keys.push((
-                id.to_owned(),
-                aead_key(&bytes).ok_or(KeyError::Malformed(n + 1))?,
-            ));
-        }
-        if keys.is_empty() {
-            return Err(KeyError::Missing);
-        }
-        Ok(Self { keys })
-    }
-
-    /// A new random key as one `id:base64` line.
-    pub fn generate_line(id: &str) -> String {
-        let mut k = Zeroizing::new([0u8; KEY_LEN]);
-        SystemRandom::new()
-            .fill(k.as_mut())
-            .expect("the OS random generator");
-        format!("{id}:{}", B64.encode(k.as_ref()))
-    }
-
-    /// One fresh random key (tests and throwaway servers).
-    pub fn random() -> Self {
-        Self::parse(&Self::generate_line("k1")).expect("a generated key parses")
-    }
-
-    /// The id of the key that wraps.
-    pub fn current_id(&self) -> &str {
-        &self.keys[0].0
-    }
-
-    /// `[id len][id][nonce][ciphertext+tag]` under the current key.
-    fn wrap(
-        &self,
-        rng: &SystemRandom,
-        context: &str,
-        secret: &[u8],
-    ) -> Result<Vec<u8>, StoreError> {
-        let (id, key) = &self.keys[0];
-        let mut out = Vec::with_capacity(1 + id.len() + NONCE_LEN + secret.len() + TAG_LEN);
-        out.push(u8::try_from(id.len()).map_err(|_| StoreError::Decode("master key id"))?);
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(&seal_raw(key, rng, context.as_bytes(), secret)?);
-        Ok(out)
-    }
-
-    /// The master key id a wrapped blob names.
-    fn wrapped_by(blob: &[u8]) -> Option<&str> {
-        let n = usize::from(*blob.first()?);
-        std::str::from_utf8(blob.get(1..1 + n)?).ok()
-    }
-
-    fn unwrap(&self, context: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let id = Self::wrapped_by(blob).ok_or(StoreError::Decode("wrapped key"))?;
-        let (_, key) = self
-            .keys
-            .iter()
-            .find(|(k, _)| k == id)
-            .ok_or(StoreError::Decode("wrapped by an unknown master key"))?;
-        open_raw(key, context.as_bytes(), &blob[1 + id.len()..])
-            .map(Zeroizing::new)
-            .ok_or(StoreError::Decode("wrapped key does not open"))
-    }
-}
-
-fn seal_raw(
-    key: &LessSafeKey,
-    rng: &SystemRandom,
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, StoreError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill(&mut nonce)
-        .map_err(|_| StoreError::Decode("random nonce"))?;
-    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    let tag = key
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut out[NONCE_LEN..],
-        )
-        .map_err(|_| StoreError::Decode("sealing"))?;
-    out.extend_from_slice(tag.as_ref());
-    Ok(out)
-}
-
-fn open_raw(key: &LessSafeKey, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
-    if blob.len() < NONCE_LEN + TAG_LEN {
-        return None;
-    }
-    let nonce = Nonce::try_assume_unique_for_key(&blob[..NONCE_LEN]).ok()?;
-    let mut buf = blob[NONCE_LEN..].to_vec();
-    let len = key
-        .open_in_place(nonce, Aad::from(aad), &mut buf)
-        .ok()?
-        .len();
-    buf.truncate(len);
-    Some(buf)
-}
 
 /// Master keys, the server keys they unwrap, and a cache of user keys.
 pub struct Vault {

@@ -22,8 +22,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::location::Precision;
-use crate::redacted_debug;
 use crate::sync::{Fields, SyncRecord};
+
+mod sharing;
+
+pub use sharing::{
+    MAX_SHARE_MINUTES, MAX_SHARE_RECIPIENTS, Share, SharePosition, SharedLocation,
+    StartShareRequest,
+};
 
 /// A purpose the user consents to (or not), separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -347,99 +353,7 @@ pub fn gate(
     Ok(precision)
 }
 
-/// The `visit_events` collection: one record at check-in and one at
-/// check-out of an appointment (electronic visit verification), never a
-/// trail. Written by the device, append-only; the server clears the raw
-/// fix (`lat`, `lon`, `accuracy_m`) after the retention period.
-pub mod visit_events {
-    use super::*;
-    use crate::location;
-
-    /// Collection name.
-    pub const COLLECTION: &str = "visit_events";
-    /// Fields a new event must have.
-    pub const REQUIRED: &[&str] = &[
-        "appointment_id",
-        "kind",
-        "at",
-        "lat",
-        "lon",
-        "accuracy_m",
-        "precision",
-    ];
-    /// The raw fix: cleared at the end of retention.
-    pub const RAW_FIX: &[&str] = &["lat", "lon", "accuracy_m"];
-
-    /// When the event happened (its `at`), if it parses.
-    pub fn taken_at(f: &Fields) -> Option<DateTime<Utc>> {
-        f.get("at")?.v.as_str()?.parse().ok()
-    }
-
-    /// Whether the event still holds any part of its raw fix.
-    pub fn has_raw_fix(f: &Fields) -> bool {
-        RAW_FIX
-            .iter()
-            .any(|k| f.get(*k).is_some_and(|v| !v.v.is_null()))
-    }
-
-    /// Checks one field; `Err(reason)` names what is wrong.
-    pub fn check_field(name: &str, v: &Value) -> Result<(), &'static str> {
-        let ok = match name {
-            "appointment_id" => uuid(v),
-            "kind" => matches!(v.as_str(), Some("check_in" | "check_out")),
-            "at" => time(v),
-            "lat" => {
-                v.is_null()
-                    || v.as_f64()
-                        .is_some_and(|x| location::check_coordinates(x, 0.0).is_ok())
-            }
-            "lon" => {
-                v.is_null()
-                    || v.as_f64()
-                        .is_some_and(|x| location::check_coordinates(0.0, x).is_ok())
-            }
-            "accuracy_m" => {
-                v.is_null()
-                    || v.as_f64()
-                        .is_some_and(|x| location::check_accuracy(x).is_ok())
-            }
-            "precision" => matches!(v.as_str(), Some("approximate" | "precise")),
-            "inside" => v.is_null() || v.is_boolean(),
-            "distance_m" => v.is_null() || v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0),
-            _ => return Err("unknown field"),
-        };
-        if ok { Ok(()) } else { Err("invalid value") }
-    }
-
-    /// Checks a whole new event against the precision allowed: an
-    /// approximate one must be snapped to the grid, and nothing finer than
-    /// `allowed` is accepted. `Err(field)` names the field at fault.
-    pub fn check_precision(f: &Fields, allowed: Precision) -> Result<(), &'static str> {
-        let p = f
-            .get("precision")
-            .and_then(|x| x.v.as_str())
-            .and_then(Precision::parse)
-            .ok_or("precision")?;
-        if p > allowed {
-            return Err("precision");
-        }
-        let lat = f.get("lat").and_then(|x| x.v.as_f64());
-        let lon = f.get("lon").and_then(|x| x.v.as_f64());
-        if let (Precision::Approximate, Some(lat), Some(lon)) = (p, lat, lon) {
-            if !location::is_snapped(lat, lon) {
-                return Err("lat");
-            }
-            let acc = f
-                .get("accuracy_m")
-                .and_then(|x| x.v.as_f64())
-                .unwrap_or(0.0);
-            if acc < location::APPROXIMATE_ACCURACY_M {
-                return Err("accuracy_m");
-            }
-        }
-        Ok(())
-    }
-}
+pub mod visit_events;
 
 /// `GET /v1/me/privacy`: what a device needs before any other sync work,
 /// so an "off" is applied before anything queued is sent.
@@ -585,76 +499,6 @@ pub struct RestrictionRequest {
     /// Restricted or not.
     pub restricted: bool,
 }
-
-/// Longest live share, in minutes (8 hours).
-pub const MAX_SHARE_MINUTES: u32 = 480;
-/// Most recipients of one live share.
-pub const MAX_SHARE_RECIPIENTS: usize = 20;
-
-/// `POST /v1/location/shares`: share my live location.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct StartShareRequest {
-    /// Who may see it (users who share an organisation with me).
-    pub recipients: Vec<Uuid>,
-    /// For how long, 1..=480 minutes.
-    pub duration_min: u32,
-}
-
-/// A live share I started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Share {
-    /// Share id.
-    pub share_id: Uuid,
-    /// Recipients.
-    pub recipients: Vec<Uuid>,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it ends, whatever happens.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A position within a live share. Only the latest is kept.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct SharePosition {
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lon: f64,
-    /// Accuracy radius, metres.
-    pub accuracy_m: f64,
-    /// When the fix was taken.
-    pub at: DateTime<Utc>,
-    /// Precision it was reduced to.
-    pub precision: Precision,
-}
-redacted_debug!(SharePosition { at, precision });
-
-/// A live share someone started with me (`GET /v1/location/shared-with-me`).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SharedLocation {
-    /// Share id.
-    pub share_id: Uuid,
-    /// Who shares.
-    pub user_id: Uuid,
-    /// Their name.
-    pub full_name: String,
-    /// When it ends.
-    pub expires_at: DateTime<Utc>,
-    /// The latest position, if one was sent yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub position: Option<SharePosition>,
-}
-redacted_debug!(SharedLocation {
-    share_id,
-    user_id,
-    expires_at
-});
 
 #[cfg(test)]
 mod tests {

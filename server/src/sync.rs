@@ -242,49 +242,7 @@ fn decide_checked(
 ) -> Decision {
     let reject = |r| Decision::Reject(r, None);
     let Some(stored) = stored else {
-        if m.base_version.is_some() {
-            // Edited on a version the server no longer has: deleted, and its
-            // tombstone pruned. Dropping the change keeps it deleted.
-            return reject(RejectReason::Gone);
-        }
-        let missing = schema.required.iter().find(|f| !m.fields.contains_key(**f));
-        if let (None, Some(missing)) = (&m.delete, missing) {
-            return Decision::Reject(RejectReason::InvalidRecord, Some((*missing).to_owned()));
-        }
-        if schema.append_only && m.delete.is_some() {
-            return reject(RejectReason::AppendOnly);
-        }
-        if needs_gates(&m.collection) {
-            let Some(gates) = gates else {
-                return reject(RejectReason::Forbidden);
-            };
-            if let Err(d) = check_gated(m, gates) {
-                return d;
-            }
-        }
-        // A consent entry's time is the device's word: bounded like an HLC
-        // (a day ahead at most), so a wrong clock cannot date a grant in
-        // the far future. (The gates also rank entries by receipt; see
-        // `store::privacy`.)
-        if m.collection == consents::COLLECTION
-            && m.fields["at"]
-                .v
-                .as_str()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .is_none_or(|t| t.with_timezone(&Utc) > now + Duration::days(1))
-        {
-            return Decision::Reject(RejectReason::InvalidRecord, Some("at".to_owned()));
-        }
-        return Decision::Write {
-            fields: if m.delete.is_some() {
-                Fields::new()
-            } else {
-                m.fields.clone()
-            },
-            deleted: m.delete.clone(),
-            changed: true,
-            fast_forward: true,
-        };
+        return decide_new(schema, m, now, gates);
     };
     if stored.scope != scope {
         return reject(RejectReason::Forbidden);
@@ -320,6 +278,60 @@ fn decide_checked(
         deleted: None,
         changed,
         fast_forward,
+    }
+}
+
+/// The decision for a record the server does not have: created (when
+/// complete, allowed and through its gates), or refused.
+fn decide_new(
+    schema: Schema,
+    m: &Mutation,
+    now: DateTime<Utc>,
+    gates: Option<&dyn GateView>,
+) -> Decision {
+    let reject = |r| Decision::Reject(r, None);
+    if m.base_version.is_some() {
+        // Edited on a version the server no longer has: deleted, and its
+        // tombstone pruned. Dropping the change keeps it deleted.
+        return reject(RejectReason::Gone);
+    }
+    let missing = schema.required.iter().find(|f| !m.fields.contains_key(**f));
+    if let (None, Some(missing)) = (&m.delete, missing) {
+        return Decision::Reject(RejectReason::InvalidRecord, Some((*missing).to_owned()));
+    }
+    if schema.append_only && m.delete.is_some() {
+        return reject(RejectReason::AppendOnly);
+    }
+    if needs_gates(&m.collection) {
+        let Some(gates) = gates else {
+            return reject(RejectReason::Forbidden);
+        };
+        if let Err(d) = check_gated(m, gates) {
+            return d;
+        }
+    }
+    // A consent entry's time is the device's word: bounded like an HLC
+    // (a day ahead at most), so a wrong clock cannot date a grant in
+    // the far future. (The gates also rank entries by receipt; see
+    // `store::privacy`.)
+    if m.collection == consents::COLLECTION
+        && m.fields["at"]
+            .v
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_none_or(|t| t.with_timezone(&Utc) > now + Duration::days(1))
+    {
+        return Decision::Reject(RejectReason::InvalidRecord, Some("at".to_owned()));
+    }
+    Decision::Write {
+        fields: if m.delete.is_some() {
+            Fields::new()
+        } else {
+            m.fields.clone()
+        },
+        deleted: m.delete.clone(),
+        changed: true,
+        fast_forward: true,
     }
 }
 

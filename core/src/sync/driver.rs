@@ -333,27 +333,7 @@ impl SyncEngine {
                 let local = tx.get::<LocalRecord>(collection, &id)?;
                 let exists = local.is_some();
                 let (mut record, meta) = local.map(|r| (r.value, r.meta)).unwrap_or_default();
-                if record.deleted.is_some() {
-                    return Err(Error::InvalidInput {
-                        field: "id",
-                        reason: "the record was deleted",
-                    });
-                }
-                match (&change, exists) {
-                    (Change::Create(_), true) => {
-                        return Err(Error::InvalidInput {
-                            field: "id",
-                            reason: "a record with this id exists",
-                        });
-                    }
-                    (Change::Update(_) | Change::Delete, false) => {
-                        return Err(Error::InvalidInput {
-                            field: "id",
-                            reason: "no such record",
-                        });
-                    }
-                    _ => {}
-                }
+                check_change(&change, exists, record.deleted.is_some())?;
                 let mut mutation = Mutation {
                     client_seq: state.next_seq,
                     collection: collection.to_owned(),
@@ -362,20 +342,7 @@ impl SyncEngine {
                     fields: Fields::new(),
                     delete: None,
                 };
-                match change {
-                    Change::Create(fields) | Change::Update(fields) => {
-                        for (name, v) in fields {
-                            let fv = FieldValue { v, t: t.clone() };
-                            record.fields.insert(name.clone(), fv.clone());
-                            mutation.fields.insert(name, fv);
-                        }
-                    }
-                    Change::Delete => {
-                        record.fields.clear();
-                        record.deleted = Some(t.clone());
-                        mutation.delete = Some(t.clone());
-                    }
-                }
+                apply_change(&mut record, &mut mutation, change, &t);
                 let meta = RecordMeta {
                     server_version: meta.server_version,
                     dirty: true,
@@ -599,4 +566,43 @@ fn sanitize(reason: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .take(32)
         .collect()
+}
+
+/// Whether a local change fits the record it names: a create needs a new
+/// id, an update or delete an existing one, and a deleted record takes no
+/// change.
+fn check_change(change: &Change, exists: bool, deleted: bool) -> Result<()> {
+    let refuse = |reason| {
+        Err(Error::InvalidInput {
+            field: "id",
+            reason,
+        })
+    };
+    if deleted {
+        return refuse("the record was deleted");
+    }
+    match (change, exists) {
+        (Change::Create(_), true) => refuse("a record with this id exists"),
+        (Change::Update(_) | Change::Delete, false) => refuse("no such record"),
+        _ => Ok(()),
+    }
+}
+
+/// Applies a local change, stamped `t`, to the cached record and to the
+/// mutation queued for the server.
+fn apply_change(record: &mut LocalRecord, mutation: &mut Mutation, change: Change, t: &str) {
+    match change {
+        Change::Create(fields) | Change::Update(fields) => {
+            for (name, v) in fields {
+                let fv = FieldValue { v, t: t.to_owned() };
+                record.fields.insert(name.clone(), fv.clone());
+                mutation.fields.insert(name, fv);
+            }
+        }
+        Change::Delete => {
+            record.fields.clear();
+            record.deleted = Some(t.to_owned());
+            mutation.delete = Some(t.to_owned());
+        }
+    }
 }

@@ -92,59 +92,12 @@ impl Store {
             gates: None,
             sharing_consent_changed: false,
         };
-        let mut slots = Vec::with_capacity(mutations.len());
-        // The first mutation of this batch with each sequence number whose
-        // answer will be stored: a repeat gets the same answer.
-        let mut first_with_seq: HashMap<i64, usize> = HashMap::new();
-        for (i, m) in mutations.iter().enumerate() {
-            if let Some(stored) = answered.get(&m.client_seq).cloned() {
-                let context = answer_context(user, client_id, m.client_seq);
-                let text = crate::store::vault::open_for(&mut *tx, user, &context, stored).await?;
-                let stored: MutationResult = serde_json::from_str(&text)
-                    .map_err(|_| StoreError::Decode("stored mutation result"))?;
-                slots.push(Slot::Replayed(stored));
-                continue;
-            }
-            if let Some(&first) = first_with_seq.get(&m.client_seq) {
-                slots.push(Slot::SameAs(first));
-                continue;
-            }
-            let slot = batch.decide(&mut *tx, m, pre.refusal(i)).await?;
-            if matches!(slot, Slot::Decided { .. }) {
-                first_with_seq.insert(m.client_seq, i);
-            }
-            slots.push(slot);
-        }
+        let slots = batch
+            .decide_all(&mut *tx, client_id, mutations, &answered, pre)
+            .await?;
         batch.flush(&mut *tx).await?;
         // Answers, now that every write is known to have landed.
-        let mut results: Vec<MutationResult> = Vec::with_capacity(slots.len());
-        let mut keep = Vec::new();
-        for (m, slot) in mutations.iter().zip(slots) {
-            let result = match slot {
-                Slot::Replayed(r) => r,
-                Slot::SameAs(first) => results[first].clone(),
-                Slot::Refused(decision) => sync::answer(m, &decision, None),
-                Slot::Decided { decision, record } => {
-                    let taken = batch.taken.contains(&(m.collection.clone(), m.id.clone()));
-                    let r = if taken {
-                        // Another scope created this id concurrently.
-                        sync::answer(
-                            m,
-                            &sync::Decision::Reject(RejectReason::Forbidden, None),
-                            None,
-                        )
-                    } else {
-                        sync::answer(m, &decision, Some(record))
-                    };
-                    // Refusals store nothing; a replay is simply refused again.
-                    if !matches!(r, MutationResult::Rejected { .. }) {
-                        keep.push(r.clone());
-                    }
-                    r
-                }
-            };
-            results.push(result);
-        }
+        let (results, keep) = answers(mutations, slots, &batch.taken);
         keep_answers(&mut *tx, dialect, (user, client_id), &keep, now).await?;
         batch.finish(&mut *tx).await?;
         tx.commit().await?;
@@ -352,6 +305,43 @@ async fn stored_records(
     Ok(out)
 }
 
+/// The answer to each mutation of a push, in order, and those to store (a
+/// refusal stores nothing: a replay is simply refused again). `taken`
+/// holds the ids another scope created concurrently.
+fn answers(
+    mutations: &[Mutation],
+    slots: Vec<Slot>,
+    taken: &HashSet<(String, String)>,
+) -> (Vec<MutationResult>, Vec<MutationResult>) {
+    let mut results: Vec<MutationResult> = Vec::with_capacity(slots.len());
+    let mut keep = Vec::new();
+    for (m, slot) in mutations.iter().zip(slots) {
+        let result = match slot {
+            Slot::Replayed(r) => r,
+            Slot::SameAs(first) => results[first].clone(),
+            Slot::Refused(decision) => sync::answer(m, &decision, None),
+            Slot::Decided { decision, record } => {
+                let r = if taken.contains(&(m.collection.clone(), m.id.clone())) {
+                    // Another scope created this id concurrently.
+                    sync::answer(
+                        m,
+                        &sync::Decision::Reject(RejectReason::Forbidden, None),
+                        None,
+                    )
+                } else {
+                    sync::answer(m, &decision, Some(record))
+                };
+                if !matches!(r, MutationResult::Rejected { .. }) {
+                    keep.push(r.clone());
+                }
+                r
+            }
+        };
+        results.push(result);
+    }
+    (results, keep)
+}
+
 /// Where one mutation of a batch stands until its answer is final.
 enum Slot {
     /// Answered before (a retried push): the stored answer.
@@ -403,6 +393,43 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// Decides every mutation of the push in order: a retried one gets its
+    /// stored answer, a repeat within the batch the answer of its first,
+    /// the rest are decided against the records as the batch left them.
+    async fn decide_all(
+        &mut self,
+        tx: &mut dyn Tx,
+        client_id: &str,
+        mutations: &[Mutation],
+        answered: &HashMap<i64, String>,
+        pre: &sync::Prechecked,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let mut slots = Vec::with_capacity(mutations.len());
+        // The first mutation of this batch with each sequence number whose
+        // answer will be stored: a repeat gets the same answer.
+        let mut first_with_seq: HashMap<i64, usize> = HashMap::new();
+        for (i, m) in mutations.iter().enumerate() {
+            if let Some(stored) = answered.get(&m.client_seq).cloned() {
+                let context = answer_context(self.user, client_id, m.client_seq);
+                let text = crate::store::vault::open_for(tx, self.user, &context, stored).await?;
+                let stored: MutationResult = serde_json::from_str(&text)
+                    .map_err(|_| StoreError::Decode("stored mutation result"))?;
+                slots.push(Slot::Replayed(stored));
+                continue;
+            }
+            if let Some(&first) = first_with_seq.get(&m.client_seq) {
+                slots.push(Slot::SameAs(first));
+                continue;
+            }
+            let slot = self.decide(tx, m, pre.refusal(i)).await?;
+            if matches!(slot, Slot::Decided { .. }) {
+                first_with_seq.insert(m.client_seq, i);
+            }
+            slots.push(slot);
+        }
+        Ok(slots)
+    }
+
     /// Decides one new mutation against the record as the batch left it,
     /// and queues what the decision writes; a mutation refused by the
     /// precheck is answered without reading.

@@ -165,8 +165,13 @@ impl SealedProfile {
 fn user_record(r: &Row, plain: &str) -> Result<UserRecord, StoreError> {
     let p: SealedProfile =
         serde_json::from_str(plain).map_err(|_| StoreError::Decode("sealed profile"))?;
-    let verified = r.opt_i64(4)?.is_some();
-    Ok(p.into_record(r.uuid(0)?, at(r.i64(2)?)?, at(r.i64(3)?)?, verified))
+    let verified = r.opt_i64("email_verified_at")?.is_some();
+    Ok(p.into_record(
+        r.uuid("id")?,
+        at(r.i64("created_at")?)?,
+        at(r.i64("updated_at")?)?,
+        verified,
+    ))
 }
 
 /// An account read inside a transaction; `lock` holds its row until
@@ -183,7 +188,7 @@ pub(in crate::store) async fn read_user(
     let Some(r) = rows.first() else {
         return Ok(None);
     };
-    let plain = crate::store::vault::open_for(tx, id, &user_context(id), r.text(1)?).await?;
+    let plain = crate::store::vault::open_for(tx, id, &user_context(id), r.text("sealed")?).await?;
     user_record(r, &plain).map(Some)
 }
 
@@ -227,8 +232,8 @@ impl Store {
         rows.first()
             .map(|r| {
                 Ok(Credentials {
-                    user_id: r.uuid(0)?,
-                    password_hash: r.text(1)?,
+                    user_id: r.uuid("id")?,
+                    password_hash: r.text("password_hash")?,
                 })
             })
             .transpose()
@@ -242,7 +247,7 @@ impl Store {
             .query(USERS_LIST, vec![])
             .await?
             .iter()
-            .map(|r| Ok((r.uuid(0)?, at(r.i64(1)?)?)))
+            .map(|r| Ok((r.uuid("id")?, at(r.i64("created_at")?)?)))
             .collect()
     }
 
@@ -252,7 +257,9 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(None);
         };
-        let plain = self.open_read(id, &user_context(id), r.text(1)?).await?;
+        let plain = self
+            .open_read(id, &user_context(id), r.text("sealed")?)
+            .await?;
         user_record(r, &plain).map(Some)
     }
 

@@ -91,7 +91,7 @@ pub(in crate::store) async fn append(
     const AUDIT_HEAD_SET: &str = "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1";
     let head = tx.query(AUDIT_HEAD, vec![]).await?;
     let head = head.first().ok_or(StoreError::Decode("audit head"))?;
-    let (seq, prev) = (head.i64(0)? + 1, head.bytes(1)?);
+    let (seq, prev) = (head.i64("seq")? + 1, head.bytes("hash")?);
     let details = e.details.to_string();
     let (user, org) = (e.user.map(|u| u.to_string()), e.org.map(|o| o.to_string()));
     let hash = entry_hash(
@@ -122,14 +122,17 @@ pub(in crate::store) async fn append(
     Ok(())
 }
 
+/// An entry from a row of `audit_log` (seq, at, event, user_id, org_id,
+/// details).
 fn entry(r: &Row) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
-        seq: r.i64(0)?,
-        at: at(r.i64(1)?)?,
-        event: r.text(2)?,
-        user_id: r.opt_uuid(3)?,
-        org_id: r.opt_uuid(4)?,
-        details: serde_json::from_str(&r.text(5)?).map_err(|_| StoreError::Decode("details"))?,
+        seq: r.i64("seq")?,
+        at: at(r.i64("at")?)?,
+        event: r.text("event")?,
+        user_id: r.opt_uuid("user_id")?,
+        org_id: r.opt_uuid("org_id")?,
+        details: serde_json::from_str(&r.text("details")?)
+            .map_err(|_| StoreError::Decode("details"))?,
     })
 }
 
@@ -197,24 +200,28 @@ impl Store {
             "SELECT seq, hash, base_seq, base_hash FROM audit_head WHERE id = 1";
         let head = self.db.query(AUDIT_HEAD_READ, vec![]).await?;
         let head = head.first().ok_or(StoreError::Decode("audit head"))?;
-        let (head_seq, head_hash, base_seq, base_hash) =
-            (head.i64(0)?, head.bytes(1)?, head.i64(2)?, head.bytes(3)?);
+        let (head_seq, head_hash, base_seq, base_hash) = (
+            head.i64("seq")?,
+            head.bytes("hash")?,
+            head.i64("base_seq")?,
+            head.bytes("base_hash")?,
+        );
         let rows = self.db.query(AUDIT_ALL, vec![]).await?;
         let (mut expect_seq, mut prev) = (base_seq + 1, base_hash);
         let mut checked = 0;
         for r in &rows {
-            let seq = r.i64(0)?;
-            let (user, org) = (r.opt_text(3)?, r.opt_text(4)?);
+            let seq = r.i64("seq")?;
+            let (user, org) = (r.opt_text("user_id")?, r.opt_text("org_id")?);
             let hash = entry_hash(
                 &prev,
                 seq,
-                r.i64(1)?,
-                &r.text(2)?,
+                r.i64("at")?,
+                &r.text("event")?,
                 user.as_deref(),
                 org.as_deref(),
-                &r.text(5)?,
+                &r.text("details")?,
             );
-            if seq != expect_seq || r.bytes(6)? != prev || r.bytes(7)? != hash {
+            if seq != expect_seq || r.bytes("prev_hash")? != prev || r.bytes("hash")? != hash {
                 return Ok(AuditCheck {
                     entries: checked,
                     broken_at: Some(seq.min(expect_seq)),
@@ -245,7 +252,7 @@ impl Store {
         let Some(last) = last.first() else {
             return Ok(0);
         };
-        let (seq, hash) = (last.i64(0)?, last.bytes(1)?);
+        let (seq, hash) = (last.i64("seq")?, last.bytes("hash")?);
         tx.execute(AUDIT_BASE_SET, vec![seq.into(), hash.as_slice().into()])
             .await?;
         let n = tx.execute(AUDIT_PURGE, vec![seq.into()]).await?;

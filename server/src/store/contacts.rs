@@ -228,9 +228,16 @@ impl Store {
         let holders = tx.query(SHARES_BY_OWNER, vec![user.into()]).await?;
         let t = server_hlc(now);
         for h in &holders {
-            let holder = h.uuid(0)?;
-            let fields = parse_list(&h.text(1)?)?;
-            let copy = visible(user, card, &fields, h.i64(2)? != 0, h.opt_uuid(3)?, &t);
+            let holder = h.uuid("holder_id")?;
+            let fields = parse_list(&h.text("fields")?)?;
+            let copy = visible(
+                user,
+                card,
+                &fields,
+                h.i64("allow_forward")? != 0,
+                h.opt_uuid("forwarded_by")?,
+                &t,
+            );
             publish(
                 &mut *tx,
                 holder,
@@ -255,9 +262,16 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(None);
         };
-        let fields = parse_list(&r.text(0)?)?;
+        let fields = parse_list(&r.text("fields")?)?;
         let card = card_of(&mut *tx, owner).await?.unwrap_or_default();
-        let out = visible(owner, &card, &fields, r.i64(1)? != 0, r.opt_uuid(2)?, "");
+        let out = visible(
+            owner,
+            &card,
+            &fields,
+            r.i64("allow_forward")? != 0,
+            r.opt_uuid("forwarded_by")?,
+            "",
+        );
         tx.commit().await?;
         Ok(Some(out))
     }
@@ -297,11 +311,11 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(Holder {
-                    holder_id: r.uuid(0)?,
-                    fields: parse_list(&r.text(1)?)?,
-                    allow_forward: r.i64(2)? != 0,
-                    forwarded_by: r.opt_uuid(3)?,
-                    since: at(r.i64(4)?)?,
+                    holder_id: r.uuid("holder_id")?,
+                    fields: parse_list(&r.text("fields")?)?,
+                    allow_forward: r.i64("allow_forward")? != 0,
+                    forwarded_by: r.opt_uuid("forwarded_by")?,
+                    since: at(r.i64("created_at")?)?,
                 })
             })
             .collect()
@@ -327,7 +341,7 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(ForwardOutcome::NotHeld);
         };
-        if r.i64(1)? == 0 {
+        if r.i64("allow_forward")? == 0 {
             return Ok(ForwardOutcome::NotAllowed);
         }
         if to == owner || to == me || !exists(&mut *tx, CONNECTED, me, to).await? {
@@ -339,7 +353,7 @@ impl Store {
         {
             return Ok(ForwardOutcome::Blocked);
         }
-        let fields = parse_list(&r.text(0)?)?;
+        let fields = parse_list(&r.text("fields")?)?;
         if !tx
             .query(SHARE_GET_PAIR, vec![owner.into(), to.into()])
             .await?
@@ -408,7 +422,7 @@ impl Store {
             )
             .await?;
         let r = rows.first().ok_or(StoreError::Decode("rate limit"))?;
-        let out = (r.i64(0)?, at(r.i64(1)?)?);
+        let out = (r.i64("hits")?, at(r.i64("window_start")?)?);
         tx.commit().await?;
         Ok(out)
     }

@@ -59,12 +59,12 @@ async fn code_matches(
     let Some(r) = rows.first() else {
         return Ok(false);
     };
-    if r.i64(1)? >= CODE_ATTEMPTS || r.i64(2)? <= ms(now) {
+    if r.i64("attempts")? >= CODE_ATTEMPTS || r.i64("expires_at")? <= ms(now) {
         return Ok(false);
     }
     // Keyed hashes: how long the comparison takes says nothing an attacker
     // without the server key could use.
-    if r.bytes(0)? != hash {
+    if r.bytes("code_hash")? != hash {
         tx.execute(CODE_MISS, vec![user.into(), purpose.as_str().into()])
             .await?;
         return Ok(false);

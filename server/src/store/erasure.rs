@@ -125,7 +125,7 @@ async fn leave_organisations(
     };
     let memberships = tx.query(MEMBERSHIPS_ROLES, vec![user.into()]).await?;
     for m in &memberships {
-        let (org, role) = (m.uuid(0)?, m.text(1)?);
+        let (org, role) = (m.uuid("org_id")?, m.text("role")?);
         tx.query(crate::store::orgs::ORG_LOCK, vec![org.into()])
             .await?;
         let members = count(tx.query(MEMBER_COUNT, vec![org.into()]).await?)?;
@@ -195,7 +195,7 @@ async fn forget_connections(
         .query(crate::store::contacts::SHARES_BY_OWNER, vec![user.into()])
         .await?;
     for h in &holders {
-        super::contacts::unshare(tx, user, h.uuid(0)?, now).await?;
+        super::contacts::unshare(tx, user, h.uuid("holder_id")?, now).await?;
     }
     for sql in [
         SHARES_FORGET_FORWARDER,

@@ -24,11 +24,11 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(json!({
-                    "org_id": r.text(0)?,
-                    "name": r.text(1)?,
-                    "role": r.text(2)?,
-                    "joined_at": at(r.i64(3)?)?,
-                    "location_enabled": r.i64(4)? != 0,
+                    "org_id": r.text("id")?,
+                    "name": r.text("name")?,
+                    "role": r.text("role")?,
+                    "joined_at": at(r.i64("joined_at")?)?,
+                    "location_enabled": r.i64("location_enabled")? != 0,
                 }))
             })
             .collect()
@@ -59,12 +59,12 @@ impl Store {
         let mut last = after;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            last = r.i64(1)?;
+            last = r.i64("seq")?;
             let mut obj = Map::new();
-            let id = r.text(0)?;
+            let id = r.text("record_id")?;
             obj.insert("id".into(), Value::from(id.clone()));
             for (k, f) in self
-                .open_fields_read(user, collection, &id, r.text(2)?)
+                .open_fields_read(user, collection, &id, r.text("fields")?)
                 .await?
             {
                 obj.insert(k, f.v);
@@ -80,8 +80,8 @@ impl Store {
         let rows = self.db.query(POSITIONS_OF_USER, vec![user.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let share = r.uuid(0)?;
-            let pos: Value = match r.opt_text(1)? {
+            let share = r.uuid("id")?;
+            let pos: Value = match r.opt_text("position")? {
                 Some(t) => {
                     let t = self
                         .open_read(

@@ -39,8 +39,9 @@ pub(crate) const MEMBER_DELETE: &str = "DELETE FROM org_members WHERE org_id = ?
 pub(crate) const ADMIN_COUNT: &str =
     "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'admin'";
 
-fn role(r: &Row, i: usize) -> Result<Role, StoreError> {
-    Role::parse(&r.text(i)?).ok_or(StoreError::Decode("unknown role"))
+/// The `role` column of a row.
+fn role(r: &Row) -> Result<Role, StoreError> {
+    Role::parse(&r.text("role")?).ok_or(StoreError::Decode("unknown role"))
 }
 
 /// An organisation seen by one of its members.
@@ -97,12 +98,13 @@ pub enum MemberChange {
     LastAdmin,
 }
 
+/// An `ORGS_OF_USER` or `ORG_OF_MEMBER` row (id, name, role, created_at).
 fn org_view(r: &Row) -> Result<OrgView, StoreError> {
     Ok(OrgView {
-        id: r.uuid(0)?,
-        name: r.text(1)?,
-        role: role(r, 2)?,
-        created_at: at(r.i64(3)?)?,
+        id: r.uuid("id")?,
+        name: r.text("name")?,
+        role: role(r)?,
+        created_at: at(r.i64("created_at")?)?,
     })
 }
 
@@ -187,9 +189,9 @@ impl Store {
         let rows = self.db.query(MEMBERS_OF_ORG, vec![org.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let user_id = r.uuid(0)?;
+            let user_id = r.uuid("user_id")?;
             let plain = self
-                .open_read(user_id, &user_context(user_id), r.text(1)?)
+                .open_read(user_id, &user_context(user_id), r.text("sealed")?)
                 .await?;
             let p: SealedProfile =
                 serde_json::from_str(&plain).map_err(|_| StoreError::Decode("sealed profile"))?;
@@ -197,8 +199,8 @@ impl Store {
                 user_id,
                 full_name: p.full_name,
                 profession: p.profession,
-                role: role(r, 2)?,
-                joined_at: at(r.i64(3)?)?,
+                role: role(r)?,
+                joined_at: at(r.i64("joined_at")?)?,
             });
         }
         Ok(out)
@@ -250,7 +252,14 @@ impl Store {
             .query(JOIN_CODES_OPEN, vec![org.into(), ms(now).into()])
             .await?;
         rows.iter()
-            .map(|r| Ok((r.bytes(0)?, r.uuid(1)?, at(r.i64(2)?)?, at(r.i64(3)?)?)))
+            .map(|r| {
+                Ok((
+                    r.bytes("code_hash")?,
+                    r.uuid("created_by")?,
+                    at(r.i64("created_at")?)?,
+                    at(r.i64("expires_at")?)?,
+                ))
+            })
             .collect()
     }
 
@@ -317,7 +326,11 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(RedeemOutcome::Unknown);
         };
-        let (org, expires_at, used_at) = (r.uuid(0)?, r.i64(1)?, r.opt_i64(2)?);
+        let (org, expires_at, used_at) = (
+            r.uuid("org_id")?,
+            r.i64("expires_at")?,
+            r.opt_i64("used_at")?,
+        );
         if used_at.is_some() {
             return Ok(RedeemOutcome::Used);
         }
@@ -327,9 +340,9 @@ impl Store {
         // A code lives only while its creator is an admin of the
         // organisation (removal and demotion also delete their codes).
         let creator_role = tx
-            .query(MEMBER_ROLE, vec![org.into(), r.uuid(3)?.into()])
+            .query(MEMBER_ROLE, vec![org.into(), r.uuid("created_by")?.into()])
             .await?;
-        if creator_role.first().map(|r| role(r, 0)).transpose()? != Some(Role::Admin) {
+        if creator_role.first().map(role).transpose()? != Some(Role::Admin) {
             return Ok(RedeemOutcome::Unknown);
         }
         if !tx
@@ -410,7 +423,7 @@ impl Store {
         let mut tx = self.begin().await?;
         tx.query(ORG_LOCK, vec![org.into()]).await?;
         let rows = tx.query(MEMBER_ROLE, vec![org.into(), user.into()]).await?;
-        let Some(current) = rows.first().map(|r| role(r, 0)).transpose()? else {
+        let Some(current) = rows.first().map(role).transpose()? else {
             return Ok(MemberChange::NotMember);
         };
         if current == Role::Admin && new != Some(Role::Admin) {

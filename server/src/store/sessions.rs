@@ -199,7 +199,10 @@ impl Store {
         tx.execute(THROTTLE_ENSURE, vec![key.into()]).await?;
         let rows = tx.query(THROTTLE_GET_LOCKED, vec![key.into()]).await?;
         let row = rows.first().ok_or(StoreError::Decode("throttle row"))?;
-        let (failures, last) = (u32::try_from(row.i64(0)?).unwrap_or(u32::MAX), row.i64(1)?);
+        let (failures, last) = (
+            u32::try_from(row.i64("failures")?).unwrap_or(u32::MAX),
+            row.i64("last_failure_at")?,
+        );
         if failures > 0
             && let Some(wait) = locked(failures, at(last)?)
         {
@@ -308,9 +311,9 @@ impl Store {
         rows.first()
             .map(|r| {
                 Ok((
-                    r.uuid(0)?,
-                    r.uuid(1)?,
-                    crate::store::backend::at(r.i64(2)?)?,
+                    r.uuid("user_id")?,
+                    r.uuid("family_id")?,
+                    crate::store::backend::at(r.i64("expires_at")?)?,
                 ))
             })
             .transpose()
@@ -335,12 +338,16 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(RotateOutcome::Invalid);
         };
-        let (family_id, user_id) = (r.uuid(0)?, r.uuid(1)?);
-        let (expires_at, used_at, revoked_at) = (r.i64(2)?, r.opt_i64(3)?, r.opt_i64(4)?);
+        let (family_id, user_id) = (r.uuid("family_id")?, r.uuid("user_id")?);
+        let (expires_at, used_at, revoked_at) = (
+            r.i64("expires_at")?,
+            r.opt_i64("used_at")?,
+            r.opt_i64("revoked_at")?,
+        );
         if revoked_at.is_some() {
             // A wiped session's device hears it until its token would have
             // expired anyway.
-            return Ok(if r.i64(5)? != 0 && expires_at > ms(now) {
+            return Ok(if r.i64("wipe")? != 0 && expires_at > ms(now) {
                 RotateOutcome::Wiped
             } else {
                 RotateOutcome::Invalid
@@ -396,8 +403,8 @@ impl Store {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let id = r.uuid(0)?;
-            let name = match r.opt_text(1)? {
+            let id = r.uuid("id")?;
+            let name = match r.opt_text("device")? {
                 Some(sealed) => Some(
                     crate::store::vault::open_for(tx.as_mut(), user, &device_context(id), sealed)
                         .await?,
@@ -405,15 +412,19 @@ impl Store {
                 None => None,
             };
             let platform = r
-                .opt_text(2)?
+                .opt_text("platform")?
                 .map(|p| praxis_protocol::Platform::parse(&p).ok_or(StoreError::Decode("platform")))
                 .transpose()?;
-            let created_at = at(r.i64(3)?)?;
+            let created_at = at(r.i64("created_at")?)?;
             out.push(SessionRow {
                 id,
                 device: DeviceLabel { name, platform },
                 created_at,
-                last_used_at: r.opt_i64(4)?.map(at).transpose()?.unwrap_or(created_at),
+                last_used_at: r
+                    .opt_i64("last_used_at")?
+                    .map(at)
+                    .transpose()?
+                    .unwrap_or(created_at),
             });
         }
         tx.commit().await?;

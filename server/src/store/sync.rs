@@ -120,7 +120,7 @@ impl Store {
         const SCOPE_GET: &str = "SELECT seq, pruned_below FROM sync_scopes WHERE scope = ?1";
         let state = self.db.query(SCOPE_GET, vec![scope.into()]).await?;
         let (scope_seq, pruned_below) = match state.first() {
-            Some(r) => (r.i64(0)?, r.i64(1)?),
+            Some(r) => (r.i64("seq")?, r.i64("pruned_below")?),
             None => (0, 0),
         };
         let rows = self
@@ -134,16 +134,16 @@ impl Store {
         let user = scope_user(scope)?;
         let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
         for r in rows.into_iter().take(limit as usize) {
-            let (collection, id) = (r.text(0)?, r.text(1)?);
+            let (collection, id) = (r.text("collection")?, r.text("record_id")?);
             let fields = self
-                .open_fields_read(user, &collection, &id, r.text(3)?)
+                .open_fields_read(user, &collection, &id, r.text("fields")?)
                 .await?;
             changes.push(SyncRecord {
                 collection,
                 id,
-                version: r.i64(2)?,
+                version: r.i64("seq")?,
                 fields,
-                deleted: r.opt_text(4)?,
+                deleted: r.opt_text("deleted")?,
             });
         }
         let last_seq = changes.last().map_or(after, |c| c.version);
@@ -169,14 +169,17 @@ impl Store {
             "UPDATE sync_scopes SET pruned_below = ?2 WHERE scope = ?1 AND pruned_below < ?2";
         const TOMBSTONES_PRUNE: &str =
             "DELETE FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1";
-        const TOMBSTONES_PRUNABLE: &str = "SELECT scope, MAX(seq) FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1 GROUP BY scope";
+        const TOMBSTONES_PRUNABLE: &str = "SELECT scope, MAX(seq) AS horizon FROM sync_records WHERE deleted IS NOT NULL AND updated_at < ?1 GROUP BY scope";
         let mut tx = self.begin_bulk().await?;
         let horizons = tx
             .query(TOMBSTONES_PRUNABLE, vec![ms(tombstones_before).into()])
             .await?;
         for h in &horizons {
-            tx.execute(SCOPE_PRUNED, vec![h.text(0)?.into(), h.i64(1)?.into()])
-                .await?;
+            tx.execute(
+                SCOPE_PRUNED,
+                vec![h.text("scope")?.into(), h.i64("horizon")?.into()],
+            )
+            .await?;
         }
         let n = tx
             .execute(TOMBSTONES_PRUNE, vec![ms(tombstones_before).into()])
@@ -210,7 +213,7 @@ async fn answers_given(
     )
     .await?
     .into_iter()
-    .map(|r| Ok((r.i64(0)?, r.text(1)?)))
+    .map(|r| Ok((r.i64("client_seq")?, r.text("result")?)))
     .collect()
 }
 
@@ -286,9 +289,13 @@ async fn stored_records(
     let rows = tx.query(sql, vec![keys.into()]).await?;
     let mut out = HashMap::with_capacity(rows.len());
     for r in rows {
-        let (collection, id, owner) = (r.text(0)?, r.text(1)?, r.text(2)?);
+        let (collection, id, owner) = (
+            r.text("collection")?,
+            r.text("record_id")?,
+            r.text("scope")?,
+        );
         let fields = if owner == scope {
-            open_fields(tx, user, &collection, &id, r.text(4)?).await?
+            open_fields(tx, user, &collection, &id, r.text("fields")?).await?
         } else {
             Fields::default()
         };
@@ -296,9 +303,9 @@ async fn stored_records(
             (collection, id),
             sync::Stored {
                 scope: owner,
-                version: r.i64(3)?,
+                version: r.i64("seq")?,
                 fields,
-                deleted: r.opt_text(5)?,
+                deleted: r.opt_text("deleted")?,
             },
         );
     }
@@ -549,7 +556,7 @@ impl Batch<'_> {
             )
             .await?
             .iter()
-            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .map(|r| Ok((r.text("collection")?, r.text("record_id")?)))
             .collect::<Result<_, StoreError>>()?;
         for w in pending {
             if !written.contains(&w.key) {

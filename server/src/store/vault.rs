@@ -137,7 +137,10 @@ impl Vault {
         }
         let rows = tx.query(SERVER_KEY_GET, vec![purpose.into()]).await?;
         let row = rows.first().ok_or(StoreError::Decode("server key"))?;
-        Ok((row.text(0)?, self.master.unwrap(&context, &row.bytes(1)?)?))
+        Ok((
+            row.text("key_id")?,
+            self.master.unwrap(&context, &row.bytes("secret")?)?,
+        ))
     }
 
     /// The keyed blind index of a value under a label (`"email"`,
@@ -331,15 +334,20 @@ impl Vault {
         // (row id, unwrap context, wrapped blob, the update that stores it)
         let mut keys: Vec<(crate::store::Val, String, Vec<u8>, &'static str)> = Vec::new();
         for r in tx.query(SERVER_KEYS_ALL, vec![]).await? {
-            let context = format!("server_keys/{}", r.text(1)?);
-            keys.push((r.text(0)?.into(), context, r.bytes(2)?, SERVER_KEY_REWRAP));
+            let context = format!("server_keys/{}", r.text("purpose")?);
+            keys.push((
+                r.text("key_id")?.into(),
+                context,
+                r.bytes("secret")?,
+                SERVER_KEY_REWRAP,
+            ));
         }
         for r in tx.query(USER_KEYS_ALL, vec![]).await? {
-            let user = r.uuid(0)?;
+            let user = r.uuid("user_id")?;
             keys.push((
                 user.into(),
                 user_context(user),
-                r.bytes(1)?,
+                r.bytes("wrapped")?,
                 USER_KEY_REWRAP,
             ));
         }

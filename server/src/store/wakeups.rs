@@ -179,7 +179,7 @@ impl Store {
             .await?;
         let mut taken = Vec::new();
         for r in rows {
-            let (family, due) = (r.uuid(0)?, r.i64(1)?);
+            let (family, due) = (r.uuid("family_id")?, r.i64("due_at")?);
             let mut tx = self.begin().await?;
             let won = tx
                 .execute(
@@ -189,7 +189,15 @@ impl Store {
                 .await?
                 == 1;
             let token = if won {
-                Some(vault::open_for(tx.as_mut(), r.uuid(4)?, &context(family), r.text(6)?).await?)
+                Some(
+                    vault::open_for(
+                        tx.as_mut(),
+                        r.uuid("user_id")?,
+                        &context(family),
+                        r.text("token")?,
+                    )
+                    .await?,
+                )
             } else {
                 None
             };
@@ -197,10 +205,10 @@ impl Store {
             if let Some(token) = token {
                 taken.push(Wakeup {
                     family_id: family,
-                    platform: r.text(5)?,
+                    platform: r.text("platform")?,
                     token,
-                    attempts: r.i64(2)?,
-                    changes: r.i64(3)?,
+                    attempts: r.i64("attempts")?,
+                    changes: r.i64("changes")?,
                     lease: ms(lease_until),
                 });
             }

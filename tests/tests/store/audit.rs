@@ -104,7 +104,7 @@ async fn removed_entries_break_the_chain(f: StoreFixture) {
     assert_eq!(verify(&f).await.broken_at, Some(2), "a gap");
     f.exec(
         "INSERT INTO audit_log (seq, at, event, user_id, org_id, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        second.0,
+        second.into_values(),
     )
     .await;
     assert_eq!(verify(&f).await, intact(5));

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod audit;
+mod backend;
 mod contacts;
 mod credentials;
 mod erasure;

@@ -65,69 +65,109 @@ impl<T: Into<Val>> From<Option<T>> for Val {
     }
 }
 
-/// One result row.
+/// The names of a result's columns, as its select list gives them (the
+/// column's name, or its alias), shared by every row of the result.
+pub type Columns = std::sync::Arc<[Box<str>]>;
+
+/// One result row. Columns are read by name (`r.text("email")`), the
+/// name the query's select list gives them, so a decoder reads like its
+/// query; an expression is named with `AS` (SQLite and PostgreSQL name
+/// `COUNT(*)` differently). A position (`r.i64(0)`) is kept for
+/// single-column results, where there is nothing to confuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row(pub Vec<Val>);
+pub struct Row {
+    values: Vec<Val>,
+    columns: Columns,
+}
+
+/// A column of a [`Row`]: its name in the select list, or its position.
+pub trait Column: Copy {
+    /// Its position in `row`, if it has one.
+    fn position(self, row: &Row) -> Option<usize>;
+}
+
+impl Column for usize {
+    fn position(self, row: &Row) -> Option<usize> {
+        (self < row.values.len()).then_some(self)
+    }
+}
+
+impl Column for &str {
+    fn position(self, row: &Row) -> Option<usize> {
+        row.columns.iter().position(|c| &**c == self)
+    }
+}
 
 impl Row {
-    fn get(&self, i: usize) -> Result<&Val, StoreError> {
-        self.0
-            .get(i)
-            .ok_or(StoreError::Decode("column index out of range"))
+    /// A row of `values` named by `columns` (a backend builds these).
+    pub fn new(values: Vec<Val>, columns: Columns) -> Self {
+        debug_assert_eq!(values.len(), columns.len());
+        Self { values, columns }
     }
 
-    /// Column `i` as an integer.
-    pub fn i64(&self, i: usize) -> Result<i64, StoreError> {
-        match self.get(i)? {
+    /// The values, in the select list's order.
+    pub fn into_values(self) -> Vec<Val> {
+        self.values
+    }
+
+    fn get(&self, c: impl Column) -> Result<&Val, StoreError> {
+        c.position(self)
+            .and_then(|i| self.values.get(i))
+            .ok_or(StoreError::Decode("no such column"))
+    }
+
+    /// Column `c` as an integer.
+    pub fn i64(&self, c: impl Column) -> Result<i64, StoreError> {
+        match self.get(c)? {
             Val::I64(v) => Ok(*v),
             _ => Err(StoreError::Decode("expected an integer")),
         }
     }
 
-    /// Column `i` as an integer or NULL.
-    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        match self.get(i)? {
+    /// Column `c` as an integer or NULL.
+    pub fn opt_i64(&self, c: impl Column) -> Result<Option<i64>, StoreError> {
+        match self.get(c)? {
             Val::Null => Ok(None),
             Val::I64(v) => Ok(Some(*v)),
             _ => Err(StoreError::Decode("expected an integer or NULL")),
         }
     }
 
-    /// Column `i` as bytes.
-    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        match self.get(i)? {
+    /// Column `c` as bytes.
+    pub fn bytes(&self, c: impl Column) -> Result<Vec<u8>, StoreError> {
+        match self.get(c)? {
             Val::Bytes(v) => Ok(v.clone()),
             _ => Err(StoreError::Decode("expected bytes")),
         }
     }
 
-    /// Column `i` as text.
-    pub fn text(&self, i: usize) -> Result<String, StoreError> {
-        match self.get(i)? {
+    /// Column `c` as text.
+    pub fn text(&self, c: impl Column) -> Result<String, StoreError> {
+        match self.get(c)? {
             Val::Text(v) => Ok(v.clone()),
             _ => Err(StoreError::Decode("expected text")),
         }
     }
 
-    /// Column `i` as text, or `None` when NULL.
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        match self.get(i)? {
+    /// Column `c` as text, or `None` when NULL.
+    pub fn opt_text(&self, c: impl Column) -> Result<Option<String>, StoreError> {
+        match self.get(c)? {
             Val::Null => Ok(None),
             Val::Text(v) => Ok(Some(v.clone())),
             _ => Err(StoreError::Decode("expected text or NULL")),
         }
     }
 
-    /// Column `i` as a UUID stored as text, or `None` when NULL.
-    pub fn opt_uuid(&self, i: usize) -> Result<Option<uuid::Uuid>, StoreError> {
-        self.opt_text(i)?
+    /// Column `c` as a UUID stored as text, or `None` when NULL.
+    pub fn opt_uuid(&self, c: impl Column) -> Result<Option<uuid::Uuid>, StoreError> {
+        self.opt_text(c)?
             .map(|t| uuid::Uuid::parse_str(&t).map_err(|_| StoreError::Decode("expected a uuid")))
             .transpose()
     }
 
-    /// Column `i` as a UUID stored as text.
-    pub fn uuid(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
-        uuid::Uuid::parse_str(&self.text(i)?).map_err(|_| StoreError::Decode("expected a uuid"))
+    /// Column `c` as a UUID stored as text.
+    pub fn uuid(&self, c: impl Column) -> Result<uuid::Uuid, StoreError> {
+        uuid::Uuid::parse_str(&self.text(c)?).map_err(|_| StoreError::Decode("expected a uuid"))
     }
 }
 

@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, error::SqlState};
 
-use super::{Db, Dialect, Row, StoreError, Tx, Val, to_postgres};
+use super::{Columns, Db, Dialect, Row, StoreError, Tx, Val, to_postgres};
 
 /// The PostgreSQL backend.
 #[derive(Clone)]
@@ -97,7 +97,7 @@ impl ToSql for Val {
     to_sql_checked!();
 }
 
-fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+fn read_row(row: &tokio_postgres::Row, columns: &Columns) -> Result<Row, StoreError> {
     let mut vals = Vec::with_capacity(row.len());
     for (i, col) in row.columns().iter().enumerate() {
         let t = col.type_();
@@ -123,7 +123,7 @@ fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
         };
         vals.push(v.unwrap_or(Val::Null));
     }
-    Ok(Row(vals))
+    Ok(Row::new(vals, columns.clone()))
 }
 
 fn map_err(e: tokio_postgres::Error) -> StoreError {
@@ -142,7 +142,8 @@ fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
 async fn query_on(client: &Object, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
     let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
     let rows = client.query(&stmt, &refs(params)).await.map_err(map_err)?;
-    rows.iter().map(read_row).collect()
+    let columns: Columns = stmt.columns().iter().map(|c| c.name().into()).collect();
+    rows.iter().map(|r| read_row(r, &columns)).collect()
 }
 
 #[async_trait]

@@ -30,7 +30,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::{CommitStats, Db, Dialect, PoolStats, Row, StoreError, Tx, Val};
+use super::{Columns, CommitStats, Db, Dialect, PoolStats, Row, StoreError, Tx, Val};
 
 /// Connections kept open; SQLite admits one writer at a time anyway.
 const POOL_SIZE: usize = 4;
@@ -333,9 +333,9 @@ impl ToSql for Val {
     }
 }
 
-fn read_row(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Row> {
-    let mut vals = Vec::with_capacity(n);
-    for i in 0..n {
+fn read_row(row: &rusqlite::Row<'_>, columns: &Columns) -> rusqlite::Result<Row> {
+    let mut vals = Vec::with_capacity(columns.len());
+    for i in 0..columns.len() {
         vals.push(match row.get_ref(i)? {
             ValueRef::Null => Val::Null,
             ValueRef::Integer(v) => Val::I64(v),
@@ -344,15 +344,15 @@ fn read_row(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Row> {
             ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
         });
     }
-    Ok(Row(vals))
+    Ok(Row::new(vals, columns.clone()))
 }
 
 fn query_on(conn: &Connection, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    let n = stmt.column_count();
+    let columns: Columns = stmt.column_names().map(Into::into).collect();
     let rows = stmt
         .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-            read_row(r, n)
+            read_row(r, &columns)
         })
         .map_err(map_err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(map_err)

@@ -106,19 +106,19 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(Err(RedeemError::Invalid));
         };
-        let stored = r.bytes(1)?;
+        let stored = r.bytes("secret_hash")?;
         // Hashes of a 256-bit secret: comparing them leaks nothing usable.
         if stored != secret_hash {
             return Ok(Err(RedeemError::Invalid));
         }
-        let inviter = r.uuid(0)?;
+        let inviter = r.uuid("inviter_id")?;
         if inviter == caller {
             return Ok(Err(RedeemError::Own));
         }
-        if r.opt_i64(5)?.is_some() {
+        if r.opt_i64("used_at")?.is_some() {
             return Ok(Err(RedeemError::Used));
         }
-        let expires_at = r.i64(4)?;
+        let expires_at = r.i64("expires_at")?;
         if expires_at <= ms(now) {
             return Ok(Err(RedeemError::Expired));
         }
@@ -127,8 +127,8 @@ impl Store {
         {
             return Ok(Err(RedeemError::Blocked));
         }
-        let fields = parse_list(&r.text(2)?)?;
-        let allow_forward = r.i64(3)? != 0;
+        let fields = parse_list(&r.text("fields")?)?;
+        let allow_forward = r.i64("allow_forward")? != 0;
         let card = card_of(tx, inviter)
             .await?
             .ok_or(StoreError::Decode("inviter vanished"))?;

@@ -15,8 +15,8 @@ pub(in crate::store) async fn versions(
     const CONSENT_POLICIES: &str = "SELECT purpose, version FROM consent_policies";
     let mut out: BTreeMap<Purpose, u32> = Purpose::ALL.into_iter().map(|p| (p, 1)).collect();
     for r in tx.query(CONSENT_POLICIES, vec![]).await? {
-        if let Some(p) = Purpose::parse(&r.text(0)?) {
-            out.insert(p, u32::try_from(r.i64(1)?).unwrap_or(u32::MAX));
+        if let Some(p) = Purpose::parse(&r.text("purpose")?) {
+            out.insert(p, u32::try_from(r.i64("version")?).unwrap_or(u32::MAX));
         }
     }
     Ok(out)

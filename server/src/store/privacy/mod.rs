@@ -49,11 +49,11 @@ async fn consent_ledger(tx: &mut dyn Tx, user: Uuid) -> Result<Vec<consents::Ent
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let id = r.text(0)?;
-        let fields = open_fields(tx, user, consents::COLLECTION, &id, r.text(1)?).await?;
+        let id = r.text("record_id")?;
+        let fields = open_fields(tx, user, consents::COLLECTION, &id, r.text("fields")?).await?;
         if let Some(mut e) = consents::Entry::from_fields(&id, &fields) {
-            e.at = e.at.min(at(r.i64(2)?)?);
-            e.order = r.i64(3)?;
+            e.at = e.at.min(at(r.i64("updated_at")?)?);
+            e.order = r.i64("seq")?;
             out.push(e);
         }
     }
@@ -74,8 +74,8 @@ async fn scope_fields(
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let id = r.text(0)?;
-        let fields = open_fields(tx, user, collection, &id, r.text(1)?).await?;
+        let id = r.text("record_id")?;
+        let fields = open_fields(tx, user, collection, &id, r.text("fields")?).await?;
         out.push((id, fields));
     }
     Ok(out)
@@ -163,12 +163,12 @@ impl Store {
             .await?;
         let mut org_policies = Vec::with_capacity(rows.len());
         for r in rows {
-            let (collection, id) = (r.text(0)?, r.text(1)?);
-            let fields = open_fields(&mut *tx, user, &collection, &id, r.text(3)?).await?;
+            let (collection, id) = (r.text("collection")?, r.text("record_id")?);
+            let fields = open_fields(&mut *tx, user, &collection, &id, r.text("fields")?).await?;
             org_policies.push(SyncRecord {
                 collection,
                 id,
-                version: r.i64(2)?,
+                version: r.i64("seq")?,
                 fields,
                 deleted: None,
             });

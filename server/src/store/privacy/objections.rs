@@ -76,7 +76,7 @@ impl Store {
         const OBJECTIONS_OF: &str = "SELECT basis, objected_at FROM objections WHERE user_id = ?1";
         let mut since = BTreeMap::new();
         for r in self.db.query(OBJECTIONS_OF, vec![user.into()]).await? {
-            since.insert(r.text(0)?, at(r.i64(1)?)?);
+            since.insert(r.text("basis")?, at(r.i64("objected_at")?)?);
         }
         Ok(interests()
             .iter()

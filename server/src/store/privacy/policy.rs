@@ -189,7 +189,7 @@ impl Store {
         .await?;
         let members = tx.query(MEMBERS_LOCATION, vec![org.into()]).await?;
         for m in &members {
-            let user = m.uuid(0)?;
+            let user = m.uuid("user_id")?;
             publish_member_policy(&mut *tx, org, user, now).await?;
             close_shares_if_gated(&mut *tx, user).await?;
         }
@@ -273,11 +273,11 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(PolicyChange {
-                    actor_id: r.uuid(0)?,
-                    member_id: r.opt_uuid(1)?,
-                    change: serde_json::from_str(&r.text(2)?)
+                    actor_id: r.uuid("actor_id")?,
+                    member_id: r.opt_uuid("member_id")?,
+                    change: serde_json::from_str(&r.text("change")?)
                         .map_err(|_| StoreError::Decode("change"))?,
-                    at: at(r.i64(3)?)?,
+                    at: at(r.i64("changed_at")?)?,
                 })
             })
             .collect()

@@ -24,14 +24,16 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(PostMortemDirective::default_erasure());
         };
-        let plain = self.open_read(user, &context(user), r.text(0)?).await?;
+        let plain = self
+            .open_read(user, &context(user), r.text("sealed")?)
+            .await?;
         let req: PostMortemRequest =
             serde_json::from_str(&plain).map_err(|_| StoreError::Decode("post-mortem"))?;
         Ok(PostMortemDirective {
             action: req.action,
             recipient: req.recipient,
             message: req.message,
-            updated_at: Some(at(r.i64(1)?)?),
+            updated_at: Some(at(r.i64("updated_at")?)?),
         })
     }
 

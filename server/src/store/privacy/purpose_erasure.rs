@@ -72,9 +72,15 @@ impl Store {
                 .query(SCOPE_VISITS, vec![user_scope(user).into()])
                 .await?;
             for r in rows {
-                let id = r.text(0)?;
-                let mut fields =
-                    open_fields(&mut *tx, user, visit_events::COLLECTION, &id, r.text(1)?).await?;
+                let id = r.text("record_id")?;
+                let mut fields = open_fields(
+                    &mut *tx,
+                    user,
+                    visit_events::COLLECTION,
+                    &id,
+                    r.text("fields")?,
+                )
+                .await?;
                 if visit_events::has_raw_fix(&fields) {
                     out.raw_fixes_erased += 1;
                 }
@@ -138,17 +144,21 @@ impl Store {
         let mut tx = self.begin_read().await?;
         let mut out = Vec::new();
         for r in tx.query(HELD_OF_USER, vec![user.into()]).await? {
-            let id = r.text(0)?;
-            let plain =
-                crate::store::vault::open_for(&mut *tx, user, &held_context(&id), r.text(1)?)
-                    .await?;
+            let id = r.text("record_id")?;
+            let plain = crate::store::vault::open_for(
+                &mut *tx,
+                user,
+                &held_context(&id),
+                r.text("fields")?,
+            )
+            .await?;
             let fields = crate::store::records::parse_fields(&plain)?;
             let values: serde_json::Map<String, Value> =
                 fields.into_iter().map(|(k, f)| (k, f.v)).collect();
             out.push(serde_json::json!({
                 "id": id,
                 "fields": values,
-                "held_until": at(r.i64(2)?)?,
+                "held_until": at(r.i64("held_until")?)?,
                 "restricted": true,
             }));
         }

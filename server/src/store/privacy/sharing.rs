@@ -202,10 +202,10 @@ impl Store {
         let Some(r) = rows.first() else {
             return Ok(PositionOutcome::NotFound);
         };
-        if r.uuid(0)? != user {
+        if r.uuid("user_id")? != user {
             return Ok(PositionOutcome::NotFound);
         }
-        let expires_at = r.i64(2)?;
+        let expires_at = r.i64("expires_at")?;
         // The common-organisation rule holds on every position written: a
         // recipient who left (or was removed) gets nothing more. Only this
         // sharer's shares are looked at (a membership change already
@@ -259,7 +259,7 @@ impl Store {
     pub async fn stop_share(&self, user: Uuid, share: Uuid) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let rows = tx.query(SHARE_GET, vec![share.into()]).await?;
-        if rows.first().map(|r| r.uuid(0)).transpose()? != Some(user) {
+        if rows.first().map(|r| r.uuid("user_id")).transpose()? != Some(user) {
             return Ok(false);
         }
         tx.execute(SHARE_DELETE, vec![share.into()]).await?;
@@ -300,7 +300,7 @@ impl Store {
         let rows = tx.query(SHARES_OF_USER, vec![user.into()]).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let id = r.uuid(0)?;
+            let id = r.uuid("id")?;
             let recipients = tx
                 .query(SHARE_RECIPIENTS, vec![id.into()])
                 .await?
@@ -310,8 +310,8 @@ impl Store {
             out.push(Share {
                 share_id: id,
                 recipients,
-                started_at: at(r.i64(1)?)?,
-                expires_at: at(r.i64(2)?)?,
+                started_at: at(r.i64("started_at")?)?,
+                expires_at: at(r.i64("expires_at")?)?,
             });
         }
         tx.commit().await?;
@@ -336,11 +336,12 @@ impl Store {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let (share_id, sharer) = (r.uuid(0)?, r.uuid(1)?);
-            let profile = open_for(&mut *tx, sharer, &user_context(sharer), r.text(2)?).await?;
+            let (share_id, sharer) = (r.uuid("id")?, r.uuid("user_id")?);
+            let profile =
+                open_for(&mut *tx, sharer, &user_context(sharer), r.text("sealed")?).await?;
             let profile: SealedProfile =
                 serde_json::from_str(&profile).map_err(|_| StoreError::Decode("sealed profile"))?;
-            let position = match r.opt_text(4)? {
+            let position = match r.opt_text("position")? {
                 Some(t) => Some(open_position(&mut *tx, sharer, share_id, t).await?),
                 None => None,
             };
@@ -348,7 +349,7 @@ impl Store {
                 share_id,
                 user_id: sharer,
                 full_name: profile.full_name,
-                expires_at: at(r.i64(3)?)?,
+                expires_at: at(r.i64("expires_at")?)?,
                 position,
             });
         }
@@ -375,13 +376,19 @@ impl Store {
         let mut retention: BTreeMap<String, u32> = BTreeMap::new();
         let mut cleared = 0;
         for r in &rows {
-            let scope = r.text(0)?;
+            let scope = r.text("scope")?;
             let Ok(user) = scope_user(&scope) else {
                 continue;
             };
-            let id = r.text(1)?;
-            let mut fields =
-                open_fields(&mut *tx, user, visit_events::COLLECTION, &id, r.text(2)?).await?;
+            let id = r.text("record_id")?;
+            let mut fields = open_fields(
+                &mut *tx,
+                user,
+                visit_events::COLLECTION,
+                &id,
+                r.text("fields")?,
+            )
+            .await?;
             if !visit_events::has_raw_fix(&fields) {
                 continue;
             }

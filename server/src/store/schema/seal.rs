@@ -26,16 +26,16 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
     const LEGACY_USERS: &str = "SELECT id, email_index, full_name, phone, country, language, profession, date_of_birth FROM users WHERE sealed IS NULL";
     let vt = tx;
     for r in vt.query(LEGACY_USERS, vec![]).await? {
-        let id = r.uuid(0)?;
+        let id = r.uuid("id")?;
         let profile = SealedProfile {
-            email: r.text(1)?,
-            full_name: r.text(2)?,
-            phone: r.text(3)?,
-            country: r.text(4)?,
-            language: r.text(5)?,
-            profession: r.text(6)?,
+            email: r.text("email_index")?,
+            full_name: r.text("full_name")?,
+            phone: r.text("phone")?,
+            country: r.text("country")?,
+            language: r.text("language")?,
+            profession: r.text("profession")?,
             date_of_birth: r
-                .text(7)?
+                .text("date_of_birth")?
                 .parse()
                 .map_err(|_| StoreError::Decode("date of birth"))?,
         };
@@ -48,12 +48,16 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         .await?;
     }
     for r in vt.query(LEGACY_RECORDS, vec![]).await? {
-        let (collection, id, scope) = (r.text(0)?, r.text(1)?, r.text(2)?);
+        let (collection, id, scope) = (
+            r.text("collection")?,
+            r.text("record_id")?,
+            r.text("scope")?,
+        );
         let Ok(user) = crate::store::records::scope_user(&scope) else {
             continue;
         };
         // Written in clear before encryption at rest: read as it is.
-        let fields = crate::store::records::parse_fields(&r.text(3)?)?;
+        let fields = crate::store::records::parse_fields(&r.text("fields")?)?;
         let sealed =
             crate::store::records::seal_fields(vt, user, &collection, &id, &fields, now_ms).await?;
         vt.execute(
@@ -63,9 +67,14 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         .await?;
     }
     for r in vt.query(LEGACY_MUTATIONS, vec![]).await? {
-        let (user, client, seq) = (r.uuid(0)?, r.text(1)?, r.i64(2)?);
+        let (user, client, seq) = (
+            r.uuid("user_id")?,
+            r.text("client_id")?,
+            r.i64("client_seq")?,
+        );
         let context = format!("sync_mutations/{user}/{client}/{seq}");
-        let sealed = crate::store::vault::seal_for(vt, user, &context, &r.text(3)?, now_ms).await?;
+        let sealed =
+            crate::store::vault::seal_for(vt, user, &context, &r.text("result")?, now_ms).await?;
         vt.execute(
             LEGACY_MUTATION_SEAL,
             vec![user.into(), client.into(), seq.into(), sealed.into()],
@@ -73,12 +82,12 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         .await?;
     }
     for r in vt.query(LEGACY_CARDS, vec![]).await? {
-        let user: Uuid = r.uuid(0)?;
+        let user: Uuid = r.uuid("user_id")?;
         let sealed = crate::store::vault::seal_for(
             vt,
             user,
             &crate::store::contacts::card_context(user),
-            &r.text(1)?,
+            &r.text("card")?,
             now_ms,
         )
         .await?;
@@ -89,12 +98,12 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
         .await?;
     }
     for r in vt.query(LEGACY_POSITIONS, vec![]).await? {
-        let (share, user) = (r.uuid(0)?, r.uuid(1)?);
+        let (share, user) = (r.uuid("share_id")?, r.uuid("user_id")?);
         let sealed = crate::store::vault::seal_for(
             vt,
             user,
             &crate::store::privacy::sharing::position_context(share),
-            &r.text(2)?,
+            &r.text("position")?,
             now_ms,
         )
         .await?;

@@ -12,9 +12,7 @@ use praxis_tests::StoreFixture;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{
-    Account, account, applied, fields, hlc, join, new_org, pull_all, push, record_consent,
-};
+use super::{Account, account, applied, fields, hlc, location_org, pull_all, push, record_consent};
 
 praxis_tests::store_suite!(
     visit_events_pass_the_gates_and_lose_their_raw_fix_at_retention,
@@ -26,21 +24,12 @@ const LON: f64 = 4.835_659;
 
 /// An organisation allowing visit verification under `policy`, with a
 /// member who consents; the member.
-async fn visiting_member(f: &StoreFixture, policy: UpdateLocationPolicyRequest) -> (Uuid, Account) {
-    let admin = account(f, "adm").await;
-    let member = account(f, "mem").await;
-    let org = new_org(f, admin.id).await;
-    join(f, org, admin.id, member.id).await;
+async fn visiting_member(f: &StoreFixture, policy: UpdateLocationPolicyRequest) -> Account {
     let req = UpdateLocationPolicyRequest {
         location_visits: Some(true),
         ..policy
     };
-    f.store
-        .update_location_policy(org, admin.id, &req, f.now())
-        .await
-        .expect("policy");
-    record_consent(f, member.id, 1, Purpose::LocationVisits, true, 1).await;
-    (org, member)
+    location_org(f, &req, Purpose::LocationVisits).await.2
 }
 
 /// A check-in taken at `at` with a fix at `precision` (snapped when
@@ -106,7 +95,7 @@ async fn visit_events_pass_the_gates_and_lose_their_raw_fix_at_retention(f: Stor
         retention_days: Some(3),
         ..Default::default()
     };
-    let (_, member) = visiting_member(&f, policy).await;
+    let member = visiting_member(&f, policy).await;
     let r = push(
         &f,
         member.id,
@@ -160,7 +149,7 @@ async fn erasure_by_purpose_tombstones_visits_and_holds_what_must_be_kept(f: Sto
         visit_records_days: Some(30),
         ..Default::default()
     };
-    let (_, member) = visiting_member(&f, policy).await;
+    let member = visiting_member(&f, policy).await;
     // Two visits today, and one 40 days ago (a device that synced late):
     // past what the organisation must keep.
     let old = f.now() - Duration::days(40);

@@ -285,3 +285,24 @@ pub async fn record_consent(
     .await;
     applied(&r[0]);
 }
+
+/// An organisation whose admin sets its location `policy`, with a member;
+/// both consent to `purpose`. Returns (organisation, admin, member).
+pub async fn location_org(
+    f: &StoreFixture,
+    policy: &praxis_protocol::privacy::UpdateLocationPolicyRequest,
+    purpose: Purpose,
+) -> (Uuid, Account, Account) {
+    let admin = account(f, "adm").await;
+    let member = account(f, "mem").await;
+    let org = new_org(f, admin.id).await;
+    join(f, org, admin.id, member.id).await;
+    f.store
+        .update_location_policy(org, admin.id, policy, f.now())
+        .await
+        .expect("policy");
+    for u in [&admin, &member] {
+        record_consent(f, u.id, 1, purpose, true, 1).await;
+    }
+    (org, admin, member)
+}

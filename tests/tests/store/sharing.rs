@@ -11,7 +11,7 @@ use praxis_server::store::{MAX_LIVE_SHARES, PositionOutcome, ShareOutcome, Store
 use praxis_tests::StoreFixture;
 use uuid::Uuid;
 
-use super::{Account, account, join, new_org, record_consent};
+use super::{Account, account, location_org, record_consent};
 
 praxis_tests::store_suite!(
     a_share_reaches_co_members_reduced_and_ends_at_its_time,
@@ -27,23 +27,12 @@ const LON: f64 = 2.352_222;
 /// `sharer` (its admin) and `recipient` as members who both consent to
 /// sharing.
 async fn sharing_org(f: &StoreFixture, max: Precision) -> (Uuid, Account, Account) {
-    let sharer = account(f, "sia").await;
-    let recipient = account(f, "ren").await;
-    let org = new_org(f, sharer.id).await;
-    join(f, org, sharer.id, recipient.id).await;
-    let req = UpdateLocationPolicyRequest {
+    let policy = UpdateLocationPolicyRequest {
         location_sharing: Some(true),
         max_precision: Some(max),
         ..Default::default()
     };
-    f.store
-        .update_location_policy(org, sharer.id, &req, f.now())
-        .await
-        .expect("policy");
-    for u in [&sharer, &recipient] {
-        record_consent(f, u.id, 1, Purpose::LocationSharing, true, 1).await;
-    }
-    (org, sharer, recipient)
+    location_org(f, &policy, Purpose::LocationSharing).await
 }
 
 /// Starts a share, asserting it started; its id.
@@ -90,6 +79,24 @@ async fn rows_of_share(f: &StoreFixture, share: Uuid) -> (i64, i64) {
         )
         .await,
     )
+}
+
+/// The share is gone for both sides, its position with it.
+async fn assert_ended(f: &StoreFixture, sharer: &Account, recipient: &Account, share: Uuid) {
+    let s = &f.store;
+    assert!(
+        s.shared_with(recipient.id, f.now())
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        s.shares_of(sharer.id, f.now())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(rows_of_share(f, share).await, (0, 0));
 }
 
 async fn a_share_reaches_co_members_reduced_and_ends_at_its_time(f: StoreFixture) {
@@ -168,19 +175,7 @@ async fn a_share_reaches_co_members_reduced_and_ends_at_its_time(f: StoreFixture
 
     // At its end the share is gone on the next read, position included.
     f.advance(Duration::minutes(30));
-    assert!(
-        s.shared_with(recipient.id, f.now())
-            .await
-            .expect("read")
-            .is_empty()
-    );
-    assert_eq!(rows_of_share(&f, share).await, (0, 0));
-    assert!(
-        s.shares_of(sharer.id, f.now())
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_ended(&f, &sharer, &recipient, share).await;
     assert!(matches!(
         put(&f, sharer.id, share).await,
         PositionOutcome::NotFound
@@ -268,19 +263,7 @@ async fn a_closed_gate_or_a_parted_organisation_ends_a_share(f: StoreFixture) {
     s.remove_member(org, recipient.id, sharer.id, f.now())
         .await
         .expect("remove");
-    assert!(
-        s.shared_with(recipient.id, f.now())
-            .await
-            .expect("read")
-            .is_empty()
-    );
-    assert_eq!(rows_of_share(&f, share).await, (0, 0));
-    assert!(
-        s.shares_of(sharer.id, f.now())
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_ended(&f, &sharer, &recipient, share).await;
 }
 
 async fn only_the_sharer_stops_a_share_and_live_shares_are_bounded(f: StoreFixture) {

@@ -14,9 +14,16 @@
 //! are skipped with a message, unless `PRAXIS_REQUIRE_POSTGRES=1` (CI) turns
 //! the absence into a failure.
 
+mod accounts;
 pub mod feed;
+mod inspect;
 pub mod smtp;
+mod storage;
 pub mod tls;
+
+pub use accounts::{TestUser, person};
+pub use storage::StoreFixture;
+use storage::{FreshStore, Storage, pg_client, pg_exec};
 
 use std::sync::Arc;
 
@@ -87,73 +94,6 @@ pub fn postgres_url() -> Option<String> {
             eprintln!("SKIPPED: PostgreSQL test ({PG_URL_VAR} is not set)");
             None
         }
-    }
-}
-
-/// Where a test's database lives; dropping it removes the database (the
-/// temporary directory, or the PostgreSQL schema).
-enum Storage {
-    Sqlite { dir: tempfile::TempDir },
-    Postgres { url: String, schema: String },
-}
-
-impl Drop for Storage {
-    fn drop(&mut self) {
-        if let Storage::Postgres { url, schema } = self {
-            let (url, sql) = (
-                url.clone(),
-                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-            );
-            // Drop cannot await; a short-lived runtime on its own thread does.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(pg_exec(&url, &sql));
-                }
-            })
-            .join();
-        }
-    }
-}
-
-/// A store opened (migrations run) on a fresh database under a fresh
-/// master key: what every test server, and every store-level test, starts
-/// from.
-struct FreshStore {
-    store: Store,
-    storage: Storage,
-    master_key: String,
-}
-
-impl FreshStore {
-    /// `None` when the backend is not available (skipped).
-    async fn open(backend: Backend) -> Option<Self> {
-        let (db, storage): (Arc<dyn Db>, Storage) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let db = SqliteDb::open(&dir.path().join("praxis.sqlite3")).expect("open sqlite");
-                (Arc::new(db), Storage::Sqlite { dir })
-            }
-            Backend::Postgres => {
-                let url = postgres_url()?;
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
-                let db = PostgresDb::connect(&url, Some(&schema), 8)
-                    .await
-                    .expect("connect postgres");
-                (Arc::new(db), Storage::Postgres { url, schema })
-            }
-        };
-        let master_key = MasterKeys::generate_line("test");
-        let vault = Vault::new(MasterKeys::parse(&master_key).expect("master key"));
-        let store = Store::open(db, vault, epoch()).await.expect("migrations");
-        Some(Self {
-            store,
-            storage,
-            master_key,
-        })
     }
 }
 
@@ -280,23 +220,6 @@ impl Resp {
     }
 }
 
-/// A registered, logged-in user.
-#[derive(Debug, Clone)]
-pub struct TestUser {
-    /// Account id.
-    pub id: String,
-    /// Email as submitted.
-    pub email: String,
-    /// Password.
-    pub password: String,
-    /// Latest access token.
-    pub access: String,
-    /// Latest refresh token.
-    pub refresh: String,
-    /// The registration body.
-    pub profile: Value,
-}
-
 /// A fixed "now" so that ages and expiries are reproducible.
 pub fn epoch() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
@@ -329,21 +252,6 @@ pub async fn sign_in(client: &praxis_core::PraxisClient, body: &Value) {
         )
         .await
         .expect("login");
-}
-
-/// A valid registration body with unique email and name.
-pub fn person(tag: &str) -> Value {
-    let n = uuid::Uuid::new_v4().simple().to_string();
-    json!({
-        "email": format!("{tag}.{}@clinic-example.org", &n[..12]),
-        "password": format!("violet-tram-oboe-{}", &n[..8]),
-        "full_name": format!("Nurse {tag} {}", &n[..6]),
-        "phone": "+33612345678",
-        "country": "FR",
-        "language": "fr-FR",
-        "profession": "nurse",
-        "date_of_birth": "1985-04-12",
-    })
 }
 
 /// The settings of test servers: the defaults, except that one loopback
@@ -621,271 +529,6 @@ impl TestServer {
             }
         }
     }
-
-    /// Registers `body`, asserting success; returns the user id.
-    pub async fn register(&self, body: &Value) -> String {
-        let r = self.send("POST", "/v1/accounts", None, Some(body)).await;
-        assert_eq!(
-            r.status,
-            201,
-            "register: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        r.json()["user_id"].as_str().expect("user_id").to_owned()
-    }
-
-    /// Logs in, asserting success; returns (access, refresh).
-    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
-        let r = self
-            .send(
-                "POST",
-                "/v1/sessions",
-                None,
-                Some(&json!({"email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "login: {}", String::from_utf8_lossy(&r.body));
-        let j = r.json();
-        (
-            j["access_token"].as_str().expect("access").to_owned(),
-            j["refresh_token"].as_str().expect("refresh").to_owned(),
-        )
-    }
-
-    /// Creates an organisation whose admin is the token's user; its id.
-    pub async fn create_org(&self, token: &str, name: &str) -> String {
-        let r = self
-            .send(
-                "POST",
-                "/v1/orgs",
-                Some(token),
-                Some(&json!({ "name": name })),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        r.json()["org_id"].as_str().expect("org_id").to_owned()
-    }
-
-    /// A single-use join code for `org` (an admin's token).
-    pub async fn join_code(&self, token: &str, org: &str) -> String {
-        let r = self
-            .send(
-                "POST",
-                &format!("/v1/orgs/{org}/join-codes"),
-                Some(token),
-                None,
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        r.json()["code"].as_str().expect("code").to_owned()
-    }
-
-    /// `PATCH /v1/orgs/{org}/location-policy` with `body`, as `token`.
-    pub async fn patch_location_policy(&self, token: &str, org: &str, body: &Value) -> Resp {
-        self.send(
-            "PATCH",
-            &format!("/v1/orgs/{org}/location-policy"),
-            Some(token),
-            Some(body),
-        )
-        .await
-    }
-
-    /// The member joins `org` with a fresh code from its admin.
-    pub async fn add_member(&self, admin_token: &str, member_token: &str, org: &str) {
-        let code = self.join_code(admin_token, org).await;
-        let r = self
-            .send(
-                "POST",
-                "/v1/orgs/join",
-                Some(member_token),
-                Some(&json!({ "code": code })),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    }
-
-    /// Registers and logs in a fresh user.
-    pub async fn user(&self, tag: &str) -> TestUser {
-        let profile = person(tag);
-        let email = profile["email"].as_str().expect("email").to_owned();
-        let password = profile["password"].as_str().expect("password").to_owned();
-        let id = self.register(&profile).await;
-        let (access, refresh) = self.login(&email, &password).await;
-        TestUser {
-            id,
-            email,
-            password,
-            access,
-            refresh,
-            profile,
-        }
-    }
-
-    /// Every row of every table, as sorted text: equal fingerprints mean an
-    /// unchanged database.
-    pub async fn fingerprint(&self) -> String {
-        match &self.storage {
-            Storage::Sqlite { dir } => {
-                let conn =
-                    rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
-                let mut out = String::new();
-                let tables: Vec<String> = conn
-                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                    .expect("prepare")
-                    .query_map([], |r| r.get(0))
-                    .expect("query")
-                    .collect::<Result<_, _>>()
-                    .expect("rows");
-                for t in tables {
-                    let mut stmt = conn
-                        .prepare(&format!("SELECT * FROM \"{t}\""))
-                        .expect("select");
-                    let n = stmt.column_count();
-                    let mut rows: Vec<String> = stmt
-                        .query_map([], |r| {
-                            let mut s = String::new();
-                            for i in 0..n {
-                                match r.get_ref(i)? {
-                                    ValueRef::Null => s.push_str("NULL|"),
-                                    ValueRef::Integer(v) => s.push_str(&format!("{v}|")),
-                                    ValueRef::Real(v) => s.push_str(&format!("{v}|")),
-                                    ValueRef::Text(t) => {
-                                        s.push_str(&format!("{}|", String::from_utf8_lossy(t)))
-                                    }
-                                    ValueRef::Blob(b) => {
-                                        s.push_str("\\x");
-                                        for byte in b {
-                                            s.push_str(&format!("{byte:02x}"));
-                                        }
-                                        s.push('|');
-                                    }
-                                }
-                            }
-                            Ok(s)
-                        })
-                        .expect("query")
-                        .collect::<Result<_, _>>()
-                        .expect("rows");
-                    rows.sort();
-                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
-                }
-                out
-            }
-            Storage::Postgres { url, schema } => {
-                let client = pg_client(url).await;
-                let tables = client
-                    .query(
-                        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
-                        &[schema],
-                    )
-                    .await
-                    .expect("tables");
-                let mut out = String::new();
-                for t in tables {
-                    let t: String = t.get(0);
-                    let rows = client
-                        .query(&format!("SELECT x::text FROM {schema}.\"{t}\" x"), &[])
-                        .await
-                        .expect("rows");
-                    let mut rows: Vec<String> =
-                        rows.iter().map(|r| r.get::<_, String>(0)).collect();
-                    rows.sort();
-                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
-                }
-                out
-            }
-        }
-    }
-
-    /// Checkpoints the WAL and runs `VACUUM` on the SQLite file (through a
-    /// second connection), as an operator would after an erasure.
-    pub fn sqlite_vacuum(&self) {
-        if let Storage::Sqlite { dir } = &self.storage {
-            let c = rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
-            c.execute_batch(
-                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
-            )
-            .expect("vacuum");
-        }
-    }
-
-    /// The raw bytes of the SQLite database and its WAL (SQLite only).
-    pub fn sqlite_file_bytes(&self) -> Option<Vec<u8>> {
-        let Storage::Sqlite { dir } = &self.storage else {
-            return None;
-        };
-        let mut bytes = Vec::new();
-        for name in ["praxis.sqlite3", "praxis.sqlite3-wal"] {
-            if let Ok(b) = std::fs::read(dir.path().join(name)) {
-                bytes.extend(b);
-            }
-        }
-        Some(bytes)
-    }
-
-    /// The SQLite database file (None on PostgreSQL).
-    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
-        match &self.storage {
-            Storage::Sqlite { dir } => Some(dir.path().join("praxis.sqlite3")),
-            Storage::Postgres { .. } => None,
-        }
-    }
-
-    /// The PostgreSQL URL and the server's own schema (None on SQLite).
-    pub fn postgres_schema(&self) -> Option<(&str, &str)> {
-        match &self.storage {
-            Storage::Postgres { url, schema } => Some((url, schema)),
-            Storage::Sqlite { .. } => None,
-        }
-    }
-
-    /// Inserts `n` access tokens that expired long ago into a live
-    /// session (a retention job's work load).
-    pub async fn insert_expired_access_tokens(&self, n: i64) {
-        let (sqlite, pg) = ("randomblob(32)", "sha256(i::text::bytea)");
-        let sql = |hash: &str| {
-            format!(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
-                 INSERT INTO access_tokens (token_hash, family_id, user_id, expires_at) \
-                 SELECT {hash}, f.id, f.user_id, 0 FROM n, \
-                 (SELECT id, user_id FROM token_families WHERE revoked_at IS NULL LIMIT 1) f"
-            )
-        };
-        match &self.storage {
-            Storage::Sqlite { dir } => {
-                let conn =
-                    rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
-                conn.execute_batch(&sql(sqlite)).expect("insert");
-            }
-            Storage::Postgres { url, schema } => {
-                pg_exec(url, &format!("SET search_path = {schema}; {}", sql(pg))).await;
-            }
-        }
-    }
-
-    /// Runs one SQL statement returning a single integer (counts).
-    pub async fn count(&self, sql: &str) -> i64 {
-        match &self.storage {
-            Storage::Sqlite { dir } => {
-                let conn =
-                    rusqlite::Connection::open(dir.path().join("praxis.sqlite3")).expect("open");
-                conn.query_row(sql, [], |r| r.get(0)).expect("count")
-            }
-            Storage::Postgres { url, schema } => {
-                let client = pg_client(url).await;
-                client
-                    .batch_execute(&format!("SET search_path = {schema}"))
-                    .await
-                    .expect("search_path");
-                client
-                    .query_one(sql, &[])
-                    .await
-                    .expect("count")
-                    .get::<_, i64>(0)
-            }
-        }
-    }
 }
 
 impl Drop for TestServer {
@@ -894,86 +537,6 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
         // The database goes with `storage`, dropped after this.
-    }
-}
-
-async fn pg_client(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PRAXIS_TEST_DATABASE_URL");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-async fn pg_exec(url: &str, sql: &str) {
-    pg_client(url)
-        .await
-        .batch_execute(sql)
-        .await
-        .expect("postgres statement");
-}
-
-/// A store on a fresh database, with no server around it: what the
-/// store-level suites (`tests/tests/store/`) call directly. Dropping it
-/// removes the database.
-pub struct StoreFixture {
-    /// The store under test.
-    pub store: Store,
-    /// The injected clock (starts at [`epoch`]); tests move it and pass
-    /// [`StoreFixture::now`] to the store.
-    pub clock: Arc<ManualClock>,
-    /// Which backend it runs on.
-    pub backend: Backend,
-    _storage: Storage,
-}
-
-impl std::fmt::Debug for StoreFixture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreFixture")
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
-    }
-}
-
-impl StoreFixture {
-    /// Opens a fresh store; `None` when the backend is not available
-    /// (skipped, as [`TestServer::start`]).
-    pub async fn open(backend: Backend) -> Option<Self> {
-        let FreshStore { store, storage, .. } = FreshStore::open(backend).await?;
-        Some(Self {
-            store,
-            clock: Arc::new(ManualClock::new(epoch())),
-            backend,
-            _storage: storage,
-        })
-    }
-
-    /// The injected clock's time.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// Moves the injected clock forward.
-    pub fn advance(&self, by: chrono::Duration) {
-        self.clock.advance(by);
-    }
-
-    /// Runs one query returning a single integer (a count) through the
-    /// store's own backend.
-    pub async fn count(&self, sql: &'static str, params: Vec<Val>) -> i64 {
-        let rows = self.store.db().query(sql, params).await.expect("count");
-        rows.first().expect("a row").i64(0).expect("an integer")
-    }
-
-    /// Runs one statement in a transaction of its own, behind the store's
-    /// back (to tamper with what it wrote); the rows changed.
-    pub async fn exec(&self, sql: &'static str, params: Vec<Val>) -> u64 {
-        let mut tx = self.store.db().begin().await.expect("begin");
-        let n = tx.execute(sql, params).await.expect("statement");
-        tx.commit().await.expect("commit");
-        n
     }
 }
 

@@ -29,7 +29,7 @@ pub struct RegisterRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date_of_birth: String,
 }
-redacted_debug!(RegisterRequest { country, language });
+redacted_debug!(RegisterRequest {});
 
 /// Answer to a successful registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ const GRID_ROWS_PER_HEMISPHERE: i64 = 5_000;
 /// cell more, and so that one-ulp differences between platforms' `cos` do not
 /// change the grid.
 const CELL_COUNT_TOLERANCE: f64 = 1e-7;
+
 /// How precisely a location is shared. Ordered from least to most precise:
 /// `Off < Approximate < Precise`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

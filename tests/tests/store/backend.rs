@@ -30,4 +30,23 @@ async fn columns_are_read_by_their_select_list_names(f: StoreFixture) {
         matches!(r.i64("state"), Err(StoreError::Decode(_))),
         "a type mismatch"
     );
+
+    // A qualified column without an alias is named by its column alone,
+    // on both engines (the decoders rely on it).
+    super::account(&f, "col").await;
+    let rows = f
+        .store
+        .db()
+        .query(
+            "SELECT u.id, u.created_at FROM users AS u JOIN users AS v ON v.id = u.id",
+            vec![],
+        )
+        .await
+        .expect("query");
+    assert_eq!(rows.len(), 1);
+    rows[0].uuid("id").expect("u.id is named id");
+    assert_eq!(
+        rows[0].i64("created_at").expect("named"),
+        f.now().timestamp_millis()
+    );
 }

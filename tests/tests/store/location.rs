@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use praxis_protocol::location::{self, Precision};
 use praxis_protocol::privacy::{Purpose, UpdateLocationPolicyRequest};
-use praxis_protocol::sync::{Mutation, MutationResult, SyncRecord};
+use praxis_protocol::sync::{Mutation, MutationResult, RejectReason, SyncRecord};
 use praxis_tests::StoreFixture;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -59,8 +59,13 @@ fn check_in(f: &StoreFixture, seq: i64, at: DateTime<Utc>, precision: Precision)
     }
 }
 
-fn rejected(r: &MutationResult) -> bool {
-    matches!(r, MutationResult::Rejected { .. })
+/// The reason a mutation was refused, and the field at fault.
+#[track_caller]
+fn refusal(r: &MutationResult) -> (RejectReason, Option<&str>) {
+    match r {
+        MutationResult::Rejected { reason, field, .. } => (*reason, field.as_deref()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 /// The user's visit events as the devices pull them, by id.
@@ -88,7 +93,8 @@ async fn visit_events_pass_the_gates_and_lose_their_raw_fix_at_retention(f: Stor
         &[check_in(&f, 2, f.now(), Precision::Precise)],
     )
     .await;
-    assert!(rejected(&r[0]), "no organisation allows it: {:?}", r[0]);
+    // No organisation allows it.
+    assert_eq!(refusal(&r[0]), (RejectReason::PolicyDisabled, None));
 
     let policy = UpdateLocationPolicyRequest {
         max_precision: Some(Precision::Approximate),
@@ -103,7 +109,11 @@ async fn visit_events_pass_the_gates_and_lose_their_raw_fix_at_retention(f: Stor
         &[check_in(&f, 2, f.now(), Precision::Precise)],
     )
     .await;
-    assert!(rejected(&r[0]), "finer than allowed: {:?}", r[0]);
+    // Finer than the organisation allows.
+    assert_eq!(
+        refusal(&r[0]),
+        (RejectReason::InvalidRecord, Some("precision"))
+    );
     let r = push(
         &f,
         member.id,
@@ -123,7 +133,7 @@ async fn visit_events_pass_the_gates_and_lose_their_raw_fix_at_retention(f: Stor
         &[check_in(&f, 5, f.now(), Precision::Approximate)],
     )
     .await;
-    assert!(rejected(&r[0]), "consent withdrawn: {:?}", r[0]);
+    assert_eq!(refusal(&r[0]), (RejectReason::ConsentRequired, None));
     assert_eq!(visits(&f, member.id).await.len(), 1);
 
     // Retention: the raw fix is kept three days, then cleared; the rest
@@ -196,7 +206,9 @@ async fn erasure_by_purpose_tombstones_visits_and_holds_what_must_be_kept(f: Sto
     for h in &held {
         assert_eq!(h["restricted"], true);
         assert_eq!(h["fields"]["kind"], "check_in");
-        assert!(h["fields"].get("lat").is_none() && h["fields"].get("accuracy_m").is_none());
+        for k in ["lat", "lon", "accuracy_m"] {
+            assert!(h["fields"].get(k).is_none(), "{k} not held");
+        }
     }
     let plain = f
         .count(

@@ -27,6 +27,8 @@ pub(super) async fn seal(tx: &mut dyn Tx, vault: &Vault, now_ms: i64) -> Result<
     let vt = tx;
     for r in vt.query(LEGACY_USERS, vec![]).await? {
         let id = r.uuid("id")?;
+        // Before encryption at rest, `email_index` held the address itself
+        // (normalised); it becomes the blind index below.
         let profile = SealedProfile {
             email: r.text("email_index")?,
             full_name: r.text("full_name")?,

@@ -28,7 +28,7 @@ pub enum KeyError {
 
 /// The configured master keys; the first one wraps, any of them unwraps.
 pub struct MasterKeys {
-    pub(super) keys: Vec<(String, LessSafeKey)>,
+    keys: Vec<(String, LessSafeKey)>,
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -171,4 +171,73 @@ pub(super) fn open_raw(key: &LessSafeKey, aad: &[u8], blob: &[u8]) -> Option<Vec
         .len();
     buf.truncate(len);
     Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_keys_parse_and_refuse_bad_lines() {
+        let a = MasterKeys::generate_line("a");
+        let b = MasterKeys::generate_line("b");
+        let keys = MasterKeys::parse(&format!("# comment\n{a}\n\n{b}\n")).expect("test value");
+        assert_eq!(keys.current_id(), "a");
+        assert!(matches!(MasterKeys::parse(""), Err(KeyError::Missing)));
+        assert!(matches!(
+            MasterKeys::parse("a:AAAA"),
+            Err(KeyError::Malformed(1))
+        ));
+        assert!(matches!(
+            MasterKeys::parse("nokey"),
+            Err(KeyError::Malformed(1))
+        ));
+        assert!(matches!(
+            MasterKeys::parse(&format!("{a},{a}")),
+            Err(KeyError::Duplicate(2))
+        ));
+        assert!(!format!("{keys:?}").contains(a.split_once(':').expect("test value").1));
+    }
+
+    #[test]
+    fn a_wrapped_key_opens_with_any_listed_master_key_and_its_context_only() {
+        let rng = SystemRandom::new();
+        let old = MasterKeys::parse(&MasterKeys::generate_line("old")).expect("test value");
+        let blob = old
+            .wrap(&rng, "user_keys/x", b"secret")
+            .expect("test value");
+        assert_eq!(MasterKeys::wrapped_by(&blob), Some("old"));
+        assert!(old.unwrap("user_keys/y", &blob).is_err());
+        let mut tampered = blob.clone();
+        *tampered.last_mut().expect("test value") ^= 1;
+        assert!(old.unwrap("user_keys/x", &tampered).is_err());
+        // After rotation the old key is still listed second and opens it.
+        let line_old = MasterKeys::generate_line("old");
+        let rotated =
+            MasterKeys::parse(&format!("{}\n{line_old}", MasterKeys::generate_line("new")))
+                .expect("test value");
+        // A different key under the same id does not open it.
+        assert!(rotated.unwrap("user_keys/x", &blob).is_err());
+        let both = MasterKeys {
+            keys: vec![
+                aead_pair("new"),
+                (
+                    "old".into(),
+                    old.keys.into_iter().next().expect("test value").1,
+                ),
+            ],
+        };
+        assert_eq!(
+            &**both.unwrap("user_keys/x", &blob).expect("test value"),
+            b"secret"
+        );
+        assert!(both.unwrap("user_keys/x", &[]).is_err());
+    }
+
+    fn aead_pair(id: &str) -> (String, LessSafeKey) {
+        MasterKeys::parse(&MasterKeys::generate_line(id))
+            .expect("test value")
+            .keys
+            .remove(0)
+    }
 }

@@ -2,8 +2,6 @@
 
 use super::*;
 
-/// Creates `n` accounts straight in the store (no password hashing: they
-/// never sign in), each with a full card.
 /// An account written straight into the store (no password hashing).
 pub(crate) async fn bench_account(
     store: &praxis_server::store::Store,
@@ -26,11 +24,9 @@ pub(crate) async fn bench_account(
     Ok(store.create_user(user, now).await?)
 }
 
-pub(crate) async fn bench_users(
-    server: &TestServer,
-    n: usize,
-    tag: &str,
-) -> anyhow::Result<Vec<uuid::Uuid>> {
+/// Creates `n` accounts straight in the store (no password hashing: they
+/// never sign in), each with a full card.
+async fn bench_users(server: &TestServer, n: usize, tag: &str) -> anyhow::Result<Vec<uuid::Uuid>> {
     let store = server.state.store();
     let now = server.clock.now();
     let mut ids = Vec::with_capacity(n);
@@ -59,7 +55,7 @@ pub(crate) async fn bench_users(
 }
 
 /// `owner` invites and `holder` accepts, through the store.
-pub(crate) async fn bench_connect(
+async fn bench_connect(
     server: &TestServer,
     owner: uuid::Uuid,
     holder: uuid::Uuid,

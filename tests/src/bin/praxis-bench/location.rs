@@ -3,7 +3,7 @@
 use super::*;
 
 /// splitmix64: a deterministic stream for generated inputs.
-pub(crate) struct SplitMix(u64);
+struct SplitMix(u64);
 
 impl SplitMix {
     fn next_u64(&mut self) -> u64 {
@@ -20,7 +20,7 @@ impl SplitMix {
 }
 
 /// A valid random circle or star-shaped polygon within ~50 km of Paris.
-pub(crate) fn random_fence(rng: &mut SplitMix) -> Geofence {
+fn random_fence(rng: &mut SplitMix) -> Geofence {
     loop {
         let lat = rng.range(48.625, 49.075);
         let lon = rng.range(2.01, 2.69);

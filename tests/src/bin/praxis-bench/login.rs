@@ -134,7 +134,7 @@ pub(crate) async fn login_benchmarks(opts: &Options) -> anyhow::Result<Vec<Metri
 /// `Retry-After`): the logins completed, the attempts turned away, the
 /// completed ones' latency, and the server's peak memory growth meanwhile
 /// (the server runs in this process; the peak is reset first).
-pub(crate) async fn login_storm(
+async fn login_storm(
     server: &TestServer,
     opts: &Options,
     duration: Duration,

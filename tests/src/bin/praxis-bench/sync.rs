@@ -26,7 +26,6 @@ pub(crate) async fn sync_client(url: &str, email: &str, password: &str) -> anyho
     Ok(())
 }
 
-/// N new appointments as push mutations, in batches of 100.
 /// Batches of `n` new visits stamped a minute before `now` (the server's
 /// time: a stamp more than a day ahead of it is refused).
 /// Ids are UUIDv7, as the core gives new records.
@@ -39,7 +38,7 @@ pub(crate) fn create_batches(
 }
 
 /// [`create_batches`] with ids from `new_id`.
-pub(crate) fn create_batches_with(
+fn create_batches_with(
     n: usize,
     tag: &str,
     now: chrono::DateTime<chrono::Utc>,
@@ -74,7 +73,7 @@ pub(crate) fn create_batches_with(
         .collect()
 }
 
-pub(crate) async fn push_all(
+async fn push_all(
     client: &reqwest::Client,
     url: &str,
     token: &str,
@@ -100,10 +99,7 @@ pub(crate) async fn push_all(
 }
 
 /// Runs [`sync_client`] in a child process for `user`; its JSON answer.
-pub(crate) async fn run_sync_client(
-    url: &str,
-    user: &praxis_tests::TestUser,
-) -> anyhow::Result<Value> {
+async fn run_sync_client(url: &str, user: &praxis_tests::TestUser) -> anyhow::Result<Value> {
     let child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["--sync-client", url, &user.email, &user.password])
         .output()
@@ -119,7 +115,7 @@ pub(crate) async fn run_sync_client(
 /// Records/s of the device's encrypted cache inserting the records of
 /// `batches` (as the sync stores them: fields with their stamps, the
 /// server version) in one transaction, into a fresh cache file.
-pub(crate) fn cache_bulk_insert_rate(batches: &[Value]) -> anyhow::Result<f64> {
+fn cache_bulk_insert_rate(batches: &[Value]) -> anyhow::Result<f64> {
     use praxis_core::cache::{Cache, RawKeyProvider, RecordMeta};
     use praxis_core::sync::plan::LocalRecord;
     let records: Vec<(String, LocalRecord)> = batches

@@ -916,7 +916,10 @@ async fn sync_watch_follows_another_devices_changes() {
     let status = watching.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
     let listed = desk.json(&["appointments", "list"], None).await;
-    assert_eq!(listed[0]["title"], "Seen from the desk");
+    assert_eq!(
+        listed[0]["title"], "Seen from the desk",
+        "{listed} after {after}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

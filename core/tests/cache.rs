@@ -445,3 +445,58 @@ fn outbox_keeps_order_and_acknowledges_a_prefix() {
         RecordMeta::synced(7)
     );
 }
+
+/// The SQLite built into the core is the trimmed one `.cargo/config.toml`
+/// asks for: none of the modules the apps never use (each is library
+/// size), and double-quoted strings are identifiers only, so a misspelt
+/// column name fails instead of reading as a string.
+#[test]
+fn the_bundled_sqlite_is_built_without_unused_modules_or_quoted_strings() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let used = |option: &str| -> bool {
+        conn.query_row("SELECT sqlite_compileoption_used(?1)", [option], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    for option in [
+        "ENABLE_FTS3",
+        "ENABLE_FTS5",
+        "ENABLE_RTREE",
+        "ENABLE_DBSTAT_VTAB",
+        "ENABLE_STAT4",
+        "SOUNDEX",
+        "ENABLE_COLUMN_METADATA",
+        "ENABLE_LOAD_EXTENSION",
+    ] {
+        assert!(!used(option), "SQLite built with {option}");
+    }
+    for option in [
+        "OMIT_LOAD_EXTENSION",
+        "OMIT_DEPRECATED",
+        "OMIT_SHARED_CACHE",
+        "DQS=0",
+    ] {
+        assert!(used(option), "SQLite built without {option}");
+    }
+    for sql in [
+        "CREATE VIRTUAL TABLE t USING fts5(x)",
+        "CREATE VIRTUAL TABLE t USING rtree(id, x0, x1)",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("no such module"), "{sql}: {err}");
+    }
+    conn.execute("CREATE TABLE t (a INTEGER)", []).unwrap();
+    let err = conn
+        .prepare("SELECT \"misspelt\" FROM t")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no such column"), "{err}");
+    // What the core and server do use is still there.
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM json_each('[1,2,3]')", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 3);
+}

@@ -452,12 +452,12 @@ fn outbox_keeps_order_and_acknowledges_a_prefix() {
 /// column name fails instead of reading as a string.
 #[test]
 fn the_bundled_sqlite_is_built_without_unused_modules_or_quoted_strings() {
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let conn = rusqlite::Connection::open_in_memory().expect("open");
     let used = |option: &str| -> bool {
         conn.query_row("SELECT sqlite_compileoption_used(?1)", [option], |r| {
             r.get(0)
         })
-        .unwrap()
+        .expect("query")
     };
     for option in [
         "ENABLE_FTS3",
@@ -483,13 +483,14 @@ fn the_bundled_sqlite_is_built_without_unused_modules_or_quoted_strings() {
         "CREATE VIRTUAL TABLE t USING fts5(x)",
         "CREATE VIRTUAL TABLE t USING rtree(id, x0, x1)",
     ] {
-        let err = conn.execute(sql, []).unwrap_err().to_string();
+        let err = conn.execute(sql, []).expect_err("refused").to_string();
         assert!(err.contains("no such module"), "{sql}: {err}");
     }
-    conn.execute("CREATE TABLE t (a INTEGER)", []).unwrap();
+    conn.execute("CREATE TABLE t (a INTEGER)", [])
+        .expect("query");
     let err = conn
         .prepare("SELECT \"misspelt\" FROM t")
-        .unwrap_err()
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("no such column"), "{err}");
     // What the core and server do use is still there.
@@ -497,6 +498,6 @@ fn the_bundled_sqlite_is_built_without_unused_modules_or_quoted_strings() {
         .query_row("SELECT count(*) FROM json_each('[1,2,3]')", [], |r| {
             r.get(0)
         })
-        .unwrap();
+        .expect("query");
     assert_eq!(n, 3);
 }

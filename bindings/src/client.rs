@@ -10,8 +10,8 @@ use crate::error::PraxisError;
 use crate::keys::{ForeignKeyProvider, ForeignLogger, KeyProvider, Logger};
 use crate::listeners::{SessionListener, SyncListener, TaskHandle, watch};
 use crate::types::{
-    Appointment, AppointmentPatch, ClientConfig, JoinCode, Member, NewAppointment, Org, Profile,
-    RegisterRequest, SessionState, SyncStatus, UpdateProfileRequest,
+    Appointment, AppointmentPatch, ClientConfig, JoinCodeResponse, Member, NewAppointment, Org,
+    Profile, RegisterRequest, SessionState, SyncStatus, UpdateProfileRequest,
 };
 pub(crate) use praxis_core::protocol::sync::PushPlatform;
 
@@ -162,37 +162,25 @@ impl PraxisClient {
 
     /// The user's organisations.
     pub async fn orgs(&self) -> Result<Vec<Org>, PraxisError> {
-        Ok(self
-            .inner
-            .account()
-            .orgs()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.inner.account().orgs().await?)
     }
 
     /// A join code for an organisation (admins).
-    pub async fn create_join_code(&self, org_id: String) -> Result<JoinCode, PraxisError> {
-        let j = self
+    pub async fn create_join_code(&self, org_id: String) -> Result<JoinCodeResponse, PraxisError> {
+        Ok(self
             .inner
             .account()
             .create_join_code(uuid("org_id", &org_id)?)
-            .await?;
-        Ok(JoinCode {
-            code: j.code,
-            expires_at: j.expires_at.into(),
-        })
+            .await?)
     }
 
     /// Members of an organisation.
     pub async fn members(&self, org_id: String) -> Result<Vec<Member>, PraxisError> {
-        let members = self
+        Ok(self
             .inner
             .account()
             .members(uuid("org_id", &org_id)?)
-            .await?;
-        Ok(members.into_iter().map(Into::into).collect())
+            .await?)
     }
 
     /// Adds a visit (offline-first: stored and queued, synced later).

@@ -3,7 +3,9 @@
 
 use std::time::SystemTime;
 
+pub(crate) use praxis_core::Contact;
 pub(crate) use praxis_core::protocol::contacts::ContactCard;
+use uuid::Uuid;
 
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
@@ -38,10 +40,10 @@ pub struct ContactCard {
 }
 
 /// A card shared with me.
-#[derive(Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Contact {
     /// Its owner's account id.
-    pub owner_id: String,
+    pub owner_id: Uuid,
     /// The fields shared with me (others empty).
     pub card: ContactCard,
     /// Which fields were shared.
@@ -49,21 +51,7 @@ pub struct Contact {
     /// Whether I may forward it.
     pub allow_forward: bool,
     /// Who forwarded it to me.
-    pub forwarded_by: Option<String>,
-}
-
-redacted_debug!(Contact { owner_id });
-
-impl From<praxis_core::Contact> for Contact {
-    fn from(c: praxis_core::Contact) -> Self {
-        Self {
-            owner_id: c.owner_id.to_string(),
-            card: c.card,
-            shared_fields: c.shared_fields,
-            allow_forward: c.allow_forward,
-            forwarded_by: c.forwarded_by.map(|u| u.to_string()),
-        }
-    }
+    pub forwarded_by: Option<Uuid>,
 }
 
 /// A new invitation.
@@ -184,14 +172,13 @@ impl PraxisClient {
 
     /// The cards shared with me (offline).
     pub async fn contacts(&self) -> Result<Vec<Contact>, PraxisError> {
-        let c = self.core().contacts().list().await?;
-        Ok(c.into_iter().map(Into::into).collect())
+        Ok(self.core().contacts().list().await?)
     }
 
     /// One card shared with me.
     pub async fn contact(&self, owner_id: String) -> Result<Option<Contact>, PraxisError> {
         let id = uuid("owner_id", &owner_id)?;
-        Ok(self.core().contacts().get(id).await?.map(Into::into))
+        Ok(self.core().contacts().get(id).await?)
     }
 
     /// Ends my connection with someone, both ways.

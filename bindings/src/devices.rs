@@ -3,13 +3,14 @@
 //! `praxis_core::devices`). A wipe needs
 //! `PraxisClient::reauthenticate` within the five minutes before.
 
+pub(crate) use praxis_core::protocol::Platform;
+pub(crate) use praxis_core::protocol::SessionInfo;
 use std::sync::Arc;
-use std::time::SystemTime;
-
-use praxis_core::protocol::Platform;
+use uuid::Uuid;
 
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
+use crate::types::Timestamp;
 
 /// The kind of device a session was opened on.
 #[uniffi::remote(Enum)]
@@ -21,18 +22,19 @@ pub enum Platform {
 }
 
 /// One signed-in device of the user.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct DeviceSession {
+#[uniffi::remote(Record)]
+#[uniffi(name = "DeviceSession")]
+pub struct SessionInfo {
     /// The session's id (to end it).
-    pub id: String,
+    pub id: Uuid,
     /// The name the device gave at login.
     pub device_name: Option<String>,
     /// The kind of device.
     pub platform: Option<Platform>,
     /// When the user signed in on it.
-    pub created_at: SystemTime,
+    pub created_at: Timestamp,
     /// When it last renewed its tokens.
-    pub last_used_at: SystemTime,
+    pub last_used_at: Timestamp,
     /// Whether it is this device.
     pub current: bool,
 }
@@ -46,21 +48,8 @@ pub struct Devices {
 #[uniffi::export(async_runtime = "tokio")]
 impl Devices {
     /// The signed-in devices, newest first; `current` marks this one.
-    pub async fn sessions(&self) -> Result<Vec<DeviceSession>, PraxisError> {
-        Ok(self
-            .inner
-            .sessions()
-            .await?
-            .into_iter()
-            .map(|s| DeviceSession {
-                id: s.id.to_string(),
-                device_name: s.device_name,
-                platform: s.platform,
-                created_at: s.created_at.into(),
-                last_used_at: s.last_used_at.into(),
-                current: s.current,
-            })
-            .collect())
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, PraxisError> {
+        Ok(self.inner.sessions().await?)
     }
 
     /// Signs one device out; `wipe` also makes it delete the user's data

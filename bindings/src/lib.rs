@@ -1,7 +1,10 @@
 //! `praxis-ffi`: the uniffi surface of the Praxis core for Kotlin and Swift.
 //!
-//! Thin by rule: every exported type wraps a core type (`inner: Arc<…>`) or
-//! mirrors one with `From`; the only logic here is conversion. The one
+//! Thin by rule: every exported type wraps a core type (`inner: Arc<…>`),
+//! is a core type declared with `#[uniffi::remote]` (ids and times cross
+//! as the custom types `Uuid` and `Timestamp`, in `types`), or mirrors one
+//! with `From` where the apps see it differently; the only logic here is
+//! conversion. The one
 //! mapping from core errors to the small public [`PraxisError`] lives in
 //! [`error`]. Panics are caught by uniffi's scaffolding and reach the app
 //! as an internal error, never as an abort across the boundary (the crate

@@ -1,14 +1,18 @@
 //! The privacy notice for the apps (see `praxis_core::notice`).
 
-use praxis_core::protocol::notice as pn;
+// The notice's parts are the protocol's own types, under the names the
+// apps know them by (their `Debug` shows no names or addresses).
+pub(crate) use praxis_core::protocol::notice::{
+    Authority as NoticeAuthority, Contact as NoticeContact, Controller as NoticeController,
+};
 
 use crate::client::PraxisClient;
 use crate::error::PraxisError;
 use crate::privacy::Purpose;
 use praxis_core::protocol::redacted_debug;
 
-/// The data controller (a company's public identity: `Debug` shows it).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+/// The data controller.
+#[uniffi::remote(Record)]
 pub struct NoticeController {
     /// Legal name.
     pub name: String,
@@ -19,7 +23,7 @@ pub struct NoticeController {
 }
 
 /// A way to reach someone about personal data.
-#[derive(Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct NoticeContact {
     /// A person's or an office's name.
     pub name: Option<String>,
@@ -30,7 +34,7 @@ pub struct NoticeContact {
 }
 
 /// The supervisory authority a user may complain to.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct NoticeAuthority {
     /// Its name.
     pub name: String,
@@ -70,9 +74,6 @@ pub struct PrivacyNotice {
     pub development: bool,
 }
 
-// A DPO's name is a person's: `Debug` shows neither names nor addresses.
-redacted_debug!(NoticeContact {});
-
 redacted_debug!(PrivacyNotice { version, published });
 
 /// The notice held on the device, and whether the user has yet to be told
@@ -86,14 +87,6 @@ pub struct PrivacyNoticeStatus {
     pub changed: bool,
 }
 
-fn contact(c: pn::Contact) -> NoticeContact {
-    NoticeContact {
-        name: c.name,
-        email: c.email,
-        address: c.address,
-    }
-}
-
 impl From<praxis_core::NoticeStatus> for PrivacyNoticeStatus {
     fn from(s: praxis_core::NoticeStatus) -> Self {
         let n = s.notice;
@@ -102,17 +95,10 @@ impl From<praxis_core::NoticeStatus> for PrivacyNoticeStatus {
                 version: n.version,
                 published: n.published.to_string(),
                 url: n.url,
-                controller: NoticeController {
-                    name: n.controller.name,
-                    address: n.controller.address,
-                    registration_number: n.controller.registration_number,
-                },
-                privacy_contact: contact(n.privacy_contact),
-                dpo: contact(n.dpo),
-                supervisory_authority: NoticeAuthority {
-                    name: n.supervisory_authority.name,
-                    url: n.supervisory_authority.url,
-                },
+                controller: n.controller,
+                privacy_contact: n.privacy_contact,
+                dpo: n.dpo,
+                supervisory_authority: n.supervisory_authority,
                 consent_versions: n
                     .consent_versions
                     .into_iter()

@@ -9,19 +9,21 @@ use std::time::SystemTime;
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use crate::rights::AuditEvent;
-use crate::types::{Org, Role};
+use crate::types::{Org, Role, Timestamp};
+pub(crate) use praxis_core::protocol::JoinCodeInfo;
+use uuid::Uuid;
 
 /// An open join code (its id; the code itself is shown once, at creation).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct JoinCodeInfo {
     /// The id to revoke it by.
     pub id: String,
     /// The admin who created it.
-    pub created_by: String,
+    pub created_by: Uuid,
     /// Created.
-    pub created_at: SystemTime,
+    pub created_at: Timestamp,
     /// Expires.
-    pub expires_at: SystemTime,
+    pub expires_at: Timestamp,
 }
 
 /// One change of the location policy.
@@ -77,26 +79,16 @@ impl OrgAdmin {
             .core
             .account()
             .rename_org(uuid("org_id", &org_id)?, &name)
-            .await?
-            .into())
+            .await?)
     }
 
     /// The open join codes.
     pub async fn join_codes(&self, org_id: String) -> Result<Vec<JoinCodeInfo>, PraxisError> {
-        let codes = self
+        Ok(self
             .core
             .account()
             .join_codes(uuid("org_id", &org_id)?)
-            .await?;
-        Ok(codes
-            .into_iter()
-            .map(|c| JoinCodeInfo {
-                id: c.id,
-                created_by: c.created_by.to_string(),
-                created_at: c.created_at.into(),
-                expires_at: c.expires_at.into(),
-            })
-            .collect())
+            .await?)
     }
 
     /// Revokes an open join code by its id.

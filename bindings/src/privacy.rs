@@ -10,11 +10,14 @@ use uuid::Uuid;
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use crate::listeners::{TaskHandle, runtime};
-use crate::types::GeoPoint;
+use crate::types::{GeoPoint, Timestamp};
+pub(crate) use praxis_core::ConsentStatus;
 pub(crate) use praxis_core::protocol::location::Precision;
-pub(crate) use praxis_core::protocol::privacy::{Closed, Purpose, UpdateLocationPolicyRequest};
+pub(crate) use praxis_core::protocol::privacy::{
+    Closed, LocationPolicy, Purpose, Share, UpdateLocationPolicyRequest,
+};
 use praxis_core::protocol::redacted_debug;
-pub(crate) use praxis_core::{FixSource, LocationPermission, VisitKind};
+pub(crate) use praxis_core::{FixSource, LocationPermission, Route, VisitKind};
 
 /// A purpose the user consents to, separately.
 #[uniffi::remote(Enum)]
@@ -81,7 +84,7 @@ pub trait LocationListener: Send + Sync {
 }
 
 /// Where consent for one purpose stands.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct ConsentStatus {
     /// The purpose.
     pub purpose: Purpose,
@@ -94,20 +97,7 @@ pub struct ConsentStatus {
     /// Granted for an older version: ask again.
     pub needs_reconsent: bool,
     /// When the latest grant or withdrawal was recorded.
-    pub updated_at: Option<SystemTime>,
-}
-
-impl From<praxis_core::ConsentStatus> for ConsentStatus {
-    fn from(c: praxis_core::ConsentStatus) -> Self {
-        Self {
-            purpose: c.purpose,
-            granted: c.granted,
-            given_version: c.given_version,
-            current_version: c.current_version,
-            needs_reconsent: c.needs_reconsent,
-            updated_at: c.updated_at.map(Into::into),
-        }
-    }
+    pub updated_at: Option<Timestamp>,
 }
 
 /// One entry of the consent ledger.
@@ -221,12 +211,12 @@ impl From<praxis_core::VisitEvent> for VisitEvent {
 }
 
 /// Distance and bearing to the next visit.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Route {
     /// The appointment.
-    pub appointment_id: String,
+    pub appointment_id: Uuid,
     /// Its start.
-    pub start: SystemTime,
+    pub start: Timestamp,
     /// Metres.
     pub distance_m: f64,
     /// Degrees from north.
@@ -234,27 +224,17 @@ pub struct Route {
 }
 
 /// A live share the user runs.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct LiveShare {
+#[uniffi::remote(Record)]
+#[uniffi(name = "LiveShare")]
+pub struct Share {
     /// Share id.
-    pub share_id: String,
+    pub share_id: Uuid,
     /// Recipients' account ids.
-    pub recipients: Vec<String>,
+    pub recipients: Vec<Uuid>,
     /// Start.
-    pub started_at: SystemTime,
+    pub started_at: Timestamp,
     /// End, whatever happens.
-    pub expires_at: SystemTime,
-}
-
-impl From<pp::Share> for LiveShare {
-    fn from(s: pp::Share) -> Self {
-        Self {
-            share_id: s.share_id.to_string(),
-            recipients: s.recipients.iter().map(Uuid::to_string).collect(),
-            started_at: s.started_at.into(),
-            expires_at: s.expires_at.into(),
-        }
-    }
+    pub expires_at: Timestamp,
 }
 
 /// A live position someone shares with the user.
@@ -296,7 +276,7 @@ impl From<pp::SharedLocation> for SharedLocation {
 }
 
 /// An organisation's location policy.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct LocationPolicy {
     /// Visit verification allowed.
     pub location_visits: bool,
@@ -310,23 +290,9 @@ pub struct LocationPolicy {
     /// member's erasure holds younger records, restricted, until then.
     pub visit_records_days: u32,
     /// Last change.
-    pub updated_at: SystemTime,
+    pub updated_at: Timestamp,
     /// By whom.
-    pub updated_by: Option<String>,
-}
-
-impl From<pp::LocationPolicy> for LocationPolicy {
-    fn from(p: pp::LocationPolicy) -> Self {
-        Self {
-            location_visits: p.location_visits,
-            location_sharing: p.location_sharing,
-            max_precision: p.max_precision,
-            retention_days: p.retention_days,
-            visit_records_days: p.visit_records_days,
-            updated_at: p.updated_at.into(),
-            updated_by: p.updated_by.map(|u| u.to_string()),
-        }
-    }
+    pub updated_by: Option<Uuid>,
 }
 
 /// A change to an organisation's location policy (absent: unchanged).
@@ -354,8 +320,7 @@ pub struct UpdateLocationPolicyRequest {
 impl PraxisClient {
     /// Where consent stands for every purpose.
     pub async fn consent_status(&self) -> Result<Vec<ConsentStatus>, PraxisError> {
-        let s = self.core().consents().status().await?;
-        Ok(s.into_iter().map(Into::into).collect())
+        Ok(self.core().consents().status().await?)
     }
 
     /// Grants consent for a purpose (the current policy version).
@@ -460,13 +425,7 @@ impl PraxisClient {
 
     /// Distance and bearing from a fix to the next visit with a place.
     pub async fn route_to_next(&self, fix: Fix) -> Result<Option<Route>, PraxisError> {
-        let r = self.core().location().route_to_next(fix.into()).await?;
-        Ok(r.map(|r| Route {
-            appointment_id: r.appointment_id.to_string(),
-            start: r.start.into(),
-            distance_m: r.distance_m,
-            bearing_deg: r.bearing_deg,
-        }))
+        Ok(self.core().location().route_to_next(fix.into()).await?)
     }
 
     /// Starts sharing live location with people of the user's
@@ -475,7 +434,7 @@ impl PraxisClient {
         &self,
         recipients: Vec<String>,
         duration_min: u32,
-    ) -> Result<LiveShare, PraxisError> {
+    ) -> Result<Share, PraxisError> {
         let ids = recipients
             .iter()
             .map(|r| uuid("recipients", r))
@@ -484,8 +443,7 @@ impl PraxisClient {
             .core()
             .location()
             .start_share(ids, duration_min)
-            .await?
-            .into())
+            .await?)
     }
 
     /// Feeds a fix to the user's live shares; how many received it.
@@ -501,9 +459,8 @@ impl PraxisClient {
     }
 
     /// The user's live shares that have not ended.
-    pub async fn my_location_shares(&self) -> Result<Vec<LiveShare>, PraxisError> {
-        let s = self.core().location().my_shares().await?;
-        Ok(s.into_iter().map(Into::into).collect())
+    pub async fn my_location_shares(&self) -> Result<Vec<Share>, PraxisError> {
+        Ok(self.core().location().my_shares().await?)
     }
 
     /// Live positions shared with the user (ended ones never appear).
@@ -515,7 +472,7 @@ impl PraxisClient {
     /// An organisation's location policy.
     pub async fn location_policy(&self, org_id: String) -> Result<LocationPolicy, PraxisError> {
         let org = uuid("org_id", &org_id)?;
-        Ok(self.core().account().location_policy(org).await?.into())
+        Ok(self.core().account().location_policy(org).await?)
     }
 
     /// Changes an organisation's location policy (admins).
@@ -529,8 +486,7 @@ impl PraxisClient {
             .core()
             .account()
             .update_location_policy(org, &update)
-            .await?
-            .into())
+            .await?)
     }
 
     /// Switches location off (or back on) for one member (admins).

@@ -6,10 +6,13 @@ use std::time::SystemTime;
 use crate::client::PraxisClient;
 use crate::error::PraxisError;
 use crate::privacy::Purpose;
+use crate::types::Timestamp;
+pub(crate) use praxis_core::protocol::notice::Objection;
+pub(crate) use praxis_core::protocol::privacy::LocationErasure;
 use praxis_core::protocol::redacted_debug;
 
 /// One processing on legitimate interest, and the user's objection to it.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Objection {
     /// Its name, e.g. `connection_log`.
     pub basis: String,
@@ -18,24 +21,11 @@ pub struct Objection {
     /// Whether the user objects.
     pub objected: bool,
     /// Since when.
-    pub since: Option<SystemTime>,
+    pub since: Option<Timestamp>,
     /// What an objection stops (empty: it cannot be stopped).
     pub stops: Vec<String>,
     /// What goes on despite an objection, and why.
     pub continues: Option<String>,
-}
-
-impl From<praxis_core::protocol::notice::Objection> for Objection {
-    fn from(o: praxis_core::protocol::notice::Objection) -> Self {
-        Self {
-            basis: o.basis,
-            processing: o.processing,
-            objected: o.objected,
-            since: o.since.map(Into::into),
-            stops: o.stops,
-            continues: o.continues,
-        }
-    }
 }
 
 /// What happens to the user's data after their death.
@@ -82,7 +72,7 @@ impl From<praxis_core::protocol::notice::PostMortemDirective> for PostMortemDire
 }
 
 /// What an erasure of location data removed, and what is held.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct LocationErasure {
     /// Visit events whose raw fix was erased.
     pub raw_fixes_erased: u64,
@@ -92,7 +82,7 @@ pub struct LocationErasure {
     /// (no raw fix, on no device, restricted) until `held_until`.
     pub visit_events_held: u64,
     /// When the last held record is deleted.
-    pub held_until: Option<SystemTime>,
+    pub held_until: Option<Timestamp>,
     /// Live shares ended.
     pub shares_ended: u64,
 }
@@ -179,8 +169,7 @@ impl PraxisClient {
 
     /// The processing on legitimate interest, and where the user stands.
     pub async fn objections(&self) -> Result<Vec<Objection>, PraxisError> {
-        let list = self.core().account().objections().await?;
-        Ok(list.into_iter().map(Objection::from).collect())
+        Ok(self.core().account().objections().await?)
     }
 
     /// Objects to a processing on legitimate interest (GDPR Art. 21), or
@@ -194,8 +183,7 @@ impl PraxisClient {
             .core()
             .account()
             .set_objection(&basis, objected)
-            .await?
-            .into())
+            .await?)
     }
 
     /// Erases the data collected under a location purpose (`None`: both),
@@ -205,14 +193,7 @@ impl PraxisClient {
         &self,
         purpose: Option<Purpose>,
     ) -> Result<LocationErasure, PraxisError> {
-        let e = self.core().location().erase_data(purpose).await?;
-        Ok(LocationErasure {
-            raw_fixes_erased: e.raw_fixes_erased,
-            visit_events_deleted: e.visit_events_deleted,
-            visit_events_held: e.visit_events_held,
-            held_until: e.held_until.map(Into::into),
-            shares_ended: e.shares_ended,
-        })
+        Ok(self.core().location().erase_data(purpose).await?)
     }
 
     /// Erases the account (password confirmed) and wipes this device.

@@ -2,11 +2,36 @@
 
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
 pub(crate) use praxis_core::AppointmentStatus;
 use praxis_core::protocol;
 use praxis_core::protocol::redacted_debug;
-pub(crate) use praxis_core::protocol::{RegisterRequest, Role, UpdateProfileRequest};
+pub(crate) use praxis_core::protocol::{
+    JoinCodeResponse, Member, Org, RegisterRequest, Role, UpdateProfileRequest,
+};
 pub(crate) use praxis_core::sync::SyncState;
+
+// Ids cross the boundary as their hyphenated text: `String` for the apps,
+// under the alias `Uuid`. Only returned records carry them this way; ids
+// the apps pass in are parsed by the call, which refuses a malformed one
+// as invalid input.
+uniffi::custom_type!(Uuid, String, {
+    remote,
+    lower: |id| id.to_string(),
+    try_lift: |text| Ok(Uuid::parse_str(&text)?),
+});
+
+/// The core's times, crossing the boundary as `SystemTime` (`Instant` in
+/// Kotlin, `Date` in Swift) under the alias `Timestamp`.
+pub(crate) type Timestamp = DateTime<Utc>;
+
+uniffi::custom_type!(Timestamp, SystemTime, {
+    remote,
+    lower: |at| at.into(),
+    try_lift: |at| Ok(at.into()),
+});
 
 /// How to reach the server.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -172,62 +197,44 @@ pub enum Role {
 }
 
 /// An organisation the user belongs to.
-#[derive(Debug, Clone, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Org {
     /// Id.
-    pub org_id: String,
+    pub org_id: Uuid,
     /// Name.
     pub name: String,
     /// The user's role.
     pub role: Role,
-}
-
-impl From<protocol::Org> for Org {
-    fn from(o: protocol::Org) -> Self {
-        Self {
-            org_id: o.org_id.to_string(),
-            name: o.name,
-            role: o.role,
-        }
-    }
+    /// When it was created.
+    pub created_at: Timestamp,
 }
 
 /// A member of an organisation.
-#[derive(Clone, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Member {
     /// Account id.
-    pub user_id: String,
+    pub user_id: Uuid,
     /// Full name.
     pub full_name: String,
     /// Profession.
     pub profession: String,
     /// Role.
     pub role: Role,
-}
-
-redacted_debug!(Member { user_id });
-
-impl From<protocol::Member> for Member {
-    fn from(m: protocol::Member) -> Self {
-        Self {
-            user_id: m.user_id.to_string(),
-            full_name: m.full_name,
-            profession: m.profession,
-            role: m.role,
-        }
-    }
+    /// When they joined.
+    pub joined_at: Timestamp,
 }
 
 /// A single-use join code.
-#[derive(Clone, uniffi::Record)]
-pub struct JoinCode {
+#[uniffi::remote(Record)]
+#[uniffi(name = "JoinCode")]
+pub struct JoinCodeResponse {
     /// The code to hand over.
     pub code: String,
+    /// Its id, to revoke it by.
+    pub id: String,
     /// When it stops working.
-    pub expires_at: SystemTime,
+    pub expires_at: Timestamp,
 }
-
-redacted_debug!(JoinCode {});
 
 /// Where a visit stands.
 #[uniffi::remote(Enum)]

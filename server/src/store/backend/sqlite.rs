@@ -1,8 +1,10 @@
 //! The embedded SQLite backend.
 //!
 //! rusqlite is synchronous, so every statement runs on tokio's blocking
-//! pool. A small pool of connections (WAL mode: readers never wait for the
-//! writer) is shared by reads and transactions.
+//! pool (a write transaction's, in place: see `conn.rs`). A small pool of
+//! connections serves reads (WAL mode: readers never wait for the
+//! writer); write transactions all run on one more connection of their
+//! own, so its page cache outlives each transaction.
 //!
 //! Durability: `synchronous = FULL`, so a transaction is on disk (the WAL
 //! fsynced) before its commit returns and before any answer that depends
@@ -55,6 +57,14 @@ pub struct SqliteDb {
     writers: Arc<Writers>,
     /// Callers waiting for a pooled connection.
     waiting: Arc<AtomicUsize>,
+    /// The one connection every write transaction runs on (one group at a
+    /// time holds it, under the writers' slot). SQLite empties a
+    /// connection's page cache when another connection has written since
+    /// its last transaction; with every write on this connection, its
+    /// cache stays warm from one group to the next, where a write on
+    /// whichever pooled connection came free re-read its pages first.
+    writer: Arc<Mutex<Vec<Connection>>>,
+    writer_permit: Arc<Semaphore>,
 }
 
 /// The writers' queue and the group commit's counters.
@@ -116,8 +126,7 @@ impl std::fmt::Debug for SqliteDb {
 impl SqliteDb {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conns = Vec::with_capacity(POOL_SIZE);
-        for _ in 0..POOL_SIZE {
+        let connect = || -> Result<Connection, StoreError> {
             let conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -134,9 +143,15 @@ impl SqliteDb {
                  PRAGMA secure_delete = ON;",
             )
             .map_err(map_err)?;
-            conns.push(conn);
-        }
+            Ok(conn)
+        };
+        let writer = connect()?;
+        let conns = (0..POOL_SIZE)
+            .map(|_| connect())
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            writer: Arc::new(Mutex::new(vec![writer])),
+            writer_permit: Arc::new(Semaphore::new(1)),
             idle: Arc::new(Mutex::new(conns)),
             permits: Arc::new(Semaphore::new(POOL_SIZE)),
             writers: Arc::new(Writers {
@@ -164,7 +179,7 @@ impl SqliteDb {
             // A dead group (its connection lost) is dropped: its waiters
             // learn it from their closed channels.
             *slot = None;
-            let mut conn = self.checkout().await?;
+            let mut conn = self.checkout_writer().await?;
             conn.run(|c| c.execute_batch("BEGIN IMMEDIATE").map_err(map_err))
                 .await?;
             *slot = Some(Group {
@@ -206,6 +221,25 @@ impl SqliteDb {
         Ok(Self {
             writers: Arc::new(writers),
             ..db
+        })
+    }
+
+    /// The writer's connection (free whenever the writers' slot is: a
+    /// group gives it back before it lets the slot go).
+    async fn checkout_writer(&self) -> Result<Pooled, StoreError> {
+        let permit = Arc::clone(&self.writer_permit)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        let conn = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Unavailable)?
+            .pop()
+            .ok_or(StoreError::Unavailable)?;
+        Ok(Pooled {
+            slot: Some((conn, permit)),
+            idle: Arc::clone(&self.writer),
         })
     }
 

@@ -538,5 +538,26 @@ mod tests {
             languages: Vec::new(),
         };
         assert_eq!(format!("{card:?}"), "ContactCard { .. }");
+        // Core types the apps receive as they are: an organisation's name
+        // may be its practitioner's; a route locates the user.
+        let org = Org {
+            org_id: Uuid::nil(),
+            name: "Cabinet Zuleika Marker".into(),
+            role: Role::Admin,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let shown = format!("{org:?}");
+        assert!(!shown.contains("Zuleika"), "{shown}");
+        let route = praxis_core::Route {
+            appointment_id: Uuid::nil(),
+            start: DateTime::<Utc>::UNIX_EPOCH,
+            distance_m: 1234.5,
+            bearing_deg: 87.25,
+        };
+        let shown = format!("{route:?}");
+        assert!(
+            !shown.contains("1234") && !shown.contains("87.25"),
+            "{shown}"
+        );
     }
 }

@@ -142,7 +142,7 @@ praxis_protocol::redacted_debug!(VisitEvent {
 });
 
 /// Distance and bearing to the next appointment.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 pub struct Route {
     /// The appointment.
     pub appointment_id: Uuid,
@@ -153,6 +153,11 @@ pub struct Route {
     /// Initial bearing, degrees from north.
     pub bearing_deg: f64,
 }
+// Distance and bearing from a known visit place locate the user.
+praxis_protocol::redacted_debug!(Route {
+    appointment_id,
+    start
+});
 
 /// Validates a fix from the platform (ranges, NaN, accuracy, time).
 pub fn check_fix(fix: &Fix, now: DateTime<Utc>) -> Result<()> {

@@ -64,7 +64,7 @@ pub struct UpdateOrgRequest {
 }
 
 /// An organisation as one of its members sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Org {
     /// Organisation id.
@@ -76,6 +76,12 @@ pub struct Org {
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
+// A one-person practice may carry its practitioner's name.
+redacted_debug!(Org {
+    org_id,
+    role,
+    created_at
+});
 
 /// Answer to `POST /v1/orgs/{org_id}/join-codes`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

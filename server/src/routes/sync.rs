@@ -96,10 +96,10 @@ async fn push(
     // A restricted account gets `403 restricted` for anything but consent
     // changes: checked inside the push's transaction (`Store::push`).
     // Field validation runs here, before the push takes any lock: in place
-    // for a small body (a few mutations; a geofence in it has at most a
-    // hundred or so points, microseconds of work, less than the hop to
-    // the blocking pool), on the blocking pool for a larger one (a 1,000-
-    // point polygon's self-intersection check takes milliseconds).
+    // for a small body (a few mutations; a geofence in it has at most
+    // about 200 points, microseconds of work, less than the hop to the
+    // blocking pool), on the blocking pool for a larger one (up to 500
+    // mutations, each with up to 1,000-point polygons).
     let now = state.now();
     let mutations = req.mutations;
     let (mutations, pre) = if bytes <= INLINE_PRECHECK_BYTES {

@@ -258,7 +258,9 @@ pub trait Db: Send + Sync + std::fmt::Debug + 'static {
 /// A connection pool's occupancy (for the metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Connections the pool holds.
+    /// Connections the pool holds (SQLite: the read pool; write
+    /// transactions run on one more connection of their own and wait in
+    /// `writer_queue`, not here).
     pub size: usize,
     /// Connections lent out.
     pub in_use: usize,

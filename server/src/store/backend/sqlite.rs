@@ -586,7 +586,8 @@ mod tests {
             let _ = cancelled.await;
             drop(tx);
         }
-        // Every connection is back, none inside a transaction.
+        // Every connection is back, none inside a transaction: the pool's,
+        // and the writers' own (which every write above ran on).
         let mut held = Vec::new();
         for _ in 0..POOL_SIZE {
             held.push(
@@ -594,6 +595,18 @@ mod tests {
                     .await
                     .expect("no leak")
                     .expect("checkout"),
+            );
+        }
+        held.push(
+            tokio::time::timeout(std::time::Duration::from_secs(5), db.checkout_writer())
+                .await
+                .expect("the writer's connection is back")
+                .expect("checkout"),
+        );
+        for conn in &held {
+            assert!(
+                conn.slot.as_ref().is_some_and(|(c, _)| c.is_autocommit()),
+                "a connection came back inside a transaction"
             );
         }
         drop(held);

@@ -231,16 +231,7 @@ impl SqliteDb {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Unavailable)?;
-        let conn = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Unavailable)?
-            .pop()
-            .ok_or(StoreError::Unavailable)?;
-        Ok(Pooled {
-            slot: Some((conn, permit)),
-            idle: Arc::clone(&self.writer),
-        })
+        Pooled::lend(permit, &self.writer)
     }
 
     async fn checkout(&self) -> Result<Pooled, StoreError> {
@@ -251,16 +242,7 @@ impl SqliteDb {
                 .await
                 .map_err(|_| StoreError::Unavailable)?
         };
-        let conn = self
-            .idle
-            .lock()
-            .map_err(|_| StoreError::Unavailable)?
-            .pop()
-            .ok_or(StoreError::Unavailable)?;
-        Ok(Pooled {
-            slot: Some((conn, permit)),
-            idle: Arc::clone(&self.idle),
-        })
+        Pooled::lend(permit, &self.idle)
     }
 }
 

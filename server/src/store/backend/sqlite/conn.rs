@@ -33,6 +33,23 @@ fn release(conn: Connection, idle: &Mutex<Vec<Connection>>) {
 }
 
 impl Pooled {
+    /// Lends an idle connection of `idle` under `permit` (one of the
+    /// permits that count `idle`'s connections, so one is there).
+    pub(super) fn lend(
+        permit: OwnedSemaphorePermit,
+        idle: &Arc<Mutex<Vec<Connection>>>,
+    ) -> Result<Self, StoreError> {
+        let conn = idle
+            .lock()
+            .map_err(|_| StoreError::Unavailable)?
+            .pop()
+            .ok_or(StoreError::Unavailable)?;
+        Ok(Self {
+            slot: Some((conn, permit)),
+            idle: Arc::clone(idle),
+        })
+    }
+
     /// Runs `f` with the connection on the blocking pool. The loan itself
     /// travels to the blocking thread and back, so wherever it is dropped
     /// (a cancelled request, a lost reply) its `Drop` returns the

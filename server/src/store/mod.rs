@@ -55,7 +55,7 @@ use uuid::Uuid;
 pub use accounts::{Credentials, NewUser, ProfilePatch, UserRecord};
 pub use audit::{AuditCheck, Event};
 pub use backend::{
-    CommitStats, Db, Dialect, PoolStats, Row, StoreError, Tx, Val, postgres, sqlite,
+    CommitStats, Db, Dialect, PoolStats, Row, Statement, StoreError, Tx, Val, postgres, sqlite,
 };
 pub use contacts::{ForwardOutcome, Offer, RedeemError};
 pub use credentials::{CODE_ATTEMPTS, CodePurpose};

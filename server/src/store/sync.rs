@@ -15,8 +15,8 @@ use crate::store::Store;
 use crate::store::backend::{StoreError, ms};
 use crate::store::records::scope_user;
 use crate::sync::{self};
-use answers::{answers_given, keep_answers};
-use batch::{Batch, answers, stored_records};
+use answers::{answers_in, answers_query, keep_answers};
+use batch::{Batch, answers, records_query, stored_records};
 
 /// One page of a pull.
 #[derive(Debug)]
@@ -62,34 +62,52 @@ impl Store {
         let scope = sync::user_scope(user);
         let dialect = self.db.dialect();
         let mut tx = self.begin().await?;
-        // A restricted account's data is not changed; withdrawing consent
-        // (objecting) stays possible. Checked under the account's row lock,
-        // so a restriction cannot slip in before this batch commits.
-        if mutations
+        // Read in one round trip (PostgreSQL pipelines them): a restricted
+        // account's data is not changed (withdrawing consent, objecting,
+        // stays possible), checked under the account's row lock so a
+        // restriction cannot slip in before this batch commits; the
+        // answers already given; the records the mutations target.
+        let check_restriction = mutations
             .iter()
-            .any(|m| m.collection != praxis_protocol::privacy::consents::COLLECTION)
-            && crate::store::privacy::restriction::restricted_locked(&mut *tx, user).await?
-        {
-            return Err(StoreError::Restricted);
-        }
-        let answered = answers_given(&mut *tx, user, client_id, mutations).await?;
-        let to_decide: Vec<&Mutation> = mutations
+            .any(|m| m.collection != praxis_protocol::privacy::consents::COLLECTION);
+        let candidates: Vec<&Mutation> = mutations
             .iter()
             .enumerate()
-            .filter(|(i, m)| !answered.contains_key(&m.client_seq) && pre.refusal(*i).is_none())
+            .filter(|(i, _)| pre.refusal(*i).is_none())
             .map(|(_, m)| m)
             .collect();
-        let records = stored_records(&mut *tx, dialect, user, &scope, &to_decide).await?;
+        let reads = [
+            check_restriction
+                .then(|| crate::store::privacy::restriction::restricted_locked_query(user)),
+            answers_query(user, client_id, mutations),
+            records_query(dialect, &candidates)?,
+        ];
+        let present = reads.each_ref().map(Option::is_some);
+        let mut rows = tx
+            .query_all(reads.into_iter().flatten().collect())
+            .await?
+            .into_iter();
+        let [restriction, given, stored] = present.map(|p| if p { rows.next() } else { None });
+        if crate::store::privacy::restriction::restricted_in(&restriction.unwrap_or_default())? {
+            return Err(StoreError::Restricted);
+        }
+        let answered = answers_in(given.unwrap_or_default())?;
+        let records = stored_records(&mut *tx, user, &scope, stored.unwrap_or_default()).await?;
         let mut batch = Batch::new((user, origin), &scope, now, dialect, records);
         let slots = batch
             .decide_all(&mut *tx, client_id, mutations, &answered, pre)
             .await?;
         batch.flush(&mut *tx).await?;
-        // Answers, now that every write is known to have landed.
+        // Answers, now that every write is known to have landed; stored
+        // and the batch ended with the commit (one round trip on
+        // PostgreSQL).
         let (results, keep) = answers(mutations, slots, batch.taken());
-        keep_answers(&mut *tx, dialect, (user, client_id), &keep, now).await?;
-        batch.finish(&mut *tx).await?;
-        tx.commit().await?;
+        let mut tail: Vec<_> = keep_answers(&mut *tx, dialect, (user, client_id), &keep, now)
+            .await?
+            .into_iter()
+            .collect();
+        tail.extend(batch.finish(&mut *tx).await?);
+        tx.commit_after(tail).await?;
         Ok(results)
     }
 

@@ -426,26 +426,32 @@ impl Tx for VaultTx {
     async fn batch(&mut self, sql: String) -> Result<(), StoreError> {
         self.inner.batch(sql).await
     }
-    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+    async fn query_all(
+        &mut self,
+        statements: Vec<crate::store::Statement>,
+    ) -> Result<Vec<Vec<crate::store::Row>>, StoreError> {
+        self.inner.query_all(statements).await
+    }
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.commit_after(Vec::new()).await
+    }
+    async fn commit_after(
+        self: Box<Self>,
+        mut statements: Vec<crate::store::Statement>,
+    ) -> Result<(), StoreError> {
         // Delivered by PostgreSQL at commit, to every replica listening.
         const NOTIFY: &str = "SELECT pg_notify(?1, ?2)";
-        let changes = std::mem::take(
-            self.ctx
-                .changes
-                .get_mut()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        if let Some(channel) = self.ctx.feed.channel() {
-            for payload in self.ctx.feed.encode(&changes) {
-                self.inner
-                    .execute(NOTIFY, vec![channel.into(), payload.into()])
-                    .await?;
+        let VaultTx { inner, mut ctx } = *self;
+        let changes = std::mem::take(ctx.changes.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if let Some(channel) = ctx.feed.channel() {
+            for payload in ctx.feed.encode(&changes) {
+                statements.push((NOTIFY, vec![channel.into(), payload.into()]));
             }
         }
-        let committed = self.inner.commit().await;
-        self.ctx.committed = committed.is_ok();
+        let committed = inner.commit_after(statements).await;
+        ctx.committed = committed.is_ok();
         committed?;
-        self.ctx.feed.apply(&changes);
+        ctx.feed.apply(&changes);
         Ok(())
     }
     fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::store::Store;
-use crate::store::backend::{StoreError, Tx, ms};
+use crate::store::backend::{Statement, StoreError, Tx, ms};
 use crate::store::vault;
 
 /// One wake-up due for delivery, as the notifier sees it.
@@ -56,18 +56,28 @@ pub(in crate::store) async fn enqueue(
     origin: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let (sql, params) = enqueue_statement(user, origin, now);
+    tx.execute(sql, params).await?;
+    Ok(())
+}
+
+/// The statement of [`enqueue`], for a caller that sends it with others
+/// ([`Tx::commit_after`]).
+pub(in crate::store) fn enqueue_statement(
+    user: Uuid,
+    origin: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Statement {
     // The tokens are locked as the foreign key will reference them: one
     // deleted by a concurrent transaction (its sign-in removing it) is
     // skipped instead of failing this one (PostgreSQL, read committed).
     const OUTBOX_ENQUEUE: &str = "INSERT INTO push_outbox (family_id, due_at, attempts, changes) SELECT family_id, ?2, 0, 1 FROM push_tokens WHERE user_id = ?1 AND family_id <> ?3 /*FOR KEY SHARE*/ ON CONFLICT (family_id) DO UPDATE SET changes = push_outbox.changes + 1";
     // No sign-in has the nil id: with no origin, every one is woken.
     let origin = origin.unwrap_or(Uuid::nil());
-    tx.execute(
+    (
         OUTBOX_ENQUEUE,
         vec![user.into(), ms(now).into(), origin.into()],
     )
-    .await?;
-    Ok(())
 }
 
 /// Forgets the push token of a sign-in (logout, revocation).

@@ -283,6 +283,10 @@ pub struct CommitStats {
 /// Receives the notes of [`Db::listen`].
 pub type NoteSink = Box<dyn Fn(Option<&str>) + Send + Sync>;
 
+/// One statement and its parameters, for [`Tx::query_all`] and
+/// [`Tx::commit_after`].
+pub type Statement = (&'static str, Vec<Val>);
+
 /// An open transaction. Dropping it without [`Tx::commit`] rolls it back.
 #[async_trait]
 pub trait Tx: Send {
@@ -294,6 +298,31 @@ pub trait Tx: Send {
     async fn batch(&mut self, sql: String) -> Result<(), StoreError>;
     /// Commits.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Runs independent statements in order and returns each one's rows
+    /// in its place; the first failure is returned (and, as for any
+    /// failed statement, the transaction is then only good for dropping).
+    /// PostgreSQL sends them all before reading any answer: one round
+    /// trip instead of one each. By default one after the other.
+    async fn query_all(&mut self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let mut out = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            out.push(self.query(sql, params).await?);
+        }
+        Ok(out)
+    }
+    /// Runs the last statements of the transaction, whose rows nobody
+    /// reads, then commits; nothing is committed unless every one of them
+    /// succeeded. PostgreSQL sends them and the commit in one round trip.
+    /// By default one after the other, then [`Tx::commit`].
+    async fn commit_after(
+        mut self: Box<Self>,
+        statements: Vec<Statement>,
+    ) -> Result<(), StoreError> {
+        for (sql, params) in statements {
+            self.execute(sql, params).await?;
+        }
+        self.commit().await
+    }
     /// What a wrapping transaction carries for the code above the backend
     /// (the store's transactions carry its vault); backends carry nothing.
     fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {

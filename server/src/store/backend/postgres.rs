@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, error::SqlState};
 
-use super::{Columns, Db, Dialect, Row, StoreError, Tx, Val, to_postgres};
+use super::{Columns, Db, Dialect, Row, Statement, StoreError, Tx, Val, to_postgres};
 
 /// The PostgreSQL backend.
 #[derive(Clone)]
@@ -146,6 +146,111 @@ async fn query_on(client: &Object, sql: &str, params: &[Val]) -> Result<Vec<Row>
     rows.iter().map(|r| read_row(r, &columns)).collect()
 }
 
+/// What a pipelined statement is run for.
+#[derive(Clone, Copy)]
+enum Want {
+    /// Its rows.
+    Rows,
+    /// The number of rows it changed.
+    Count,
+}
+
+/// One statement's answer in a pipeline.
+enum Answer {
+    Rows(Vec<Row>),
+    Changed(u64),
+}
+
+type Call<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<Answer>, StoreError>> + Send + 'a>>;
+
+/// Sends `BEGIN` (when `begin`), the statements and `COMMIT` (when
+/// `commit`) before reading any answer, then reads them all: one round
+/// trip. tokio-postgres writes a request when its future is first polled,
+/// so the futures are polled in order. Statements are prepared first
+/// (once per connection: deadpool caches them), so nothing else goes out
+/// in between. PostgreSQL answers a statement after a failed one with an
+/// error too, and a `COMMIT` after one with a rollback: the first error is
+/// the one returned, and nothing was committed.
+async fn pipeline(
+    client: &Object,
+    begin: bool,
+    statements: &[(Arc<str>, Vec<Val>, Want)],
+    commit: bool,
+) -> Result<Vec<Answer>, StoreError> {
+    let mut prepared = Vec::with_capacity(statements.len());
+    for (sql, _, _) in statements {
+        prepared.push(client.prepare_cached(sql).await.map_err(map_err)?);
+    }
+    let mut calls: Vec<Call<'_>> = Vec::with_capacity(statements.len() + 2);
+    if begin {
+        calls.push(Box::pin(async {
+            client.batch_execute("BEGIN").await.map_err(map_err)?;
+            Ok(None)
+        }));
+    }
+    for (stmt, (_, params, want)) in prepared.iter().zip(statements) {
+        let want = *want;
+        calls.push(Box::pin(async move {
+            let params = refs(params);
+            Ok(Some(match want {
+                Want::Count => {
+                    Answer::Changed(client.execute(stmt, &params).await.map_err(map_err)?)
+                }
+                Want::Rows => {
+                    let rows = client.query(stmt, &params).await.map_err(map_err)?;
+                    let columns: Columns = stmt.columns().iter().map(|c| c.name().into()).collect();
+                    Answer::Rows(
+                        rows.iter()
+                            .map(|r| read_row(r, &columns))
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
+            }))
+        }));
+    }
+    if commit {
+        calls.push(Box::pin(async {
+            client.batch_execute("COMMIT").await.map_err(map_err)?;
+            Ok(None)
+        }));
+    }
+    let mut answers = Vec::with_capacity(statements.len());
+    for outcome in in_order(calls).await {
+        if let Some(answer) = outcome? {
+            answers.push(answer);
+        }
+    }
+    Ok(answers)
+}
+
+/// Waits for every call, polling the pending ones in their order each
+/// time (so the first poll of each, which sends its request, happens in
+/// order: `join_all` does not promise an order).
+async fn in_order(mut calls: Vec<Call<'_>>) -> Vec<Result<Option<Answer>, StoreError>> {
+    use std::task::Poll;
+    let mut done: Vec<Option<Result<Option<Answer>, StoreError>>> =
+        calls.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match call.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
 #[async_trait]
 impl Db for PostgresDb {
     fn dialect(&self) -> Dialect {
@@ -168,11 +273,11 @@ impl Db for PostgresDb {
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let client = self.client().await?;
-        client.batch_execute("BEGIN").await.map_err(map_err)?;
+        // `BEGIN` goes out with the first statements (see `PostgresTx`).
         Ok(Box::new(PostgresTx {
-            client: Some(client),
+            client: Some(self.client().await?),
             db: self.clone(),
+            begun: false,
         }))
     }
 
@@ -218,38 +323,111 @@ impl Db for PostgresDb {
     }
 }
 
+/// A transaction on one pooled connection. `BEGIN` is not a round trip
+/// of its own: it is sent in the same pipeline as the transaction's first
+/// statements, and a transaction that ran none never sends it.
 struct PostgresTx {
     client: Option<Object>,
     db: PostgresDb,
+    /// Whether `BEGIN` was sent.
+    begun: bool,
 }
 
 impl PostgresTx {
-    fn client(&self) -> Result<&Object, StoreError> {
-        self.client.as_ref().ok_or(StoreError::Unavailable)
+    /// Runs `statements` (and `COMMIT` after them when `commit`) in one
+    /// pipeline, preceded by `BEGIN` if the transaction has not started.
+    async fn run(
+        &mut self,
+        statements: Vec<(&'static str, Vec<Val>, Want)>,
+        commit: bool,
+    ) -> Result<Vec<Answer>, StoreError> {
+        let statements: Vec<_> = statements
+            .into_iter()
+            .map(|(sql, params, want)| (self.db.sql(sql), params, want))
+            .collect();
+        let begin = !self.begun;
+        // From here a `BEGIN` may be out: a drop rolls back.
+        self.begun = true;
+        if commit {
+            let client = self.client.take().ok_or(StoreError::Unavailable)?;
+            return pipeline(&client, begin, &statements, true).await;
+        }
+        let client = self.client.as_ref().ok_or(StoreError::Unavailable)?;
+        pipeline(client, begin, &statements, false).await
+    }
+
+    async fn one(
+        &mut self,
+        sql: &'static str,
+        params: Vec<Val>,
+        want: Want,
+    ) -> Result<Answer, StoreError> {
+        self.run(vec![(sql, params, want)], false)
+            .await?
+            .pop()
+            .ok_or(StoreError::Unavailable)
     }
 }
 
 #[async_trait]
 impl Tx for PostgresTx {
     async fn query(&mut self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
-        let sql = self.db.sql(sql);
-        query_on(self.client()?, &sql, &params).await
+        match self.one(sql, params, Want::Rows).await? {
+            Answer::Rows(rows) => Ok(rows),
+            Answer::Changed(_) => Err(StoreError::Decode("expected rows")),
+        }
     }
 
     async fn execute(&mut self, sql: &'static str, params: Vec<Val>) -> Result<u64, StoreError> {
-        let sql = self.db.sql(sql);
-        let client = self.client()?;
-        let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
-        client.execute(&stmt, &refs(&params)).await.map_err(map_err)
+        match self.one(sql, params, Want::Count).await? {
+            Answer::Changed(n) => Ok(n),
+            Answer::Rows(_) => Err(StoreError::Decode("expected a row count")),
+        }
     }
 
     async fn batch(&mut self, sql: String) -> Result<(), StoreError> {
-        self.client()?.batch_execute(&sql).await.map_err(map_err)
+        // Migrations only: `BEGIN` on a round trip of its own is fine here.
+        let client = self.client.as_ref().ok_or(StoreError::Unavailable)?;
+        if !self.begun {
+            self.begun = true;
+            client.batch_execute("BEGIN").await.map_err(map_err)?;
+        }
+        client.batch_execute(&sql).await.map_err(map_err)
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        let client = self.client.take().ok_or(StoreError::Unavailable)?;
-        client.batch_execute("COMMIT").await.map_err(map_err)
+    async fn query_all(&mut self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let statements = statements
+            .into_iter()
+            .map(|(sql, params)| (sql, params, Want::Rows))
+            .collect();
+        self.run(statements, false)
+            .await?
+            .into_iter()
+            .map(|a| match a {
+                Answer::Rows(rows) => Ok(rows),
+                Answer::Changed(_) => Err(StoreError::Decode("expected rows")),
+            })
+            .collect()
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.commit_after(Vec::new()).await
+    }
+
+    async fn commit_after(
+        mut self: Box<Self>,
+        statements: Vec<Statement>,
+    ) -> Result<(), StoreError> {
+        if !self.begun && statements.is_empty() {
+            // Nothing ran: nothing to commit.
+            self.client.take();
+            return Ok(());
+        }
+        let statements = statements
+            .into_iter()
+            .map(|(sql, params)| (sql, params, Want::Count))
+            .collect();
+        self.run(statements, true).await.map(drop)
     }
 }
 
@@ -257,19 +435,24 @@ impl Drop for PostgresTx {
     fn drop(&mut self) {
         // Not committed: roll back before the connection returns to the
         // pool. Drop cannot await, so a task finishes the job; if there is
-        // no runtime any more the connection is discarded instead.
-        if let Some(client) = self.client.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(async move {
-                        if client.batch_execute("ROLLBACK").await.is_err() {
-                            let _ = Object::take(client);
-                        }
-                    });
-                }
-                Err(_) => {
-                    let _ = Object::take(client);
-                }
+        // no runtime any more the connection is discarded instead. A
+        // transaction that never began has nothing to roll back.
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if !self.begun {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        let _ = Object::take(client);
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = Object::take(client);
             }
         }
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::store::Store;
-use crate::store::backend::{StoreError, Tx, ms};
+use crate::store::backend::{Row, Statement, StoreError, Tx, ms};
 
 pub(crate) const SHARES_DELETE_OF_USER: &str = "DELETE FROM location_shares WHERE user_id = ?1";
 
@@ -16,17 +16,14 @@ pub(in crate::store) async fn restricted(tx: &mut dyn Tx, user: Uuid) -> Result<
     restricted_by(tx, user, USER_RESTRICTED).await
 }
 
-/// The same, holding the account's row until commit: a restriction set
-/// meanwhile waits for this transaction.
-pub(in crate::store) async fn restricted_locked(
-    tx: &mut dyn Tx,
-    user: Uuid,
-) -> Result<bool, StoreError> {
-    // The same, holding the account's row until commit: a restriction set
-    // meanwhile waits for the transaction that checked it.
+/// The statement that reads whether `user`'s account is restricted,
+/// holding the account's row until commit (a restriction set meanwhile
+/// waits for this transaction), for a caller that sends it with others
+/// ([`Tx::query_all`]); its rows are read by [`restricted_in`].
+pub(in crate::store) fn restricted_locked_query(user: Uuid) -> Statement {
     const USER_RESTRICTED_LOCKED: &str =
         "SELECT restricted_at FROM users WHERE id = ?1 /*FOR UPDATE*/";
-    restricted_by(tx, user, USER_RESTRICTED_LOCKED).await
+    (USER_RESTRICTED_LOCKED, vec![user.into()])
 }
 
 async fn restricted_by(
@@ -34,9 +31,12 @@ async fn restricted_by(
     user: Uuid,
     query: &'static str,
 ) -> Result<bool, StoreError> {
-    Ok(tx
-        .query(query, vec![user.into()])
-        .await?
+    restricted_in(&tx.query(query, vec![user.into()]).await?)
+}
+
+/// Whether the account row read by a restriction query is restricted.
+pub(in crate::store) fn restricted_in(rows: &[Row]) -> Result<bool, StoreError> {
+    Ok(rows
         .first()
         .map(|r| r.opt_i64(0))
         .transpose()?

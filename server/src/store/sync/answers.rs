@@ -8,32 +8,31 @@ use chrono::{DateTime, Utc};
 use praxis_protocol::sync::{Mutation, MutationResult};
 use uuid::Uuid;
 
-use crate::store::backend::{Dialect, StoreError, Tx, ms};
+use crate::store::backend::{Dialect, Row, Statement, StoreError, Tx, ms};
 
-/// The answers already given to this device for a batch's sequence numbers
-/// (a retried push), read in one query, still sealed.
-pub(super) async fn answers_given(
-    tx: &mut dyn Tx,
+/// The statement that reads the answers already given to this device for
+/// a batch's sequence numbers (a retried push), in one query; `None` for
+/// an empty batch. Its rows are read by [`answers_in`].
+pub(super) fn answers_query(
     user: Uuid,
     client_id: &str,
     mutations: &[Mutation],
-) -> Result<HashMap<i64, String>, StoreError> {
+) -> Option<Statement> {
     // The stored answers of a device in a range of its sequence numbers.
     const MUTATIONS_RANGE: &str = "SELECT client_seq, result FROM sync_mutations WHERE user_id = ?1 AND client_id = ?2 AND client_seq BETWEEN ?3 AND ?4";
-    if mutations.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let (lo, hi) = mutations.iter().fold((i64::MAX, i64::MIN), |(lo, hi), m| {
-        (lo.min(m.client_seq), hi.max(m.client_seq))
-    });
-    tx.query(
+    let lo = mutations.iter().map(|m| m.client_seq).min()?;
+    let hi = mutations.iter().map(|m| m.client_seq).max()?;
+    Some((
         MUTATIONS_RANGE,
         vec![user.into(), client_id.into(), lo.into(), hi.into()],
-    )
-    .await?
-    .into_iter()
-    .map(|r| Ok((r.i64("client_seq")?, r.text("result")?)))
-    .collect()
+    ))
+}
+
+/// The stored answers by sequence number, still sealed.
+pub(super) fn answers_in(rows: Vec<Row>) -> Result<HashMap<i64, String>, StoreError> {
+    rows.into_iter()
+        .map(|r| Ok((r.i64("client_seq")?, r.text("result")?)))
+        .collect()
 }
 
 /// The associated data of a stored answer.
@@ -41,19 +40,20 @@ pub(super) fn answer_context(user: Uuid, client_id: &str, client_seq: i64) -> St
     format!("sync_mutations/{user}/{client_id}/{client_seq}")
 }
 
-/// Seals and stores the new answers to `(user, client_id)`, in one
-/// statement, so a replay of the same mutation gets it back verbatim.
+/// The statement that stores the new answers to `(user, client_id)`,
+/// sealed, in one statement, so a replay of the same mutation gets it back
+/// verbatim; `None` when there is nothing to store.
 pub(super) async fn keep_answers(
     tx: &mut dyn Tx,
     dialect: Dialect,
     (user, client_id): (Uuid, &str),
     results: &[MutationResult],
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Statement>, StoreError> {
     const SQLITE: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?3 FROM json_each(?4)";
     const POSTGRES: &str = "INSERT INTO sync_mutations (user_id, client_id, client_seq, result, created_at) SELECT ?1::text, ?2::text, (k.v->>0)::bigint, k.v->>1, ?3::bigint FROM jsonb_array_elements(?4::text::jsonb) AS k(v)";
     if results.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut rows = Vec::with_capacity(results.len());
     for r in results {
@@ -67,10 +67,8 @@ pub(super) async fn keep_answers(
         Dialect::Sqlite => SQLITE,
         Dialect::Postgres => POSTGRES,
     };
-    tx.execute(
+    Ok(Some((
         sql,
         vec![user.into(), client_id.into(), ms(now).into(), rows.into()],
-    )
-    .await?;
-    Ok(())
+    )))
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use praxis_protocol::sync::{Fields, Mutation, MutationResult, RejectReason, SyncRecord};
 use uuid::Uuid;
 
-use crate::store::backend::{Dialect, StoreError, Tx, ms};
+use crate::store::backend::{Dialect, Row, Statement, StoreError, Tx, ms};
 use crate::store::records::{open_fields, seal_fields};
 use crate::store::sync::answers::answer_context;
 use crate::sync::{self};
@@ -18,17 +18,13 @@ use crate::sync::{self};
 /// A record as `(collection, id)`.
 type Key = (String, String);
 
-/// The stored records the mutations target, read (and on PostgreSQL
-/// locked until commit, in key order) in one query. Another scope's record
-/// is returned without its fields: `decide` refuses it without looking at
-/// them (they are sealed under their owner's key).
-pub(super) async fn stored_records(
-    tx: &mut dyn Tx,
+/// The statement that reads (and on PostgreSQL locks until commit, in key
+/// order) the stored records the mutations target, in one query; `None`
+/// when there are none. Its rows are read by [`stored_records`].
+pub(super) fn records_query(
     dialect: Dialect,
-    user: Uuid,
-    scope: &str,
     mutations: &[&Mutation],
-) -> Result<HashMap<Key, sync::Stored>, StoreError> {
+) -> Result<Option<Statement>, StoreError> {
     const SQLITE: &str = "SELECT r.collection, r.record_id, r.scope, r.seq, r.fields, r.deleted FROM json_each(?1) AS k CROSS JOIN sync_records AS r ON r.collection = json_extract(k.value, '$[0]') AND r.record_id = json_extract(k.value, '$[1]')";
     const POSTGRES: &str = "SELECT r.collection, r.record_id, r.scope, r.seq, r.fields, r.deleted FROM jsonb_array_elements(?1::text::jsonb) WITH ORDINALITY AS k(v, n) JOIN sync_records AS r ON r.collection = k.v->>0 AND r.record_id = k.v->>1 ORDER BY k.n FOR UPDATE OF r";
     let mut keys: Vec<(&str, &str)> = mutations
@@ -36,7 +32,7 @@ pub(super) async fn stored_records(
         .map(|m| (m.collection.as_str(), m.id.as_str()))
         .collect();
     if keys.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(None);
     }
     keys.sort_unstable();
     keys.dedup();
@@ -45,7 +41,18 @@ pub(super) async fn stored_records(
         Dialect::Postgres => POSTGRES,
     };
     let keys = serde_json::to_string(&keys).map_err(|_| StoreError::Decode("record keys"))?;
-    let rows = tx.query(sql, vec![keys.into()]).await?;
+    Ok(Some((sql, vec![keys.into()])))
+}
+
+/// The stored records read by [`records_query`], opened. Another scope's
+/// record is returned without its fields: `decide` refuses it without
+/// looking at them (they are sealed under their owner's key).
+pub(super) async fn stored_records(
+    tx: &mut dyn Tx,
+    user: Uuid,
+    scope: &str,
+    rows: Vec<Row>,
+) -> Result<HashMap<Key, sync::Stored>, StoreError> {
     let mut out = HashMap::with_capacity(rows.len());
     for r in rows {
         let (collection, id, owner) = (
@@ -380,23 +387,34 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Writes the scope's sequence back once, and ends the live shares a
-    /// withdrawn sharing consent no longer allows (same transaction).
-    pub(super) async fn finish(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+    /// The statements that end the batch, for the caller to send with its
+    /// commit: the scope's sequence written back once, and the account's
+    /// other devices woken. A withdrawn sharing consent ends the live
+    /// shares it no longer allows (same transaction); those writes may
+    /// number records of the scope after this batch's, so in that case
+    /// the statements run here first and none are returned.
+    pub(super) async fn finish(self, tx: &mut dyn Tx) -> Result<Vec<Statement>, StoreError> {
         // Sets a scope's sequence after a batch numbered its changes itself
         // (its row is locked since the batch's first `SCOPE_NEXT`).
         const SCOPE_SET: &str = "UPDATE sync_scopes SET seq = ?2 WHERE scope = ?1";
+        let mut tail = Vec::new();
         if let (Some(seq), 2..) = (self.last_seq, self.numbered) {
-            tx.execute(SCOPE_SET, vec![self.scope.into(), seq.into()])
-                .await?;
+            tail.push((SCOPE_SET, vec![self.scope.into(), seq.into()]));
         }
         if let Some(seq) = self.last_seq {
             crate::store::vault::note(tx, crate::store::Change::Scope(self.user, seq))?;
-            crate::store::wakeups::enqueue(tx, self.user, Some(self.origin), self.now).await?;
+            tail.push(crate::store::wakeups::enqueue_statement(
+                self.user,
+                Some(self.origin),
+                self.now,
+            ));
         }
         if self.sharing_consent_changed {
+            for (sql, params) in tail.drain(..) {
+                tx.execute(sql, params).await?;
+            }
             crate::store::privacy::sharing::close_shares_if_gated(tx, self.user).await?;
         }
-        Ok(())
+        Ok(tail)
     }
 }

@@ -62,8 +62,14 @@ pub struct AnalyticsCount {
     pub count: u64,
 }
 
+crate::capability!(
+    /// Consented, aggregate usage counts.
+    Analytics,
+    analytics
+);
+
 #[uniffi::export(async_runtime = "tokio")]
-impl PraxisClient {
+impl Analytics {
     /// Counts one usage event; `false` when dropped because the user does
     /// not consent to analytics (or processing is restricted). An event
     /// that is malformed or carries a part of the user's name, email or

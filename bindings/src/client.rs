@@ -8,11 +8,8 @@ use uuid::Uuid;
 
 use crate::error::PraxisError;
 use crate::keys::{ForeignKeyProvider, ForeignLogger, KeyProvider, Logger};
-use crate::listeners::{SessionListener, SyncListener, TaskHandle, watch};
-use crate::types::{
-    Appointment, AppointmentPatch, ClientConfig, JoinCodeResponse, Member, NewAppointment, Org,
-    Profile, RegisterRequest, SessionState, SyncStatus, UpdateProfileRequest,
-};
+use crate::listeners::{SessionListener, TaskHandle, watch};
+use crate::types::{ClientConfig, RegisterRequest, SessionState};
 pub(crate) use praxis_core::protocol::sync::PushPlatform;
 
 /// The Praxis core on this device.
@@ -125,178 +122,10 @@ impl PraxisClient {
         Ok(self.inner.account().logout().await?)
     }
 
-    /// The profile from the server.
-    pub async fn profile(&self) -> Result<Profile, PraxisError> {
-        Ok(self.inner.account().profile().await?.into())
-    }
-
-    /// The profile as last seen, offline.
-    pub async fn cached_profile(&self) -> Result<Option<Profile>, PraxisError> {
-        Ok(self.inner.account().cached_profile().await?.map(Into::into))
-    }
-
     /// Confirms the password in this sign-in; changing the login email
     /// needs it within the five minutes before.
     pub async fn reauthenticate(&self, password: String) -> Result<(), PraxisError> {
         Ok(self.inner.account().reauthenticate(&password).await?)
-    }
-
-    /// Rectifies profile fields (a new email needs `reauthenticate` first
-    /// and signs the other devices out).
-    pub async fn update_profile(
-        &self,
-        update: UpdateProfileRequest,
-    ) -> Result<Profile, PraxisError> {
-        Ok(self.inner.account().update_profile(&update).await?.into())
-    }
-
-    /// Creates an organisation; returns its id.
-    pub async fn create_org(&self, name: String) -> Result<String, PraxisError> {
-        Ok(self.inner.account().create_org(&name).await?.to_string())
-    }
-
-    /// Joins an organisation with a code; returns its id.
-    pub async fn join_org(&self, code: String) -> Result<String, PraxisError> {
-        Ok(self.inner.account().join_org(&code).await?.to_string())
-    }
-
-    /// The user's organisations.
-    pub async fn orgs(&self) -> Result<Vec<Org>, PraxisError> {
-        Ok(self.inner.account().orgs().await?)
-    }
-
-    /// A join code for an organisation (admins).
-    pub async fn create_join_code(&self, org_id: String) -> Result<JoinCodeResponse, PraxisError> {
-        Ok(self
-            .inner
-            .account()
-            .create_join_code(uuid("org_id", &org_id)?)
-            .await?)
-    }
-
-    /// Members of an organisation.
-    pub async fn members(&self, org_id: String) -> Result<Vec<Member>, PraxisError> {
-        Ok(self
-            .inner
-            .account()
-            .members(uuid("org_id", &org_id)?)
-            .await?)
-    }
-
-    /// Adds a visit (offline-first: stored and queued, synced later).
-    pub async fn create_appointment(
-        &self,
-        appointment: NewAppointment,
-    ) -> Result<String, PraxisError> {
-        Ok(self
-            .inner
-            .appointments()
-            .create(appointment.into())
-            .await?
-            .to_string())
-    }
-
-    /// Changes fields of a visit.
-    pub async fn update_appointment(
-        &self,
-        id: String,
-        patch: AppointmentPatch,
-    ) -> Result<(), PraxisError> {
-        Ok(self
-            .inner
-            .appointments()
-            .update(uuid("id", &id)?, patch.into())
-            .await?)
-    }
-
-    /// Deletes a visit.
-    pub async fn delete_appointment(&self, id: String) -> Result<(), PraxisError> {
-        Ok(self.inner.appointments().delete(uuid("id", &id)?).await?)
-    }
-
-    /// The visits on this device, by start time.
-    pub async fn appointments(&self) -> Result<Vec<Appointment>, PraxisError> {
-        Ok(self
-            .inner
-            .appointments()
-            .list()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// Syncs now (for the app's background scheduler or pull-to-refresh);
-    /// `reason` is a short tag for the logs.
-    pub async fn sync_now(&self, reason: String) -> Result<SyncStatus, PraxisError> {
-        Ok(self.inner.sync().sync_now(&reason).await?.into())
-    }
-
-    /// The sync status now.
-    pub fn sync_status(&self) -> SyncStatus {
-        self.inner.sync().status().into()
-    }
-
-    /// Starts syncing in the background (after each local change, and when
-    /// a retry falls due) until the handle is cancelled or dropped. Apps
-    /// start it while in the foreground and use `sync_now` from their
-    /// background schedulers.
-    pub fn start_auto_sync(&self) -> Arc<TaskHandle> {
-        let _enter = crate::listeners::runtime().enter();
-        Arc::new(TaskHandle(self.inner.sync().spawn_background()))
-    }
-
-    /// Keeps the device current while the app is in the foreground, until
-    /// the handle is cancelled or dropped: everything `start_auto_sync`
-    /// does, plus the server's change feed, so another device's edit, an
-    /// admin's policy change or a revoked contact card arrives within a
-    /// second (and reaches `subscribe_sync` listeners). Reconnects by
-    /// itself; waits for a sign-in when nobody is signed in.
-    pub fn start_live_sync(&self) -> Arc<TaskHandle> {
-        let _enter = crate::listeners::runtime().enter();
-        Arc::new(TaskHandle(
-            self.inner
-                .sync()
-                .spawn_live(praxis_core::sync::LiveOptions::default()),
-        ))
-    }
-
-    /// Registers this sign-in's platform push token (from FCM or APNs):
-    /// the server then wakes the app in the background when its data
-    /// changes. Call again whenever the platform issues a new token.
-    pub async fn register_push_token(
-        &self,
-        platform: PushPlatform,
-        token: String,
-    ) -> Result<(), PraxisError> {
-        Ok(self
-            .inner
-            .account()
-            .register_push_token(platform, &token)
-            .await?)
-    }
-
-    /// Stops background wake-ups for this sign-in.
-    pub async fn remove_push_token(&self) -> Result<(), PraxisError> {
-        Ok(self.inner.account().remove_push_token().await?)
-    }
-
-    /// A background wake-up arrived: one sync, within 25 seconds (inside
-    /// the 30 s iOS and Android give a high-priority data message).
-    pub async fn handle_wake_up(&self) -> Result<SyncStatus, PraxisError> {
-        Ok(self
-            .inner
-            .sync()
-            .handle_wake_up(std::time::Duration::from_secs(25))
-            .await?
-            .into())
-    }
-
-    /// Calls `listener` with the sync status now and at every change.
-    pub fn subscribe_sync(&self, listener: Arc<dyn SyncListener>) -> Arc<TaskHandle> {
-        watch(self.inner.sync().subscribe(), move |s| {
-            listener.on_update(s)
-        })
     }
 }
 

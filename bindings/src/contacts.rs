@@ -99,8 +99,14 @@ pub struct CardHolder {
     pub since: SystemTime,
 }
 
+crate::capability!(
+    /// Contact sharing between practitioners: the user's card, invitations, the cards shared with them.
+    Contacts,
+    contacts
+);
+
 #[uniffi::export(async_runtime = "tokio")]
-impl PraxisClient {
+impl Contacts {
     /// My contact card.
     pub async fn my_card(&self) -> Result<ContactCard, PraxisError> {
         Ok(self.core().contacts().my_card().await?)
@@ -171,7 +177,7 @@ impl PraxisClient {
     }
 
     /// The cards shared with me (offline).
-    pub async fn contacts(&self) -> Result<Vec<Contact>, PraxisError> {
+    pub async fn list(&self) -> Result<Vec<Contact>, PraxisError> {
         Ok(self.core().contacts().list().await?)
     }
 

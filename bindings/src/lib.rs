@@ -12,10 +12,44 @@
 
 uniffi::setup_scaffolding!();
 
+/// Declares one capability of the client as an exported object holding the
+/// core client (`inner`), and `PraxisClient`'s getter for it (the module
+/// using it imports `PraxisClient`)
+/// (`client.consents()`, as matrix-sdk-ffi does): the apps' calls are
+/// grouped as the core's handles are.
+macro_rules! capability {
+    ($(#[$doc:meta])* $name:ident, $getter:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, uniffi::Object)]
+        pub struct $name {
+            inner: std::sync::Arc<praxis_core::PraxisClient>,
+        }
+
+        impl $name {
+            /// The core client.
+            fn core(&self) -> &std::sync::Arc<praxis_core::PraxisClient> {
+                &self.inner
+            }
+        }
+
+        #[uniffi::export]
+        impl PraxisClient {
+            $(#[$doc])*
+            pub fn $getter(&self) -> std::sync::Arc<$name> {
+                std::sync::Arc::new($name {
+                    inner: std::sync::Arc::clone(self.core()),
+                })
+            }
+        }
+    };
+}
+pub(crate) use capability;
+
+mod account;
 mod analytics;
+mod appointments;
 mod client;
 mod contacts;
-mod credentials;
 mod devices;
 mod error;
 mod keys;
@@ -24,9 +58,12 @@ mod notice;
 mod org_admin;
 mod privacy;
 mod rights;
+mod sync;
 mod types;
 
+pub use account::*;
 pub use analytics::*;
+pub use appointments::*;
 pub use client::PraxisClient;
 pub use contacts::*;
 pub use devices::*;
@@ -37,6 +74,7 @@ pub use notice::*;
 pub use org_admin::*;
 pub use privacy::*;
 pub use rights::*;
+pub use sync::*;
 pub use types::*;
 
 /// The core's version, e.g. for an about screen (also the cheapest call

@@ -114,8 +114,14 @@ impl From<praxis_core::NoticeStatus> for PrivacyNoticeStatus {
     }
 }
 
+crate::capability!(
+    /// The privacy notice: fetched, held, acknowledged.
+    Notices,
+    notices
+);
+
 #[uniffi::export(async_runtime = "tokio")]
-impl PraxisClient {
+impl Notices {
     /// Fetches the privacy notice in force (no sign-in needed: show it
     /// before registering) and keeps it; offline, the copy held.
     pub async fn fetch_privacy_notice(&self) -> Result<PrivacyNoticeStatus, PraxisError> {

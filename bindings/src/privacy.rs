@@ -316,8 +316,14 @@ pub struct UpdateLocationPolicyRequest {
     pub visit_records_days: Option<u32>,
 }
 
+crate::capability!(
+    /// Consent per purpose, and its ledger.
+    Consents,
+    consents
+);
+
 #[uniffi::export(async_runtime = "tokio")]
-impl PraxisClient {
+impl Consents {
     /// Where consent stands for every purpose.
     pub async fn consent_status(&self) -> Result<Vec<ConsentStatus>, PraxisError> {
         Ok(self.core().consents().status().await?)
@@ -353,7 +359,16 @@ impl PraxisClient {
             })
             .collect())
     }
+}
 
+crate::capability!(
+    /// Location: the gates, visit check-in/out, live shares, and the organisation's location policy.
+    Location,
+    location
+);
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Location {
     /// Whether location may be used for a purpose, and how precisely.
     pub async fn location_permission(
         &self,
@@ -502,10 +517,5 @@ impl PraxisClient {
             .account()
             .set_member_location(org, user, enabled)
             .await?)
-    }
-
-    /// Restricts processing of the account, or lifts the restriction.
-    pub async fn set_restricted(&self, restricted: bool) -> Result<(), PraxisError> {
-        Ok(self.core().account().set_restricted(restricted).await?)
     }
 }

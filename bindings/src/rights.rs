@@ -1,5 +1,5 @@
-//! Data-subject rights for the apps: export, erasure, the audit log.
-//! (Restriction is `set_restricted`, next to the location API.)
+//! Data-subject rights for the apps: export, restriction, objection,
+//! erasure, post-mortem directives, the audit log.
 
 use std::time::SystemTime;
 
@@ -111,8 +111,19 @@ impl From<praxis_core::protocol::audit::AuditEntry> for AuditEvent {
     }
 }
 
+crate::capability!(
+    /// Data-subject rights: export, restriction, objection, erasure, post-mortem directives, the audit log.
+    Rights,
+    rights
+);
+
 #[uniffi::export(async_runtime = "tokio")]
-impl PraxisClient {
+impl Rights {
+    /// Restricts processing of the account, or lifts the restriction.
+    pub async fn set_restricted(&self, restricted: bool) -> Result<(), PraxisError> {
+        Ok(self.core().account().set_restricted(restricted).await?)
+    }
+
     /// Downloads everything the server holds about the user to `path`
     /// (JSON; encrypted when `passphrase` is given). Returns the bytes
     /// received.

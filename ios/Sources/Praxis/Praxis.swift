@@ -398,8 +398,29 @@ public final class PraxisOrgAdmin: Sendable {
 /// `Praxis.PraxisError` resolves).
 public final class PraxisCore: Sendable {
     private let inner: PraxisClient
+    // The core's capabilities, one object each (fetched once).
+    private let accountApi: PraxisFFI.Account
+    private let appointmentsApi: PraxisFFI.Appointments
+    private let syncApi: PraxisFFI.SyncService
+    private let consentsApi: PraxisFFI.Consents
+    private let locationApi: PraxisFFI.Location
+    private let contactsApi: PraxisFFI.Contacts
+    private let rightsApi: PraxisFFI.Rights
+    private let analyticsApi: PraxisFFI.Analytics
+    private let noticesApi: PraxisFFI.Notices
 
-    private init(_ inner: PraxisClient) { self.inner = inner }
+    private init(_ inner: PraxisClient) {
+        self.inner = inner
+        accountApi = inner.account()
+        appointmentsApi = inner.appointments()
+        syncApi = inner.sync()
+        consentsApi = inner.consents()
+        locationApi = inner.location()
+        contactsApi = inner.contacts()
+        rightsApi = inner.rights()
+        analyticsApi = inner.analytics()
+        noticesApi = inner.notices()
+    }
 
     /// Opens the core. `spkiPins`: SHA-256 hashes of the server keys to accept (empty: no
     /// pinning); `extraRootCertificates`: CA certificates (DER) trusted besides the public
@@ -467,32 +488,32 @@ public final class PraxisCore: Sendable {
     /// Changes the password (`current` may be nil within five minutes of
     /// `reauthenticate`). The user's other devices are signed out; this one stays.
     public func changePassword(current: String?, newPassword: String) async throws {
-        try await mapped { try await inner.changePassword(current: current, newPassword: newPassword) }
+        try await mapped { try await accountApi.changePassword(current: current, newPassword: newPassword) }
     }
 
     /// Mails a password reset code (no sign-in needed; the same answer for any address).
     public func requestPasswordReset(email: String) async throws {
-        try await mapped { try await inner.requestPasswordReset(email: email) }
+        try await mapped { try await accountApi.requestPasswordReset(email: email) }
     }
 
     /// Sets a new password with the mailed code; every session ends, this one too.
     public func resetPassword(email: String, code: String, newPassword: String) async throws {
-        try await mapped { try await inner.resetPassword(email: email, code: code, newPassword: newPassword) }
+        try await mapped { try await accountApi.resetPassword(email: email, code: code, newPassword: newPassword) }
     }
 
     /// Proves the email address with the mailed code.
     public func verifyEmail(code: String) async throws {
-        try await mapped { try await inner.verifyEmail(code: code) }
+        try await mapped { try await accountApi.verifyEmail(code: code) }
     }
 
     /// Mails a new verification code; false when the address is already verified.
     public func resendVerification() async throws -> Bool {
-        try await mapped { try await inner.resendVerification() }
+        try await mapped { try await accountApi.resendVerification() }
     }
 
     /// The members of an organisation the user belongs to.
     public func members(orgID: String) async throws -> [Member] {
-        try await mapped { try await inner.members(orgId: orgID) }
+        try await mapped { try await accountApi.members(orgId: orgID) }
     }
 
     /// Organisation administration.
@@ -501,10 +522,10 @@ public final class PraxisCore: Sendable {
     /// The user's signed-in devices, and remote sign-out and wipe.
     public var devices: PraxisDevices { PraxisDevices(inner.devices()) }
 
-    public func profile() async throws -> Profile { try await mapped { publicProfile(try await inner.profile()) } }
+    public func profile() async throws -> Profile { try await mapped { publicProfile(try await accountApi.profile()) } }
 
     public func cachedProfile() async throws -> Profile? {
-        try await mapped { try await inner.cachedProfile().map(publicProfile) }
+        try await mapped { try await accountApi.cachedProfile().map(publicProfile) }
     }
 
     /// Confirms the password; changing the login email needs it in the five minutes before.
@@ -516,37 +537,37 @@ public final class PraxisCore: Sendable {
                               country: String? = nil, language: String? = nil, profession: String? = nil,
                               dateOfBirth: String? = nil) async throws -> Profile {
         try await mapped {
-            publicProfile(try await inner.updateProfile(update: ProfileUpdate(
+            publicProfile(try await accountApi.updateProfile(update: ProfileUpdate(
                 email: email, fullName: fullName, phone: phone, country: country, language: language,
                 profession: profession, dateOfBirth: dateOfBirth)))
         }
     }
 
-    public func createOrg(name: String) async throws -> String { try await mapped { try await inner.createOrg(name: name) } }
+    public func createOrg(name: String) async throws -> String { try await mapped { try await accountApi.createOrg(name: name) } }
 
-    public func joinOrg(code: String) async throws -> String { try await mapped { try await inner.joinOrg(code: code) } }
+    public func joinOrg(code: String) async throws -> String { try await mapped { try await accountApi.joinOrg(code: code) } }
 
     public func createJoinCode(orgID: String) async throws -> String {
-        try await mapped { try await inner.createJoinCode(orgId: orgID).code }
+        try await mapped { try await accountApi.createJoinCode(orgId: orgID).code }
     }
 
     @discardableResult
     public func syncNow(reason: String = "app") async throws -> SyncStatus {
-        try await mapped { try await inner.syncNow(reason: reason) }
+        try await mapped { try await syncApi.syncNow(reason: reason) }
     }
 
     /// The sync status now and at every change (only the newest is kept
     /// for a slow reader).
     public var syncStatuses: AsyncStream<SyncStatus> {
         AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
-            let handle = inner.subscribeSync(listener: SyncStatusListener(continuation))
+            let handle = syncApi.subscribeSync(listener: SyncStatusListener(continuation))
             continuation.onTermination = { _ in handle.cancel() }
         }
     }
 
     /// The appointments in the encrypted cache, by start time.
     public func appointments() async throws -> [Appointment] {
-        try await mapped { try await inner.appointments() }
+        try await mapped { try await appointmentsApi.list() }
     }
 
     /// The appointment list now and after every sync that changed it (with
@@ -579,41 +600,41 @@ public final class PraxisCore: Sendable {
     /// (start it when the scene becomes active, cancel it when it leaves):
     /// auto sync plus the server's change feed, so other devices' edits,
     /// admin policy changes and revoked contact cards arrive within a second.
-    public func startLiveSync() -> TaskHandle { inner.startLiveSync() }
+    public func startLiveSync() -> TaskHandle { syncApi.startLiveSync() }
 
     /// Syncs in the background until the returned handle is cancelled (no
     /// change feed: `startLiveSync()` adds it).
-    public func startAutoSync() -> TaskHandle { inner.startAutoSync() }
+    public func startAutoSync() -> TaskHandle { syncApi.startAutoSync() }
 
     /// Registers this sign-in's APNs device token (from
     /// `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`,
     /// hex-encoded): the server then wakes the app when its data changes.
     public func registerPushToken(apnsToken: String) async throws {
-        try await mapped { try await inner.registerPushToken(platform: .apns, token: apnsToken) }
+        try await mapped { try await syncApi.registerPushToken(platform: .apns, token: apnsToken) }
     }
 
     /// Stops background wake-ups for this sign-in.
-    public func removePushToken() async throws { try await mapped { try await inner.removePushToken() } }
+    public func removePushToken() async throws { try await mapped { try await syncApi.removePushToken() } }
 
     /// A silent notification arrived (`content-available`, type
     /// `praxis.sync`): one sync within 25 seconds; call the fetch
     /// completion handler after it.
     @discardableResult
     public func handleWakeUp() async throws -> SyncStatus {
-        try await mapped { try await inner.handleWakeUp() }
+        try await mapped { try await syncApi.handleWakeUp() }
     }
 
     // MARK: consent
 
-    public func grantConsent(_ purpose: Purpose) async throws { try await mapped { try await inner.grantConsent(purpose: purpose) } }
+    public func grantConsent(_ purpose: Purpose) async throws { try await mapped { try await consentsApi.grantConsent(purpose: purpose) } }
 
     /// Withdraws consent: processing for the purpose stops at once, on this device first.
-    public func withdrawConsent(_ purpose: Purpose) async throws { try await mapped { try await inner.withdrawConsent(purpose: purpose) } }
+    public func withdrawConsent(_ purpose: Purpose) async throws { try await mapped { try await consentsApi.withdrawConsent(purpose: purpose) } }
 
-    public func consentStatus() async throws -> [ConsentStatus] { try await mapped { try await inner.consentStatus() } }
+    public func consentStatus() async throws -> [ConsentStatus] { try await mapped { try await consentsApi.consentStatus() } }
 
     public func purposesNeedingReconsent() async throws -> [Purpose] {
-        try await mapped { try await inner.purposesNeedingReconsent() }
+        try await mapped { try await consentsApi.purposesNeedingReconsent() }
     }
 
     // MARK: location
@@ -622,22 +643,22 @@ public final class PraxisCore: Sendable {
     /// (only the newest is kept for a slow reader).
     public var locationPermissions: AsyncStream<[LocationPermission]> {
         AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
-            let handle = inner.subscribeLocation(listener: PermissionListener(continuation))
+            let handle = locationApi.subscribeLocation(listener: PermissionListener(continuation))
             continuation.onTermination = { _ in handle.cancel() }
         }
     }
 
     public func setLocationPrecision(_ precision: Precision) async throws {
-        try await mapped { try await inner.setLocationPrecision(precision: precision) }
+        try await mapped { try await locationApi.setLocationPrecision(precision: precision) }
     }
 
     /// Records a check-in; throws `.policyDisabled`, `.consentRequired` or `.restricted` when a gate is closed.
     public func checkIn(appointmentID: String, fix: Fix) async throws -> VisitEvent {
-        try await mapped { try await inner.checkIn(appointmentId: appointmentID, fix: fix.ffi) }
+        try await mapped { try await locationApi.checkIn(appointmentId: appointmentID, fix: fix.ffi) }
     }
 
     public func checkOut(appointmentID: String, fix: Fix) async throws -> VisitEvent {
-        try await mapped { try await inner.checkOut(appointmentId: appointmentID, fix: fix.ffi) }
+        try await mapped { try await locationApi.checkOut(appointmentId: appointmentID, fix: fix.ffi) }
     }
 
     /// Records a visit (offline first: it syncs later); its id. The place
@@ -649,7 +670,7 @@ public final class PraxisCore: Sendable {
         try await mapped {
             var point: GeoPoint?
             if let latitude, let longitude { point = GeoPoint(lat: latitude, lon: longitude) }
-            return try await inner.createAppointment(appointment: NewAppointment(
+            return try await appointmentsApi.createAppointment(appointment: NewAppointment(
                 title: title, patientLabel: patientLabel, start: start,
                 durationMin: try uint32(durationMinutes, field: "duration_min"), address: address,
                 point: point, geofence: nil))
@@ -660,28 +681,28 @@ public final class PraxisCore: Sendable {
     public func updateAppointment(id: String, title: String? = nil, status: AppointmentStatus? = nil,
                                   address: String? = nil, start: Date? = nil, durationMinutes: Int? = nil) async throws {
         try await mapped {
-            try await inner.updateAppointment(id: id, patch: AppointmentPatch(
+            try await appointmentsApi.updateAppointment(id: id, patch: AppointmentPatch(
                 title: title, patientLabel: nil, start: start,
                 durationMin: try uint32(durationMinutes, field: "duration_min"), status: status,
                 address: address, point: nil))
         }
     }
 
-    public func deleteAppointment(id: String) async throws { try await mapped { try await inner.deleteAppointment(id: id) } }
+    public func deleteAppointment(id: String) async throws { try await mapped { try await appointmentsApi.deleteAppointment(id: id) } }
 
     /// Whether location may be used for `purpose` now, and how precisely.
     public func locationPermission(_ purpose: Purpose) async throws -> LocationPermission {
-        try await mapped { try await inner.locationPermission(purpose: purpose) }
+        try await mapped { try await locationApi.locationPermission(purpose: purpose) }
     }
 
     /// The check-in and check-out of a visit.
     public func visitEvents(appointmentID: String) async throws -> [VisitEvent] {
-        try await mapped { try await inner.visitEvents(appointmentId: appointmentID) }
+        try await mapped { try await locationApi.visitEvents(appointmentId: appointmentID) }
     }
 
     public func startLocationShare(recipients: [String], durationMinutes: Int) async throws -> LiveShare {
         try await mapped {
-            try await inner.startLocationShare(recipients: recipients,
+            try await locationApi.startLocationShare(recipients: recipients,
                                                durationMin: try uint32(durationMinutes, field: "duration_min"))
         }
     }
@@ -689,26 +710,26 @@ public final class PraxisCore: Sendable {
     /// Sends a fix to the live shares still running; returns how many received it.
     @discardableResult
     public func shareLocation(_ fix: Fix) async throws -> Int {
-        try await mapped { Int(try await inner.shareLocation(fix: fix.ffi)) }
+        try await mapped { Int(try await locationApi.shareLocation(fix: fix.ffi)) }
     }
 
     public func stopLocationShare(shareID: String) async throws {
-        try await mapped { try await inner.stopLocationShare(shareId: shareID) }
+        try await mapped { try await locationApi.stopLocationShare(shareId: shareID) }
     }
 
-    public func sharedWithMe() async throws -> [SharedLocation] { try await mapped { try await inner.sharedWithMe() } }
+    public func sharedWithMe() async throws -> [SharedLocation] { try await mapped { try await locationApi.sharedWithMe() } }
 
     // MARK: organisation location policy (admins)
 
     public func locationPolicy(orgID: String) async throws -> LocationPolicy {
-        try await mapped { try await inner.locationPolicy(orgId: orgID) }
+        try await mapped { try await locationApi.locationPolicy(orgId: orgID) }
     }
 
     public func updateLocationPolicy(orgID: String, locationVisits: Bool? = nil, locationSharing: Bool? = nil,
                                      maxPrecision: Precision? = nil, retentionDays: Int? = nil,
                                      visitRecordsDays: Int? = nil) async throws -> LocationPolicy {
         try await mapped {
-            try await inner.updateLocationPolicy(orgId: orgID, update: LocationPolicyUpdate(
+            try await locationApi.updateLocationPolicy(orgId: orgID, update: LocationPolicyUpdate(
                 locationVisits: locationVisits, locationSharing: locationSharing,
                 maxPrecision: maxPrecision, retentionDays: try uint32(retentionDays, field: "retention_days"),
                 visitRecordsDays: try uint32(visitRecordsDays, field: "visit_records_days")))
@@ -717,45 +738,45 @@ public final class PraxisCore: Sendable {
 
     /// Switches location off (or back on) for one member (admins).
     public func setMemberLocation(orgID: String, userID: String, enabled: Bool) async throws {
-        try await mapped { try await inner.setMemberLocation(orgId: orgID, userId: userID, enabled: enabled) }
+        try await mapped { try await locationApi.setMemberLocation(orgId: orgID, userId: userID, enabled: enabled) }
     }
 
-    public func setRestricted(_ restricted: Bool) async throws { try await mapped { try await inner.setRestricted(restricted: restricted) } }
+    public func setRestricted(_ restricted: Bool) async throws { try await mapped { try await rightsApi.setRestricted(restricted: restricted) } }
 
     // MARK: contacts
 
-    public func myCard() async throws -> ContactCard { try await mapped { try await inner.myCard() } }
+    public func myCard() async throws -> ContactCard { try await mapped { try await contactsApi.myCard() } }
 
     public func updateCard(_ card: ContactCard) async throws -> ContactCard {
-        try await mapped { try await inner.updateCard(card: card) }
+        try await mapped { try await contactsApi.updateCard(card: card) }
     }
 
     /// A single-use invitation: show `code` as a QR code or share it as a link.
     public func createInvitation(fields: [String], allowForward: Bool = false, ttlHours: Int? = nil) async throws -> ContactInvitation {
         try await mapped {
-            try await inner.createInvitation(fields: fields, allowForward: allowForward,
+            try await contactsApi.createInvitation(fields: fields, allowForward: allowForward,
                                              ttlHours: try uint32(ttlHours, field: "ttl_hours"))
         }
     }
 
     /// Accepts an invitation (checked on the device first); returns the inviter's id.
     public func acceptInvitation(code: String, fields: [String], allowForward: Bool = false) async throws -> String {
-        try await mapped { try await inner.acceptInvitation(code: code, fields: fields, allowForward: allowForward) }
+        try await mapped { try await contactsApi.acceptInvitation(code: code, fields: fields, allowForward: allowForward) }
     }
 
-    public func contacts() async throws -> [Contact] { try await mapped { try await inner.contacts() } }
+    public func contacts() async throws -> [Contact] { try await mapped { try await contactsApi.list() } }
 
-    public func revokeContact(userID: String) async throws { try await mapped { try await inner.revokeContact(userId: userID) } }
+    public func revokeContact(userID: String) async throws { try await mapped { try await contactsApi.revokeContact(userId: userID) } }
 
-    public func declineInvitation(code: String) async throws { try await mapped { try await inner.declineInvitation(code: code) } }
+    public func declineInvitation(code: String) async throws { try await mapped { try await contactsApi.declineInvitation(code: code) } }
 
     /// Passes a card the user holds (if its owner allowed it) to a colleague.
     public func forwardContact(ownerID: String, to: String) async throws {
-        try await mapped { try await inner.forwardContact(ownerId: ownerID, to: to) }
+        try await mapped { try await contactsApi.forwardContact(ownerId: ownerID, to: to) }
     }
 
     /// Blocks a user: no invitation or forwarded card from them reaches this account.
-    public func blockUser(userID: String) async throws { try await mapped { try await inner.blockUser(userId: userID) } }
+    public func blockUser(userID: String) async throws { try await mapped { try await contactsApi.blockUser(userId: userID) } }
 
     // MARK: analytics
 
@@ -763,69 +784,69 @@ public final class PraxisCore: Sendable {
     /// An event carrying a part of the user's name, email or phone throws `.invalidInput`.
     @discardableResult
     public func recordAnalyticsEvent(_ event: String, props: [String: AnalyticsValue] = [:]) async throws -> Bool {
-        try await mapped { try await inner.recordAnalyticsEvent(event: event, props: props) }
+        try await mapped { try await analyticsApi.recordAnalyticsEvent(event: event, props: props) }
     }
 
     /// Takes the counts recorded so far (deleted from the device) to ship to the analytics endpoint.
-    public func drainAnalytics() async throws -> [AnalyticsCount] { try await mapped { try await inner.drainAnalytics() } }
+    public func drainAnalytics() async throws -> [AnalyticsCount] { try await mapped { try await analyticsApi.drainAnalytics() } }
 
     // MARK: rights
 
     /// Fetches the privacy notice in force (no sign-in needed: show it before registering); offline, the copy held.
     public func fetchPrivacyNotice() async throws -> PrivacyNoticeStatus {
-        try await mapped { try await inner.fetchPrivacyNotice() }
+        try await mapped { try await noticesApi.fetchPrivacyNotice() }
     }
 
     /// The privacy notice held on this device, without the network.
     public func privacyNotice() async throws -> PrivacyNoticeStatus? {
-        try await mapped { try await inner.privacyNotice() }
+        try await mapped { try await noticesApi.privacyNotice() }
     }
 
     /// The user was shown notice `version`: its `changed` flag goes down (not if a newer one arrived meanwhile).
     @discardableResult
     public func acknowledgePrivacyNotice(version: UInt32) async throws -> Bool {
-        try await mapped { try await inner.acknowledgePrivacyNotice(version: version) }
+        try await mapped { try await noticesApi.acknowledgePrivacyNotice(version: version) }
     }
 
     /// Downloads everything the server holds about the user (encrypted when a passphrase is given).
     @discardableResult
     public func exportData(to url: URL, passphrase: String? = nil) async throws -> Int {
-        try await mapped { Int(clamping: try await inner.exportData(path: url.path, passphrase: passphrase)) }
+        try await mapped { Int(clamping: try await rightsApi.exportData(path: url.path, passphrase: passphrase)) }
     }
 
     /// What happens to the user's data after their death (the default: erasure).
-    public func postMortem() async throws -> PostMortemDirective { try await mapped { try await inner.postMortem() } }
+    public func postMortem() async throws -> PostMortemDirective { try await mapped { try await rightsApi.postMortem() } }
 
     /// Records the post-mortem directive: `.erase`, or hand the export to a person, then erase.
     public func setPostMortem(_ action: PostMortemAction, recipientName: String? = nil, recipientEmail: String? = nil,
                               message: String? = nil) async throws -> PostMortemDirective {
         try await mapped {
-            try await inner.setPostMortem(action: action, recipientName: recipientName,
+            try await rightsApi.setPostMortem(action: action, recipientName: recipientName,
                                           recipientEmail: recipientEmail, message: message)
         }
     }
 
     /// Removes the post-mortem directive: erasure applies again.
-    public func removePostMortem() async throws { try await mapped { try await inner.removePostMortem() } }
+    public func removePostMortem() async throws { try await mapped { try await rightsApi.removePostMortem() } }
 
     /// The processing on legitimate interest, and whether the user objects to each.
-    public func objections() async throws -> [Objection] { try await mapped { try await inner.objections() } }
+    public func objections() async throws -> [Objection] { try await mapped { try await rightsApi.objections() } }
 
     /// Objects to `basis` (or withdraws the objection); the answer says what stops and what continues, and why.
     public func setObjection(basis: String, objected: Bool = true) async throws -> Objection {
-        try await mapped { try await inner.setObjection(basis: basis, objected: objected) }
+        try await mapped { try await rightsApi.setObjection(basis: basis, objected: objected) }
     }
 
     /// Erases the location data collected under `purpose` (nil: both location purposes), typically after
     /// withdrawing its consent: on the server, on this device at once, on the other devices at their next sync.
     public func eraseLocationData(purpose: Purpose? = nil) async throws -> LocationErasure {
-        try await mapped { try await inner.eraseLocationData(purpose: purpose) }
+        try await mapped { try await rightsApi.eraseLocationData(purpose: purpose) }
     }
 
     /// Erases the account after confirming the password; this device is wiped, the others at their next contact.
-    public func deleteAccount(password: String) async throws { try await mapped { try await inner.deleteAccount(password: password) } }
+    public func deleteAccount(password: String) async throws { try await mapped { try await rightsApi.deleteAccount(password: password) } }
 
-    public func auditLog() async throws -> [AuditEvent] { try await mapped { try await inner.auditLog() } }
+    public func auditLog() async throws -> [AuditEvent] { try await mapped { try await rightsApi.auditLog() } }
 }
 
 #if canImport(Security)

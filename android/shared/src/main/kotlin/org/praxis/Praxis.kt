@@ -487,6 +487,17 @@ class OrgAdmin internal constructor(private val inner: org.praxis.ffi.OrgAdmin) 
 
 /** The Praxis core on this device. Close it when the app no longer needs it. */
 class Praxis private constructor(private val inner: PraxisClient) : AutoCloseable {
+    // The core's capabilities, one object each (fetched once).
+    private val accountApi = inner.account()
+    private val appointmentsApi = inner.appointments()
+    private val syncApi = inner.sync()
+    private val consentsApi = inner.consents()
+    private val locationApi = inner.location()
+    private val contactsApi = inner.contacts()
+    private val rightsApi = inner.rights()
+    private val analyticsApi = inner.analytics()
+    private val noticesApi = inner.notices()
+
     companion object {
         /**
          * Opens the core: unlocks the encrypted cache in [dataDir] and restores any session.
@@ -571,24 +582,24 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      * [reauthenticate]). The user's other devices are signed out; this one stays.
      */
     suspend fun changePassword(current: String?, newPassword: String) =
-        mapped { inner.changePassword(current, newPassword) }
+        mapped { accountApi.changePassword(current, newPassword) }
 
     /** Mails a password reset code to [email] (no sign-in needed; the same answer for any address). */
-    suspend fun requestPasswordReset(email: String) = mapped { inner.requestPasswordReset(email) }
+    suspend fun requestPasswordReset(email: String) = mapped { accountApi.requestPasswordReset(email) }
 
     /** Sets a new password with the mailed [code]; every session ends, this one too. */
     suspend fun resetPassword(email: String, code: String, newPassword: String) =
-        mapped { inner.resetPassword(email, code, newPassword) }
+        mapped { accountApi.resetPassword(email, code, newPassword) }
 
     /** Proves the email address with the mailed [code]. */
-    suspend fun verifyEmail(code: String) = mapped { inner.verifyEmail(code) }
+    suspend fun verifyEmail(code: String) = mapped { accountApi.verifyEmail(code) }
 
     /** Mails a new verification code; false when the address is already verified. */
-    suspend fun resendVerification(): Boolean = mapped { inner.resendVerification() }
+    suspend fun resendVerification(): Boolean = mapped { accountApi.resendVerification() }
 
     /** The members of an organisation the user belongs to. */
     suspend fun members(orgId: String): List<Member> = mapped {
-        inner.members(orgId).map { Member(it.userId, it.fullName, it.profession, Role.valueOf(it.role.name)) }
+        accountApi.members(orgId).map { Member(it.userId, it.fullName, it.profession, Role.valueOf(it.role.name)) }
     }
 
     /** Organisation administration. */
@@ -597,9 +608,9 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     /** The user's signed-in devices, and remote sign-out and wipe. */
     val devices: Devices get() = Devices(inner.devices())
 
-    suspend fun profile(): Profile = mapped { inner.profile().toPublic() }
+    suspend fun profile(): Profile = mapped { accountApi.profile().toPublic() }
 
-    suspend fun cachedProfile(): Profile? = mapped { inner.cachedProfile()?.toPublic() }
+    suspend fun cachedProfile(): Profile? = mapped { accountApi.cachedProfile()?.toPublic() }
 
     /** Confirms the password; changing the login email needs it in the five minutes before. */
     suspend fun reauthenticate(password: String) = mapped { inner.reauthenticate(password) }
@@ -614,10 +625,10 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         profession: String? = null,
         dateOfBirth: String? = null,
     ): Profile = mapped {
-        inner.updateProfile(ProfileUpdate(email, fullName, phone, country, language, profession, dateOfBirth)).toPublic()
+        accountApi.updateProfile(ProfileUpdate(email, fullName, phone, country, language, profession, dateOfBirth)).toPublic()
     }
 
-    suspend fun createOrg(name: String): String = mapped { inner.createOrg(name) }
+    suspend fun createOrg(name: String): String = mapped { accountApi.createOrg(name) }
 
     /** Adds a visit: stored and queued at once, synced later (offline-first). */
     suspend fun createAppointment(
@@ -628,7 +639,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         address: String? = null,
         point: GeoPoint? = null,
     ): String = mapped {
-        inner.createAppointment(
+        appointmentsApi.createAppointment(
             FfiNewAppointment(title, patientLabel, start, durationMin.count("duration_min"), address, point?.let { org.praxis.ffi.GeoPoint(it.lat, it.lon) }, null),
         )
     }
@@ -641,22 +652,22 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         start: Instant? = null,
         durationMin: Int? = null,
     ) = mapped {
-        inner.updateAppointment(
+        appointmentsApi.updateAppointment(
             id,
             FfiPatch(title, null, start, durationMin?.count("duration_min"), status?.let { org.praxis.ffi.AppointmentStatus.valueOf(it.name) }, address, null),
         )
     }
 
-    suspend fun deleteAppointment(id: String) = mapped { inner.deleteAppointment(id) }
+    suspend fun deleteAppointment(id: String) = mapped { appointmentsApi.deleteAppointment(id) }
 
-    suspend fun appointments(): List<Appointment> = mapped { inner.appointments().map { it.toPublic() } }
+    suspend fun appointments(): List<Appointment> = mapped { appointmentsApi.list().map { it.toPublic() } }
 
     /** Syncs now; WorkManager jobs and pull-to-refresh call this. */
-    suspend fun syncNow(reason: String = "app"): SyncStatus = mapped { inner.syncNow(reason).toPublic() }
+    suspend fun syncNow(reason: String = "app"): SyncStatus = mapped { syncApi.syncNow(reason).toPublic() }
 
     /** Syncs in the background while the returned handle is open (close it to stop). */
     fun startAutoSync(): AutoCloseable {
-        val handle = inner.startAutoSync()
+        val handle = syncApi.startAutoSync()
         return AutoCloseable {
             handle.cancel()
             handle.close()
@@ -670,7 +681,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      * contact cards arrive within a second and show in [syncStatuses].
      */
     fun startLiveSync(): AutoCloseable {
-        val handle = inner.startLiveSync()
+        val handle = syncApi.startLiveSync()
         return AutoCloseable {
             handle.cancel()
             handle.close()
@@ -682,16 +693,16 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      * the server then wakes the app when its data changes. Sign-out removes it.
      */
     suspend fun registerPushToken(platform: PushPlatform, token: String) =
-        mapped { inner.registerPushToken(org.praxis.ffi.PushPlatform.valueOf(platform.name), token) }
+        mapped { syncApi.registerPushToken(org.praxis.ffi.PushPlatform.valueOf(platform.name), token) }
 
     /** Stops background wake-ups for this sign-in. */
-    suspend fun removePushToken() = mapped { inner.removePushToken() }
+    suspend fun removePushToken() = mapped { syncApi.removePushToken() }
 
     /**
      * A wake-up arrived (FirebaseMessagingService.onMessageReceived, data
      * message of type praxis.sync): one sync, within 25 seconds.
      */
-    suspend fun handleWakeUp(): SyncStatus = mapped { inner.handleWakeUp().toPublic() }
+    suspend fun handleWakeUp(): SyncStatus = mapped { syncApi.handleWakeUp().toPublic() }
 
     /**
      * The appointments, now and whenever they change: a local edit, or a
@@ -703,7 +714,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
 
     /** The sync status, now and at every change. */
     val syncStatuses: Flow<SyncStatus> = callbackFlow {
-        val handle = inner.subscribeSync(object : SyncListener {
+        val handle = syncApi.subscribeSync(object : SyncListener {
             override fun onUpdate(status: FfiSyncStatus) {
                 trySend(status.toPublic())
             }
@@ -714,25 +725,25 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         }
     }.conflate()
 
-    suspend fun joinOrg(code: String): String = mapped { inner.joinOrg(code) }
+    suspend fun joinOrg(code: String): String = mapped { accountApi.joinOrg(code) }
 
-    suspend fun createJoinCode(orgId: String): String = mapped { inner.createJoinCode(orgId).code }
+    suspend fun createJoinCode(orgId: String): String = mapped { accountApi.createJoinCode(orgId).code }
 
     // --- consent -------------------------------------------------------------
 
-    suspend fun grantConsent(purpose: Purpose) = mapped { inner.grantConsent(purpose.toFfi()) }
+    suspend fun grantConsent(purpose: Purpose) = mapped { consentsApi.grantConsent(purpose.toFfi()) }
 
     /** Withdraws consent: processing for the purpose stops at once, on this device first. */
-    suspend fun withdrawConsent(purpose: Purpose) = mapped { inner.withdrawConsent(purpose.toFfi()) }
+    suspend fun withdrawConsent(purpose: Purpose) = mapped { consentsApi.withdrawConsent(purpose.toFfi()) }
 
     suspend fun consentStatus(): List<ConsentStatus> = mapped {
-        inner.consentStatus().map {
+        consentsApi.consentStatus().map {
             ConsentStatus(it.purpose.toPublic(), it.granted, it.givenVersion?.toInt(), it.currentVersion.toInt(), it.needsReconsent, it.updatedAt)
         }
     }
 
     /** Purposes consented to under an older policy version: ask the user again. */
-    suspend fun purposesNeedingReconsent(): List<Purpose> = mapped { inner.purposesNeedingReconsent().map { it.toPublic() } }
+    suspend fun purposesNeedingReconsent(): List<Purpose> = mapped { consentsApi.purposesNeedingReconsent().map { it.toPublic() } }
 
     // --- location ------------------------------------------------------------
 
@@ -741,7 +752,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      * organisation's policy (after a sync), the user's consent, restriction, precision.
      */
     val locationPermissions: Flow<List<LocationPermission>> = callbackFlow {
-        val handle = inner.subscribeLocation(object : org.praxis.ffi.LocationListener {
+        val handle = locationApi.subscribeLocation(object : org.praxis.ffi.LocationListener {
             override fun onUpdate(permissions: List<org.praxis.ffi.LocationPermission>) {
                 trySend(permissions.map { it.toPublic() })
             }
@@ -753,35 +764,35 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     }.conflate()
 
     suspend fun locationPermission(purpose: Purpose): LocationPermission =
-        mapped { inner.locationPermission(purpose.toFfi()).toPublic() }
+        mapped { locationApi.locationPermission(purpose.toFfi()).toPublic() }
 
-    suspend fun setLocationPrecision(precision: Precision) = mapped { inner.setLocationPrecision(precision.toFfi()) }
+    suspend fun setLocationPrecision(precision: Precision) = mapped { locationApi.setLocationPrecision(precision.toFfi()) }
 
     /**
      * Records a check-in. Throws [PraxisError.PolicyDisabled], [PraxisError.ConsentRequired] or
      * [PraxisError.Restricted] when a gate is closed; nothing is stored then.
      */
-    suspend fun checkIn(appointmentId: String, fix: Fix): VisitEvent = mapped { inner.checkIn(appointmentId, fix.toFfi()).toPublic() }
+    suspend fun checkIn(appointmentId: String, fix: Fix): VisitEvent = mapped { locationApi.checkIn(appointmentId, fix.toFfi()).toPublic() }
 
-    suspend fun checkOut(appointmentId: String, fix: Fix): VisitEvent = mapped { inner.checkOut(appointmentId, fix.toFfi()).toPublic() }
+    suspend fun checkOut(appointmentId: String, fix: Fix): VisitEvent = mapped { locationApi.checkOut(appointmentId, fix.toFfi()).toPublic() }
 
-    suspend fun visitEvents(appointmentId: String): List<VisitEvent> = mapped { inner.visitEvents(appointmentId).map { it.toPublic() } }
+    suspend fun visitEvents(appointmentId: String): List<VisitEvent> = mapped { locationApi.visitEvents(appointmentId).map { it.toPublic() } }
 
     suspend fun startLocationShare(recipients: List<String>, durationMin: Int): LiveShare =
-        mapped { inner.startLocationShare(recipients, durationMin.count("duration_min")).toPublic() }
+        mapped { locationApi.startLocationShare(recipients, durationMin.count("duration_min")).toPublic() }
 
     /** Sends a fix to the live shares still running; returns how many received it. */
-    suspend fun shareLocation(fix: Fix): Int = mapped { inner.shareLocation(fix.toFfi()).toInt() }
+    suspend fun shareLocation(fix: Fix): Int = mapped { locationApi.shareLocation(fix.toFfi()).toInt() }
 
-    suspend fun stopLocationShare(shareId: String) = mapped { inner.stopLocationShare(shareId) }
+    suspend fun stopLocationShare(shareId: String) = mapped { locationApi.stopLocationShare(shareId) }
 
     suspend fun sharedWithMe(): List<SharedLocation> = mapped {
-        inner.sharedWithMe().map { SharedLocation(it.shareId, it.userId, it.fullName, it.expiresAt, it.position?.toPublic()) }
+        locationApi.sharedWithMe().map { SharedLocation(it.shareId, it.userId, it.fullName, it.expiresAt, it.position?.toPublic()) }
     }
 
     // --- organisation location policy (admins) --------------------------------
 
-    suspend fun locationPolicy(orgId: String): LocationPolicy = mapped { inner.locationPolicy(orgId).toPublic() }
+    suspend fun locationPolicy(orgId: String): LocationPolicy = mapped { locationApi.locationPolicy(orgId).toPublic() }
 
     suspend fun updateLocationPolicy(
         orgId: String,
@@ -791,7 +802,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         retentionDays: Int? = null,
         visitRecordsDays: Int? = null,
     ): LocationPolicy = mapped {
-        inner.updateLocationPolicy(
+        locationApi.updateLocationPolicy(
             orgId,
             org.praxis.ffi.LocationPolicyUpdate(
                 locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.count("retention_days"), visitRecordsDays?.count("visit_records_days"),
@@ -800,39 +811,39 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     }
 
     suspend fun setMemberLocation(orgId: String, userId: String, enabled: Boolean) =
-        mapped { inner.setMemberLocation(orgId, userId, enabled) }
+        mapped { locationApi.setMemberLocation(orgId, userId, enabled) }
 
-    suspend fun setRestricted(restricted: Boolean) = mapped { inner.setRestricted(restricted) }
+    suspend fun setRestricted(restricted: Boolean) = mapped { rightsApi.setRestricted(restricted) }
 
     // --- contacts --------------------------------------------------------------
 
-    suspend fun myCard(): ContactCard = mapped { inner.myCard().toPublic() }
+    suspend fun myCard(): ContactCard = mapped { contactsApi.myCard().toPublic() }
 
-    suspend fun updateCard(card: ContactCard): ContactCard = mapped { inner.updateCard(card.toFfi()).toPublic() }
+    suspend fun updateCard(card: ContactCard): ContactCard = mapped { contactsApi.updateCard(card.toFfi()).toPublic() }
 
     suspend fun createInvitation(fields: List<String>, allowForward: Boolean = false, ttlHours: Int? = null): ContactInvitation =
         mapped {
-            val i = inner.createInvitation(fields, allowForward, ttlHours?.count("ttl_hours"))
+            val i = contactsApi.createInvitation(fields, allowForward, ttlHours?.count("ttl_hours"))
             ContactInvitation(i.invitationId, i.code, i.expiresAt)
         }
 
     /** Accepts an invitation (the code is checked on the device first); returns the inviter's id. */
     suspend fun acceptInvitation(code: String, fields: List<String>, allowForward: Boolean = false): String =
-        mapped { inner.acceptInvitation(code, fields, allowForward) }
+        mapped { contactsApi.acceptInvitation(code, fields, allowForward) }
 
-    suspend fun declineInvitation(code: String) = mapped { inner.declineInvitation(code) }
+    suspend fun declineInvitation(code: String) = mapped { contactsApi.declineInvitation(code) }
 
     /** The cards shared with me, from the encrypted cache (works offline). */
     suspend fun contacts(): List<Contact> = mapped {
-        inner.contacts().map { Contact(it.ownerId, it.card.toPublic(), it.sharedFields, it.allowForward, it.forwardedBy) }
+        contactsApi.list().map { Contact(it.ownerId, it.card.toPublic(), it.sharedFields, it.allowForward, it.forwardedBy) }
     }
 
     /** Ends a connection both ways; each card leaves the other's devices at their next sync. */
-    suspend fun revokeContact(userId: String) = mapped { inner.revokeContact(userId) }
+    suspend fun revokeContact(userId: String) = mapped { contactsApi.revokeContact(userId) }
 
-    suspend fun forwardContact(ownerId: String, to: String) = mapped { inner.forwardContact(ownerId, to) }
+    suspend fun forwardContact(ownerId: String, to: String) = mapped { contactsApi.forwardContact(ownerId, to) }
 
-    suspend fun blockUser(userId: String) = mapped { inner.blockUser(userId) }
+    suspend fun blockUser(userId: String) = mapped { contactsApi.blockUser(userId) }
 
     // --- analytics ----------------------------------------------------------------
 
@@ -841,31 +852,31 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      * An event carrying a part of the user's name, email or phone is refused ([PraxisError.InvalidInput]).
      */
     suspend fun recordAnalyticsEvent(event: String, props: Map<String, AnalyticsValue> = emptyMap()): Boolean =
-        mapped { inner.recordAnalyticsEvent(event, props.mapValues { it.value.toFfi() }) }
+        mapped { analyticsApi.recordAnalyticsEvent(event, props.mapValues { it.value.toFfi() }) }
 
     /** Takes the counts recorded so far (deleted from the device) to ship to the analytics endpoint. */
     suspend fun drainAnalytics(): List<AnalyticsCount> = mapped {
-        inner.drainAnalytics().map { c -> AnalyticsCount(c.day, c.event, c.props.mapValues { it.value.toPublic() }, c.count.toLong()) }
+        analyticsApi.drainAnalytics().map { c -> AnalyticsCount(c.day, c.event, c.props.mapValues { it.value.toPublic() }, c.count.toLong()) }
     }
 
     // --- rights -----------------------------------------------------------------
 
     /** Fetches the privacy notice in force (no sign-in needed: show it before registering); offline, the copy held. */
-    suspend fun fetchPrivacyNotice(): PrivacyNotice = mapped { inner.fetchPrivacyNotice().toPublic() }
+    suspend fun fetchPrivacyNotice(): PrivacyNotice = mapped { noticesApi.fetchPrivacyNotice().toPublic() }
 
     /** The privacy notice held on this device, without the network; `changed` says a sync brought a newer one. */
-    suspend fun privacyNotice(): PrivacyNotice? = mapped { inner.privacyNotice()?.toPublic() }
+    suspend fun privacyNotice(): PrivacyNotice? = mapped { noticesApi.privacyNotice()?.toPublic() }
 
     /** The user was shown notice [version]: its `changed` flag goes down (not if a newer one arrived meanwhile). */
     suspend fun acknowledgePrivacyNotice(version: Int): Boolean =
-        mapped { inner.acknowledgePrivacyNotice(version.toUInt()) }
+        mapped { noticesApi.acknowledgePrivacyNotice(version.toUInt()) }
 
     /** Downloads everything the server holds about the user into [file] (encrypted when [passphrase] is given). */
     suspend fun exportData(file: File, passphrase: String? = null): Long =
-        mapped { inner.exportData(file.absolutePath, passphrase).toLong() }
+        mapped { rightsApi.exportData(file.absolutePath, passphrase).toLong() }
 
     /** What happens to the user's data after their death (the default: erasure). */
-    suspend fun postMortem(): PostMortemDirective = mapped { inner.postMortem().toPublic() }
+    suspend fun postMortem(): PostMortemDirective = mapped { rightsApi.postMortem().toPublic() }
 
     /** Records the post-mortem directive: [PostMortemAction.ERASE], or hand the export to a person, then erase. */
     suspend fun setPostMortem(
@@ -874,26 +885,26 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         recipientEmail: String? = null,
         message: String? = null,
     ): PostMortemDirective = mapped {
-        inner.setPostMortem(org.praxis.ffi.PostMortemAction.valueOf(action.name), recipientName, recipientEmail, message)
+        rightsApi.setPostMortem(org.praxis.ffi.PostMortemAction.valueOf(action.name), recipientName, recipientEmail, message)
             .toPublic()
     }
 
     /** Removes the post-mortem directive: erasure applies again. */
-    suspend fun removePostMortem() = mapped { inner.removePostMortem() }
+    suspend fun removePostMortem() = mapped { rightsApi.removePostMortem() }
 
     /** The processing on legitimate interest, and whether the user objects to each. */
-    suspend fun objections(): List<Objection> = mapped { inner.objections().map { it.toPublic() } }
+    suspend fun objections(): List<Objection> = mapped { rightsApi.objections().map { it.toPublic() } }
 
     /** Objects to [basis] (or withdraws the objection); the answer says what stops and what continues, and why. */
     suspend fun setObjection(basis: String, objected: Boolean = true): Objection =
-        mapped { inner.setObjection(basis, objected).toPublic() }
+        mapped { rightsApi.setObjection(basis, objected).toPublic() }
 
     /**
      * Erases the location data collected under [purpose] (null: both location purposes), typically after withdrawing
      * its consent: on the server, on this device at once, on the user's other devices at their next sync.
      */
     suspend fun eraseLocationData(purpose: Purpose? = null): LocationErasure = mapped {
-        inner.eraseLocationData(purpose?.toFfi()).let {
+        rightsApi.eraseLocationData(purpose?.toFfi()).let {
             LocationErasure(
                 it.rawFixesErased.toLong(), it.visitEventsDeleted.toLong(), it.visitEventsHeld.toLong(),
                 it.heldUntil, it.sharesEnded.toLong(),
@@ -902,12 +913,15 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     }
 
     /** Erases the account after confirming the password; this device is wiped, the others at their next contact. */
-    suspend fun deleteAccount(password: String) = mapped { inner.deleteAccount(password) }
+    suspend fun deleteAccount(password: String) = mapped { rightsApi.deleteAccount(password) }
 
     /** The security events recorded about the user, newest first: (time, event). */
-    suspend fun auditLog(): List<Pair<Instant, String>> = mapped { inner.auditLog().map { it.at to it.event } }
+    suspend fun auditLog(): List<Pair<Instant, String>> = mapped { rightsApi.auditLog().map { it.at to it.event } }
 
-    override fun close() = inner.close()
+    override fun close() {
+        listOf<AutoCloseable>(accountApi, appointmentsApi, syncApi, consentsApi, locationApi, contactsApi, rightsApi, analyticsApi, noticesApi).forEach { it.close() }
+        inner.close()
+    }
 }
 
 private class KeyProviderAdapter(private val provider: KeyProvider) : org.praxis.ffi.KeyProvider {

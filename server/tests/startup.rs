@@ -107,7 +107,22 @@ fn dev_mode_makes_a_private_key_and_rotation_rewraps_every_key() {
 struct Running {
     child: std::process::Child,
     addr: String,
+    /// The server's last log lines (a `--dev` server's logs hold no
+    /// personal data), for a test to show when the process is gone.
+    tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
     _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// How the process ended, and its last log lines.
+    fn ended(&mut self) -> String {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        format!(
+            "the server process is gone ({:?}); its last log lines:\n{}",
+            self.child.try_wait(),
+            tail.iter().cloned().collect::<Vec<_>>().join("\n")
+        )
+    }
 }
 
 impl Drop for Running {
@@ -153,11 +168,25 @@ fn start_server(dir: tempfile::TempDir, args: &[&str], key: Option<&str>) -> Run
             break rest.split_whitespace().next().expect("address").to_owned();
         }
     };
-    // Keep draining the logs so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining the logs so the server never blocks on a full pipe;
+    // the last ones are kept.
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let keep = std::sync::Arc::clone(&tail);
+    std::thread::spawn(move || {
+        for line in lines {
+            // A line that is not UTF-8 is skipped, not the rest.
+            let Ok(line) = line else { continue };
+            let mut keep = keep.lock().unwrap_or_else(|p| p.into_inner());
+            if keep.len() == 40 {
+                keep.pop_front();
+            }
+            keep.push_back(line);
+        }
+    });
     Running {
         child,
         addr,
+        tail,
         _dir: dir,
     }
 }
@@ -223,7 +252,7 @@ fn login_burst(addr: &str, from: usize, n: usize) {
 /// less than 400 MiB, and 120 more by less than 64 MiB.
 #[test]
 fn parallel_logins_keep_the_servers_memory_bounded() {
-    let server = start_dev_server();
+    let mut server = start_dev_server();
     let pid = server.child.id();
     login_burst(&server.addr, 0, 2);
     let Some(start) = peak_rss_mib(pid) else {
@@ -231,9 +260,9 @@ fn parallel_logins_keep_the_servers_memory_bounded() {
         return;
     };
     login_burst(&server.addr, 2, 40);
-    let after_40 = peak_rss_mib(pid).expect("peak");
+    let after_40 = peak_rss_mib(pid).unwrap_or_else(|| panic!("{}", server.ended()));
     login_burst(&server.addr, 42, 120);
-    let after_160 = peak_rss_mib(pid).expect("peak");
+    let after_160 = peak_rss_mib(pid).unwrap_or_else(|| panic!("{}", server.ended()));
     let (first, second) = (after_40 - start, after_160 - after_40);
     eprintln!(
         "server peak memory: {start} MiB, +{first} MiB for 40 parallel logins, +{second} MiB for 120 more"

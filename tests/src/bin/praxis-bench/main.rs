@@ -96,6 +96,11 @@ struct Options {
     quick: bool,
 }
 
+/// The server's own allocator (see `server/src/main.rs`): the bench runs
+/// the server in this process and measures what production runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

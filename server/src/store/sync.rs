@@ -83,10 +83,13 @@ impl Store {
             records_query(dialect, &candidates)?,
         ];
         let present = reads.each_ref().map(Option::is_some);
-        let mut rows = tx
-            .query_all(reads.into_iter().flatten().collect())
-            .await?
-            .into_iter();
+        let reads: Vec<_> = reads.into_iter().flatten().collect();
+        let sent = reads.len();
+        let rows = tx.query_all(reads).await?;
+        if rows.len() != sent {
+            return Err(StoreError::Decode("an answer per read"));
+        }
+        let mut rows = rows.into_iter();
         let [restriction, given, stored] = present.map(|p| if p { rows.next() } else { None });
         if crate::store::privacy::restriction::restricted_in(&restriction.unwrap_or_default())? {
             return Err(StoreError::Restricted);

@@ -9,6 +9,7 @@ use praxis_tests::StoreFixture;
 praxis_tests::store_suite!(
     columns_are_read_by_their_select_list_names,
     statements_sent_together_answer_in_order_and_commit_all_or_nothing,
+    a_statement_failing_before_it_is_sent_commits_nothing,
 );
 
 async fn columns_are_read_by_their_select_list_names(f: StoreFixture) {
@@ -146,4 +147,31 @@ async fn statements_sent_together_answer_in_order_and_commit_all_or_nothing(f: S
         .await
         .expect("empty commit");
     assert_eq!(seq_of("pipe:b").await, Some(4));
+}
+
+/// A statement that fails before it reaches the database (here: one
+/// parameter too few) among the last ones: the statements after it and
+/// the commit are not run, and nothing of the transaction is kept.
+async fn a_statement_failing_before_it_is_sent_commits_nothing(f: StoreFixture) {
+    const INSERT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, ?2)";
+    const SEQ: &str = "SELECT seq FROM sync_scopes WHERE scope = ?1";
+    let db = f.store.db();
+    let mut tx = db.begin().await.expect("begin");
+    tx.execute(INSERT, vec!["early:a".into(), 1i64.into()])
+        .await
+        .expect("insert");
+    let failed = tx
+        .commit_after(vec![
+            (INSERT, vec!["early:b".into(), 2i64.into()]),
+            (INSERT, vec!["early:c".into()]),
+            (INSERT, vec!["early:d".into(), 4i64.into()]),
+        ])
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    // The rollback of a dropped PostgreSQL transaction is finished by a
+    // task: a read on another connection sees no uncommitted row anyway.
+    for scope in ["early:a", "early:b", "early:c", "early:d"] {
+        let rows = db.query(SEQ, vec![scope.into()]).await.expect("read");
+        assert!(rows.is_empty(), "{scope} was not committed");
+    }
 }

@@ -170,8 +170,10 @@ type Call<'a> =
 /// so the futures are polled in order. Statements are prepared first
 /// (once per connection: deadpool caches them), so nothing else goes out
 /// in between. PostgreSQL answers a statement after a failed one with an
-/// error too, and a `COMMIT` after one with a rollback: the first error is
-/// the one returned, and nothing was committed.
+/// error too, and a `COMMIT` after one with a rollback; a statement that
+/// fails before it is sent (its parameters do not encode) stops the ones
+/// after it, `COMMIT` included, from being sent at all. Either way the
+/// first error is the one returned, and nothing was committed.
 async fn pipeline(
     client: &Object,
     begin: bool,
@@ -224,21 +226,36 @@ async fn pipeline(
     Ok(answers)
 }
 
-/// Waits for every call, polling the pending ones in their order each
-/// time (so the first poll of each, which sends its request, happens in
-/// order: `join_all` does not promise an order).
+/// Waits for the calls, polling the pending ones in their order each time
+/// (so the first poll of each, which sends its request, happens in order:
+/// `join_all` does not promise an order). A call is not started once an
+/// earlier one has failed: its answer is missing from the result, which
+/// holds the failure before it.
 async fn in_order(mut calls: Vec<Call<'_>>) -> Vec<Result<Option<Answer>, StoreError>> {
     use std::task::Poll;
     let mut done: Vec<Option<Result<Option<Answer>, StoreError>>> =
         calls.iter().map(|_| None).collect();
+    // Calls before this index have been started.
+    let mut started = 0;
+    let mut failed = false;
     std::future::poll_fn(|cx| {
         let mut pending = false;
-        for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
-            if slot.is_none() {
-                match call.as_mut().poll(cx) {
-                    Poll::Ready(v) => *slot = Some(v),
-                    Poll::Pending => pending = true,
+        for (i, (call, slot)) in calls.iter_mut().zip(done.iter_mut()).enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            if i >= started {
+                if failed {
+                    break;
                 }
+                started = i + 1;
+            }
+            match call.as_mut().poll(cx) {
+                Poll::Ready(v) => {
+                    failed |= v.is_err();
+                    *slot = Some(v);
+                }
+                Poll::Pending => pending = true,
             }
         }
         if pending {
@@ -348,12 +365,15 @@ impl PostgresTx {
         let begin = !self.begun;
         // From here a `BEGIN` may be out: a drop rolls back.
         self.begun = true;
-        if commit {
-            let client = self.client.take().ok_or(StoreError::Unavailable)?;
-            return pipeline(&client, begin, &statements, true).await;
-        }
         let client = self.client.as_ref().ok_or(StoreError::Unavailable)?;
-        pipeline(client, begin, &statements, false).await
+        let answers = pipeline(client, begin, &statements, commit).await?;
+        if commit {
+            // Committed: the connection goes back to the pool as it is. On
+            // any failure it stays, and the drop rolls back (a no-op when
+            // the `COMMIT` already ended the transaction).
+            self.client.take();
+        }
+        Ok(answers)
     }
 
     async fn one(

@@ -874,9 +874,11 @@ async fn sync_watch_follows_another_devices_changes() {
         }
     });
     let next = || lines.recv_timeout(Duration::from_secs(10)).expect("a line");
-    // The first sync, when the feed connects.
+    // The first line is the first completed sync (nothing is printed for
+    // the status before it), which brings what the account already had.
     let first = next();
     assert_eq!(first["state"], "idle", "{first}");
+    assert!(first["last_success"].is_string(), "{first}");
     phone
         .json(
             &[

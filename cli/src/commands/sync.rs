@@ -40,8 +40,9 @@ fn progress(s: &praxis_core::sync::SyncStatus) -> String {
 /// Follows the server's changes (the live driver: the change feed, and
 /// local changes sent as they are made) until Ctrl-C or the end of the
 /// session; a line after each completed sync (with how many changes it
-/// received), and when the state changes (offline, failing); while a large
-/// pull runs, a spinner counts what has arrived (on a terminal).
+/// received; none before the first), and when the state changes (offline,
+/// failing); while a large pull runs, a spinner counts what has arrived
+/// (on a terminal).
 pub(crate) async fn watch(client: &PraxisClient, out: &Out) -> Result<(), Error> {
     let account = client.account();
     if account.user_id().is_none() {
@@ -70,9 +71,12 @@ pub(crate) async fn watch(client: &PraxisClient, out: &Out) -> Result<(), Error>
                 }
                 let s = *statuses.borrow_and_update();
                 let key = (s.state, s.last_success);
+                // Idle and never synced: a status published before the
+                // first cycle, nothing to report.
+                let before_first = s.state == SyncState::Idle && s.last_success.is_none();
                 if s.state == SyncState::Syncing {
                     bar.set_message(progress(&s));
-                } else if shown != Some(key) {
+                } else if shown != Some(key) && !before_first {
                     shown = Some(key);
                     bar.set_message("Following the server's changes");
                     bar.suspend(|| out.sync(&s, client.clock_skew()));

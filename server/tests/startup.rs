@@ -191,18 +191,48 @@ fn start_server(dir: tempfile::TempDir, args: &[&str], key: Option<&str>) -> Run
     }
 }
 
-/// The peak resident memory of process `pid`, in MiB (Linux).
-fn peak_rss_mib(pid: u32) -> Option<u64> {
+/// The resident memory of process `pid` in MiB (Linux): the larger of
+/// its recorded peak (`VmHWM`) and its current size (`VmRSS`).
+fn rss_mib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024)
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(field("VmHWM:")?.max(field("VmRSS:")?) / 1024)
+}
+
+/// The highest resident memory of `pid` (MiB, at least `floor`) seen while
+/// `work` runs, sampled every 2 ms; `None` if the process is gone.
+///
+/// `VmHWM` alone does not do: the kernel records the peak only when memory
+/// is unmapped, and folds the current size in when the file is read, so
+/// memory an allocator hands back with `madvise` (mimalloc does) can lower
+/// a later reading below an earlier one.
+fn peak_while(pid: u32, floor: u64, work: impl FnOnce()) -> Option<u64> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let stop = std::sync::Arc::clone(&done);
+    let sampler = std::thread::spawn(move || {
+        let mut peak = floor;
+        loop {
+            let last = stop.load(Ordering::Acquire);
+            peak = peak.max(rss_mib(pid)?);
+            if last {
+                return Some(peak);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+    work();
+    done.store(true, Ordering::Release);
+    sampler.join().expect("sampler")
 }
 
 /// `n` parallel logins with unknown emails over plain HTTP/1.1; each is
@@ -255,14 +285,15 @@ fn parallel_logins_keep_the_servers_memory_bounded() {
     let mut server = start_dev_server();
     let pid = server.child.id();
     login_burst(&server.addr, 0, 2);
-    let Some(start) = peak_rss_mib(pid) else {
+    let Some(start) = rss_mib(pid) else {
         eprintln!("SKIPPED: no /proc/<pid>/status here");
         return;
     };
-    login_burst(&server.addr, 2, 40);
-    let after_40 = peak_rss_mib(pid).unwrap_or_else(|| panic!("{}", server.ended()));
-    login_burst(&server.addr, 42, 120);
-    let after_160 = peak_rss_mib(pid).unwrap_or_else(|| panic!("{}", server.ended()));
+    let addr = server.addr.clone();
+    let after_40 = peak_while(pid, start, || login_burst(&addr, 2, 40))
+        .unwrap_or_else(|| panic!("{}", server.ended()));
+    let after_160 = peak_while(pid, after_40, || login_burst(&addr, 42, 120))
+        .unwrap_or_else(|| panic!("{}", server.ended()));
     let (first, second) = (after_40 - start, after_160 - after_40);
     eprintln!(
         "server peak memory: {start} MiB, +{first} MiB for 40 parallel logins, +{second} MiB for 120 more"

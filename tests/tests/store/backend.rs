@@ -12,6 +12,11 @@ praxis_tests::store_suite!(
     a_statement_failing_before_it_is_sent_commits_nothing,
 );
 
+/// The statements the pipeline tests send: a scope's sequence, written
+/// and read.
+const INSERT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, ?2)";
+const SEQ: &str = "SELECT seq FROM sync_scopes WHERE scope = ?1";
+
 async fn columns_are_read_by_their_select_list_names(f: StoreFixture) {
     let rows = f
         .store
@@ -64,8 +69,6 @@ async fn columns_are_read_by_their_select_list_names(f: StoreFixture) {
 /// [`Tx::query_all`]: praxis_server::store::Tx::query_all
 /// [`Tx::commit_after`]: praxis_server::store::Tx::commit_after
 async fn statements_sent_together_answer_in_order_and_commit_all_or_nothing(f: StoreFixture) {
-    const INSERT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, ?2)";
-    const SEQ: &str = "SELECT seq FROM sync_scopes WHERE scope = ?1";
     let db = f.store.db();
     let seq_of = |scope: &'static str| async move {
         db.query(SEQ, vec![scope.into()])
@@ -153,8 +156,6 @@ async fn statements_sent_together_answer_in_order_and_commit_all_or_nothing(f: S
 /// parameter too few) among the last ones: the statements after it and
 /// the commit are not run, and nothing of the transaction is kept.
 async fn a_statement_failing_before_it_is_sent_commits_nothing(f: StoreFixture) {
-    const INSERT: &str = "INSERT INTO sync_scopes (scope, seq) VALUES (?1, ?2)";
-    const SEQ: &str = "SELECT seq FROM sync_scopes WHERE scope = ?1";
     let db = f.store.db();
     let mut tx = db.begin().await.expect("begin");
     tx.execute(INSERT, vec!["early:a".into(), 1i64.into()])

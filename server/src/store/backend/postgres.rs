@@ -142,6 +142,14 @@ fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
 async fn query_on(client: &Object, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
     let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
     let rows = client.query(&stmt, &refs(params)).await.map_err(map_err)?;
+    decode_rows(&stmt, &rows)
+}
+
+/// A statement's rows, decoded under its column names.
+fn decode_rows(
+    stmt: &tokio_postgres::Statement,
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<Row>, StoreError> {
     let columns: Columns = stmt.columns().iter().map(|c| c.name().into()).collect();
     rows.iter().map(|r| read_row(r, &columns)).collect()
 }
@@ -201,12 +209,7 @@ async fn pipeline(
                 }
                 Want::Rows => {
                     let rows = client.query(stmt, &params).await.map_err(map_err)?;
-                    let columns: Columns = stmt.columns().iter().map(|c| c.name().into()).collect();
-                    Answer::Rows(
-                        rows.iter()
-                            .map(|r| read_row(r, &columns))
-                            .collect::<Result<_, _>>()?,
-                    )
+                    Answer::Rows(decode_rows(stmt, &rows)?)
                 }
             }))
         }));

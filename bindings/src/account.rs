@@ -17,17 +17,12 @@ crate::capability!(
 impl Account {
     /// The profile from the server.
     pub async fn profile(&self) -> Result<Profile, PraxisError> {
-        Ok(self.core().account().profile().await?.into())
+        Ok(self.core().account().profile().await?)
     }
 
     /// The profile as last seen, offline.
     pub async fn cached_profile(&self) -> Result<Option<Profile>, PraxisError> {
-        Ok(self
-            .core()
-            .account()
-            .cached_profile()
-            .await?
-            .map(Into::into))
+        Ok(self.core().account().cached_profile().await?)
     }
 
     /// Rectifies profile fields (a new email needs `reauthenticate` first
@@ -36,7 +31,7 @@ impl Account {
         &self,
         update: UpdateProfileRequest,
     ) -> Result<Profile, PraxisError> {
-        Ok(self.core().account().update_profile(&update).await?.into())
+        Ok(self.core().account().update_profile(&update).await?)
     }
 
     /// Creates an organisation; returns its id.

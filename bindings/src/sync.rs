@@ -20,12 +20,12 @@ impl SyncService {
     /// Syncs now (for the app's background scheduler or pull-to-refresh);
     /// `reason` is a short tag for the logs.
     pub async fn sync_now(&self, reason: String) -> Result<SyncStatus, PraxisError> {
-        Ok(self.core().sync().sync_now(&reason).await?.into())
+        Ok(self.core().sync().sync_now(&reason).await?)
     }
 
     /// The sync status now.
     pub fn sync_status(&self) -> SyncStatus {
-        self.core().sync().status().into()
+        self.core().sync().status()
     }
 
     /// Starts syncing in the background (after each local change, and when
@@ -79,8 +79,7 @@ impl SyncService {
             .core()
             .sync()
             .handle_wake_up(std::time::Duration::from_secs(25))
-            .await?
-            .into())
+            .await?)
     }
 
     /// Calls `listener` with the sync status now and at every change.

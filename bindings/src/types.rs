@@ -9,9 +9,9 @@ pub(crate) use praxis_core::AppointmentStatus;
 use praxis_core::protocol;
 use praxis_core::protocol::redacted_debug;
 pub(crate) use praxis_core::protocol::{
-    JoinCodeResponse, Member, Org, RegisterRequest, Role, UpdateProfileRequest,
+    JoinCodeResponse, Member, Org, Profile, RegisterRequest, Role, UpdateProfileRequest,
 };
-pub(crate) use praxis_core::sync::SyncState;
+pub(crate) use praxis_core::sync::{SyncState, SyncStatus};
 
 // Ids cross the boundary as their hyphenated text: `String` for the apps,
 // under the alias `Uuid`. Only returned records carry them this way; ids
@@ -116,11 +116,21 @@ pub struct RegisterRequest {
     pub date_of_birth: String,
 }
 
+/// Calendar dates (a date of birth) cross the boundary as `YYYY-MM-DD`
+/// text under the alias `CalendarDate`.
+pub(crate) type CalendarDate = chrono::NaiveDate;
+
+uniffi::custom_type!(CalendarDate, String, {
+    remote,
+    lower: |date| date.to_string(),
+    try_lift: |text| Ok(text.parse()?),
+});
+
 /// The user's profile.
-#[derive(Clone, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Profile {
     /// Account id.
-    pub user_id: String,
+    pub user_id: Uuid,
     /// Email address.
     pub email: String,
     /// Full name.
@@ -133,31 +143,14 @@ pub struct Profile {
     pub language: String,
     /// Profession.
     pub profession: String,
-    /// Date of birth, `YYYY-MM-DD`.
-    pub date_of_birth: String,
+    /// Date of birth.
+    pub date_of_birth: CalendarDate,
+    /// When the account was created.
+    pub created_at: Timestamp,
     /// Last change.
-    pub updated_at: SystemTime,
+    pub updated_at: Timestamp,
     /// Whether the address was proved with a mailed code.
     pub email_verified: bool,
-}
-
-redacted_debug!(Profile { user_id });
-
-impl From<protocol::Profile> for Profile {
-    fn from(p: protocol::Profile) -> Self {
-        Self {
-            user_id: p.user_id.to_string(),
-            email: p.email,
-            full_name: p.full_name,
-            phone: p.phone,
-            country: p.country,
-            language: p.language,
-            profession: p.profession,
-            date_of_birth: p.date_of_birth.to_string(),
-            updated_at: p.updated_at.into(),
-            email_verified: p.email_verified,
-        }
-    }
 }
 
 /// Profile fields to rectify; `None` keeps the current value.
@@ -478,31 +471,19 @@ pub enum SyncState {
 }
 
 /// Sync state and counters.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct SyncStatus {
     /// State.
     pub state: SyncState,
     /// Local changes not yet acknowledged.
     pub pending: u64,
     /// Last completed sync.
-    pub last_success: Option<SystemTime>,
+    pub last_success: Option<Timestamp>,
     /// Next retry, after a failure.
-    pub retry_at: Option<SystemTime>,
+    pub retry_at: Option<Timestamp>,
     /// Server changes applied so far in the running sync (the last one
     /// when idle): progress of a large pull.
     pub received: u64,
-}
-
-impl From<praxis_core::sync::SyncStatus> for SyncStatus {
-    fn from(s: praxis_core::sync::SyncStatus) -> Self {
-        Self {
-            state: s.state,
-            pending: s.pending as u64,
-            last_success: s.last_success.map(Into::into),
-            retry_at: s.retry_at.map(Into::into),
-            received: s.received as u64,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -514,19 +495,23 @@ mod tests {
     #[test]
     fn debug_output_carries_no_personal_data() {
         let profile = Profile {
-            user_id: "u-1".into(),
+            user_id: Uuid::nil(),
             email: "nurse.marker@clinic-example.org".into(),
             full_name: "Zuleika Marker".into(),
             phone: "+33612345678".into(),
             country: "FR".into(),
             language: "fr-FR".into(),
             profession: "nurse".into(),
-            date_of_birth: "1985-04-12".into(),
-            updated_at: SystemTime::UNIX_EPOCH,
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(1985, 4, 12).expect("date"),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
             email_verified: true,
         };
         let shown = format!("{profile:?}");
-        assert_eq!(shown, "Profile { user_id: \"u-1\", .. }");
+        for personal in ["marker", "Zuleika", "612345678", "1985"] {
+            assert!(!shown.contains(personal), "{shown}");
+        }
+        assert!(shown.starts_with("Profile { user_id: "), "{shown}");
         let card = crate::contacts::ContactCard {
             display_name: "Zuleika Marker".into(),
             profession: None,

@@ -162,7 +162,7 @@ fn closed(r: Result<impl std::fmt::Debug, Error>) -> Closed {
     }
 }
 
-async fn outbox_len(d: &Device) -> usize {
+async fn outbox_len(d: &Device) -> u64 {
     d.client.sync().status().pending
 }
 

@@ -979,7 +979,7 @@ async fn a_large_first_sync_reports_its_progress() {
     let done = d.client.sync().sync_now("test").await.expect("sync");
     assert_eq!(done.state, SyncState::Idle);
     assert!(
-        done.received >= VISITS,
+        done.received >= VISITS as u64,
         "every visit counted: {}",
         done.received
     );

@@ -79,14 +79,19 @@ pub struct SyncStatus {
     /// Current state.
     pub state: SyncState,
     /// Local changes not yet acknowledged by the server.
-    pub pending: usize,
+    pub pending: u64,
     /// When a cycle last completed.
     pub last_success: Option<DateTime<Utc>>,
     /// When the next retry is due, after a failure.
     pub retry_at: Option<DateTime<Utc>>,
     /// Server changes applied so far in the running cycle (in the last
     /// one when idle): the progress of a large pull, page by page.
-    pub received: usize,
+    pub received: u64,
+}
+
+/// A count for the status (`u64` on every platform the apps run on).
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Longest wait between retries.
@@ -133,12 +138,12 @@ impl SyncMachine {
 
     /// The number of local changes waiting (for the status).
     pub fn handle_pending(&mut self, pending: usize) {
-        self.status.pending = pending;
+        self.status.pending = count(pending);
     }
 
     /// A pull page of `n` changes was applied.
     pub fn handle_received(&mut self, n: usize) {
-        self.status.received = self.status.received.saturating_add(n);
+        self.status.received = self.status.received.saturating_add(count(n));
     }
 
     /// The next step, if one is due at `now`.

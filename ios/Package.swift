@@ -1,11 +1,12 @@
 // swift-tools-version:5.10
 // The Praxis core for Swift: the Rust library, the uniffi-generated Swift
-// (`nonisolated(unsafe)` needs tools 5.10) and the idiomatic wrapper.
+// (the bindings and the wire types they use, both in `PraxisFFI`;
+// `nonisolated(unsafe)` needs tools 5.10) and the idiomatic wrapper.
 //
 // Apple platforms link the XCFramework `cargo xtask swift` builds on macOS
 // (iOS device, iOS simulator and macOS slices, so `swift test` runs on a
 // Mac). Elsewhere (Linux) the C module is a system library: the generated
-// header and a module map that links `praxis_ffi`, which `cargo xtask
+// headers and a module map that links `praxis_ffi`, which `cargo xtask
 // swift-test` writes to Sources/PraxisFFIC before running `swift test`
 // against the host-built library and real servers.
 import PackageDescription

@@ -128,12 +128,3 @@ impl PraxisClient {
         Ok(self.inner.account().reauthenticate(&password).await?)
     }
 }
-
-/// The platform push service a token is from.
-#[uniffi::remote(Enum)]
-pub enum PushPlatform {
-    /// Firebase Cloud Messaging (Android).
-    Fcm,
-    /// Apple Push Notification service (iPhone).
-    Apns,
-}

@@ -11,34 +11,6 @@ use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use praxis_core::protocol::redacted_debug;
 
-/// A professional contact card.
-#[uniffi::remote(Record)]
-pub struct ContactCard {
-    /// Name shown to colleagues.
-    pub display_name: String,
-    /// Profession.
-    #[uniffi(default = None)]
-    pub profession: Option<String>,
-    /// Specialty.
-    #[uniffi(default = None)]
-    pub specialty: Option<String>,
-    /// Work phone (E.164).
-    #[uniffi(default = None)]
-    pub work_phone: Option<String>,
-    /// Work email.
-    #[uniffi(default = None)]
-    pub work_email: Option<String>,
-    /// Organisation or clinic.
-    #[uniffi(default = None)]
-    pub organisation: Option<String>,
-    /// Clinic address.
-    #[uniffi(default = None)]
-    pub clinic_address: Option<String>,
-    /// Languages (BCP 47).
-    #[uniffi(default = [])]
-    pub languages: Vec<String>,
-}
-
 /// A card shared with me.
 #[uniffi::remote(Record)]
 pub struct Contact {

@@ -3,41 +3,11 @@
 //! `praxis_core::devices`). A wipe needs
 //! `PraxisClient::reauthenticate` within the five minutes before.
 
-pub(crate) use praxis_core::protocol::Platform;
 pub(crate) use praxis_core::protocol::SessionInfo;
 use std::sync::Arc;
-use uuid::Uuid;
 
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
-use crate::types::Timestamp;
-
-/// The kind of device a session was opened on.
-#[uniffi::remote(Enum)]
-pub enum Platform {
-    Android,
-    Ios,
-    Cli,
-    Other,
-}
-
-/// One signed-in device of the user.
-#[uniffi::remote(Record)]
-#[uniffi(name = "DeviceSession")]
-pub struct SessionInfo {
-    /// The session's id (to end it).
-    pub id: Uuid,
-    /// The name the device gave at login.
-    pub device_name: Option<String>,
-    /// The kind of device.
-    pub platform: Option<Platform>,
-    /// When the user signed in on it.
-    pub created_at: Timestamp,
-    /// When it last renewed its tokens.
-    pub last_used_at: Timestamp,
-    /// Whether it is this device.
-    pub current: bool,
-}
 
 /// The user's signed-in devices.
 #[derive(Debug, uniffi::Object)]

@@ -11,37 +11,6 @@ use crate::error::PraxisError;
 use crate::privacy::Purpose;
 use praxis_core::protocol::redacted_debug;
 
-/// The data controller.
-#[uniffi::remote(Record)]
-pub struct NoticeController {
-    /// Legal name.
-    pub name: String,
-    /// Postal address of its registered office.
-    pub address: String,
-    /// Company or registry number.
-    pub registration_number: String,
-}
-
-/// A way to reach someone about personal data.
-#[uniffi::remote(Record)]
-pub struct NoticeContact {
-    /// A person's or an office's name.
-    pub name: Option<String>,
-    /// Email address.
-    pub email: String,
-    /// Postal address.
-    pub address: Option<String>,
-}
-
-/// The supervisory authority a user may complain to.
-#[uniffi::remote(Record)]
-pub struct NoticeAuthority {
-    /// Its name.
-    pub name: String,
-    /// Its website.
-    pub url: String,
-}
-
 /// The published consent version of one purpose.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PublishedConsentVersion {

@@ -9,22 +9,8 @@ use std::time::SystemTime;
 use crate::client::{PraxisClient, uuid};
 use crate::error::PraxisError;
 use crate::rights::AuditEvent;
-use crate::types::{Org, Role, Timestamp};
+use crate::types::{Org, Role};
 pub(crate) use praxis_core::protocol::JoinCodeInfo;
-use uuid::Uuid;
-
-/// An open join code (its id; the code itself is shown once, at creation).
-#[uniffi::remote(Record)]
-pub struct JoinCodeInfo {
-    /// The id to revoke it by.
-    pub id: String,
-    /// The admin who created it.
-    pub created_by: Uuid,
-    /// Created.
-    pub created_at: Timestamp,
-    /// Expires.
-    pub expires_at: Timestamp,
-}
 
 /// One change of the location policy.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]

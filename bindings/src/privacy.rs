@@ -19,42 +19,6 @@ pub(crate) use praxis_core::protocol::privacy::{
 use praxis_core::protocol::redacted_debug;
 pub(crate) use praxis_core::{FixSource, LocationPermission, Route, VisitKind};
 
-/// A purpose the user consents to, separately.
-#[uniffi::remote(Enum)]
-pub enum Purpose {
-    /// Location at check-in/out of visits.
-    LocationVisits,
-    /// Live location shared with chosen people.
-    LocationSharing,
-    /// Marketing messages.
-    Marketing,
-    /// Usage analytics.
-    Analytics,
-}
-
-/// How precise a location is.
-#[uniffi::remote(Enum)]
-pub enum Precision {
-    /// Not used.
-    Off,
-    /// Snapped to a ~2 km grid.
-    Approximate,
-    /// As measured.
-    Precise,
-}
-
-/// Which gate is closed.
-#[uniffi::remote(Enum)]
-#[uniffi(name = "GateClosed")]
-pub enum Closed {
-    /// The account is restricted.
-    Restricted,
-    /// The organisation does not allow it (or there is no organisation).
-    PolicyDisabled,
-    /// The user has not consented (to the current policy version).
-    ConsentRequired,
-}
-
 /// Whether location may be used for a purpose, and how precisely.
 #[uniffi::remote(Record)]
 pub struct LocationPermission {
@@ -223,20 +187,6 @@ pub struct Route {
     pub bearing_deg: f64,
 }
 
-/// A live share the user runs.
-#[uniffi::remote(Record)]
-#[uniffi(name = "LiveShare")]
-pub struct Share {
-    /// Share id.
-    pub share_id: Uuid,
-    /// Recipients' account ids.
-    pub recipients: Vec<Uuid>,
-    /// Start.
-    pub started_at: Timestamp,
-    /// End, whatever happens.
-    pub expires_at: Timestamp,
-}
-
 /// A live position someone shares with the user.
 #[derive(Clone, PartialEq, uniffi::Record)]
 pub struct SharedLocation {
@@ -273,47 +223,6 @@ impl From<pp::SharedLocation> for SharedLocation {
             position_at: s.position.as_ref().map(|p| p.at.into()),
         }
     }
-}
-
-/// An organisation's location policy.
-#[uniffi::remote(Record)]
-pub struct LocationPolicy {
-    /// Visit verification allowed.
-    pub location_visits: bool,
-    /// Live sharing allowed.
-    pub location_sharing: bool,
-    /// Finest precision allowed.
-    pub max_precision: Precision,
-    /// Days raw fixes are kept.
-    pub retention_days: u32,
-    /// Days visit records must be kept by law or contract (0: none); a
-    /// member's erasure holds younger records, restricted, until then.
-    pub visit_records_days: u32,
-    /// Last change.
-    pub updated_at: Timestamp,
-    /// By whom.
-    pub updated_by: Option<Uuid>,
-}
-
-/// A change to an organisation's location policy (absent: unchanged).
-#[uniffi::remote(Record)]
-#[uniffi(name = "LocationPolicyUpdate")]
-pub struct UpdateLocationPolicyRequest {
-    /// Visit verification on/off.
-    #[uniffi(default = None)]
-    pub location_visits: Option<bool>,
-    /// Live sharing on/off.
-    #[uniffi(default = None)]
-    pub location_sharing: Option<bool>,
-    /// `Approximate` or `Precise`.
-    #[uniffi(default = None)]
-    pub max_precision: Option<Precision>,
-    /// 1 to 30 days.
-    #[uniffi(default = None)]
-    pub retention_days: Option<u32>,
-    /// 0 to 3650 days.
-    #[uniffi(default = None)]
-    pub visit_records_days: Option<u32>,
 }
 
 crate::capability!(

@@ -6,27 +6,9 @@ use std::time::SystemTime;
 use crate::client::PraxisClient;
 use crate::error::PraxisError;
 use crate::privacy::Purpose;
-use crate::types::Timestamp;
 pub(crate) use praxis_core::protocol::notice::Objection;
 pub(crate) use praxis_core::protocol::privacy::LocationErasure;
 use praxis_core::protocol::redacted_debug;
-
-/// One processing on legitimate interest, and the user's objection to it.
-#[uniffi::remote(Record)]
-pub struct Objection {
-    /// Its name, e.g. `connection_log`.
-    pub basis: String,
-    /// What it is.
-    pub processing: String,
-    /// Whether the user objects.
-    pub objected: bool,
-    /// Since when.
-    pub since: Option<Timestamp>,
-    /// What an objection stops (empty: it cannot be stopped).
-    pub stops: Vec<String>,
-    /// What goes on despite an objection, and why.
-    pub continues: Option<String>,
-}
 
 /// What happens to the user's data after their death.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -69,22 +51,6 @@ impl From<praxis_core::protocol::notice::PostMortemDirective> for PostMortemDire
             updated_at: d.updated_at.map(Into::into),
         }
     }
-}
-
-/// What an erasure of location data removed, and what is held.
-#[uniffi::remote(Record)]
-pub struct LocationErasure {
-    /// Visit events whose raw fix was erased.
-    pub raw_fixes_erased: u64,
-    /// Visit events deleted.
-    pub visit_events_deleted: u64,
-    /// Visit events an organisation's stated retention requires keeping
-    /// (no raw fix, on no device, restricted) until `held_until`.
-    pub visit_events_held: u64,
-    /// When the last held record is deleted.
-    pub held_until: Option<Timestamp>,
-    /// Live shares ended.
-    pub shares_ended: u64,
 }
 
 /// One security event about the user.

@@ -13,25 +13,14 @@ pub(crate) use praxis_core::protocol::{
 };
 pub(crate) use praxis_core::sync::{SyncState, SyncStatus};
 
-// Ids cross the boundary as their hyphenated text: `String` for the apps,
-// under the alias `Uuid`. Only returned records carry them this way; ids
-// the apps pass in are parsed by the call, which refuses a malformed one
-// as invalid input.
-uniffi::custom_type!(Uuid, String, {
-    remote,
-    lower: |id| id.to_string(),
-    try_lift: |text| Ok(Uuid::parse_str(&text)?),
-});
-
-/// The core's times, crossing the boundary as `SystemTime` (`Instant` in
-/// Kotlin, `Date` in Swift) under the alias `Timestamp`.
+// Ids, times and calendar dates cross the boundary as the protocol's
+// custom types `Uuid` (hyphenated text), `Timestamp` (`SystemTime`:
+// `Instant` in Kotlin, `Date` in Swift) and `CalendarDate` (`YYYY-MM-DD`
+// text). Ids the apps pass in are parsed by the call, which refuses a
+// malformed one as invalid input.
 pub(crate) type Timestamp = DateTime<Utc>;
-
-uniffi::custom_type!(Timestamp, SystemTime, {
-    remote,
-    lower: |at| at.into(),
-    try_lift: |at| Ok(at.into()),
-});
+uniffi::use_remote_type!(praxis_protocol::Uuid);
+uniffi::use_remote_type!(praxis_protocol::Timestamp);
 
 /// How to reach the server.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -92,141 +81,6 @@ impl From<praxis_core::SessionState> for SessionState {
             praxis_core::SessionState::Wiped => Self::Wiped,
         }
     }
-}
-
-/// What registration asks for.
-#[uniffi::remote(Record)]
-#[uniffi(name = "Registration")]
-pub struct RegisterRequest {
-    /// Email address.
-    pub email: String,
-    /// Password (8 to 128 characters, not weak).
-    pub password: String,
-    /// Full name.
-    pub full_name: String,
-    /// E.164 phone number.
-    pub phone: String,
-    /// ISO 3166-1 alpha-2 country.
-    pub country: String,
-    /// BCP 47 language tag.
-    pub language: String,
-    /// Profession.
-    pub profession: String,
-    /// Date of birth, `YYYY-MM-DD`.
-    pub date_of_birth: String,
-}
-
-/// Calendar dates (a date of birth) cross the boundary as `YYYY-MM-DD`
-/// text under the alias `CalendarDate`.
-pub(crate) type CalendarDate = chrono::NaiveDate;
-
-uniffi::custom_type!(CalendarDate, String, {
-    remote,
-    lower: |date| date.to_string(),
-    try_lift: |text| Ok(text.parse()?),
-});
-
-/// The user's profile.
-#[uniffi::remote(Record)]
-pub struct Profile {
-    /// Account id.
-    pub user_id: Uuid,
-    /// Email address.
-    pub email: String,
-    /// Full name.
-    pub full_name: String,
-    /// E.164 phone number.
-    pub phone: String,
-    /// Country code.
-    pub country: String,
-    /// Language tag.
-    pub language: String,
-    /// Profession.
-    pub profession: String,
-    /// Date of birth.
-    pub date_of_birth: CalendarDate,
-    /// When the account was created.
-    pub created_at: Timestamp,
-    /// Last change.
-    pub updated_at: Timestamp,
-    /// Whether the address was proved with a mailed code.
-    pub email_verified: bool,
-}
-
-/// Profile fields to rectify; `None` keeps the current value.
-#[uniffi::remote(Record)]
-#[uniffi(name = "ProfileUpdate")]
-pub struct UpdateProfileRequest {
-    /// New email.
-    #[uniffi(default = None)]
-    pub email: Option<String>,
-    /// New full name.
-    #[uniffi(default = None)]
-    pub full_name: Option<String>,
-    /// New phone.
-    #[uniffi(default = None)]
-    pub phone: Option<String>,
-    /// New country.
-    #[uniffi(default = None)]
-    pub country: Option<String>,
-    /// New language.
-    #[uniffi(default = None)]
-    pub language: Option<String>,
-    /// New profession.
-    #[uniffi(default = None)]
-    pub profession: Option<String>,
-    /// Corrected date of birth.
-    #[uniffi(default = None)]
-    pub date_of_birth: Option<String>,
-}
-
-/// A role in an organisation.
-#[uniffi::remote(Enum)]
-pub enum Role {
-    /// Manages the organisation.
-    Admin,
-    /// A practitioner.
-    Member,
-}
-
-/// An organisation the user belongs to.
-#[uniffi::remote(Record)]
-pub struct Org {
-    /// Id.
-    pub org_id: Uuid,
-    /// Name.
-    pub name: String,
-    /// The user's role.
-    pub role: Role,
-    /// When it was created.
-    pub created_at: Timestamp,
-}
-
-/// A member of an organisation.
-#[uniffi::remote(Record)]
-pub struct Member {
-    /// Account id.
-    pub user_id: Uuid,
-    /// Full name.
-    pub full_name: String,
-    /// Profession.
-    pub profession: String,
-    /// Role.
-    pub role: Role,
-    /// When they joined.
-    pub joined_at: Timestamp,
-}
-
-/// A single-use join code.
-#[uniffi::remote(Record)]
-#[uniffi(name = "JoinCode")]
-pub struct JoinCodeResponse {
-    /// The code to hand over.
-    pub code: String,
-    /// Its id, to revoke it by.
-    pub id: String,
-    /// When it stops working.
-    pub expires_at: Timestamp,
 }
 
 /// Where a visit stands.

@@ -39,29 +39,37 @@ pub const MAX_TTL_HOURS: u32 = 168;
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ContactCard {
     /// Name as shown to colleagues (1..=200 characters).
     pub display_name: String,
     /// Profession, e.g. "nurse".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub profession: Option<String>,
     /// Specialty, e.g. "wound care".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub specialty: Option<String>,
     /// Work phone, E.164.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub work_phone: Option<String>,
     /// Work email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub work_email: Option<String>,
     /// Organisation or clinic name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub organisation: Option<String>,
     /// Clinic address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub clinic_address: Option<String>,
     /// Languages spoken (BCP 47 tags).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub languages: Vec<String>,
 }
 redacted_debug!(ContactCard {});

@@ -1,8 +1,10 @@
 //! Wire types of the Praxis HTTP API, shared by the core (client) and the
 //! server so that both sides serialise exactly the same shapes.
 //!
-//! Every type here is plain data: `serde` for JSON and, behind the
-//! `openapi` feature, `utoipa` schemas for the server's OpenAPI document.
+//! Every type here is plain data: `serde` for JSON, behind the `openapi`
+//! feature `utoipa` schemas for the server's OpenAPI document, and behind
+//! the `uniffi` feature the declarations the apps' bindings use (see
+//! `ffi.rs`).
 //! Types that carry personal data or secrets implement `Debug` by hand and
 //! print only non-personal fields, so a stray `{:?}` in a log cannot leak
 //! an email address, a name or a token.
@@ -15,9 +17,14 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
 mod accounts;
 pub mod audit;
 pub mod contacts;
+#[cfg(feature = "uniffi")]
+mod ffi;
 pub mod location;
 pub mod notice;
 mod orgs;

@@ -17,6 +17,8 @@ use crate::redacted_debug;
 /// The data controller (GDPR Art. 13(1)(a)).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "NoticeController"))]
 pub struct Controller {
     /// Legal name.
     pub name: String,
@@ -30,6 +32,8 @@ redacted_debug!(Controller {});
 /// A way to reach someone about personal data.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "NoticeContact"))]
 pub struct Contact {
     /// A person's or an office's name (optional for a role mailbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +49,8 @@ redacted_debug!(Contact {});
 /// The supervisory authority a user may complain to (Art. 13(2)(d)).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "NoticeAuthority"))]
 pub struct Authority {
     /// Its name.
     pub name: String,
@@ -157,6 +163,7 @@ pub struct ObjectionRequest {
 /// stands on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Objection {
     /// The processing (`connection_log`, `account_security`, …).
     pub basis: String,

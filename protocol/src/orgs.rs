@@ -10,6 +10,7 @@ use crate::redacted_debug;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Role {
     /// May change organisation settings, membership and policies.
     Admin,
@@ -66,6 +67,7 @@ pub struct UpdateOrgRequest {
 /// An organisation as one of its members sees it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Org {
     /// Organisation id.
     pub org_id: Uuid,
@@ -86,6 +88,8 @@ redacted_debug!(Org {
 /// Answer to `POST /v1/orgs/{org_id}/join-codes`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "JoinCode"))]
 pub struct JoinCodeResponse {
     /// Single-use code to hand to the person joining.
     pub code: String,
@@ -101,6 +105,7 @@ redacted_debug!(JoinCodeResponse { id, expires_at });
 /// itself: only its hash is stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct JoinCodeInfo {
     /// The code's id (to revoke it).
     pub id: String,
@@ -133,6 +138,7 @@ pub struct JoinOrgResponse {
 /// A member of an organisation, as other members see them.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Member {
     /// Account id.
     pub user_id: Uuid,

@@ -35,6 +35,7 @@ pub use sharing::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Purpose {
     /// Location at check-in and check-out of a visit (visit verification).
     LocationVisits,
@@ -80,6 +81,8 @@ impl Purpose {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "GateClosed"))]
 pub enum Closed {
     /// The account is restricted: nothing is processed.
     Restricted,
@@ -378,6 +381,7 @@ pub struct PrivacyState {
 /// /v1/orgs/{org_id}/location-policy`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LocationPolicy {
     /// Visit verification (check-in/out location) allowed.
     pub location_visits: bool,
@@ -422,21 +426,28 @@ impl LocationPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "LocationPolicyUpdate"))]
 pub struct UpdateLocationPolicyRequest {
     /// Visit verification on/off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub location_visits: Option<bool>,
     /// Live sharing on/off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub location_sharing: Option<bool>,
     /// `approximate` or `precise` (`off`: switch the features off instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub max_precision: Option<Precision>,
     /// 1..=30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub retention_days: Option<u32>,
     /// 0..=3650 days (see [`LocationPolicy::visit_records_days`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub visit_records_days: Option<u32>,
 }
 
@@ -447,6 +458,7 @@ pub const MAX_VISIT_RECORDS_DAYS: u32 = 3650;
 /// under the location purposes (GDPR Art. 17(1)(b)), and what is held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LocationErasure {
     /// Visit events whose raw fix (coordinates, accuracy) was erased.
     pub raw_fixes_erased: u64,

@@ -14,6 +14,7 @@ use crate::redacted_debug;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Platform {
     /// The Android app.
     Android,
@@ -52,6 +53,8 @@ impl Platform {
 /// location is kept.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "DeviceSession"))]
 pub struct SessionInfo {
     /// The session's id (`DELETE /v1/sessions/{id}` ends it).
     pub id: Uuid,

@@ -276,7 +276,14 @@ fn bindings(release: bool) -> Result<PathBuf> {
     }
     let kt = out.join("kotlin/org/praxis/ffi/praxis_ffi.kt");
     let swift = out.join("swift/PraxisFFI.swift");
-    for f in [&kt, &swift, &out.join("swift/PraxisFFIC.h")] {
+    let expected = swift::COMPONENTS
+        .iter()
+        .flat_map(|(s, h)| [out.join("swift").join(s), out.join("swift").join(h)])
+        .chain([
+            kt.clone(),
+            out.join("kotlin/org/praxis/ffi/protocol/praxis_protocol.kt"),
+        ]);
+    for f in expected {
         if !f.is_file() {
             bail!("bindings generation did not produce {}", f.display());
         }

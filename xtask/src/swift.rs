@@ -96,26 +96,55 @@ pub fn patch_cancellation(source: &str) -> Result<String> {
     Ok(patched)
 }
 
-/// The header and a module map linking the host library, for the package's
-/// `systemLibrary` target (every platform but Apple's).
+/// The uniffi components in the library: the bindings' own and the wire
+/// types' (`praxis-protocol`). Each has a generated Swift file, all of them
+/// compiled into the package's `PraxisFFI` module, and a C header, all of
+/// them in the one C module `PraxisFFIC` (the headers guard what they
+/// share).
+pub(crate) const COMPONENTS: [(&str, &str); 2] = [
+    ("PraxisFFI.swift", "PraxisFFIC.h"),
+    ("PraxisProtocol.swift", "PraxisProtocolFFIC.h"),
+];
+
+/// The module map of `PraxisFFIC`: every component's header, then `extra`
+/// (what links it).
+fn module_map(extra: &str) -> String {
+    let headers: String = COMPONENTS
+        .iter()
+        .map(|(_, h)| format!("    header \"{h}\"\n"))
+        .collect();
+    format!("module PraxisFFIC {{\n{headers}    export *\n{extra}}}\n")
+}
+
+/// Copies every component's header into `dir`.
+fn copy_headers(generated: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (_, header) in COMPONENTS {
+        std::fs::copy(generated.join(header), dir.join(header))?;
+    }
+    Ok(())
+}
+
+/// The headers and a module map linking the host library, for the
+/// package's `systemLibrary` target (every platform but Apple's).
 fn write_system_library(generated: &Path) -> Result<()> {
     let dir = workspace().join("ios/Sources/PraxisFFIC");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::copy(generated.join("PraxisFFIC.h"), dir.join("PraxisFFIC.h"))?;
-    // uniffi's module map names Darwin; this one links the library instead.
+    copy_headers(generated, &dir)?;
     std::fs::write(
         dir.join("module.modulemap"),
-        "module PraxisFFIC {\n    header \"PraxisFFIC.h\"\n    link \"praxis_ffi\"\n    export *\n}\n",
+        module_map("    link \"praxis_ffi\"\n"),
     )?;
     Ok(())
 }
 
 /// Copies the generated (and patched) Swift into the package.
 fn install_generated_swift(generated: &Path) -> Result<()> {
-    std::fs::copy(
-        generated.join("PraxisFFI.swift"),
-        workspace().join("ios/Sources/PraxisFFI/PraxisFFI.swift"),
-    )?;
+    for (swift, _) in COMPONENTS {
+        std::fs::copy(
+            generated.join(swift),
+            workspace().join("ios/Sources/PraxisFFI").join(swift),
+        )?;
+    }
     Ok(())
 }
 
@@ -418,14 +447,13 @@ pub fn xcframework() -> Result<()> {
     }
     let target = target_dir();
     let headers = target.join("bindings/swift-headers");
-    std::fs::create_dir_all(&headers)?;
-    std::fs::copy(
-        target.join("bindings/swift/PraxisFFIC.h"),
-        headers.join("PraxisFFIC.h"),
-    )?;
-    std::fs::copy(
-        target.join("bindings/swift/PraxisFFIC.modulemap"),
+    copy_headers(&target.join("bindings/swift"), &headers)?;
+    // As uniffi writes it for one header, for all of them.
+    std::fs::write(
         headers.join("module.modulemap"),
+        module_map(
+            "    use \"Darwin\"\n    use \"_Builtin_stdbool\"\n    use \"_Builtin_stdint\"\n",
+        ),
     )?;
     let fat = |name: &str, parts: [&str; 2]| -> Result<PathBuf> {
         let out = target.join(name).join("libpraxis_ffi.a");
@@ -463,6 +491,18 @@ pub fn xcframework() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The C module declares every component's header (a Swift file whose
+    /// header is missing does not compile) and keeps what it is given.
+    #[test]
+    fn the_c_module_declares_every_components_header() {
+        let map = module_map("    link \"praxis_ffi\"\n");
+        for (_, header) in COMPONENTS {
+            assert!(map.contains(&format!("header \"{header}\"")), "{map}");
+        }
+        assert!(map.starts_with("module PraxisFFIC {"), "{map}");
+        assert!(map.contains("    link \"praxis_ffi\"\n}"), "{map}");
+    }
 
     /// The parts of uniffi 0.32's generated Swift the patch edits, as the
     /// generator writes them.

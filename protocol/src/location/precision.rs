@@ -27,6 +27,7 @@ const CELL_COUNT_TOLERANCE: f64 = 1e-7;
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Precision {
     /// The location is not shared at all.
     Off,

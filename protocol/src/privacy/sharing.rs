@@ -27,6 +27,8 @@ pub struct StartShareRequest {
 /// A live share I started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[cfg_attr(feature = "uniffi", uniffi(name = "LiveShare"))]
 pub struct Share {
     /// Share id.
     pub share_id: Uuid,

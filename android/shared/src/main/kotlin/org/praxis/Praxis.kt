@@ -18,8 +18,8 @@ import org.praxis.ffi.ClientConfig
 import org.praxis.ffi.InternalException
 import org.praxis.ffi.PraxisClient
 import org.praxis.ffi.PraxisException
-import org.praxis.ffi.ProfileUpdate
-import org.praxis.ffi.Registration
+import org.praxis.ffi.protocol.ProfileUpdate
+import org.praxis.ffi.protocol.Registration
 import org.praxis.ffi.SessionListener
 import org.praxis.ffi.SyncListener
 import org.praxis.ffi.AppointmentPatch as FfiPatch
@@ -220,7 +220,7 @@ data class PrivacyNotice(
     override fun toString() = "PrivacyNotice(version=$version, changed=$changed)"
 }
 
-private fun org.praxis.ffi.NoticeContact.toPublic() = NoticeContact(name, email, address)
+private fun org.praxis.ffi.protocol.NoticeContact.toPublic() = NoticeContact(name, email, address)
 
 private fun org.praxis.ffi.PrivacyNoticeStatus.toPublic() = with(notice) {
     PrivacyNotice(
@@ -298,7 +298,7 @@ data class Objection(
     val continues: String?,
 )
 
-private fun org.praxis.ffi.Objection.toPublic() = Objection(basis, processing, objected, since, stops, continues)
+private fun org.praxis.ffi.protocol.Objection.toPublic() = Objection(basis, processing, objected, since, stops, continues)
 
 /** What an erasure of location data removed; [visitEventsHeld] records the organisation must keep are held, restricted, until [heldUntil]. */
 data class LocationErasure(
@@ -322,10 +322,10 @@ data class Appointment(
     override fun toString() = "Appointment(id=$id, start=$start, status=$status)"
 }
 
-private fun Purpose.toFfi() = org.praxis.ffi.Purpose.valueOf(name)
-private fun org.praxis.ffi.Purpose.toPublic() = Purpose.valueOf(name)
-private fun Precision.toFfi() = org.praxis.ffi.Precision.valueOf(name)
-private fun org.praxis.ffi.Precision.toPublic() = Precision.valueOf(name)
+private fun Purpose.toFfi() = org.praxis.ffi.protocol.Purpose.valueOf(name)
+private fun org.praxis.ffi.protocol.Purpose.toPublic() = Purpose.valueOf(name)
+private fun Precision.toFfi() = org.praxis.ffi.protocol.Precision.valueOf(name)
+private fun org.praxis.ffi.protocol.Precision.toPublic() = Precision.valueOf(name)
 private fun org.praxis.ffi.GeoPoint.toPublic() = GeoPoint(lat, lon)
 private fun Fix.toFfi() = org.praxis.ffi.Fix(lat, lon, accuracyM, time, org.praxis.ffi.FixSource.valueOf(source.name))
 
@@ -338,7 +338,7 @@ private fun org.praxis.ffi.VisitEvent.toPublic() = VisitEvent(
     id, appointmentId, VisitKind.valueOf(kind.name), at, position?.toPublic(), precision.toPublic(), inside, distanceM,
 )
 
-private fun org.praxis.ffi.LiveShare.toPublic() = LiveShare(shareId, recipients, startedAt, expiresAt)
+private fun org.praxis.ffi.protocol.LiveShare.toPublic() = LiveShare(shareId, recipients, startedAt, expiresAt)
 
 /** A professional contact card; the owner chooses, per connection, which fields are shared. */
 data class ContactCard(
@@ -368,13 +368,13 @@ data class ContactInvitation(val invitationId: String, val code: String, val exp
     override fun toString() = "ContactInvitation(invitationId=$invitationId, expiresAt=$expiresAt)"
 }
 
-private fun org.praxis.ffi.ContactCard.toPublic() =
+private fun org.praxis.ffi.protocol.ContactCard.toPublic() =
     ContactCard(displayName, profession, specialty, workPhone, workEmail, organisation, clinicAddress, languages)
 
 private fun ContactCard.toFfi() =
-    org.praxis.ffi.ContactCard(displayName, profession, specialty, workPhone, workEmail, organisation, clinicAddress, languages)
+    org.praxis.ffi.protocol.ContactCard(displayName, profession, specialty, workPhone, workEmail, organisation, clinicAddress, languages)
 
-private fun org.praxis.ffi.LocationPolicy.toPublic() =
+private fun org.praxis.ffi.protocol.LocationPolicy.toPublic() =
     LocationPolicy(locationVisits, locationSharing, maxPrecision.toPublic(), retentionDays.toInt(), updatedAt, updatedBy, visitRecordsDays.toInt())
 
 
@@ -401,7 +401,7 @@ private fun org.praxis.ffi.Appointment.toPublic() = Appointment(
     point?.let { GeoPoint(it.lat, it.lon) },
 )
 
-private fun org.praxis.ffi.Profile.toPublic() =
+private fun org.praxis.ffi.protocol.Profile.toPublic() =
     Profile(userId, email, fullName, phone, country, language, profession, dateOfBirth, emailVerified)
 
 enum class DevicePlatform { ANDROID, IOS, CLI, OTHER }
@@ -461,7 +461,7 @@ data class PolicyChange(val at: Instant, val actorId: String, val memberId: Stri
  */
 class OrgAdmin internal constructor(private val inner: org.praxis.ffi.OrgAdmin) {
     suspend fun setMemberRole(orgId: String, userId: String, role: Role) =
-        mapped { inner.setMemberRole(orgId, userId, org.praxis.ffi.Role.valueOf(role.name)) }
+        mapped { inner.setMemberRole(orgId, userId, org.praxis.ffi.protocol.Role.valueOf(role.name)) }
 
     suspend fun removeMember(orgId: String, userId: String) = mapped { inner.removeMember(orgId, userId) }
 
@@ -524,7 +524,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
         ): Praxis = mapped {
             val config = ClientConfig(
                 serverUrl, dataDir.absolutePath, requestTimeout.inWholeMilliseconds.toULong(), spkiPins,
-                deviceName, org.praxis.ffi.Platform.ANDROID, extraRootCertificates, resetOnKeyMismatch,
+                deviceName, org.praxis.ffi.protocol.Platform.ANDROID, extraRootCertificates, resetOnKeyMismatch,
             )
             Praxis(PraxisClient.open(config, KeyProviderAdapter(keyProvider), logger?.let(::LoggerAdapter)))
         }
@@ -693,7 +693,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
      * the server then wakes the app when its data changes. Sign-out removes it.
      */
     suspend fun registerPushToken(platform: PushPlatform, token: String) =
-        mapped { syncApi.registerPushToken(org.praxis.ffi.PushPlatform.valueOf(platform.name), token) }
+        mapped { syncApi.registerPushToken(org.praxis.ffi.protocol.PushPlatform.valueOf(platform.name), token) }
 
     /** Stops background wake-ups for this sign-in. */
     suspend fun removePushToken() = mapped { syncApi.removePushToken() }
@@ -804,7 +804,7 @@ class Praxis private constructor(private val inner: PraxisClient) : AutoCloseabl
     ): LocationPolicy = mapped {
         locationApi.updateLocationPolicy(
             orgId,
-            org.praxis.ffi.LocationPolicyUpdate(
+            org.praxis.ffi.protocol.LocationPolicyUpdate(
                 locationVisits, locationSharing, maxPrecision?.toFfi(), retentionDays?.count("retention_days"), visitRecordsDays?.count("visit_records_days"),
             ),
         ).toPublic()

@@ -211,10 +211,12 @@ fn rss_mib(pid: u32) -> Option<u64> {
 /// The highest resident memory of `pid` (MiB, at least `floor`) seen while
 /// `work` runs, sampled every 2 ms; `None` if the process is gone.
 ///
-/// `VmHWM` alone does not do: the kernel records the peak only when memory
-/// is unmapped, and folds the current size in when the file is read, so
-/// memory an allocator hands back with `madvise` (mimalloc does) can lower
-/// a later reading below an earlier one.
+/// `VmHWM` read once after each burst did not do: with mimalloc, a reading
+/// after 160 logins was seen lower than one after 40 (1 run in 20). The
+/// kernel reports the larger of a recorded peak, refreshed only at some
+/// points, and the current size from approximate counters, so the figure
+/// is not guaranteed to grow; sampling during the work, never below the
+/// previous peak, is.
 fn peak_while(pid: u32, floor: u64, work: impl FnOnce()) -> Option<u64> {
     use std::sync::atomic::{AtomicBool, Ordering};
     let done = std::sync::Arc::new(AtomicBool::new(false));

@@ -274,13 +274,12 @@ fn bindings(release: bool) -> Result<PathBuf> {
             .arg(&dir)
             .arg(cdylib(&profile)))?;
     }
-    let kt = out.join("kotlin/org/praxis/ffi/praxis_ffi.kt");
     let swift = out.join("swift/PraxisFFI.swift");
     let expected = swift::COMPONENTS
         .iter()
         .flat_map(|(s, h)| [out.join("swift").join(s), out.join("swift").join(h)])
         .chain([
-            kt.clone(),
+            out.join("kotlin/org/praxis/ffi/praxis_ffi.kt"),
             out.join("kotlin/org/praxis/ffi/protocol/praxis_protocol.kt"),
         ]);
     for f in expected {
